@@ -1,0 +1,5 @@
+import sys
+
+from ssamt.cli import main
+
+sys.exit(main())

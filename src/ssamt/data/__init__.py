@@ -1,0 +1,1 @@
+"""Data: precomp reader (memory-mapped), synthetic scenes, vocabulary, batching."""
