@@ -1,0 +1,70 @@
+"""Open a .npy file as a memory map after checking its header against its size.
+
+numpy's own errors for a truncated or corrupt file ("cannot reshape array of size ...",
+"mmap length is greater than file size") do not say which file or what is wrong, so the
+header is read and the expected byte count checked first (DESIGN.md section 3: features
+are memory-mapped, never read whole).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from numpy.lib import format as npformat
+
+from ssamt.errors import DataError
+
+
+def read_header(path: Path) -> tuple[tuple[int, ...], np.dtype, bool, int]:
+    """(shape, dtype, fortran_order, data offset) of a .npy file, or DataError."""
+    try:
+        with open(path, "rb") as handle:
+            try:
+                version = npformat.read_magic(handle)
+            except ValueError as exc:
+                raise DataError(path, f"not a .npy file ({exc})") from None
+            try:
+                if version == (1, 0):
+                    shape, fortran, dtype = npformat.read_array_header_1_0(handle)
+                else:
+                    shape, fortran, dtype = npformat.read_array_header_2_0(handle)
+            except (ValueError, SyntaxError) as exc:
+                raise DataError(path, f"corrupt .npy header ({exc})") from None
+            offset = handle.tell()
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    return tuple(int(s) for s in shape), np.dtype(dtype), bool(fortran), offset
+
+
+def open_npy(path: Path, *, ndim: int, what: str) -> np.memmap:
+    """Memory-map a C-ordered float .npy file of `ndim` dimensions, read-only.
+
+    Raises DataError naming the file when the file is missing, not a .npy file, has the
+    wrong number of dimensions, a non-float dtype, or fewer (or more) bytes than its
+    header promises (a truncated download or an interrupted write).
+    """
+    shape, dtype, fortran, offset = read_header(path)
+    if len(shape) != ndim:
+        raise DataError(path, f"{what} must be {ndim}-D, got shape {shape}")
+    if dtype.kind != "f":
+        raise DataError(path, f"{what} must be float16/float32/float64, got dtype {dtype}")
+    if fortran:
+        # A Fortran-ordered memmap would make every row read a strided gather.
+        raise DataError(path, f"{what} is Fortran-ordered; re-save it in C order")
+    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    actual = os.path.getsize(path)
+    if actual < expected:
+        raise DataError(
+            path,
+            f"truncated: header says shape {shape} {dtype} ({expected:,} bytes) "
+            f"but the file has {actual:,} bytes",
+        )
+    if actual > expected:
+        raise DataError(
+            path, f"corrupt: {actual - expected:,} bytes beyond the {shape} {dtype} array"
+        )
+    if 0 in shape:
+        return np.zeros(shape, dtype)  # numpy cannot mmap an empty array
+    return np.load(path, mmap_mode="r")

@@ -1,0 +1,127 @@
+"""TextTable / marks_batch against a plain reference; padding; ImageTable rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED, MARK_UNLABELED, PHRASE_TYPE_IDS
+from ssamt.data.precomp import open_split
+from ssamt.data.tables import ImageTable, TextTable, marks_batch
+from ssamt.data.vocab import Vocab
+from ssamt.labels.graph import CaptionGraph, Phrase
+
+STOP = {"a", "the", "is", "on", "."}
+
+
+def graph(text: str, phrases: list[tuple[str, tuple[str, ...], tuple[int, ...]]]) -> CaptionGraph:
+    tokens = tuple(text.split())
+    return CaptionGraph(
+        text=text, tokens=tokens, lemmas=tokens, stop=tuple(t in STOP for t in tokens),
+        phrases=tuple(Phrase(t, k, s) for t, k, s in phrases),
+    )
+
+
+GRAPHS = [
+    graph("a red dog on the grass .", [("object", ("obj", "dog"), (2,)),
+                                       ("attribute", ("attr", "red", "dog"), (1, 2)),
+                                       ("object", ("obj", "grass"), (5,)),
+                                       ("relation", ("rel", "dog", "on", "grass"), (2, 3, 5))]),
+    graph("two cats", [("object", ("obj", "cat"), (1,))]),
+    graph("nothing here", []),
+    graph("a man holding a very long blue umbrella in the rain",
+          [("object", ("obj", "man"), (1,)), ("object", ("obj", "umbrella"), (7,)),
+           ("attribute", ("attr", "blue", "umbrella"), (6, 7)),
+           ("relation", ("rel", "man", "hold", "umbrella"), (1, 2, 7))]),
+]
+VOCAB = Vocab.build([g.tokens for g in GRAPHS], min_count=1)
+
+
+def reference_batch(graphs, vocab, max_tokens):
+    """Plain loops: one caption at a time, then pad."""
+    rows = []
+    for g in graphs:
+        ids = [vocab.id(t) for t in g.tokens][:max_tokens]
+        phrases = [p for p in g.phrases if max(p.span, default=-1) < max_tokens]
+        rows.append((ids, phrases))
+    L = max(1, max(len(ids) for ids, _ in rows))
+    P = max(1, max(len(ph) for _, ph in rows))
+    tok = torch.zeros(len(rows), L, dtype=torch.long)
+    types = torch.zeros(len(rows), P, dtype=torch.long)
+    spans = torch.zeros(len(rows), P, L, dtype=torch.bool)
+    for b, (ids, phrases) in enumerate(rows):
+        for t, i in enumerate(ids):
+            tok[b, t] = i
+        for p, ph in enumerate(phrases):
+            types[b, p] = PHRASE_TYPE_IDS[ph.type]
+            for t in ph.span:
+                spans[b, p, t] = True
+    return tok, tok != 0, types, types != 0, spans
+
+
+def test_batch_matches_reference():
+    for max_tokens in (64, 8, 3):
+        table = TextTable(GRAPHS, VOCAB, max_tokens=max_tokens)
+        for idx in ([0, 1, 2, 3], [3, 0], [2], [1, 2], [2, 2, 0]):
+            got = table.batch(idx)
+            want = reference_batch([GRAPHS[i] for i in idx], VOCAB, max_tokens)
+            for g, w in zip((got.token_ids, got.token_mask, got.phrase_types, got.phrase_mask,
+                             got.phrase_spans), want):
+                assert torch.equal(g, w), (max_tokens, idx)
+
+
+def test_cut_phrases_dropped_and_costs():
+    table = TextTable(GRAPHS, VOCAB, max_tokens=7)
+    # caption 3: "umbrella" is token 7, so only "man" survives the cut at 7 tokens
+    assert table.num_tokens(3) == 7 and table.num_phrases(3) == 1
+    assert table.cost(0) == 7 + 4 + 1
+    assert table.costs().tolist() == [table.cost(j) for j in range(len(table))]
+    assert len(table) == 4
+
+
+def test_padding_rows_are_independent_of_batch_mates():
+    table = TextTable(GRAPHS, VOCAB)
+    alone = table.batch([1])
+    together = table.batch([0, 1, 3])
+    n = alone.token_ids.shape[1]
+    assert torch.equal(together.token_ids[1, :n], alone.token_ids[0])
+    assert not together.token_mask[1, n:].any()
+    assert not together.phrase_spans[1, 1:].any() and not together.phrase_mask[1, 1:].any()
+
+
+def fake_mark_phrases(g, labels):
+    return [p.key in labels for p in g.phrases]
+
+
+def fake_mark_tokens(g, labels):
+    return [None if s else (("word", lem) in labels) for lem, s in zip(g.lemmas, g.stop)]
+
+
+def test_marks_padded_like_text_batch():
+    labels = {("obj", "dog"), ("obj", "umbrella"), ("word", "dog"), ("word", "man")}
+    rule = {"mark_phrases": fake_mark_phrases, "mark_tokens": fake_mark_tokens}
+    table = TextTable(GRAPHS, VOCAB, max_tokens=7)
+    idx = [0, 2, 3]
+    marks = table.marks(idx, [labels] * 3, **rule)
+    text = table.batch(idx)
+    assert marks.phrase_marks.shape == text.phrase_types.shape
+    assert marks.token_marks.shape == text.token_ids.shape
+    M, X, U = MARK_MATCHED, MARK_MISMATCHED, MARK_UNLABELED
+    assert marks.phrase_marks.tolist() == [[M, X, X, X], [U, U, U, U], [X, U, U, U]]
+    assert marks.token_marks[0].tolist() == [U, X, M, U, U, X, U]
+    assert marks.token_marks[2].tolist() == [U, M, X, U, X, X, X]
+    assert (marks.phrase_marks[~text.phrase_mask] == U).all()
+    assert (marks.token_marks[~text.token_mask] == U).all()
+    same = marks_batch([GRAPHS[i] for i in idx], [labels] * 3, max_tokens=7, **rule)
+    assert torch.equal(same.combined(), marks.combined())
+
+
+def test_image_table_reads_rows(tmp_path):
+    feats = np.random.default_rng(0).standard_normal((5, 3, 4)).astype(np.float32)
+    np.save(tmp_path / "dev_ims.npy", feats)
+    (tmp_path / "dev_caps.txt").write_text("".join(f"c{i}\n" for i in range(10)))
+    table = ImageTable(open_split(tmp_path, "dev"))
+    batch = table.batch(torch.tensor([4, 0, 4]))
+    assert batch.regions.shape == (3, 3, 4) and batch.boxes is None
+    np.testing.assert_array_equal(batch.regions.numpy(), feats[[4, 0, 4]])
+    assert batch.region_mask.all() and table.cost(0) == 4 and len(table) == 5
