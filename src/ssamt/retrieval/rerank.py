@@ -1,0 +1,211 @@
+"""Two-stage ranking (DESIGN.md "Inference at scale", paper Eq. 5).
+
+Stage 1: the intra dual encoder scores every image-caption pair with one matrix product of
+the L2-normalized a^I and a^T (cos(a^I, a^T), the first term of Eq. 5).
+Stage 2: the inter encoder re-scores each query's top-K stage-1 candidates with Eq. 5:
+
+    score = cos(a^I,a^T) + mu1 cos(h^I,h^T) + mu2 mean_k cos(h^I,H^T_k) + mu2 mean_k cos(h^T,H^I_k)
+
+Scoring all pairs costs N_img x N_cap inter-encoder passes (125M on COCO 5K), hence K.
+
+* Each direction keeps its own candidate lists: image i's top-K captions (i2t) and caption
+  j's top-K images (t2i). A pair in both lists is scored once.
+* Within a query's list, re-scored candidates rank above all non-candidates; the
+  non-candidates keep their stage-1 order (so R@10 with K < 10 is still well defined).
+* K >= gallery size (or k=None) scores every pair: the exhaustive Eq. 5 ranking.
+* k=0 re-scores nothing: both directions are the stage-1 ranking.
+
+Ties in stage-1 scores at the K-th place are broken by torch.topk (unspecified order);
+with continuous embeddings they do not occur in practice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ssamt.retrieval.encode import _progress, eval_mode
+
+# Elements per stage-1 block (~64 MB of float32).
+_BLOCK_ELEMENTS = 1 << 24
+
+
+@dataclass
+class TwoStageScores:
+    """Ranking scores of one gallery, all (N_img, N_cap), higher ranks first.
+
+    intra:      stage-1 cos(a^I, a^T).
+    i2t, t2i:   two-stage ranking scores for each direction (candidates first, see module).
+    k:          candidates per query asked for (None = all).
+    num_pairs:  distinct pairs the inter encoder scored.
+    seconds:    wall time per stage {"stage1": ..., "stage2": ...}.
+    """
+
+    intra: torch.Tensor
+    i2t: torch.Tensor
+    t2i: torch.Tensor
+    k: int | None
+    num_pairs: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def similarity(img_emb: torch.Tensor, txt_emb: torch.Tensor) -> torch.Tensor:
+    """Stage 1: (N_img, d) x (N_cap, d) L2-normalized -> (N_img, N_cap) cosines, in row blocks
+    so the temporaries of a large product stay small."""
+    out = torch.empty(img_emb.shape[0], txt_emb.shape[0], dtype=torch.float32)
+    step = max(1, _BLOCK_ELEMENTS // max(txt_emb.shape[0], 1))
+    for s in range(0, img_emb.shape[0], step):
+        out[s:s + step] = (img_emb[s:s + step] @ txt_emb.T).float().cpu()
+    return out
+
+
+def topk_rows(sims: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, M) scores -> (N, k) column indices of each row's k highest, in row blocks."""
+    out = torch.empty(sims.shape[0], k, dtype=torch.long)
+    step = max(1, _BLOCK_ELEMENTS // max(sims.shape[1], 1))
+    for s in range(0, sims.shape[0], step):
+        out[s:s + step] = sims[s:s + step].topk(k, dim=1).indices
+    return out
+
+
+def search_topk(queries: torch.Tensor, gallery: torch.Tensor, k: int,
+                backend: str = "torch") -> torch.Tensor:
+    """Top-k gallery rows by inner product for each query, without the full score matrix
+    when backend="faiss" (exact flat index; optional dependency). (Q, d), (G, d) -> (Q, k)."""
+    if backend == "torch":
+        return topk_rows(similarity(queries, gallery), k)
+    if backend != "faiss":
+        raise ValueError(f"unknown search backend {backend!r} (torch or faiss)")
+    try:
+        import faiss
+    except ImportError:
+        raise ImportError("backend='faiss' needs faiss: pip install 'ssamt[faiss]'") from None
+    index = faiss.IndexFlatIP(gallery.shape[1])
+    index.add(np.ascontiguousarray(gallery.float().cpu().numpy()))
+    _, idx = index.search(np.ascontiguousarray(queries.float().cpu().numpy()), k)
+    return torch.from_numpy(idx.astype(np.int64))
+
+
+def candidate_pairs(i2t_top: torch.Tensor, t2i_top: torch.Tensor, n_cap: int) -> torch.Tensor:
+    """Union of both directions' candidate pairs, each pair once.
+
+    i2t_top: (N_img, K) caption indices; t2i_top: (N_cap, K) image indices.
+    Returns (M, 2) long (image, caption) rows, sorted image-major.
+    """
+    n_img = i2t_top.shape[0]
+    img_a = torch.arange(n_img).repeat_interleave(i2t_top.shape[1])
+    cap_b = torch.arange(t2i_top.shape[0]).repeat_interleave(t2i_top.shape[1])
+    flat = torch.cat([img_a * n_cap + i2t_top.reshape(-1), t2i_top.reshape(-1) * n_cap + cap_b])
+    flat = torch.unique(flat)  # sorted
+    return torch.stack([flat // n_cap, flat % n_cap], dim=1)
+
+
+def _pair_order(text_table: Any, caption_ids: np.ndarray, pairs: torch.Tensor) -> np.ndarray:
+    """Pairs sorted by caption length, so a pair batch pads its captions little."""
+    costs = getattr(text_table, "costs", None)
+    if costs is None:
+        return np.arange(len(pairs))
+    return np.argsort(np.asarray(costs())[caption_ids[pairs[:, 1].numpy()]], kind="stable")
+
+
+def score_pairs(
+    model: Any, image_table: Any, text_table: Any, img_emb: torch.Tensor,
+    txt_emb: torch.Tensor, pairs: torch.Tensor, mu1: float, mu2: float, *,
+    image_ids: Sequence[int] | np.ndarray, caption_ids: Sequence[int] | np.ndarray,
+    batch_size: int = 256, device: torch.device | str = "cpu", progress: bool = False,
+) -> torch.Tensor:
+    """Eq. 5 of each (image, caption) row of `pairs` (M, 2), local gallery positions.
+
+    img_emb (N_img, d) / txt_emb (N_cap, d): a^I / a^T of the gallery, so the intra encoders
+    are not run again; image_ids / caption_ids map gallery positions to table rows.
+    Returns (M,) float32 on the CPU.
+    """
+    image_ids, caption_ids = np.asarray(image_ids), np.asarray(caption_ids)
+    order = _pair_order(text_table, caption_ids, pairs)
+    chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    out = torch.empty(len(pairs), dtype=torch.float32)
+    with eval_mode(model), torch.inference_mode():
+        for pos in _progress(chunks, len(chunks), "re-rank pairs", progress):
+            i, j = pairs[pos, 0], pairs[pos, 1]  # (b,) local image / caption positions
+            img = image_table.batch(image_ids[i.numpy()]).to(device)
+            txt = text_table.batch(caption_ids[j.numpy()]).to(device)
+            s = model.eq5(img_emb[i].to(device), txt_emb[j].to(device), model.inter(img, txt),
+                          mu1, mu2)
+            out[torch.from_numpy(pos)] = s.float().cpu()
+    return out
+
+
+def candidates_first(base: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+                     values: torch.Tensor) -> torch.Tensor:
+    """A ranking matrix where entries (rows, cols) hold `values` and every other entry ranks
+    below all of them, in the order of `base` (N_img, N_cap). Non-candidates are shifted
+    down by one constant, so their order is kept (up to float32 rounding)."""
+    if values.numel() == 0:
+        return base.clone()
+    offset = float(base.max()) - float(values.min()) + 1.0
+    out = base - offset
+    out[rows, cols] = values
+    return out
+
+
+def _pair_lookup(pairs: torch.Tensor, n_cap: int, rows: torch.Tensor,
+                 cols: torch.Tensor) -> torch.Tensor:
+    """Positions in the sorted `pairs` (M, 2) of the pairs (rows, cols)."""
+    keys = pairs[:, 0] * n_cap + pairs[:, 1]
+    return torch.searchsorted(keys, rows * n_cap + cols)
+
+
+def two_stage(
+    model: Any, image_table: Any, text_table: Any, img_emb: torch.Tensor,
+    txt_emb: torch.Tensor, k: int | None, mu1: float, mu2: float, *,
+    image_ids: Sequence[int] | np.ndarray | None = None,
+    caption_ids: Sequence[int] | np.ndarray | None = None,
+    batch_size: int = 256, device: torch.device | str = "cpu", progress: bool = False,
+    search: str = "torch",
+) -> TwoStageScores:
+    """Rank a gallery of images (img_emb (N_img, d)) and captions (txt_emb (N_cap, d)).
+
+    k: candidates per query (None = all: exhaustive Eq. 5; 0 = stage 1 only).
+    image_ids / caption_ids: table rows of the gallery (default 0..N-1), e.g. a COCO 1K fold.
+    search: "torch" (top-K of the stage-1 matrix) or "faiss" (same candidates from a flat
+    inner-product index; only worth it on very large galleries).
+    """
+    n_img, n_cap = img_emb.shape[0], txt_emb.shape[0]
+    image_ids = np.arange(n_img) if image_ids is None else np.asarray(image_ids)
+    caption_ids = np.arange(n_cap) if caption_ids is None else np.asarray(caption_ids)
+    t0 = time.perf_counter()
+    intra = similarity(img_emb, txt_emb)
+    if k == 0:
+        return TwoStageScores(intra, intra, intra, k=0, num_pairs=0,
+                              seconds={"stage1": time.perf_counter() - t0, "stage2": 0.0})
+    if k is not None and k < 0:
+        raise ValueError("k must be >= 0 or None (all)")
+    k_i2t = n_cap if k is None else min(k, n_cap)
+    k_t2i = n_img if k is None else min(k, n_img)
+    if search == "torch":
+        i2t_top = topk_rows(intra, k_i2t)  # (N_img, K)
+        t2i_top = topk_rows(intra.T, k_t2i)  # (N_cap, K)
+    else:
+        i2t_top = search_topk(img_emb, txt_emb, k_i2t, search)
+        t2i_top = search_topk(txt_emb, img_emb, k_t2i, search)
+    t1 = time.perf_counter()
+    pairs = candidate_pairs(i2t_top, t2i_top, n_cap)
+    values = score_pairs(model, image_table, text_table, img_emb, txt_emb, pairs, mu1, mu2,
+                         image_ids=image_ids, caption_ids=caption_ids, batch_size=batch_size,
+                         device=device, progress=progress)
+    rows_a = torch.arange(n_img).repeat_interleave(k_i2t)
+    cols_a = i2t_top.reshape(-1)
+    rows_b = t2i_top.reshape(-1)
+    cols_b = torch.arange(n_cap).repeat_interleave(k_t2i)
+    i2t = candidates_first(intra, rows_a, cols_a,
+                           values[_pair_lookup(pairs, n_cap, rows_a, cols_a)])
+    t2i = candidates_first(intra, rows_b, cols_b,
+                           values[_pair_lookup(pairs, n_cap, rows_b, cols_b)])
+    t2 = time.perf_counter()
+    return TwoStageScores(intra, i2t, t2i, k=k, num_pairs=len(pairs),
+                          seconds={"stage1": t1 - t0, "stage2": t2 - t1})
