@@ -1,0 +1,239 @@
+"""Training configuration: frozen dataclasses read from YAML, with dotted overrides.
+
+A run is described by one `TrainConfig` (sections model, phase1, phase2, loss, eval). It is
+saved inside every checkpoint (DESIGN.md section 6: "any command rebuilds the model from the
+file alone"), so values here must stay plain (str, int, float, bool, None, tuples).
+
+    cfg = load_config("paper-f30k")                  # a preset under configs/
+    cfg = load_config("my.yaml", ["phase2.lr=1e-4"])  # a file plus overrides
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, is_dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from ssamt.errors import ConfigError
+
+PRESETS = ("paper-f30k", "paper-coco", "synthetic")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """Architecture without the data-derived sizes (vocab_size, d_region, d_box, which
+    training fills in from the vocabulary and the feature files). Paper 3.2 defaults."""
+
+    d_model: int = 1024
+    n_heads: int = 16
+    n_layers: int = 2
+    d_ffn: int = 2048
+    dropout: float = 0.3
+    max_tokens: int = 64
+    use_phrases: bool = True
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """One training phase (paper 3.2): Adam with linear warm-up then linear decay.
+
+    token_budget: instances per micro-batch, #regions + #tokens (DESIGN.md section 4).
+    accum_steps:  micro-batches per update (gradient accumulation).
+    max_steps:    number of updates; the phase ends there (paper: 10K).
+    max_epochs:   a safety cap on passes over the training pairs (0 = no cap).
+    mean_negatives_epochs: phase 1 only: epochs that average over all in-batch negatives
+                  instead of taking the hardest (DESIGN.md section 2, L0 warm-up).
+    """
+
+    lr: float = 1e-4
+    token_budget: int = 32768
+    accum_steps: int = 1
+    max_steps: int = 10000
+    warmup_steps: int = 1000
+    max_epochs: int = 0
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    clip_norm: float = 2.0
+    mean_negatives_epochs: int = 1
+    save_every: int = 0  # also write last.pt every N updates (0 = only at epoch ends)
+    log_every: int = 20
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Margins a0..a3 and weights l0..l3 of Eq. 4, Eq. 5's mu1/mu2, m negatives (2.4)."""
+
+    alpha0: float = 0.05
+    alpha1: float = 0.05
+    alpha2: float = 0.05
+    alpha3: float = 0.1
+    lambda0: float = 1.0
+    lambda1: float = 1.0
+    lambda2: float = 0.1
+    lambda3: float = 0.1
+    mu1: float = 0.3
+    mu2: float = 0.1
+    negatives_m: int = 10
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Dev-set evaluation each epoch.
+
+    rerank_k:   candidates the inter encoder re-scores per query (two-stage, DESIGN.md 2).
+    max_images: evaluate on the first N dev images (0 = all) to keep epochs cheap.
+    select_by:  metric that picks best.pt.
+    """
+
+    rerank_k: int = 20
+    max_images: int = 1000
+    batch_size: int = 256
+    select_by: str = "rsum"
+    every_epochs: int = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str = "custom"
+    seed: int = 0
+    vocab_min_count: int = 5  # paper 3.2: drop words seen fewer than 5 times
+    model: ModelSection = field(default_factory=ModelSection)
+    phase1: PhaseConfig = field(default_factory=PhaseConfig)
+    phase2: PhaseConfig = field(default_factory=PhaseConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return _build(cls, data, prefix="")
+
+
+def _to_plain(value: Any) -> Any:
+    """Tuples -> lists, so the dict survives YAML, JSON and torch.load(weights_only=True)."""
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check and convert one leaf value to its declared type."""
+    text = str(hint)
+    if text.startswith("tuple"):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(float(v) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if hint is str:
+        return str(value)
+    return value
+
+
+def _build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
+    """Instantiate dataclass `cls` from `data`, rejecting unknown keys by their dotted name."""
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown config key '{prefix}{key}' (known: {', '.join(sorted(known))})")
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if is_dataclass(hint):
+            values[name] = _build(hint, value, f"{prefix}{name}.")
+        else:
+            values[name] = _coerce(value, hint, f"{prefix}{name}")
+    return cls(**values)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' is not key=value")
+    key, raw = item.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Set dotted keys (`phase2.lr=1e-4`) in a nested dict; values are parsed as YAML."""
+    data = _to_plain(data)
+    for item in overrides:
+        path, value = _parse_override(item)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"unknown config key '{'.'.join(path)}'")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def preset_path(name: str) -> Path | None:
+    """The YAML file of a named preset: the package copy (installed) or the repo's configs/."""
+    packaged = resources.files("ssamt") / "configs" / f"{name}.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    repo = Path(__file__).resolve().parents[3] / "configs" / f"{name}.yaml"
+    return repo if repo.is_file() else None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of sections")
+    return data
+
+
+def load_config(preset_or_file: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """A preset name (`paper-f30k`, `paper-coco`, `synthetic`) or a YAML path, then overrides."""
+    path = Path(preset_or_file)
+    if not path.suffix and not path.exists():
+        found = preset_path(preset_or_file)
+        if found is None:
+            raise ConfigError(
+                f"unknown preset '{preset_or_file}' (presets: {', '.join(PRESETS)}; or a .yaml file)"
+            )
+        path = found
+    data = read_yaml(path)
+    data.setdefault("name", path.stem)
+    return TrainConfig.from_dict(apply_overrides(data, list(overrides)))
+
+
+def config_to_yaml(cfg: TrainConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -1,0 +1,252 @@
+"""The generic training loop shared by both phases (DETR engine.py style: explicit
+arguments in, metrics out; no argument namespace).
+
+A phase supplies a `PhaseTask`: an objective module whose forward returns a dict of named
+loss terms (DESIGN.md section 2, combined by one weight dict), per-item costs for the
+token-budget batches, a function building one batch of inputs, an optional hook at the
+start of each epoch (phase 2 samples its negatives there) and an optional dev evaluation.
+`run_phase` drives epochs and updates, checkpoints and resumes; `train_one_epoch` runs the
+updates of one epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ssamt.data.batching import TokenBudgetSampler
+from ssamt.errors import SsamtError
+from ssamt.train.config import PhaseConfig
+from ssamt.train.distributed import DistInfo, all_mean
+from ssamt.train.logging import MetricsLogger
+
+
+@dataclass
+class TrainState:
+    """Where a phase stands; saved in every checkpoint so `--resume` continues exactly."""
+
+    phase: str
+    step: int = 0  # optimizer updates done in this phase
+    epoch: int = 0  # current epoch (0-based)
+    batch_in_epoch: int = 0  # micro-batches of this epoch already consumed (this rank)
+    best: float = -math.inf
+    done: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"phase": self.phase, "step": self.step, "epoch": self.epoch,
+                "batch_in_epoch": self.batch_in_epoch, "best": float(self.best), "done": self.done}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainState:
+        return cls(**{k: d[k] for k in ("phase", "step", "epoch", "batch_in_epoch", "best", "done")})
+
+
+@dataclass
+class PhaseTask:
+    """What a phase plugs into the loop.
+
+    objective:   module (maybe DDP-wrapped) whose forward(**inputs) -> dict[str, Tensor] of
+                 scalar loss terms.
+    weights:     term name -> weight (Eq. 4's lambdas); terms not listed get weight 1.
+    costs:       (N,) cost of each training item (#regions + #tokens, DESIGN.md section 4).
+    make_inputs: (item indices, epoch) -> kwargs of the objective, already on the device.
+    start_epoch: called with the epoch number before its first batch (also after a resume).
+    evaluate:    () -> dict of dev metrics (rank 0 only), or None.
+    params:      the parameters this phase trains.
+    """
+
+    name: str
+    objective: torch.nn.Module
+    weights: dict[str, float]
+    costs: np.ndarray
+    make_inputs: Callable[[list[int], int], dict[str, Any]]
+    params: list[torch.nn.Parameter]
+    start_epoch: Callable[[int], None] | None = None
+    evaluate: Callable[[], dict[str, float]] | None = None
+    select_by: str = "rsum"
+
+
+@dataclass
+class RunContext:
+    """Where a run writes and how it talks to other ranks.
+
+    save: (file name, state, optimizer, scheduler, with_optimizer) -> None; builds the full
+          payload (configs, vocabulary, weights, random states) and writes it atomically.
+    """
+
+    device: torch.device
+    info: DistInfo
+    logger: MetricsLogger
+    save: Callable[..., None]
+    seed: int = 0
+    progress: bool = True
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def combine_terms(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+    """Weighted sum of named loss terms (Eq. 4)."""
+    total = None
+    for name, value in terms.items():
+        part = value * weights.get(name, 1.0)
+        total = part if total is None else total + part
+    if total is None:
+        raise SsamtError("the objective returned no loss terms")
+    return total
+
+
+def check_finite(terms: dict[str, torch.Tensor], total: torch.Tensor, phase: str, step: int) -> None:
+    """Stop with a clear message instead of training on NaN/inf (names the step and term)."""
+    if torch.isfinite(total).all():
+        return
+    bad = [n for n, v in terms.items() if not torch.isfinite(v).all()] or ["total"]
+    raise SsamtError(
+        f"non-finite loss in phase {phase} at update {step + 1}: term {bad[0]} = "
+        f"{float(terms.get(bad[0], total).detach())}; lower the learning rate or check the data"
+    )
+
+
+def _autocast(device: torch.device):
+    # bf16 autocast on CUDA only (CPU bf16 matmuls are slow and change results).
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _no_sync(objective: torch.nn.Module, sync: bool):
+    """DDP: skip the gradient all-reduce on micro-batches that do not end an update."""
+    if not sync and hasattr(objective, "no_sync"):
+        return objective.no_sync()
+    return contextlib.nullcontext()
+
+
+def _update(task: PhaseTask, cfg: PhaseConfig, optimizer, scheduler) -> float:
+    """Clip, step, schedule; returns the gradient norm before clipping."""
+    norm = torch.nn.utils.clip_grad_norm_(task.params, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(norm)
+
+
+def _micro_step(task: PhaseTask, inputs: dict, state: TrainState, scale: float, sync: bool,
+                device: torch.device) -> dict[str, float]:
+    """Forward + backward of one micro-batch; returns the loss terms as floats."""
+    with _no_sync(task.objective, sync):
+        with _autocast(device):
+            terms = task.objective(**inputs)
+        total = combine_terms(terms, task.weights)
+        check_finite(terms, total, task.name, state.step)
+        (total * scale).backward()
+    out = {name: float(v.detach()) for name, v in terms.items()}
+    out["loss"] = float(total.detach())
+    return out
+
+
+def train_one_epoch(task: PhaseTask, batches: list[list[int]], cfg: PhaseConfig, optimizer,
+                    scheduler, state: TrainState, ctx: RunContext) -> dict[str, float]:
+    """Updates over this rank's `batches` of epoch `state.epoch`, from `state.batch_in_epoch`
+    on, until the epoch or `cfg.max_steps` ends. Returns the epoch's mean loss terms."""
+    task.objective.train()
+    sums: dict[str, float] = {}
+    count, window, t0, items = 0, [], time.perf_counter(), 0
+    bar = tqdm(total=len(batches), initial=state.batch_in_epoch, leave=False,
+               desc=f"{task.name} epoch {state.epoch}", disable=not (ctx.progress and ctx.info.is_main))
+    while state.batch_in_epoch < len(batches) and state.step < cfg.max_steps:
+        idx = batches[state.batch_in_epoch]
+        state.batch_in_epoch += 1
+        last = state.batch_in_epoch == len(batches)
+        sync = state.batch_in_epoch % cfg.accum_steps == 0 or last
+        terms = _micro_step(task, task.make_inputs(idx, state.epoch), state,
+                            1.0 / cfg.accum_steps, sync, ctx.device)
+        items += len(idx)
+        window.append(terms)
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + v
+        count += 1
+        bar.update(1)
+        if sync:
+            lr = optimizer.param_groups[0]["lr"]  # the rate this update uses
+            norm = _update(task, cfg, optimizer, scheduler)
+            state.step += 1
+            speed = items / max(time.perf_counter() - t0, 1e-9)
+            _after_update(task.name, cfg, state, ctx, window, {"grad_norm": norm, "lr": lr,
+                                                               "pairs_per_s": speed}, bar)
+            window = []
+            if cfg.save_every and state.step % cfg.save_every == 0:
+                ctx.save("last.pt", state, optimizer, scheduler, True)
+    bar.close()
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
+def _after_update(phase: str, cfg: PhaseConfig, state: TrainState, ctx: RunContext,
+                  window: list[dict[str, float]], extra: dict[str, float], bar) -> None:
+    """Progress bar every update; metrics.jsonl every `log_every` updates."""
+    mean = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
+    bar.set_postfix(loss=f"{mean['loss']:.4f}", step=state.step,
+                    pairs_s=f"{extra['pairs_per_s']:.0f}")
+    if state.step % max(cfg.log_every, 1) == 0 or state.step == 1:
+        mean["loss"] = all_mean(mean["loss"], ctx.info)
+        record = {**mean, **extra, "epoch": state.epoch}
+        ctx.logger.log("train", phase, state.step, record)
+        ctx.history.append({"kind": "train", "phase": phase, "step": state.step, **record})
+
+
+def epoch_batches(task: PhaseTask, cfg: PhaseConfig, epoch: int, seed: int,
+                  info: DistInfo) -> list[list[int]]:
+    """This rank's token-budget batches of `epoch`: deterministic in (seed, epoch), so a
+    resumed run sees the same batches and skips the ones it already trained on."""
+    sampler = TokenBudgetSampler(task.costs, cfg.token_budget, shuffle=True, seed=seed,
+                                 rank=info.rank, world_size=info.world_size)
+    sampler.set_epoch(epoch)
+    return sampler.batches()
+
+
+def _evaluate(task: PhaseTask, state: TrainState, ctx: RunContext, optimizer, scheduler) -> dict:
+    """Dev metrics on rank 0, best.pt when they improve, last.pt always."""
+    metrics: dict[str, float] = {}
+    if ctx.info.is_main and task.evaluate is not None:
+        metrics = task.evaluate()
+        ctx.logger.log("eval", task.name, state.step, {**metrics, "epoch": state.epoch})
+        ctx.history.append({"kind": "eval", "phase": task.name, "step": state.step,
+                            "epoch": state.epoch, **metrics})
+        value = metrics.get(task.select_by, -math.inf)
+        if value > state.best:
+            state.best = value
+            ctx.save("best.pt", state, optimizer, scheduler, False)
+    return metrics
+
+
+def run_phase(task: PhaseTask, cfg: PhaseConfig, state: TrainState, ctx: RunContext,
+              optimizer, scheduler) -> dict[str, Any]:
+    """Epochs until `cfg.max_steps` updates (or `cfg.max_epochs`); checkpoint each epoch.
+
+    `state`, `optimizer`, `scheduler` and the random generators are either fresh or were
+    restored from last.pt by the caller; the loop continues from `state` exactly.
+    Returns {"state": final state dict, "train": last epoch means, "eval": last dev metrics}.
+    """
+    train_metrics: dict[str, float] = {}
+    eval_metrics: dict[str, float] = {}
+    while not state.done:
+        batches = epoch_batches(task, cfg, state.epoch, ctx.seed, ctx.info)
+        if not batches:
+            raise SsamtError(f"phase {task.name}: no training batches (empty training split?)")
+        if task.start_epoch is not None:
+            task.start_epoch(state.epoch)
+        train_metrics = train_one_epoch(task, batches, cfg, optimizer, scheduler, state, ctx)
+        epoch_done = state.batch_in_epoch >= len(batches)
+        if epoch_done:
+            state.epoch += 1
+            state.batch_in_epoch = 0
+        capped = cfg.max_epochs and state.epoch >= cfg.max_epochs
+        state.done = state.step >= cfg.max_steps or bool(capped)
+        eval_metrics = _evaluate(task, state, ctx, optimizer, scheduler) or eval_metrics
+        ctx.save("last.pt", state, optimizer, scheduler, True)
+    return {"state": state.to_dict(), "train": train_metrics, "eval": eval_metrics}
