@@ -1,0 +1,110 @@
+"""Transformer encoders with a boolean attention mask (paper 2.3, "mask transformer").
+
+The paper writes attention as softmax(M + QK^T / sqrt(d_k)) V with M in {0, -inf}; here M is
+a boolean (B, S, S) tensor passed to `scaled_dot_product_attention` (fused kernels). The
+naive form is kept as `attention="naive"` as the reference the fast path is tested and
+benchmarked against.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssamt.model.config import ModelConfig
+
+ATTENTION_IMPLS = ("sdpa", "naive")
+
+
+def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+                    dropout_p: float = 0.0) -> torch.Tensor:
+    """softmax(QK^T / sqrt(d_k) + M) V, paper 2.3, written out.
+
+    q, k, v: (B, H, S, d_k); mask: (B, 1, S, S) bool, True = may attend.
+    """
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, S, S)
+    scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, p=dropout_p)
+    return weights @ v  # (B, H, S, d_k)
+
+
+class EncoderLayer(nn.Module):
+    """Post-LN transformer encoder layer (Vaswani et al.; BERT) with a boolean mask."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d = config.d_model
+        self.n_heads = config.n_heads
+        self.dropout = config.dropout
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        self.ff1 = nn.Linear(d, config.d_ffn)
+        self.ff2 = nn.Linear(config.d_ffn, d)
+        self.norm1 = nn.LayerNorm(d)
+        self.norm2 = nn.LayerNorm(d)
+        self.drop = nn.Dropout(config.dropout)
+        self.attention = "sdpa"
+
+    def _attend(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        n_b, n_s, d = x.shape
+        qkv = self.qkv(x).view(n_b, n_s, 3, self.n_heads, d // self.n_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, S, d_k)
+        p = self.dropout if self.training else 0.0
+        if self.attention == "sdpa":
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None], dropout_p=p)
+        else:
+            y = naive_attention(q, k, v, mask[:, None], dropout_p=p)
+        return self.out(y.transpose(1, 2).reshape(n_b, n_s, d))  # (B, S, d)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x: (B, S, d); mask: (B, S, S) bool. Returns (B, S, d)."""
+        x = self.norm1(x + self.drop(self._attend(x, mask)))
+        return self.norm2(x + self.drop(self.ff2(self.drop(F.gelu(self.ff1(x))))))
+
+
+class Encoder(nn.Module):
+    """Input dropout + n_layers EncoderLayers: one intra encoder (image or text)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x: (B, S, d) embedded sequence; mask: (B, S, S) bool. Returns (B, S, d)."""
+        x = self.drop(x)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x
+
+
+class InterEncoder(Encoder):
+    """The inter-modality encoder over [C^T, phrases, words; C^I, regions] (paper 2.3).
+
+    Adds a modality-type embedding (0 = text, 1 = image; DESIGN.md section 2) before the
+    layers, so shared position-free nodes of the two modalities stay distinguishable.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.modality = nn.Embedding(2, config.d_model)
+
+    def forward_pair(self, text: torch.Tensor, image: torch.Tensor,
+                     mask: torch.Tensor) -> torch.Tensor:
+        """text: (B, St, d), image: (B, Si, d), mask: (B, St+Si, St+Si) -> (B, St+Si, d)."""
+        x = torch.cat([text + self.modality.weight[0], image + self.modality.weight[1]], dim=1)
+        return self.forward(x, mask)
+
+
+def set_attention(module: nn.Module, impl: str) -> None:
+    """Switch every EncoderLayer under `module` to "sdpa" or "naive" attention."""
+    if impl not in ATTENTION_IMPLS:
+        raise ValueError(f"attention must be one of {ATTENTION_IMPLS}, got {impl!r}")
+    for m in module.modules():
+        if isinstance(m, EncoderLayer):
+            m.attention = impl
