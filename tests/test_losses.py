@@ -1,0 +1,116 @@
+"""Each loss against its formula (paper Eqs. 1-4) on small hand-made tensors."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ssamt.data.batch import PhraseMarks
+from ssamt.errors import ConfigError
+from ssamt.losses import combine, inter_losses, intra_loss, phrase_matching, tril
+from ssamt.model.scores import InterOutput
+
+
+def test_tril_scalar_and_sets():
+    assert tril(torch.tensor([0.5]), torch.tensor([0.2]), 0.1).item() == 0.0
+    assert tril(torch.tensor([0.2]), torch.tensor([0.5]), 0.1).item() == pytest.approx(0.4)
+    pos = torch.tensor([[0.2, 0.4, 9.0]])
+    neg = torch.tensor([[0.5, 9.0, 9.0]])
+    got = tril(pos, neg, 0.1, torch.tensor([[True, True, False]]),
+               torch.tensor([[True, False, False]]))
+    assert got.item() == pytest.approx(0.1 - 0.3 + 0.5)
+
+
+def _unit(*angles):
+    return torch.tensor([[math.cos(a), math.sin(a)] for a in angles])
+
+
+def test_intra_loss_hardest_and_mean():
+    # cos between image r and caption c = cos(angle_r - angle_c).
+    a_img, a_txt = _unit(0.0, 1.0, 2.0), _unit(0.1, 1.0, 2.5)
+    ids = torch.tensor([7, 8, 9])
+    sims = a_img @ a_txt.T
+    alpha = 0.5
+    hard = [max(alpha - sims[b, b] + max(sims[b, c] for c in range(3) if c != b), 0)
+            + max(alpha - sims[b, b] + max(sims[r, b] for r in range(3) if r != b), 0)
+            for b in range(3)]
+    assert intra_loss(a_img, a_txt, ids, alpha).item() == pytest.approx(sum(hard) / 3, abs=1e-6)
+    mean = [max(alpha - sims[b, b] + sum(sims[b, c] for c in range(3) if c != b) / 2, 0)
+            + max(alpha - sims[b, b] + sum(sims[r, b] for r in range(3) if r != b) / 2, 0)
+            for b in range(3)]
+    got = intra_loss(a_img, a_txt, ids, alpha, hardest=False).item()
+    assert got == pytest.approx(sum(mean) / 3, abs=1e-6)
+
+
+def test_intra_loss_never_uses_a_caption_of_the_same_image():
+    # Rows 0 and 1 are two captions of image 5; caption 1 would be 0's hardest negative.
+    a_img = _unit(0.0, 0.0, 3.0)
+    a_txt = _unit(0.2, 0.0, 3.0)
+    ids = torch.tensor([5, 5, 6])
+    sims = a_img @ a_txt.T
+    alpha = 0.2
+    exp = [max(alpha - sims[b, b] + (sims[b, 2] if b < 2 else sims[2, :2].max()).item(), 0)
+           + max(alpha - sims[b, b] + (sims[2, b] if b < 2 else sims[:2, 2].max()).item(), 0)
+           for b in range(3)]
+    assert intra_loss(a_img, a_txt, ids, alpha).item() == pytest.approx(sum(exp) / 3, abs=1e-6)
+    # A batch of one image only has no negatives: no loss, no NaN.
+    assert intra_loss(a_img[:2], a_txt[:2], ids[:2], alpha).item() == 0.0
+
+
+def _out(h_img, h_txt, H_img, H_txt, m_img=None, m_txt=None) -> InterOutput:
+    m_img = torch.ones(H_img.shape[:2], dtype=torch.bool) if m_img is None else m_img
+    m_txt = torch.ones(H_txt.shape[:2], dtype=torch.bool) if m_txt is None else m_txt
+    return InterOutput(h_img, h_txt, H_img, m_img, H_txt, m_txt)
+
+
+def _cos(u, v):
+    return F.cosine_similarity(u, v, dim=-1).item()
+
+
+def test_inter_losses_against_formulas():
+    g = torch.Generator().manual_seed(0)
+    r = lambda *s: torch.randn(*s, generator=g)
+    pos = _out(r(1, 4), r(1, 4), r(1, 3, 4), r(1, 5, 4))
+    nt = _out(r(1, 4), r(1, 4), r(1, 3, 4), r(1, 5, 4),
+              m_txt=torch.tensor([[True, True, True, False, True]]))
+    ni = _out(r(1, 4), r(1, 4), r(1, 3, 4), r(1, 5, 4),
+              m_img=torch.tensor([[True, False, True]]))
+    a1, a2, a3 = 0.3, 0.4, 0.5
+    mk_t = PhraseMarks(torch.tensor([[1, 0]]), torch.tensor([[1, -1, 0]]))  # (P=2, L=3)
+    mk_i = PhraseMarks(torch.tensor([[1, 1]]), torch.tensor([[-1, -1, -1]]))  # no H-: skipped
+    terms = inter_losses(pos, nt, ni, mk_t, mk_i, a1, a2, a3)
+
+    def sg(o):
+        return _cos(o.h_img[0], o.h_txt[0])
+
+    def sp(o):
+        idx = o.H_txt_mask[0].nonzero()[:, 0]
+        return sum(_cos(o.h_img[0], o.H_txt[0, k]) for k in idx) / len(idx)
+
+    def sr(o):
+        idx = o.H_img_mask[0].nonzero()[:, 0]
+        return sum(_cos(o.h_txt[0], o.H_img[0, k]) for k in idx) / len(idx)
+
+    l1 = max(a1 - sg(pos) + sg(nt), 0) + max(a1 - sg(pos) + sg(ni), 0)
+    l2 = max(a2 - sp(pos) + sp(nt), 0) + max(a2 - sr(pos) + sr(ni), 0)
+    c = [_cos(nt.h_img[0], nt.H_txt[0, k]) for k in range(5)]
+    # H+ = phrase 0, word 0 (slot 2); H- = phrase 1, word 2 (slot 4; slot 3 is masked).
+    l3 = max(a3 - (c[0] + c[2]) / 2 + (c[1] + c[4]) / 2, 0)
+    assert terms["L1"].item() == pytest.approx(l1, abs=1e-5)
+    assert terms["L2"].item() == pytest.approx(l2, abs=1e-5)
+    assert terms["L3"].item() == pytest.approx(l3, abs=1e-5)
+    assert "L3" not in inter_losses(pos, nt, ni, None, None, a1, a2, a3)
+
+
+def test_phrase_matching_skips_empty_sets():
+    o = _out(torch.randn(2, 4), torch.randn(2, 4), torch.randn(2, 1, 4), torch.randn(2, 2, 4))
+    marks = PhraseMarks(torch.tensor([[1, 1], [0, 0]]), torch.zeros(2, 0, dtype=torch.long))
+    assert torch.equal(phrase_matching(o, marks, 0.2), torch.zeros(2))
+
+
+def test_combine():
+    terms = {"L1": torch.tensor(2.0), "L2": torch.tensor(3.0), "L3": torch.tensor(float("nan"))}
+    assert combine(terms, {"L1": 1.0, "L2": 0.1, "L3": 0.0}).item() == pytest.approx(2.3)
+    with pytest.raises(ConfigError):
+        combine(terms, {"l1": 1.0})
