@@ -1,0 +1,89 @@
+"""`ssamt evaluate`: recall of a trained model, stage 1 and two-stage re-ranked (paper Table 1)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "evaluate a checkpoint: R@1/5/10 both directions and RSum, intra-only and re-ranked"
+
+DEFAULT_K = 128
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="RUN",
+                        help="checkpoint file, or a run folder (its best.pt, else last.pt)")
+    parser.add_argument("--data", required=True, metavar="DIR", help="precomp data folder")
+    parser.add_argument("--protocol", default="f30k", choices=("f30k", "coco1k", "coco5k"),
+                        help="f30k: the split as is; coco1k: mean of 5 folds; coco5k: all "
+                             "(default: f30k)")
+    parser.add_argument("--split", default=None,
+                        help="split to rank (default: test for f30k, testall for coco1k/5k)")
+    k = parser.add_mutually_exclusive_group()
+    k.add_argument("--rerank-k", type=int, default=DEFAULT_K, metavar="K",
+                   help=f"candidates per query re-scored with Eq. 5 (default {DEFAULT_K}; "
+                        "0 = intra dual encoder only)")
+    k.add_argument("--exhaustive", action="store_true",
+                   help="score every pair with Eq. 5 (N_img x N_cap inter-encoder passes)")
+    parser.add_argument("--mu1", type=float, default=None,
+                        help="Eq. 5 weight of cos(h^I, h^T) (default: from the checkpoint)")
+    parser.add_argument("--mu2", type=float, default=None,
+                        help="Eq. 5 weight of the local scores (default: from the checkpoint)")
+    parser.add_argument("--json", default=None, metavar="OUT", help="also write results here")
+    parser.add_argument("--batch-size", type=int, default=128,
+                        help="images (captions x4) or pairs per forward pass (default 128)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
+    parser.add_argument("--search", default="torch", choices=("torch", "faiss"),
+                        help="top-K candidate search (faiss needs the optional extra)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _eq5_weights(args: argparse.Namespace, config: dict) -> tuple[float, float]:
+    """mu1 / mu2 from the command line, else from the run's config (loss section)."""
+    loss = config.get("loss", {}) if isinstance(config, dict) else {}
+    mu1 = args.mu1 if args.mu1 is not None else float(loss.get("mu1", 0.3))
+    mu2 = args.mu2 if args.mu2 is not None else float(loss.get("mu2", 0.1))
+    return mu1, mu2
+
+
+def run(args: argparse.Namespace) -> int:
+    from ssamt.data.precomp import open_split
+    from ssamt.errors import ConfigError
+    from ssamt.fileio import write_json
+    from ssamt.labels.store import labels_for_split
+    from ssamt.retrieval.evaluate import evaluate_model, format_results
+    from ssamt.retrieval.protocols import DEFAULT_SPLIT
+    from ssamt.train.checkpoint import load_model, resolve_checkpoint
+
+    if args.rerank_k < 0:
+        raise ConfigError("--rerank-k must be >= 0")
+    if args.batch_size < 1:
+        raise ConfigError("--batch-size must be >= 1")
+    device = _device(args.device)
+    split_name = args.split or DEFAULT_SPLIT[args.protocol]
+    model, vocab, config = load_model(args.checkpoint, device)
+    mu1, mu2 = _eq5_weights(args, config)
+    split = open_split(args.data, split_name)
+    graphs = labels_for_split(args.data, split_name).graphs
+    max_tokens = config.get("model", {}).get("max_tokens") if isinstance(config, dict) else None
+    result = evaluate_model(
+        model, vocab, split, graphs, protocol=args.protocol,
+        k=None if args.exhaustive else args.rerank_k, mu1=mu1, mu2=mu2, max_tokens=max_tokens,
+        batch_size=args.batch_size, device=device,
+        progress=not args.quiet and sys.stderr.isatty(), search=args.search,
+    )
+    result = {"checkpoint": str(resolve_checkpoint(args.checkpoint)), "data": str(args.data),
+              "device": device, **result}
+    print(format_results(result))
+    if args.json:
+        write_json(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
