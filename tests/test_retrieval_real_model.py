@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,10 +70,9 @@ def test_exhaustive_two_stage_equals_direct_eq5(tiny):
     assert torch.allclose(res.intra, cos, atol=1e-5)
 
 
-def test_evaluate_command_end_to_end(tiny, monkeypatch, capsys):
+def _save_run(tiny, monkeypatch) -> None:
+    """best.pt of the random model in the data folder; caption graphs without the parser."""
     checkpoint = pytest.importorskip("ssamt.train.checkpoint")
-    from ssamt.cli import main
-
     data, graphs, vocab, model = tiny
     train_config = {"loss": {"mu1": 0.25, "mu2": 0.05}, "model": {"max_tokens": 16}}
     checkpoint.save_checkpoint(data / "best.pt", {
@@ -82,6 +83,13 @@ def test_evaluate_command_end_to_end(tiny, monkeypatch, capsys):
     fake = types.ModuleType("ssamt.labels.store")
     fake.labels_for_split = lambda data_dir, split, *a, **kw: store
     monkeypatch.setitem(sys.modules, "ssamt.labels.store", fake)
+
+
+def test_evaluate_command_end_to_end(tiny, monkeypatch, capsys):
+    from ssamt.cli import main
+
+    _save_run(tiny, monkeypatch)
+    data = tiny[0]
     out = data / "res" / "eval.json"
     rc = main(["evaluate", "--checkpoint", str(data), "--data", str(data), "--split", "test",
                "--rerank-k", "2", "--json", str(out), "--device", "cpu", "--quiet"])
@@ -96,3 +104,20 @@ def test_evaluate_command_end_to_end(tiny, monkeypatch, capsys):
     rc = main(["evaluate", "--checkpoint", str(data), "--data", str(data), "--split", "test",
                "--protocol", "coco1k", "--quiet"])
     assert rc == 2 and "divisible by 5" in capsys.readouterr().err
+
+
+def test_bench_rerank_runs_on_a_random_model(tiny, monkeypatch, capsys):
+    _save_run(tiny, monkeypatch)
+    data = tiny[0]
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_rerank.py"
+    spec = importlib.util.spec_from_file_location("bench_rerank", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = data / "bench.json"
+    assert bench.main(["--checkpoint", str(data), "--data", str(data), "--ks", "2", "5",
+                       "--exhaustive", "--max-images", "3", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| all |" in table and "| 2 |" in table and "| 0 (intra only) |" in table
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["k"] for r in rows] == [0, 2, 5, "all"]
+    assert rows[-1]["pairs_scored"] == 3 * 3 * PER and rows[-1]["num_images"] == 3
