@@ -1,5 +1,26 @@
-"""Phrase-level semantic labels (paper 2.1, DESIGN.md sections 1-2)."""
+"""Phrase-level semantic labels (paper 2.1, DESIGN.md sections 1-2).
+
+`parse` turns captions into text scene graphs, `build_image_labels` / `mark_phrases` /
+`mark_tokens` apply the positive/negative rule of DESIGN.md section 2, and
+`build_or_load_labels` / `labels_for_split` cache a split's parses on disk.
+spaCy is imported only when a caption is actually parsed.
+"""
 
 from ssamt.labels.graph import PHRASE_TYPES, CaptionGraph, Phrase
+from ssamt.labels.parser import parse
+from ssamt.labels.rule import ImageLabels, build_image_labels, mark_phrases, mark_tokens
+from ssamt.labels.store import LabelStore, build_or_load_labels, labels_for_split
 
-__all__ = ["PHRASE_TYPES", "CaptionGraph", "Phrase"]
+__all__ = [
+    "PHRASE_TYPES",
+    "CaptionGraph",
+    "ImageLabels",
+    "LabelStore",
+    "Phrase",
+    "build_image_labels",
+    "build_or_load_labels",
+    "labels_for_split",
+    "mark_phrases",
+    "mark_tokens",
+    "parse",
+]

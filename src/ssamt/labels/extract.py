@@ -1,0 +1,151 @@
+"""Rules that turn one dependency-parsed caption into a text scene graph (paper 2.1).
+
+The paper uses the SPICE parser; ssamt uses spaCy's dependency parse and the rules below,
+written to the conventions of the FACTUAL benchmark (compound nouns stay one object, relation
+= verb lemma + particle + preposition, numbers and colours are attributes, "leg of the man" ->
+(man, have, leg), pronouns are not objects). Each phrase keeps the token positions of its words
+(its span), which the model's mask uses (DESIGN.md section 2, "Mask" rule 3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ssamt.labels import lexicon as lx
+from ssamt.labels.graph import KEY_TAG, CaptionGraph, Phrase
+
+Token = Any  # a spaCy Token
+_NOUNS = {"NOUN", "PROPN"}
+_FUNCTION = {"DET", "ADP", "PRON", "AUX", "CCONJ", "SCONJ", "PART", "PUNCT", "SYM", "SPACE"}
+_SUBJ = ("nsubj", "nsubjpass", "csubj")
+
+
+class _Builder:
+    """Collects objects, attribute pairs and relation triples of one Doc, with spans."""
+
+    def __init__(self, doc: Any, analyzer: Any, attr_modifiers: frozenset[str]) -> None:
+        self.doc = doc
+        self.pos = [analyzer.pos(t) for t in doc]
+        self.lem = [analyzer.lemma(t) for t in doc]
+        self.attr_modifiers = attr_modifiers
+        self.phrases: dict[tuple[str, ...], set[int]] = {}  # key -> span, insertion-ordered
+        self.skip: set[int] = set()  # nouns used as grammar ("front" of "in front of")
+
+    # ---- entities ---------------------------------------------------------------------
+    def is_noun(self, t: Token) -> bool:
+        return self.pos[t.i] in _NOUNS and self.lem[t.i] not in lx.NON_OBJECTS
+
+    def name(self, t: Token) -> tuple[str, tuple[int, ...]]:
+        """Object name: the noun with its left compound modifiers ("baseball field")."""
+        words = [t]
+        for child in reversed(list(t.lefts)):
+            if child.dep_ != "compound" or child.i != words[0].i - 1:
+                break
+            if child.lower_ in self.attr_modifiers or child.lower_ in lx.NUMBERS:
+                break
+            words.insert(0, child)
+        text = " ".join([w.lower_ for w in words[:-1]] + [self.lem[t.i]])
+        return text, tuple(w.i for w in words)
+
+    def resolve(self, t: Token | None, depth: int = 0) -> list[Token]:
+        """The object tokens a word stands for: members of "group of", conjuncts, relcl heads."""
+        if t is None or depth > 8:
+            return []
+        if t.tag_ in ("WDT", "WP") and t.head.dep_ == "relcl":
+            return self.resolve(t.head.head, depth + 1)
+        out: list[Token] = []
+        inner = self._of_member(t)
+        if inner is not None:
+            out = self.resolve(inner, depth + 1)
+        elif self.is_noun(t):
+            out = [t]
+        for conj in t.children:
+            if conj.dep_ == "conj":
+                out += self.resolve(conj, depth + 1)
+        return out
+
+    def _of_member(self, t: Token) -> Token | None:
+        """For "group of people" / "pair of skis", the member noun ("people")."""
+        if self.lem[t.i] not in lx.COLLECTIVES and self.lem[t.i] not in lx.QUANTITIES:
+            return None
+        for prep in t.children:
+            if prep.dep_ == "prep" and prep.lower_ == "of":
+                pobj = _child(prep, "pobj")
+                if pobj is not None:
+                    return pobj
+        return None
+
+    # ---- recording --------------------------------------------------------------------
+    def add(self, key: tuple[str, ...], span: set[int] | tuple[int, ...]) -> None:
+        self.phrases.setdefault(key, set()).update(span)
+
+    def add_object(self, t: Token) -> tuple[str, tuple[int, ...]]:
+        text, span = self.name(t)
+        self.add(("obj", text), span)
+        return text, span
+
+    def add_attr(self, t: Token, attr: str, words: tuple[int, ...]) -> None:
+        obj, span = self.add_object(t)
+        self.add(("attr", attr, obj), set(span) | set(words))
+
+    def add_rel(self, s: Token, rel: str, o: Token, words: tuple[int, ...]) -> None:
+        if s.i == o.i:
+            return
+        s_text, s_span = self.add_object(s)
+        o_text, o_span = self.add_object(o)
+        self.add(("rel", s_text, rel, o_text), set(s_span) | set(o_span) | set(words))
+
+    def relate(self, subjects: list[Token], rel: str, objects: list[Token], words) -> None:
+        for s in subjects:
+            for o in objects:
+                self.add_rel(s, rel, o, tuple(words))
+
+
+def _child(t: Token, dep: str) -> Token | None:
+    for child in t.children:
+        if child.dep_ == dep:
+            return child
+    return None
+
+
+def to_graph(text: str, doc: Any, analyzer: Any, attr_modifiers: frozenset[str]) -> CaptionGraph:
+    """Build the CaptionGraph of one parsed caption."""
+    from ssamt.labels import rules
+
+    b = _Builder(doc, analyzer, attr_modifiers)
+    rules.apply_all(b)
+    objects, attributes, relations, phrases = [], [], [], []
+    for key, span in b.phrases.items():
+        kind = {"obj": "object", "attr": "attribute", "rel": "relation"}[key[0]]
+        assert KEY_TAG[kind] == key[0]
+        phrases.append(Phrase(kind, key, tuple(sorted(span))))
+        if kind == "object":
+            objects.append(key[1])
+        elif kind == "attribute":
+            attributes.append((key[2], key[1]))
+        else:
+            relations.append(key[1:])
+    stop = tuple(_is_stop(t, b.pos[t.i]) for t in doc)
+    return CaptionGraph(
+        text=text,
+        tokens=tuple(t.lower_ for t in doc),
+        lemmas=tuple(b.lem),
+        stop=stop,
+        objects=tuple(objects),
+        attributes=tuple(attributes),
+        relations=tuple(relations),
+        phrases=tuple(phrases),
+    )
+
+
+def _is_stop(t: Token, pos: str) -> bool:
+    """Stop words and punctuation get no phrase-matching label (DESIGN.md section 2).
+
+    Content words (nouns, verbs, adjectives, numbers) are never stop words here, even when
+    spaCy's list has them ("two", "top", "back"): a mismatch there is a real mismatch.
+    """
+    if t.is_punct or t.is_space or pos in ("PUNCT", "SYM", "SPACE"):
+        return True
+    if pos in _FUNCTION:
+        return True
+    return t.is_stop and pos not in ("NOUN", "PROPN", "NUM", "ADJ", "VERB")

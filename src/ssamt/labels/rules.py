@@ -1,0 +1,195 @@
+"""The grammar rules of the extractor, one function per construction (FACTUAL conventions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ssamt.labels import lexicon as lx
+
+Token = Any
+_PARTICIPLES = ("VBN", "VBG")
+
+
+def apply_all(b: Any) -> None:
+    for t in b.doc:
+        if b.is_noun(t):
+            noun_rules(b, t)
+        if b.pos[t.i] in ("VERB", "AUX") or (t.dep_ in ("ROOT", "relcl", "acl") and t.tag_.startswith("VB")):
+            verb_rules(b, t)
+    for t in b.doc:  # objects in caption order, after the grammar nouns are known
+        if b.is_noun(t) and t.i not in b.skip and b._of_member(t) is None and t.dep_ != "compound":
+            b.add_object(t)
+    _reorder_objects(b)
+
+
+def _reorder_objects(b: Any) -> None:
+    """Objects first in caption order, then attributes and relations (stable output)."""
+    order = {"obj": 0, "attr": 1, "rel": 2}
+    items = sorted(b.phrases.items(), key=lambda kv: (order[kv[0][0]], min(kv[1], default=0)))
+    b.phrases = dict(items)
+
+
+# ---- nouns ------------------------------------------------------------------------------
+def noun_rules(b: Any, t: Token) -> None:
+    members = b.resolve(t) if b._of_member(t) is not None else [t]
+    if b.lem[t.i] in lx.COLLECTIVES and members and members[0].i != t.i:
+        for m in members:
+            b.add_attr(m, f"{t.lower_} of", (t.i,))
+    for m in members:
+        attributes(b, t, m)
+    for child in t.children:
+        if child.dep_ == "prep" and child.lower_ == "of":
+            if b._of_member(t) is None:
+                of_phrase(b, t, child)
+        elif child.dep_ == "prep":
+            preposition(b, members, child, ())
+        elif child.dep_ == "poss" and b.is_noun(child):
+            for m in members:
+                b.add_rel(child, "have", m, ())
+        elif child.dep_ == "advmod" and child.lower_ in lx.ADVERB_PREPS:
+            adverb_prep(b, members, child, ())
+
+
+def of_phrase(b: Any, part: Token, of: Token) -> None:
+    """"leg of the man" -> (man, have, leg) (FACTUAL README)."""
+    pobj = _pobj(of)
+    if pobj is None or b.lem[part.i] in lx.POSITIONS and part.dep_ == "pobj":
+        return
+    for owner in b.resolve(pobj):
+        b.add_rel(owner, "have", part, (of.i,))
+
+
+def attributes(b: Any, head: Token, target: Token) -> None:
+    """amod / nummod / attribute-like compounds of `head` become attributes of `target`."""
+    for child in head.children:
+        if child.dep_ == "amod" or (child.dep_ == "compound" and child.lower_ in b.attr_modifiers):
+            for adj in [child] + [c for c in child.children if c.dep_ == "conj"]:
+                text, words = _modifier_text(adj)
+                b.add_attr(target, text, words)
+        elif child.dep_ == "nummod" or (child.dep_ in ("det", "compound") and child.lower_ in lx.NUMBERS):
+            number = _number(child.lower_)
+            if number:
+                b.add_attr(target, number, (child.i,))
+
+
+def _modifier_text(adj: Token) -> tuple[str, tuple[int, ...]]:
+    """"dark colored", "lit up": the adjective with its adjacent adverb / particle words."""
+    words = [adj]
+    for c in adj.children:
+        if c.dep_ in ("advmod", "npadvmod", "prt", "compound") and abs(c.i - adj.i) == 1 \
+                and c.lower_ not in lx.INTENSIFIERS:
+            words.append(c)
+    words.sort(key=lambda w: w.i)
+    return " ".join(w.lower_ for w in words), tuple(w.i for w in words)
+
+
+def _number(word: str) -> str | None:
+    if word in lx.DROPPED_NUMBERS:
+        return None
+    if word.isdigit():
+        return word if word != "1" else None
+    return lx.NUMBERS.get(word)
+
+
+# ---- prepositions -----------------------------------------------------------------------
+def preposition(b: Any, subjects: list[Token], prep: Token, verb_words: tuple, verb: str = "") -> None:
+    """(s, [verb] prep, o), with "in front of" / "on side of" folded into the relation."""
+    pobj = _pobj(prep)
+    if pobj is None:
+        inner = next((c for c in prep.children if c.dep_ == "prep"), None)
+        if inner is not None:  # "out of", "inside of"
+            name = f"{prep.lower_} {inner.lower_}" if prep.lower_ != "inside" else "inside"
+            _relate_pobj(b, subjects, verb, name, _pobj(inner), verb_words + (prep.i, inner.i))
+        return
+    name, words, target = prep.lower_, (prep.i,), pobj
+    of = next((c for c in pobj.children if c.dep_ == "prep" and c.lower_ == "of"), None)
+    if b.lem[pobj.i] in lx.POSITIONS and of is not None and _pobj(of) is not None:
+        b.skip.add(pobj.i)
+        name = f"{prep.lower_} {b.lem[pobj.i]} of"
+        words, target = (prep.i, pobj.i, of.i), _pobj(of)
+    _relate_pobj(b, subjects, verb, name, target, verb_words + words)
+
+
+def _relate_pobj(b: Any, subjects, verb: str, name: str, target, words) -> None:
+    if target is None:
+        return
+    rel = f"{verb} {name}".strip()
+    b.relate(subjects, rel, b.resolve(target), words)
+
+
+def _pobj(prep: Token) -> Token | None:
+    for c in prep.children:
+        if c.dep_ in ("pobj", "pcomp"):
+            return c
+    return None
+
+
+def adverb_prep(b: Any, subjects, adv: Token, verb_words: tuple, verb: str = "") -> None:
+    """"next to the wall": advmod `next` heading the preposition `to`."""
+    for prep in adv.children:
+        if prep.dep_ == "prep":
+            name = f"{adv.lower_} {prep.lower_}"
+            _relate_pobj(b, subjects, verb, name, _pobj(prep), verb_words + (adv.i, prep.i))
+
+
+# ---- verbs ------------------------------------------------------------------------------
+def subjects_of(b: Any, v: Token, depth: int = 0) -> list[Token]:
+    for child in v.children:
+        if child.dep_ in ("nsubj", "nsubjpass", "expl"):
+            if child.dep_ == "expl":
+                return b.resolve(_child_dep(v, "attr"))
+            return b.resolve(child)
+    if v.dep_ in ("acl", "relcl") and depth < 4:
+        return b.resolve(v.head)
+    if v.dep_ in ("conj", "xcomp", "advcl") and depth < 4:
+        return subjects_of(b, v.head, depth + 1)
+    return []
+
+
+def _child_dep(t: Token, dep: str) -> Token | None:
+    return next((c for c in t.children if c.dep_ == dep), None)
+
+
+def verb_rules(b: Any, v: Token) -> None:
+    lemma = b.lem[v.i]
+    copula = lemma == "be"
+    subjects = subjects_of(b, v)
+    agent = _child_dep(v, "agent")
+    if agent is not None and _pobj(agent) is not None:  # passive: "sand covered by water"
+        patients = subjects
+        subjects = b.resolve(_pobj(agent))
+        b.relate(subjects, lemma, patients, (v.i, agent.i))
+        return
+    if not subjects:
+        return
+    verb, words = ("", ()) if copula else _verb_text(b, v)
+    acted = False
+    for child in v.children:
+        if child.dep_ in ("dobj", "attr") and not copula:
+            b.relate(subjects, verb, b.resolve(child), words)
+            acted = True
+        elif child.dep_ == "prep":
+            preposition(b, subjects, child, words, verb)
+            acted = True
+        elif child.dep_ == "advmod" and child.lower_ in lx.ADVERB_PREPS and _child_dep(child, "prep"):
+            adverb_prep(b, subjects, child, words, verb)
+            acted = True
+        elif child.dep_ == "acomp" and copula:
+            for adj in [child] + [c for c in child.children if c.dep_ == "conj"]:
+                if _child_dep(adj, "prep") is not None and adj.lower_ in lx.ADVERB_PREPS:
+                    adverb_prep(b, subjects, adj, ())
+                    continue
+                text, span = _modifier_text(adj)
+                for s in subjects:
+                    b.add_attr(s, text, span)
+            acted = True
+    if not acted and not copula and lemma != "have" and v.tag_ in _PARTICIPLES:
+        for s in subjects:  # "two bicycles parked", "boy lunging": the state is an attribute
+            b.add_attr(s, v.lower_, (v.i,))
+
+
+def _verb_text(b: Any, v: Token) -> tuple[str, tuple[int, ...]]:
+    words = [v] + [c for c in v.children if c.dep_ == "prt"]
+    words.sort(key=lambda w: w.i)
+    text = " ".join([b.lem[v.i]] + [w.lower_ for w in words if w.i != v.i])
+    return text, tuple(w.i for w in words)

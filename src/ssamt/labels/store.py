@@ -1,0 +1,150 @@
+"""Per-split caption parses and image label sets, cached on disk (paper 2.1).
+
+Parsing COCO's 590K training captions takes minutes; the cache makes every later run read
+them back in seconds. The cache is one JSON Lines file: a header naming the content hash of
+the captions (with captions_per_image and the parser version), then one compact record per
+caption. A header that does not match means the captions or the parser changed: the file is
+rebuilt. Image label sets L_i are derived from the cached graphs on demand (a set union over
+an image's captions, microseconds), so the graphs stay the single source of truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ssamt.errors import DataError
+from ssamt.fileio import atomic_open
+from ssamt.labels.graph import CaptionGraph, Phrase
+from ssamt.labels.parser import clean
+from ssamt.labels.rule import ImageLabels, build_image_labels
+
+FORMAT = "ssamt-labels/1"
+_KINDS = {"o": "object", "a": "attribute", "r": "relation"}
+
+
+@dataclass
+class LabelStore:
+    """The parses of a split's captions, with per-image label sets L_i."""
+
+    graphs: list[CaptionGraph]
+    captions_per_image: int
+    _labels: dict[int, ImageLabels] = field(default_factory=dict, repr=False)
+
+    @property
+    def num_images(self) -> int:
+        return len(self.graphs) // self.captions_per_image
+
+    def image_graphs(self, i: int) -> list[CaptionGraph]:
+        k = self.captions_per_image
+        return self.graphs[i * k : (i + 1) * k]
+
+    def image_labels(self, i: int) -> ImageLabels:
+        """L_i of image i (its captions are lines i*k .. i*k+k-1, DESIGN.md section 3)."""
+        if not 0 <= i < self.num_images:
+            raise IndexError(f"image {i} out of range (0..{self.num_images - 1})")
+        if i not in self._labels:
+            self._labels[i] = build_image_labels(self.image_graphs(i))
+        return self._labels[i]
+
+
+def content_hash(captions: Sequence[str], captions_per_image: int, version: str) -> str:
+    digest = hashlib.sha256(f"{version}\n{captions_per_image}\n{len(captions)}\n".encode())
+    for caption in captions:
+        digest.update(caption.encode("utf-8", "surrogatepass"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def build_or_load_labels(
+    captions: Sequence[str],
+    captions_per_image: int,
+    cache_path: str | Path | None,
+    *,
+    workers: int = 1,
+    progress: bool = False,
+) -> LabelStore:
+    """Parse `captions` (or read the cache at `cache_path` if it matches them) into a LabelStore."""
+    from ssamt.labels.parser import parse, parser_version
+
+    if captions_per_image < 1 or len(captions) % captions_per_image:
+        raise DataError(cache_path, f"{len(captions)} captions do not split into images of "
+                                    f"{captions_per_image}")
+    key = content_hash(captions, captions_per_image, parser_version())
+    if cache_path is not None:
+        graphs = _read_cache(Path(cache_path), key, captions)
+        if graphs is not None:
+            return LabelStore(graphs, captions_per_image)
+    graphs = parse(captions, workers=workers, progress=progress)
+    if cache_path is not None:
+        _write_cache(Path(cache_path), key, captions_per_image, graphs)
+    return LabelStore(graphs, captions_per_image)
+
+
+def labels_for_split(data_dir: str | Path, split: str, out: str | Path | None = None, *,
+                     workers: int = 1, progress: bool = False) -> LabelStore:
+    """Labels of a precomp split, cached at `out` (default DATA_DIR/{split}_labels.jsonl)."""
+    from ssamt.data.precomp import open_split
+
+    data = open_split(data_dir, split)
+    out = Path(out) if out is not None else Path(data_dir) / f"{split}_labels.jsonl"
+    return build_or_load_labels(data.captions, data.captions_per_image, out,
+                                workers=workers, progress=progress)
+
+
+# ---- cache file ---------------------------------------------------------------------------
+def _encode(graph: CaptionGraph) -> dict:
+    return {
+        "t": list(graph.tokens),
+        "l": [lem if lem != tok else 0 for tok, lem in zip(graph.tokens, graph.lemmas)],
+        "s": "".join("1" if s else "0" for s in graph.stop),
+        "p": [[p.type[0], *p.key[1:], p.span] for p in graph.phrases],
+    }
+
+
+def _decode(text: str, rec: dict) -> CaptionGraph:
+    tokens = tuple(rec["t"])
+    lemmas = tuple(tok if lem == 0 else lem for tok, lem in zip(tokens, rec["l"]))
+    phrases, objects, attributes, relations = [], [], [], []
+    for kind, *parts, span in rec["p"]:
+        ptype = _KINDS[kind]
+        tag = {"object": "obj", "attribute": "attr", "relation": "rel"}[ptype]
+        phrases.append(Phrase(ptype, (tag, *parts), tuple(span)))
+        if ptype == "object":
+            objects.append(parts[0])
+        elif ptype == "attribute":
+            attributes.append((parts[1], parts[0]))
+        else:
+            relations.append(tuple(parts))
+    return CaptionGraph(clean(text), tokens, lemmas, tuple(c == "1" for c in rec["s"]), tuple(objects),
+                        tuple(attributes), tuple(relations), tuple(phrases))
+
+
+def _write_cache(path: Path, key: str, captions_per_image: int, graphs: list[CaptionGraph]) -> None:
+    header = {"format": FORMAT, "hash": key, "captions_per_image": captions_per_image,
+              "num_captions": len(graphs)}
+    with atomic_open(path, "w") as handle:
+        handle.write(json.dumps(header) + "\n")
+        for graph in graphs:
+            handle.write(json.dumps(_encode(graph), ensure_ascii=False, separators=(",", ":")))
+            handle.write("\n")
+
+
+def _read_cache(path: Path, key: str, captions: Sequence[str]) -> list[CaptionGraph] | None:
+    """The cached graphs, or None when the file is missing, stale or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            header = json.loads(handle.readline() or "{}")
+            if header.get("format") != FORMAT or header.get("hash") != key:
+                return None
+            graphs = [_decode(text, json.loads(line)) for text, line in zip(captions, handle)]
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        print(f"ssamt: rebuilding label cache {path} ({exc.__class__.__name__})", file=sys.stderr)
+        return None
+    return graphs if len(graphs) == len(captions) else None
