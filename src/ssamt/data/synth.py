@@ -1,0 +1,173 @@
+"""Synthetic scenes in the precomp format: a dataset that trains on a CPU in minutes.
+
+`generate(out_dir, size, seed)` writes train/dev/test/testall splits (features, captions,
+ids, boxes, and the ground-truth scenes as JSON lines), deterministic for a seed. The
+folder is written under a temporary name and renamed at the end, so a crash never leaves a
+half-written dataset; an existing folder is only replaced when it is empty or was written
+by this generator (it has the marker file).
+
+Sizes (images; test is the first images of testall, as COCO's 1K test is of its 5K):
+  tiny    train 200,    dev 100,   testall 250,   R=12, D=128, float32 (tests, seconds)
+  small   train 3,000,  dev 500,   testall 1,000, R=16, D=256, float32 (quick start)
+  medium  train 30,000, dev 1,000, testall 5,000, R=36, D=512, float16 (about 1.4 GB)
+Real data has R=36, D=2048; the reader takes any R and D.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ssamt.data.synth_features import prototype_bank, region_layout, render_features
+from ssamt.data.synth_scene import sample_scene
+from ssamt.data.synth_text import captions
+from ssamt.errors import DataError
+
+MARKER = "ssamt-synth.json"
+GENERATOR_VERSION = 1
+CAPTIONS_PER_IMAGE = 5
+_CHUNK = 512  # images rendered at once: bounds memory (512 x 36 x 512 floats = 38 MB)
+
+
+@dataclass(frozen=True)
+class SynthSize:
+    train: int
+    dev: int
+    test: int
+    testall: int
+    regions: int  # R
+    dim: int  # D
+    dtype: str
+    objects: tuple[int, int]  # objects per scene, min and max
+
+    def images(self, split: str) -> int:
+        return getattr(self, split)
+
+
+SIZES: dict[str, SynthSize] = {
+    "tiny": SynthSize(200, 100, 100, 250, regions=12, dim=128, dtype="float32", objects=(2, 4)),
+    "small": SynthSize(3000, 500, 500, 1000, regions=16, dim=256, dtype="float32",
+                       objects=(2, 5)),
+    "medium": SynthSize(30000, 1000, 1000, 5000, regions=36, dim=512, dtype="float16",
+                        objects=(2, 6)),
+}
+# Generated in this order; test is then copied from the start of testall.
+_GENERATED = ("train", "dev", "testall")
+
+
+def generate(out_dir: str | os.PathLike, size: str = "tiny", seed: int = 0,
+             progress: bool = False) -> Path:
+    """Write a synthetic precomp dataset to `out_dir`; returns its path."""
+    if size not in SIZES:
+        raise DataError(out_dir, f"unknown size {size!r} (choose from {', '.join(SIZES)})")
+    out = Path(out_dir)
+    _check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()  # (not mkdtemp: its 0700 mode would stick to the renamed folder)
+    try:
+        _write_all(tmp, SIZES[size], seed, progress)
+        (tmp / MARKER).write_text(json.dumps(
+            {"generator": "ssamt.data.synth", "version": GENERATOR_VERSION, "size": size,
+             "seed": seed, **asdict(SIZES[size])}, indent=2) + "\n")
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise DataError(out, "exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise DataError(out, "exists, is not empty and was not written by `ssamt synth`; "
+                             "refusing to overwrite it (choose another folder)")
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Rename tmp to out; an old out (empty or synthetic) is moved aside, then removed."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.rename(out, old)
+    os.rename(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_all(folder: Path, cfg: SynthSize, seed: int, progress: bool) -> None:
+    bank = prototype_bank(seed, cfg.dim)
+    total = sum(cfg.images(s) for s in _GENERATED)
+    bar = _progress_bar(total, progress)
+    try:
+        for split in _GENERATED:
+            _write_split(folder, split, cfg, seed, bank, bar)
+        _copy_prefix(folder, "testall", "test", cfg.test)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="synth")
+
+
+def _write_split(folder: Path, split: str, cfg: SynthSize, seed: int, bank: np.ndarray,
+                 bar) -> None:
+    """Scenes, captions, features and boxes of one split, rendered _CHUNK images at a time
+    straight into .npy memmaps (never the whole split in memory)."""
+    n, R = cfg.images(split), cfg.regions
+    rng = random.Random(f"ssamt-synth:{seed}:{split}")  # str seeds are stable across runs
+    noise_rng = np.random.default_rng([seed, _GENERATED.index(split)])
+    ims = np.lib.format.open_memmap(folder / f"{split}_ims.npy", "w+", np.dtype(cfg.dtype),
+                                    (n, R, cfg.dim))
+    boxes = np.lib.format.open_memmap(folder / f"{split}_boxes.npy", "w+", np.float32, (n, R, 4))
+    with open(folder / f"{split}_caps.txt", "w", encoding="utf-8") as caps, \
+            open(folder / f"{split}_ids.txt", "w") as ids, \
+            open(folder / f"{split}_scenes.jsonl", "w", encoding="utf-8") as scenes:
+        for start in range(0, n, _CHUNK):
+            b = min(_CHUNK, n - start)
+            coef = np.empty((b, R, bank.shape[0]), np.float32)
+            noise = np.empty((b, R), np.float32)
+            for j in range(b):
+                scene = sample_scene(rng, cfg.objects, max_members=R - 2)
+                coef[j], noise[j], boxes[start + j] = region_layout(rng, scene, R)
+                caps.writelines(c + "\n" for c in captions(rng, scene, CAPTIONS_PER_IMAGE))
+                ids.write(f"synth-{split}-{start + j:06d}\n")
+                scenes.write(json.dumps(scene.to_json()) + "\n")
+            ims[start : start + b] = render_features(coef, noise, bank, noise_rng)
+            if bar is not None:
+                bar.update(b)
+    ims.flush()
+    boxes.flush()
+    del ims, boxes
+
+
+def _copy_prefix(folder: Path, src: str, dst: str, n: int) -> None:
+    """dst = the first n images of src (all files), copied in chunks."""
+    for suffix in ("ims", "boxes"):
+        source = np.load(folder / f"{src}_{suffix}.npy", mmap_mode="r")
+        target = np.lib.format.open_memmap(folder / f"{dst}_{suffix}.npy", "w+", source.dtype,
+                                           (n, *source.shape[1:]))
+        for start in range(0, n, _CHUNK):
+            target[start : start + _CHUNK] = source[start : min(n, start + _CHUNK)]
+        target.flush()
+        del target, source
+    for name, per_image in (("caps.txt", CAPTIONS_PER_IMAGE), ("ids.txt", 1),
+                            ("scenes.jsonl", 1)):
+        with open(folder / f"{src}_{name}", encoding="utf-8") as fin, \
+                open(folder / f"{dst}_{name}", "w", encoding="utf-8") as fout:
+            fout.writelines(next(fin) for _ in range(n * per_image))
+
