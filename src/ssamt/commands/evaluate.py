@@ -68,17 +68,19 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
     device = _device(args.device)
+    progress = not args.quiet and sys.stderr.isatty()
     split_name = args.split or DEFAULT_SPLIT[args.protocol]
     model, vocab, config = load_model(args.checkpoint, device)
     mu1, mu2 = _eq5_weights(args, config)
     split = open_split(args.data, split_name)
-    graphs = labels_for_split(args.data, split_name).graphs
+    # Cached next to the data after the first run (spaCy parsing is the slow part).
+    graphs = labels_for_split(args.data, split_name, progress=progress).graphs
     max_tokens = config.get("model", {}).get("max_tokens") if isinstance(config, dict) else None
     result = evaluate_model(
         model, vocab, split, graphs, protocol=args.protocol,
         k=None if args.exhaustive else args.rerank_k, mu1=mu1, mu2=mu2, max_tokens=max_tokens,
         batch_size=args.batch_size, device=device,
-        progress=not args.quiet and sys.stderr.isatty(), search=args.search,
+        progress=progress, search=args.search,
     )
     result = {"checkpoint": str(resolve_checkpoint(args.checkpoint)), "data": str(args.data),
               "device": device, **result}
