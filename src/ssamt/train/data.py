@@ -1,0 +1,94 @@
+"""The data one training run needs: per split the image and caption tables, the
+caption-to-image map and (train split) the per-image label sets of phrase matching."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssamt.labels.graph import CaptionGraph
+
+
+@dataclass
+class SplitData:
+    """One split, ready for training or evaluation.
+
+    images:        ImageTable (or anything with len(), .batch(idx), .cost(i), .costs()).
+    texts:         TextTable over the split's caption graphs.
+    caption_image: (N_cap,) int64 image row of each caption.
+    labels:        LabelStore-like object with .image_labels(i) (train split only), or None
+                   (then L3 is skipped).
+    feature_dim, box_dim: sizes the model config takes from the data.
+    """
+
+    images: Any
+    texts: Any
+    caption_image: np.ndarray
+    labels: Any = None
+    feature_dim: int = 2048
+    box_dim: int = 0
+
+    @property
+    def num_images(self) -> int:
+        return len(self.images)
+
+    @property
+    def num_captions(self) -> int:
+        return len(self.caption_image)
+
+    def pair_costs(self) -> np.ndarray:
+        """(N_cap,) cost of each positive pair: caption + its image (#tokens + #regions,
+        DESIGN.md section 4: the budget counts instances, not pairs)."""
+        return self.texts.costs() + self.images.costs()[self.caption_image]
+
+    def head(self, max_images: int) -> SplitData:
+        """The first `max_images` images and their captions (a cheaper dev set)."""
+        if not max_images or max_images >= self.num_images:
+            return self
+        return _head(self, max_images)
+
+
+def _head(data: SplitData, n: int) -> SplitData:
+    from ssamt.data.tables import ImageTable, TextTable
+
+    keep = np.flatnonzero(data.caption_image < n)
+    graphs = [data.texts.graphs[j] for j in keep]
+    texts = TextTable(graphs, data.texts.vocab, max_tokens=data.texts.max_tokens)
+    images = ImageTable(data.images.split.subset(range(n)))
+    return SplitData(images, texts, data.caption_image[keep], None, data.feature_dim, data.box_dim)
+
+
+def build_vocab(graphs: Sequence[CaptionGraph], min_count: int):
+    """Vocabulary of the training captions' tokens (paper 3.2: drop words seen < 5 times)."""
+    from ssamt.data.vocab import Vocab
+
+    return Vocab.build((g.tokens for g in graphs), min_count=min_count)
+
+
+def load_split(data_dir: str | Path, split: str, vocab=None, *, min_count: int = 5,
+               max_tokens: int = 64, with_labels: bool = False, progress: bool = False):
+    """-> (SplitData, vocab). Parses the captions (cached by the labels store); builds the
+    vocabulary from this split when `vocab` is None (the training split)."""
+    from ssamt.data.precomp import open_split
+    from ssamt.data.tables import ImageTable, TextTable
+    from ssamt.labels.store import labels_for_split
+
+    split_obj = open_split(data_dir, split)
+    store = labels_for_split(data_dir, split, progress=progress)
+    if vocab is None:
+        vocab = build_vocab(store.graphs, min_count)
+    texts = TextTable(store.graphs, vocab, max_tokens=max_tokens)
+    boxes = split_obj.boxes
+    data = SplitData(
+        images=ImageTable(split_obj),
+        texts=texts,
+        caption_image=np.asarray(split_obj.caption_image, dtype=np.int64),
+        labels=store if with_labels else None,
+        feature_dim=int(split_obj.feature_dim),
+        box_dim=0 if boxes is None else int(boxes.shape[-1]),
+    )
+    return data, vocab

@@ -1,0 +1,69 @@
+"""Phase 1 (paper 3.2): train the intra-modality encoders (a dual encoder) with L0.
+
+L0 (Eq. 1 with a^I, a^T) uses in-batch negatives: the hardest one (VSE++), except during the
+first `mean_negatives_epochs` epochs, which average over all in-batch negatives so that
+training does not collapse (DESIGN.md section 2). Captions of the same image are never
+negatives of each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ssamt.data.batch import ImageBatch, TextBatch
+from ssamt.train.config import TrainConfig
+from ssamt.train.data import SplitData
+from ssamt.train.engine import PhaseTask
+
+
+class IntraObjective(torch.nn.Module):
+    """forward(...) -> {"L0": scalar}; a module so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: torch.nn.Module, alpha0: float) -> None:
+        super().__init__()
+        self.model = model
+        self.alpha0 = alpha0
+
+    def forward(self, images: ImageBatch, texts: TextBatch, image_of_row: torch.Tensor,
+                image_ids: torch.Tensor, hardest: bool) -> dict[str, torch.Tensor]:
+        """images: U unique images; texts: B captions; image_of_row (B,) row of each
+        caption's image in `images`; image_ids (B,) dataset image ids (positives mask)."""
+        from ssamt.losses import intra_loss
+
+        a_img = self.model.encode_images(images)[image_of_row]  # (U, d) -> (B, d)
+        a_txt = self.model.encode_texts(texts)  # (B, d)
+        return {"L0": intra_loss(a_img.float(), a_txt.float(), image_ids, self.alpha0,
+                                 hardest=hardest)}
+
+
+def intra_inputs(data: SplitData, caps: list[int], device: torch.device, hardest: bool) -> dict[str, Any]:
+    """One phase-1 batch: B captions and their images, each image read once."""
+    caps_arr = np.asarray(caps, dtype=np.int64)
+    image_ids = data.caption_image[caps_arr]  # (B,)
+    unique, inverse = np.unique(image_ids, return_inverse=True)
+    return {
+        "images": data.images.batch(unique).to(device, non_blocking=True),
+        "texts": data.texts.batch(caps_arr).to(device, non_blocking=True),
+        "image_of_row": torch.from_numpy(inverse.reshape(-1)).to(device),
+        "image_ids": torch.from_numpy(image_ids).to(device),
+        "hardest": hardest,
+    }
+
+
+def intra_task(model, objective: torch.nn.Module, train: SplitData, cfg: TrainConfig,
+               device: torch.device, evaluate=None) -> PhaseTask:
+    """The PhaseTask of phase 1 over the training pairs (one per caption)."""
+    warm = cfg.phase1.mean_negatives_epochs
+
+    def make_inputs(caps: list[int], epoch: int) -> dict[str, Any]:
+        return intra_inputs(train, caps, device, hardest=epoch >= warm)
+
+    return PhaseTask(
+        name="intra", objective=objective, weights={"L0": cfg.loss.lambda0},
+        costs=train.pair_costs(), make_inputs=make_inputs,
+        params=[p for p in model.intra_parameters() if p.requires_grad],
+        evaluate=evaluate, select_by=cfg.eval.select_by,
+    )

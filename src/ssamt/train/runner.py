@@ -1,0 +1,180 @@
+"""One training run: phase 1, phase 2 or both, fresh, resumed or continued (paper 3.2).
+
+    result = train(cfg, train_data, dev_data, vocab, run_dir, phase="both", resume=False)
+
+Files in `run_dir`: last.pt (resume point, written every epoch and every
+`save_every` updates), best.pt (best dev metric of the latest phase), phase1.pt (the intra
+encoders at the end of phase 1, the start of phase 2), metrics.jsonl, config.yaml.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ssamt.errors import SsamtError
+from ssamt.fileio import write_text
+from ssamt.train.checkpoint import (
+    LAST_NAME,
+    PHASE1_NAME,
+    load_checkpoint,
+    restore_rng_state,
+    restore_training,
+    save_checkpoint,
+    training_payload,
+)
+from ssamt.train.config import TrainConfig, config_to_yaml
+from ssamt.train.data import SplitData
+from ssamt.train.distributed import DistInfo, barrier, device_for, init_from_env, wrap_ddp
+from ssamt.train.engine import RunContext, TrainState, run_phase
+from ssamt.train.logging import MetricsLogger
+from ssamt.train.phase1 import IntraObjective, intra_task
+from ssamt.train.phase2 import InterObjective, inter_task
+from ssamt.train.schedule import build_optimizer, build_scheduler
+
+PHASES = ("intra", "inter", "both")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(cfg: TrainConfig, vocab_size: int, data: SplitData):
+    """SSAMT from the config's architecture plus the data's sizes."""
+    from ssamt.model.config import ModelConfig
+    from ssamt.model.ssamt import SSAMT
+
+    m = cfg.model
+    config = ModelConfig(vocab_size=vocab_size, d_model=m.d_model, n_heads=m.n_heads,
+                         n_layers=m.n_layers, d_ffn=m.d_ffn, dropout=m.dropout,
+                         d_region=data.feature_dim, d_box=data.box_dim,
+                         max_tokens=m.max_tokens, use_phrases=m.use_phrases)
+    return SSAMT(config)
+
+
+def dev_evaluator(model, dev: SplitData | None, cfg: TrainConfig, device: torch.device, k: int):
+    """() -> dev R@K: intra similarity (k=0, phase 1) or two-stage re-ranking (phase 2)."""
+    if dev is None or cfg.eval.every_epochs <= 0:
+        return None
+    from ssamt.retrieval.evaluate import evaluate_tables
+
+    def evaluate() -> dict[str, float]:
+        res = evaluate_tables(model, dev.images, dev.texts, dev.caption_image, protocol="f30k",
+                              k=k, mu1=cfg.loss.mu1, mu2=cfg.loss.mu2,
+                              batch_size=cfg.eval.batch_size, device=device)
+        metrics = dict(res["reranked"] if k else res["intra"])
+        if k:
+            metrics.update({f"intra_{key}": value for key, value in res["intra"].items()})
+        metrics["eval_seconds"] = res["seconds"]["total"]
+        return metrics
+
+    return evaluate
+
+
+def _start_point(run_dir: Path, phase: str, resume: bool) -> tuple[dict | None, str]:
+    """-> (checkpoint to start from or None, first phase to run)."""
+    if resume:
+        payload = load_checkpoint(run_dir / LAST_NAME)
+        st = payload["state"]
+        if st["phase"] == "intra" and not st["done"]:
+            return payload, "intra"
+        return payload, "inter"
+    if phase == "inter":
+        return load_checkpoint(run_dir / PHASE1_NAME), "inter"
+    if (run_dir / LAST_NAME).exists():
+        raise SsamtError(f"{run_dir / LAST_NAME} exists: pass --resume to continue that run, "
+                         "or choose another --out")
+    return None, "intra"
+
+
+def _make_context(run_dir: Path, static: dict, model, info: DistInfo, device, cfg: TrainConfig,
+                  logger: MetricsLogger, progress: bool) -> RunContext:
+    def save(name: str, state: TrainState, optimizer, scheduler, with_optimizer: bool) -> None:
+        if info.is_main:
+            save_checkpoint(run_dir / name, training_payload(
+                static, model, state.to_dict(), optimizer if with_optimizer else None,
+                scheduler if with_optimizer else None))
+
+    return RunContext(device, info, logger, save, seed=cfg.seed, progress=progress)
+
+
+def _run_one(task, phase_cfg, ctx: RunContext, payload: dict | None, model, name: str) -> dict:
+    """Optimizer + schedule for `task`, restored from `payload` when it is this phase's."""
+    optimizer = build_optimizer(task.params, phase_cfg)
+    scheduler = build_scheduler(optimizer, phase_cfg)
+    state = TrainState(name)
+    if payload is not None and payload["state"]["phase"] == name:
+        state = TrainState.from_dict(restore_training(payload, model, optimizer, scheduler))
+    elif payload is not None:  # continue from the previous phase's weights and RNG streams
+        model.load_state_dict(payload["model"])
+        restore_rng_state(payload["rng"])
+    t0 = time.perf_counter()
+    out = run_phase(task, phase_cfg, state, ctx, optimizer, scheduler)
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _phase1(model, cfg, train_data, dev_data, device, info, ctx, payload) -> dict:
+    for p in model.inter_parameters():  # phase 1 trains the intra part only
+        p.requires_grad_(False)
+    objective = wrap_ddp(IntraObjective(model, cfg.loss.alpha0), info, device)
+    task = intra_task(model, objective, train_data, cfg, device,
+                      dev_evaluator(model, dev_data, cfg, device, 0))
+    return _run_one(task, cfg.phase1, ctx, payload, model, "intra")
+
+
+def _phase2(model, cfg, train_data, dev_data, device, info, ctx, payload) -> dict:
+    model.freeze_intra()  # paper 3.2: fix the intra-modality model
+    for p in model.inter_parameters():
+        p.requires_grad_(True)
+    objective = wrap_ddp(InterObjective(model, cfg.loss.alpha1, cfg.loss.alpha2, cfg.loss.alpha3),
+                         info, device)
+    task = inter_task(model, objective, train_data, cfg, device,
+                      dev_evaluator(model, dev_data, cfg, device, cfg.eval.rerank_k),
+                      progress=ctx.progress and info.is_main)
+    return _run_one(task, cfg.phase2, ctx, payload, model, "inter")
+
+
+def train(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData | None, vocab,
+          run_dir: str | Path, *, phase: str = "both", resume: bool = False,
+          device: str = "cpu", progress: bool = True, info: DistInfo | None = None) -> dict[str, Any]:
+    """Train; returns {"intra": ..., "inter": ...} with each phase's final state, last epoch
+    train means, last dev metrics and seconds. Checkpoints and metrics go to `run_dir`."""
+    if phase not in PHASES:
+        raise SsamtError(f"--phase must be one of {', '.join(PHASES)}, not {phase!r}")
+    run_dir = Path(run_dir)
+    info = info or init_from_env(device)
+    dev = device_for(info, device)
+    payload, first = _start_point(run_dir, phase, resume)
+    seed_everything(cfg.seed)
+    model = build_model(cfg, len(vocab), train_data).to(dev)
+    torch.manual_seed(cfg.seed + 1000 * info.rank)  # per-rank dropout streams
+    static = {"train_config": cfg.to_dict(), "model_config": model.config.to_dict(),
+              "vocab": vocab.to_dict()}
+    logger = MetricsLogger(run_dir, enabled=info.is_main)
+    if info.is_main:
+        write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+    ctx = _make_context(run_dir, static, model, info, dev, cfg, logger, progress)
+    results: dict[str, Any] = {}
+    try:
+        if first == "intra" and phase in ("intra", "both"):
+            results["intra"] = _phase1(model, cfg, train_data, dev_data, dev, info, ctx, payload)
+            ctx.save(PHASE1_NAME, TrainState.from_dict(results["intra"]["state"]), None, None, False)
+            payload = None  # phase 2 continues from the live model
+        if phase in ("inter", "both") and not _finished(payload):
+            results["inter"] = _phase2(model, cfg, train_data, dev_data, dev, info, ctx, payload)
+    finally:
+        logger.close()
+        barrier(info)
+    return results
+
+
+def _finished(payload: dict | None) -> bool:
+    return payload is not None and payload["state"]["phase"] == "inter" and payload["state"]["done"]

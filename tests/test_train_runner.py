@@ -1,0 +1,140 @@
+"""Both phases on a tiny hand-made data set: checkpoints, best/last, exact resume, load_model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ssamt.errors import SsamtError
+from ssamt.labels.graph import CaptionGraph, Phrase
+from ssamt.train.checkpoint import load_checkpoint, load_model
+from ssamt.train.config import load_config
+from ssamt.train.data import SplitData, build_vocab
+
+COLORS = ["red", "blue", "green", "white"]
+ANIMALS = ["dog", "cat", "horse", "bird"]
+PLACES = ["grass", "beach", "road"]
+STOP = {"a", "on", "the"}
+
+
+def caption_graph(color: str, animal: str, place: str) -> CaptionGraph:
+    tokens = ("a", color, animal, "on", "the", place)
+    phrases = (Phrase("object", ("obj", animal), (2,)), Phrase("object", ("obj", place), (5,)),
+               Phrase("attribute", ("attr", color, animal), (1, 2)),
+               Phrase("relation", ("rel", animal, "on", place), (2, 3, 5)))
+    return CaptionGraph(" ".join(tokens), tokens, tokens, tuple(t in STOP for t in tokens),
+                        (animal, place), ((animal, color),), ((animal, "on", place),), phrases)
+
+
+class Labels:
+    def __init__(self, graphs, caption_image):
+        from ssamt.labels.rule import build_image_labels
+
+        self._labels = [build_image_labels([g for g, i in zip(graphs, caption_image) if i == k])
+                        for k in range(int(caption_image.max()) + 1)]
+
+    def image_labels(self, i):
+        return self._labels[i]
+
+
+def tiny_data(tmp_path, n_images: int = 16, seed: int = 0) -> tuple[SplitData, object]:
+    """n_images scenes, 2 captions each, 4 regions of 12-d features that encode the words."""
+    from ssamt.data.precomp import open_split
+    from ssamt.data.tables import ImageTable, TextTable
+
+    rng = np.random.default_rng(seed)
+    words = COLORS + ANIMALS + PLACES
+    feats = np.zeros((n_images, 4, len(words) + 1), dtype=np.float32)
+    graphs, captions = [], []
+    for i in range(n_images):
+        c, a, p = COLORS[i % 4], ANIMALS[(i // 4) % 4], PLACES[i % 3]
+        for r, w in enumerate((c, a, p)):
+            feats[i, r, words.index(w)] = 1.0
+        feats[i] += 0.1 * rng.standard_normal(feats[i].shape).astype(np.float32)
+        for _ in range(2):
+            graphs.append(caption_graph(c, a, p))
+            captions.append(graphs[-1].text)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    np.save(tmp_path / "train_ims.npy", feats)
+    (tmp_path / "train_caps.txt").write_text("\n".join(captions) + "\n")
+    split = open_split(tmp_path, "train")
+    vocab = build_vocab(graphs, min_count=1)
+    c2i = np.repeat(np.arange(n_images), 2)
+    data = SplitData(ImageTable(split), TextTable(graphs, vocab, max_tokens=16), c2i,
+                     Labels(graphs, c2i), feature_dim=feats.shape[-1], box_dim=0)
+    return data, vocab
+
+
+TINY = ["model.d_model=16", "model.n_heads=2", "model.n_layers=1", "model.d_ffn=32",
+        "model.dropout=0.2", "model.max_tokens=16",
+        "phase1.token_budget=120", "phase1.max_steps=5", "phase1.warmup_steps=1",
+        "phase1.save_every=2", "phase1.log_every=1",
+        "phase2.token_budget=120", "phase2.max_steps=5", "phase2.warmup_steps=1",
+        "phase2.save_every=2", "phase2.accum_steps=2", "phase2.log_every=1",
+        "loss.negatives_m=3", "eval.rerank_k=3", "eval.max_images=0"]
+
+
+def _train(tmp_path, run, **kwargs):
+    from ssamt.train.runner import train
+
+    data, vocab = tiny_data(tmp_path / "data")
+    cfg = load_config("synthetic", TINY)
+    return train(cfg, data, data, vocab, tmp_path / run, progress=False, **kwargs)
+
+
+def test_both_phases_write_checkpoints_and_metrics(tmp_path):
+    out = _train(tmp_path, "run")
+    assert out["intra"]["state"]["done"] and out["inter"]["state"]["step"] == 5
+    assert {"L1", "L2", "L3", "loss"} <= set(out["inter"]["train"])
+    assert "rsum" in out["inter"]["eval"] and "intra_rsum" in out["inter"]["eval"]
+    run = tmp_path / "run"
+    for name in ("best.pt", "last.pt", "phase1.pt", "metrics.jsonl", "config.yaml"):
+        assert (run / name).is_file(), name
+    last = load_checkpoint(run / "last.pt")
+    assert last["state"]["phase"] == "inter" and "optimizer" in last and "scheduler" in last
+    assert "optimizer" not in load_checkpoint(run / "best.pt")
+    model, vocab, config = load_model(run)
+    assert len(vocab) == last["model_config"]["vocab_size"] and config["loss"]["mu1"] == 0.3
+    assert not model.training
+    with pytest.raises(SsamtError, match="--resume"):
+        _train(tmp_path, "run")
+
+
+@pytest.mark.parametrize("crash_at", [3, 11])  # mid phase 1, mid phase 2
+def test_resume_matches_straight_run(tmp_path, monkeypatch, crash_at):
+    from ssamt.train import phase1, phase2
+
+    _train(tmp_path, "straight")
+    calls = {"n": 0}
+    originals = (phase1.intra_inputs, phase2.inter_inputs)
+
+    def counting(original):
+        def wrapped(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == crash_at:
+                raise KeyboardInterrupt
+            return original(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(phase1, "intra_inputs", counting(originals[0]))
+    monkeypatch.setattr(phase2, "inter_inputs", counting(originals[1]))
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path, "crashed")
+    monkeypatch.setattr(phase1, "intra_inputs", originals[0])
+    monkeypatch.setattr(phase2, "inter_inputs", originals[1])
+    _train(tmp_path, "crashed", resume=True)
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "crashed" / "last.pt")["model"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_phase_inter_alone_needs_phase1(tmp_path):
+    with pytest.raises(SsamtError, match="phase1.pt"):
+        _train(tmp_path, "empty", phase="inter")
+    _train(tmp_path, "p1", phase="intra")
+    assert not (tmp_path / "p1" / "last.pt").exists() or \
+        load_checkpoint(tmp_path / "p1" / "last.pt")["state"]["phase"] == "intra"
+    out = _train(tmp_path, "p1", phase="inter")
+    assert out["inter"]["state"]["done"]
