@@ -179,3 +179,19 @@ def test_phase2_step_leaves_intra_untouched():
     assert any(not torch.equal(before[k], after[k]) for k in before if k not in intra_keys)
     n_inter = sum(p.numel() for p in m.inter_parameters())
     assert n_inter == sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+
+def test_eq5_formula_and_pairs_one_by_one():
+    m = _model()
+    img, txt = _batches(n=3, seed=9)
+    a_i, a_t, out = m.encode_images(img), m.encode_texts(txt), m.inter(img, txt)
+    got = m.eq5(a_i, a_t, out, 0.3, 0.1)
+    cos = torch.nn.functional.cosine_similarity
+    for b in range(3):
+        ht = out.H_txt[b][out.H_txt_mask[b]]
+        hi = out.H_img[b][out.H_img_mask[b]]
+        ref = (cos(a_i[b], a_t[b], dim=0) + 0.3 * cos(out.h_img[b], out.h_txt[b], dim=0)
+               + 0.1 * cos(out.h_img[b][None], ht).mean()
+               + 0.1 * cos(out.h_txt[b][None], hi).mean())
+        torch.testing.assert_close(got[b], ref)
+    torch.testing.assert_close(m.score_pairs(img, txt, 0.3, 0.1), got)

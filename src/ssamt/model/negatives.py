@@ -1,0 +1,81 @@
+"""Hard negatives for phase 2 from the frozen intra encoders (paper end of 2.4,
+DESIGN.md "Negative sampling").
+
+For each positive pair (image i, caption c) the negative caption is drawn uniformly from
+the m captions of OTHER images with the highest intra score cos(a^I_i, a^T), and the
+negative image from the m other images with the highest cos(a^T_c, a^I). Scores are computed
+in row chunks, so 30k images x 150k captions never builds the full 4.5e9-entry matrix.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# Entries of one score chunk (float32): 2^25 = 128 MiB, plus a bool mask of the same shape.
+DEFAULT_CHUNK_ELEMS = 1 << 25
+
+
+def chunk_rows(n_cols: int, chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> int:
+    """Rows per chunk so a (rows, n_cols) score block holds at most chunk_elems entries."""
+    return max(1, chunk_elems // max(1, n_cols))
+
+
+def topm_other_groups(queries: torch.Tensor, keys: torch.Tensor, query_group: torch.Tensor,
+                      key_group: torch.Tensor, m: int,
+                      chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-m keys by cosine for each query, among keys of a different group.
+
+    queries: (Nq, d); keys: (Nk, d); query_group: (Nq,); key_group: (Nk,) (image ids).
+    Returns (idx (Nq, m') long, count (Nq,) long): idx[q, :count[q]] are the valid
+    candidates, best first, m' = min(m, Nk); count[q] < m' only when fewer keys qualify.
+    """
+    q = F.normalize(queries.float(), dim=-1)
+    k = F.normalize(keys.float(), dim=-1)
+    m_eff = min(m, k.shape[0])
+    idx = torch.empty(q.shape[0], m_eff, dtype=torch.long)
+    count = torch.empty(q.shape[0], dtype=torch.long)
+    step = chunk_rows(k.shape[0], chunk_elems)
+    for s in range(0, q.shape[0], step):
+        sims = q[s:s + step] @ k.T  # (rows, Nk)
+        same = query_group[s:s + step, None] == key_group[None, :]  # (rows, Nk)
+        sims.masked_fill_(same, float("-inf"))  # never a caption of the same image
+        top = sims.topk(m_eff, dim=1)
+        idx[s:s + step] = top.indices
+        count[s:s + step] = torch.isfinite(top.values).sum(1)
+    return idx, count
+
+
+def _draw(idx: torch.Tensor, count: torch.Tensor, generator: torch.Generator | None,
+          what: str) -> torch.Tensor:
+    """One uniform pick per row among idx[r, :count[r]] -> (N,)."""
+    if (count == 0).any():
+        raise ValueError(f"no negative {what} exists for some positive pair (one image only?)")
+    u = torch.rand(idx.shape[0], generator=generator)
+    pick = (u * count).long().clamp_max(count - 1)  # (N,)
+    return idx.gather(1, pick[:, None])[:, 0]
+
+
+def sample_negatives(img_emb: torch.Tensor, txt_emb: torch.Tensor,
+                     caption_image: torch.Tensor, positives: torch.Tensor, m: int = 10,
+                     generator: torch.Generator | None = None,
+                     chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Negative caption and image for each positive pair (caption positives[b], its image).
+
+    img_emb: (N_img, d) a^I; txt_emb: (N_cap, d) a^T; caption_image: (N_cap,) image index
+    of each caption; positives: (B,) caption indices.
+    Returns (neg_caption (B,), neg_image (B,)) long tensors, dataset indices.
+    """
+    caption_image = caption_image.long().cpu()
+    positives = positives.long().cpu()
+    pos_img = caption_image[positives]  # (B,)
+    # Negative captions depend only on the image: score each distinct image once.
+    images, inverse = pos_img.unique(return_inverse=True)
+    cap_idx, cap_cnt = topm_other_groups(img_emb[images].cpu(), txt_emb.cpu(), images,
+                                         caption_image, m, chunk_elems)
+    neg_caption = _draw(cap_idx[inverse], cap_cnt[inverse], generator, "caption")
+    all_images = torch.arange(img_emb.shape[0])
+    img_idx, img_cnt = topm_other_groups(txt_emb[positives].cpu(), img_emb.cpu(), pos_img,
+                                         all_images, m, chunk_elems)
+    neg_image = _draw(img_idx, img_cnt, generator, "image")
+    return neg_caption, neg_image
