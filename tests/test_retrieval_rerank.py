@@ -162,3 +162,17 @@ def test_faiss_two_stage_matches_torch():
     a = two_stage(model, images, texts, img, txt, 4, MU1, MU2)
     b = two_stage(model, images, texts, img, txt, 4, MU1, MU2, search="faiss")
     assert torch.equal(a.i2t, b.i2t) and torch.equal(a.t2i, b.t2i)
+
+
+def test_k_covering_one_direction_makes_that_direction_exhaustive():
+    model, images, texts, img, txt = _setup(seed=4)  # 7 images, 17 captions
+    res = two_stage(model, images, texts, img, txt, 7, MU1, MU2)
+    ref = direct_eq5(model, images, texts, MU1, MU2)
+    assert torch.allclose(res.t2i, ref, atol=1e-5)  # every image is a candidate
+    assert not torch.allclose(res.i2t, ref, atol=1e-5)  # only 7 of 17 captions are
+
+
+def test_single_image_gallery():
+    model, images, texts, img, txt = _setup(n_img=1, n_cap=3)
+    res = two_stage(model, images, texts, img, txt, None, MU1, MU2)
+    assert res.i2t.shape == (1, 3) and res.num_pairs == 3

@@ -160,6 +160,28 @@ def _pair_lookup(pairs: torch.Tensor, n_cap: int, rows: torch.Tensor,
     return torch.searchsorted(keys, rows * n_cap + cols)
 
 
+def _top_candidates(intra: torch.Tensor, img_emb: torch.Tensor, txt_emb: torch.Tensor,
+                    k_i2t: int, k_t2i: int, search: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N_img, k_i2t) caption indices per image and (N_cap, k_t2i) image indices per caption."""
+    if search == "torch":
+        return topk_rows(intra, k_i2t), topk_rows(intra.T, k_t2i)
+    return search_topk(img_emb, txt_emb, k_i2t, search), search_topk(txt_emb, img_emb, k_t2i, search)
+
+
+def _direction_scores(intra: torch.Tensor, pairs: torch.Tensor, values: torch.Tensor,
+                      i2t_top: torch.Tensor, t2i_top: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The i2t and t2i ranking matrices: each direction's own candidates first, holding the
+    Eq. 5 `values` of their row in `pairs`."""
+    n_img, n_cap = intra.shape
+    rows_a = torch.arange(n_img).repeat_interleave(i2t_top.shape[1])
+    cols_a = i2t_top.reshape(-1)
+    rows_b = t2i_top.reshape(-1)
+    cols_b = torch.arange(n_cap).repeat_interleave(t2i_top.shape[1])
+    i2t = candidates_first(intra, rows_a, cols_a, values[_pair_lookup(pairs, n_cap, rows_a, cols_a)])
+    t2i = candidates_first(intra, rows_b, cols_b, values[_pair_lookup(pairs, n_cap, rows_b, cols_b)])
+    return i2t, t2i
+
+
 def two_stage(
     model: Any, image_table: Any, text_table: Any, img_emb: torch.Tensor,
     txt_emb: torch.Tensor, k: int | None, mu1: float, mu2: float, *,
@@ -175,6 +197,8 @@ def two_stage(
     search: "torch" (top-K of the stage-1 matrix) or "faiss" (same candidates from a flat
     inner-product index; only worth it on very large galleries).
     """
+    if k is not None and k < 0:
+        raise ValueError("k must be >= 0 or None (all)")
     n_img, n_cap = img_emb.shape[0], txt_emb.shape[0]
     image_ids = np.arange(n_img) if image_ids is None else np.asarray(image_ids)
     caption_ids = np.arange(n_cap) if caption_ids is None else np.asarray(caption_ids)
@@ -183,29 +207,20 @@ def two_stage(
     if k == 0:
         return TwoStageScores(intra, intra, intra, k=0, num_pairs=0,
                               seconds={"stage1": time.perf_counter() - t0, "stage2": 0.0})
-    if k is not None and k < 0:
-        raise ValueError("k must be >= 0 or None (all)")
-    k_i2t = n_cap if k is None else min(k, n_cap)
-    k_t2i = n_img if k is None else min(k, n_img)
-    if search == "torch":
-        i2t_top = topk_rows(intra, k_i2t)  # (N_img, K)
-        t2i_top = topk_rows(intra.T, k_t2i)  # (N_cap, K)
+    exhaustive = k is None or k >= max(n_img, n_cap)
+    if exhaustive:  # every pair: no search, and one matrix serves both directions
+        pairs = torch.cartesian_prod(torch.arange(n_img), torch.arange(n_cap)).reshape(-1, 2)
     else:
-        i2t_top = search_topk(img_emb, txt_emb, k_i2t, search)
-        t2i_top = search_topk(txt_emb, img_emb, k_t2i, search)
+        i2t_top, t2i_top = _top_candidates(intra, img_emb, txt_emb, min(k, n_cap),
+                                           min(k, n_img), search)
+        pairs = candidate_pairs(i2t_top, t2i_top, n_cap)
     t1 = time.perf_counter()
-    pairs = candidate_pairs(i2t_top, t2i_top, n_cap)
     values = score_pairs(model, image_table, text_table, img_emb, txt_emb, pairs, mu1, mu2,
                          image_ids=image_ids, caption_ids=caption_ids, batch_size=batch_size,
                          device=device, progress=progress)
-    rows_a = torch.arange(n_img).repeat_interleave(k_i2t)
-    cols_a = i2t_top.reshape(-1)
-    rows_b = t2i_top.reshape(-1)
-    cols_b = torch.arange(n_cap).repeat_interleave(k_t2i)
-    i2t = candidates_first(intra, rows_a, cols_a,
-                           values[_pair_lookup(pairs, n_cap, rows_a, cols_a)])
-    t2i = candidates_first(intra, rows_b, cols_b,
-                           values[_pair_lookup(pairs, n_cap, rows_b, cols_b)])
-    t2 = time.perf_counter()
+    if exhaustive:
+        i2t = t2i = values.reshape(n_img, n_cap)  # pairs are image-major
+    else:
+        i2t, t2i = _direction_scores(intra, pairs, values, i2t_top, t2i_top)
     return TwoStageScores(intra, i2t, t2i, k=k, num_pairs=len(pairs),
-                          seconds={"stage1": t1 - t0, "stage2": t2 - t1})
+                          seconds={"stage1": t1 - t0, "stage2": time.perf_counter() - t1})
