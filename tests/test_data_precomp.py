@@ -176,3 +176,28 @@ def test_noncontiguous_subset(tmp_path):
     np.testing.assert_array_equal(np.asarray(nested.images), feats[[3]])
     with pytest.raises(IndexError):
         s.subset([3])
+
+
+def test_pread_rows_match_fancy_indexing(tmp_path):
+    from ssamt.data.npyfile import read_rows
+
+    feats = make_split(tmp_path, n=30, k=1, r=2, d=3, dtype=np.float16)
+    mm = open_split(tmp_path, "test").base_images
+    rng = np.random.default_rng(0)
+    for rows in ([], [5], [3, 4, 5, 6], [9, 2, 2, 3, 29, 0], rng.integers(0, 30, 50)):
+        rows = np.asarray(rows, dtype=np.int64)
+        got = read_rows(mm, rows)
+        assert got.dtype == np.float16
+        np.testing.assert_array_equal(got, feats[rows])
+
+
+def test_split_pickles_without_copying_features(tmp_path):
+    import pickle
+
+    feats = make_split(tmp_path, n=40, k=2, r=8, d=64)
+    s = open_split(tmp_path, "test").subset([7, 3])
+    blob = pickle.dumps(s)
+    assert len(blob) < feats.nbytes / 4
+    again = pickle.loads(blob)
+    np.testing.assert_array_equal(again.read_images([0, 1]), feats[[7, 3]])
+    assert again.captions == s.captions and again.boxes.shape == (2, 8, 4)

@@ -68,3 +68,39 @@ def open_npy(path: Path, *, ndim: int, what: str) -> np.memmap:
     if 0 in shape:
         return np.zeros(shape, dtype)  # numpy cannot mmap an empty array
     return np.load(path, mmap_mode="r")
+
+
+def read_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(B, ...) copy of array[rows], in the array's dtype and in the order asked.
+
+    For a memory-mapped .npy the rows are read with pread into a fresh buffer instead of
+    through the mapping: pages touched through a mapping count in the process's resident
+    memory until the kernel reclaims them, so one epoch over COCO's 34 GB memmap would
+    show as tens of GB of RSS. Reads go in file order, consecutive rows in one call.
+    """
+    filename = getattr(array, "filename", None)
+    if not isinstance(array, np.memmap) or filename is None or not hasattr(os, "preadv"):
+        return np.asarray(array[rows])
+    out = np.empty((rows.shape[0], *array.shape[1:]), array.dtype)
+    if rows.shape[0] == 0:
+        return out
+    buf = out.reshape(rows.shape[0], -1).view(np.uint8)  # (B, row_bytes)
+    row_bytes = buf.shape[1]
+    order = np.argsort(rows, kind="stable")
+    fd = os.open(filename, os.O_RDONLY)
+    try:
+        start = 0
+        while start < len(order):
+            # a run of consecutive file rows (also repeated rows are read separately)
+            end = start + 1
+            while end < len(order) and rows[order[end]] == rows[order[end - 1]] + 1:
+                end += 1
+            targets = [memoryview(buf[p]) for p in order[start:end]]
+            where = array.offset + int(rows[order[start]]) * row_bytes
+            if os.preadv(fd, targets, where) != row_bytes * (end - start):
+                raise DataError(filename, f"short read at image {int(rows[order[start]])} "
+                                          "(was the file changed while open?)")
+            start = end
+    finally:
+        os.close(fd)
+    return out

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ssamt.data.captions import read_lines
-from ssamt.data.npyfile import open_npy
+from ssamt.data.npyfile import open_npy, read_rows
 from ssamt.errors import DataError
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test", "testall")
@@ -52,6 +52,12 @@ class PrecompSplit:
     captions: list[str]
     captions_per_image: int
     ids: list[str] | None  # one per image of this split, or None
+
+    def __reduce__(self):
+        # Pickle (DataLoader workers, DDP spawn) by reopening the files: pickling the
+        # memmaps themselves would copy every feature into the pickle.
+        return (_reopen, (self.data_dir, self.split, self.rows, self.captions,
+                          self.captions_per_image, self.ids))
 
     # ---- sizes -------------------------------------------------------------------------
     @property
@@ -195,16 +201,9 @@ def _view(base: np.ndarray, rows: np.ndarray) -> np.ndarray | RowView:
 
 
 def _gather(base: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(B, ...) float32 copy of `base[rows]`, reading only those rows from disk.
-
-    Rows are read in sorted order (sequential disk access) and put back in the order asked.
-    """
-    if rows.size == 0:
-        return np.zeros((0, *base.shape[1:]), np.float32)
-    order = np.argsort(rows, kind="stable")
-    out = np.empty((rows.shape[0], *base.shape[1:]), np.float32)
-    out[order] = base[rows[order]]
-    return out
+    """(B, ...) float32 copy of `base[rows]`, reading only those rows from disk
+    (with pread, not through the mapping: see npyfile.read_rows)."""
+    return read_rows(base, rows).astype(np.float32, copy=False)
 
 
 def check_finite_rows(path: Path, array: np.ndarray, rows: np.ndarray) -> None:
@@ -235,6 +234,14 @@ def open_split(data_dir: str | Path, split: str) -> PrecompSplit:
     ids = _read_ids(paths["ids"], n, k) if paths["ids"].exists() else None
     return PrecompSplit(data_dir, split, images, boxes, np.arange(n, dtype=np.int64),
                         captions, k, ids)
+
+
+def _reopen(data_dir: Path, split: str, rows: np.ndarray, captions: list[str], k: int,
+            ids: list[str] | None) -> PrecompSplit:
+    paths = split_paths(data_dir, split)
+    images = open_npy(paths["ims"], ndim=3, what="region features (N, R, D)")
+    boxes = _open_boxes(paths["boxes"], images.shape) if paths["boxes"].exists() else None
+    return PrecompSplit(data_dir, split, images, boxes, rows, captions, k, ids)
 
 
 def available_splits(data_dir: str | Path) -> list[str]:

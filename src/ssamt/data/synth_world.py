@@ -157,7 +157,10 @@ def relation_allowed(subj: ObjectType, rel: str, obj: ObjectType) -> bool:
     """Whether `subj rel obj` is a sensible scene ("a man riding a horse", not the reverse)."""
     sk, ok = subj.kinds, obj.kinds
     if rel == "on":
-        return "surface" in ok and subj.size_class <= obj.size_class and "surface" not in sk
+        # smaller things on bigger ones; people also on same-size seats ("a man on a bench")
+        smaller = subj.size_class < obj.size_class or (
+            "person" in sk and subj.size_class == obj.size_class)
+        return "surface" in ok and smaller and "surface" not in sk
     if rel == "under":
         return "cover" in ok and subj.size_class <= obj.size_class and "cover" not in sk
     if rel in ("next to", "behind", "in front of"):
