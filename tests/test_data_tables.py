@@ -125,3 +125,14 @@ def test_image_table_reads_rows(tmp_path):
     assert batch.regions.shape == (3, 3, 4) and batch.boxes is None
     np.testing.assert_array_equal(batch.regions.numpy(), feats[[4, 0, 4]])
     assert batch.region_mask.all() and table.cost(0) == 4 and len(table) == 5
+
+
+def test_marks_with_the_real_rule():
+    from ssamt.labels.rule import build_image_labels
+
+    labels = build_image_labels([GRAPHS[0]])  # the image of "a red dog on the grass ."
+    marks = marks_batch([GRAPHS[3], GRAPHS[0]], [labels, labels])
+    M, X, U = MARK_MATCHED, MARK_MISMATCHED, MARK_UNLABELED
+    assert marks.phrase_marks[1].tolist() == [M, M, M, M]  # its own caption: all matched
+    assert marks.phrase_marks[0, :4].tolist() == [X, X, X, X]  # man, umbrella: not there
+    assert marks.token_marks[1].tolist() == [U, M, M, U, U, M, U] + [U] * 4
