@@ -2,6 +2,7 @@
 
     python benchmarks/bench_rerank.py --checkpoint runs/synth --data data/synth-small \
         --split test --ks 32 64 128 --exhaustive --json benchmarks/results/rerank.json
+    python benchmarks/bench_rerank.py --scale 5000x25000   # stage 1 + metrics at COCO 5K size
 
 The gallery is encoded once; each K then re-ranks the same embeddings, so the columns differ
 only by stage 2. Prints a markdown table (paste into benchmarks/results/retrieval.md).
@@ -26,8 +27,10 @@ from ssamt.train.checkpoint import load_model
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", required=True, help="checkpoint file or run folder")
-    p.add_argument("--data", required=True, help="precomp data folder")
+    p.add_argument("--checkpoint", help="checkpoint file or run folder")
+    p.add_argument("--data", help="precomp data folder")
+    p.add_argument("--scale", default=None, metavar="NIMGxNCAP",
+                   help="no model: time stage 1, top-K and metrics on random 1024-d embeddings")
     p.add_argument("--split", default="test")
     p.add_argument("--protocol", default="f30k", choices=("f30k", "coco1k", "coco5k"))
     p.add_argument("--ks", type=int, nargs="+", default=[32, 64, 128])
@@ -37,7 +40,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     p.add_argument("--json", default=None, help="write all results here")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.scale and not (args.checkpoint and args.data):
+        p.error("--checkpoint and --data are required (or --scale)")
+    return args
+
+
+def bench_scale(shape: str, ks: list[int], d: int = 1024) -> None:
+    """Stage-1 cost without a model: similarity, both top-K searches, the per-direction
+    ranking matrices and the recalls, on random unit vectors (captions 5 per image)."""
+    import resource
+
+    import numpy as np
+
+    from ssamt.retrieval import rerank
+    from ssamt.retrieval.metrics import recall_from_scores
+
+    n_img, n_cap = (int(x) for x in shape.lower().split("x"))
+    g = torch.Generator().manual_seed(0)
+    img = torch.nn.functional.normalize(torch.randn(n_img, d, generator=g), dim=1)
+    txt = torch.nn.functional.normalize(torch.randn(n_cap, d, generator=g), dim=1)
+    c2i = np.arange(n_cap) * n_img // n_cap
+    t = time.perf_counter()
+    intra = rerank.similarity(img, txt)
+    print(f"{n_img} x {n_cap}, d={d}, {torch.get_num_threads()} threads")
+    print(f"similarity: {time.perf_counter() - t:.1f}s")
+    for k in ks:
+        t = time.perf_counter()
+        i2t_top, t2i_top = rerank._top_candidates(intra, img, txt, k, k, "torch")
+        pairs = rerank.candidate_pairs(i2t_top, t2i_top, n_cap)
+        t_search = time.perf_counter() - t
+        values = torch.randn(len(pairs))  # stands in for Eq. 5
+        i2t, t2i = rerank._direction_scores(intra, pairs, values, i2t_top, t2i_top)
+        t_rank = time.perf_counter() - t - t_search
+        recall_from_scores(i2t, t2i, c2i)
+        t_metric = time.perf_counter() - t - t_search - t_rank
+        print(f"K={k}: {len(pairs)} pairs; top-K + union {t_search:.1f}s, ranking matrices "
+              f"{t_rank:.1f}s, recalls {t_metric:.1f}s")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"peak RSS {peak:.2f} GB")
 
 
 def load_gallery(args: argparse.Namespace, config: dict, vocab) -> tuple:
@@ -71,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.scale:
+        bench_scale(args.scale, args.ks)
+        return 0
     model, vocab, config = load_model(args.checkpoint, args.device)
     loss = config.get("loss", {})
     mu1, mu2 = float(loss.get("mu1", 0.3)), float(loss.get("mu2", 0.1))

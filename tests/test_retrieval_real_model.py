@@ -106,13 +106,23 @@ def test_evaluate_command_end_to_end(tiny, monkeypatch, capsys):
     assert rc == 2 and "divisible by 5" in capsys.readouterr().err
 
 
-def test_bench_rerank_runs_on_a_random_model(tiny, monkeypatch, capsys):
-    _save_run(tiny, monkeypatch)
-    data = tiny[0]
+def _load_bench():
     path = Path(__file__).parents[1] / "benchmarks" / "bench_rerank.py"
     spec = importlib.util.spec_from_file_location("bench_rerank", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bench_rerank_scale_mode(capsys):
+    assert _load_bench().main(["--scale", "20x60", "--ks", "3"]) == 0
+    assert "K=3:" in capsys.readouterr().out
+
+
+def test_bench_rerank_runs_on_a_random_model(tiny, monkeypatch, capsys):
+    _save_run(tiny, monkeypatch)
+    data = tiny[0]
+    bench = _load_bench()
     out = data / "bench.json"
     assert bench.main(["--checkpoint", str(data), "--data", str(data), "--ks", "2", "5",
                        "--exhaustive", "--max-images", "3", "--json", str(out)]) == 0
