@@ -42,3 +42,23 @@ PLURALIA = {"pants", "jeans", "shorts", "glasses", "sunglasses", "goggles", "sci
 # Degree adverbs dropped from attributes: "very tall fence" -> (fence, tall).
 INTENSIFIERS = {"very", "really", "extremely", "quite", "so", "too", "slightly", "fairly",
                 "pretty", "somewhat", "rather", "mostly", "partly", "partially", "all", "super"}
+
+# "man in a red shirt" / "man with a hat on" -> (man, wear, shirt) (FACTUAL convention).
+CLOTHING = {"shirt", "t-shirt", "tshirt", "jacket", "coat", "hat", "cap", "helmet", "pants",
+            "jeans", "shorts", "dress", "suit", "uniform", "sweater", "hoodie", "vest",
+            "glasses", "sunglasses", "goggles", "glove", "gloves", "shoe", "shoes", "boot",
+            "boots", "scarf", "tie", "skirt", "outfit", "wetsuit", "jersey", "blouse",
+            "sneaker", "sneakers", "sandal", "sandals", "sock", "socks", "costume", "apron",
+            "bikini", "sweatshirt", "beanie", "visor", "headband", "wristband", "necklace",
+            "bracelet", "mask", "clothes", "clothing", "tank", "overalls", "raincoat", "robe",
+            "trunks", "leggings", "top", "hood", "kimono", "tuxedo", "swimsuit", "bandana"}
+# "woman with long hair" -> (woman, have, hair).
+BODY_PARTS = {"hair", "hand", "arm", "leg", "head", "face", "eye", "ear", "nose", "mouth",
+              "tail", "foot", "finger", "beard", "mustache", "moustache", "neck", "shoulder",
+              "knee", "tooth", "lip", "nail", "skin", "body", "mane", "tusk", "horn", "paw",
+              "wing", "beak", "fur", "hoof", "toe", "chin", "cheek", "eyebrow", "forehead",
+              "wrist", "elbow", "thumb", "trunk", "spot", "stripe", "feather"}
+# "bottle of wine" -> (wine, in, bottle); "plate of food" -> (food, on, plate).
+CONTAINERS_IN = {"bottle", "glass", "cup", "bowl", "jar", "box", "bag", "basket", "bucket",
+                 "can", "mug", "pot", "carton", "container", "vase", "pan", "pitcher", "crate"}
+CONTAINERS_ON = {"plate", "tray", "platter", "dish", "plateful"}

@@ -53,6 +53,7 @@ class Analyzer:
         self.tag_pos = _tag_to_pos(nlp)
         self._lemmatizer = nlp.get_pipe("lemmatizer") if "lemmatizer" in nlp.pipe_names else None
         self._lemmas: dict[tuple[str, str], str] = {}
+        _keep_hyphenated_words(nlp)
         self.nlp = nlp
         self.disabled = [name for name in _SKIP if name in nlp.pipe_names]
 
@@ -81,6 +82,15 @@ class Analyzer:
                 hit = (self._lemmatizer.rule_lemmatize(token) or [token.lower_])[0].lower()
             self._lemmas[key] = hit
         return hit
+
+
+def _keep_hyphenated_words(nlp: Any) -> None:
+    """Do not split "t-shirt" / "middle-aged" at the hyphen: FACTUAL keeps them one word."""
+    from spacy.lang.char_classes import HYPHENS
+    from spacy.util import compile_infix_regex
+
+    infixes = [p for p in nlp.Defaults.infixes if HYPHENS not in p]
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
 
 
 def _tag_to_pos(nlp: Any) -> dict[str, str]:

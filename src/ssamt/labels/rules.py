@@ -55,8 +55,14 @@ def of_phrase(b: Any, part: Token, of: Token) -> None:
     pobj = _pobj(of)
     if pobj is None or b.lem[part.i] in lx.POSITIONS and part.dep_ == "pobj":
         return
+    rel, inner = "have", b.lem[part.i]
+    if inner in lx.CONTAINERS_IN or inner in lx.CONTAINERS_ON:
+        rel = "in" if inner in lx.CONTAINERS_IN else "on"
+        for content in b.resolve(pobj):
+            b.add_rel(content, rel, part, (of.i,))
+        return
     for owner in b.resolve(pobj):
-        b.add_rel(owner, "have", part, (of.i,))
+        b.add_rel(owner, rel, part, (of.i,))
 
 
 def attributes(b: Any, head: Token, target: Token) -> None:
@@ -100,6 +106,8 @@ def preposition(b: Any, subjects: list[Token], prep: Token, verb_words: tuple, v
         if inner is not None:  # "out of", "inside of"
             name = f"{prep.lower_} {inner.lower_}" if prep.lower_ != "inside" else "inside"
             _relate_pobj(b, subjects, verb, name, _pobj(inner), verb_words + (prep.i, inner.i))
+        elif prep.head.dep_ == "relcl":  # "the floor the motorcycle is on": stranded preposition
+            _relate_pobj(b, subjects, verb, prep.lower_, prep.head.head, verb_words + (prep.i,))
         return
     name, words, target = prep.lower_, (prep.i,), pobj
     of = next((c for c in pobj.children if c.dep_ == "prep" and c.lower_ == "of"), None)
@@ -113,8 +121,15 @@ def preposition(b: Any, subjects: list[Token], prep: Token, verb_words: tuple, v
 def _relate_pobj(b: Any, subjects, verb: str, name: str, target, words) -> None:
     if target is None:
         return
+    objects = b.resolve(target)
+    if not verb and name in ("in", "with"):  # "man in a red shirt", "woman with long hair"
+        worn = [o for o in objects if b.lem[o.i] in lx.CLOTHING]
+        parts = [o for o in objects if name == "with" and b.lem[o.i] in lx.BODY_PARTS]
+        b.relate(subjects, "wear", worn, words)
+        b.relate(subjects, "have", parts, words)
+        objects = [o for o in objects if o not in worn and o not in parts]
     rel = f"{verb} {name}".strip()
-    b.relate(subjects, rel, b.resolve(target), words)
+    b.relate(subjects, rel, objects, words)
 
 
 def _pobj(prep: Token) -> Token | None:
@@ -168,6 +183,8 @@ def verb_rules(b: Any, v: Token) -> None:
         if child.dep_ in ("dobj", "attr") and not copula:
             b.relate(subjects, verb, b.resolve(child), words)
             acted = True
+        elif child.dep_ == "prep" and _child_dep(v, "dobj") is not None:
+            preposition(b, subjects, child, (), "")  # "kids playing soccer on grass": (kid, on, grass)
         elif child.dep_ == "prep":
             preposition(b, subjects, child, words, verb)
             acted = True
