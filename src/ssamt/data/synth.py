@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ssamt.data.npyfile import read_header
 from ssamt.data.synth_features import prototype_bank, region_layout, render_features
 from ssamt.data.synth_scene import sample_scene
 from ssamt.data.synth_text import captions
-from ssamt.errors import DataError
+from ssamt.errors import ConfigError, DataError
 
 MARKER = "ssamt-synth.json"
 GENERATOR_VERSION = 1
@@ -66,7 +67,7 @@ def generate(out_dir: str | os.PathLike, size: str = "tiny", seed: int = 0,
              progress: bool = False) -> Path:
     """Write a synthetic precomp dataset to `out_dir`; returns its path."""
     if size not in SIZES:
-        raise DataError(out_dir, f"unknown size {size!r} (choose from {', '.join(SIZES)})")
+        raise ConfigError(f"unknown synthetic size {size!r} (choose from {', '.join(SIZES)})")
     out = Path(out_dir)
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -124,47 +125,60 @@ def _progress_bar(total: int, enabled: bool):
     return tqdm(total=total, unit="img", desc="synth")
 
 
+def _npy_header(handle, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    np.lib.format.write_array_header_1_0(
+        handle, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                 "fortran_order": False, "shape": shape})
+
+
 def _write_split(folder: Path, split: str, cfg: SynthSize, seed: int, bank: np.ndarray,
                  bar) -> None:
     """Scenes, captions, features and boxes of one split, rendered _CHUNK images at a time
-    straight into .npy memmaps (never the whole split in memory)."""
+    and appended to the .npy files with plain writes (writing through a memmap would keep
+    the whole file resident in this process)."""
     n, R = cfg.images(split), cfg.regions
     rng = random.Random(f"ssamt-synth:{seed}:{split}")  # str seeds are stable across runs
     noise_rng = np.random.default_rng([seed, _GENERATED.index(split)])
-    ims = np.lib.format.open_memmap(folder / f"{split}_ims.npy", "w+", np.dtype(cfg.dtype),
-                                    (n, R, cfg.dim))
-    boxes = np.lib.format.open_memmap(folder / f"{split}_boxes.npy", "w+", np.float32, (n, R, 4))
-    with open(folder / f"{split}_caps.txt", "w", encoding="utf-8") as caps, \
+    with open(folder / f"{split}_ims.npy", "wb") as ims, \
+            open(folder / f"{split}_boxes.npy", "wb") as boxes, \
+            open(folder / f"{split}_caps.txt", "w", encoding="utf-8") as caps, \
             open(folder / f"{split}_ids.txt", "w") as ids, \
             open(folder / f"{split}_scenes.jsonl", "w", encoding="utf-8") as scenes:
+        _npy_header(ims, (n, R, cfg.dim), np.dtype(cfg.dtype))
+        _npy_header(boxes, (n, R, 4), np.dtype(np.float32))
         for start in range(0, n, _CHUNK):
             b = min(_CHUNK, n - start)
             coef = np.empty((b, R, bank.shape[0]), np.float32)
             noise = np.empty((b, R), np.float32)
+            box = np.empty((b, R, 4), np.float32)
             for j in range(b):
                 scene = sample_scene(rng, cfg.objects, max_members=R - 2)
-                coef[j], noise[j], boxes[start + j] = region_layout(rng, scene, R)
+                coef[j], noise[j], box[j] = region_layout(rng, scene, R)
                 caps.writelines(c + "\n" for c in captions(rng, scene, CAPTIONS_PER_IMAGE))
                 ids.write(f"synth-{split}-{start + j:06d}\n")
                 scenes.write(json.dumps(scene.to_json()) + "\n")
-            ims[start : start + b] = render_features(coef, noise, bank, noise_rng)
+            feats = render_features(coef, noise, bank, noise_rng)
+            ims.write(feats.astype(cfg.dtype, copy=False).tobytes())
+            boxes.write(box.tobytes())
             if bar is not None:
                 bar.update(b)
-    ims.flush()
-    boxes.flush()
-    del ims, boxes
 
 
 def _copy_prefix(folder: Path, src: str, dst: str, n: int) -> None:
     """dst = the first n images of src (all files), copied in chunks."""
     for suffix in ("ims", "boxes"):
-        source = np.load(folder / f"{src}_{suffix}.npy", mmap_mode="r")
-        target = np.lib.format.open_memmap(folder / f"{dst}_{suffix}.npy", "w+", source.dtype,
-                                           (n, *source.shape[1:]))
-        for start in range(0, n, _CHUNK):
-            target[start : start + _CHUNK] = source[start : min(n, start + _CHUNK)]
-        target.flush()
-        del target, source
+        shape, dtype, _, offset = read_header(folder / f"{src}_{suffix}.npy")
+        remaining = n * int(np.prod(shape[1:])) * dtype.itemsize
+        with open(folder / f"{src}_{suffix}.npy", "rb") as fin, \
+                open(folder / f"{dst}_{suffix}.npy", "wb") as fout:
+            _npy_header(fout, (n, *shape[1:]), dtype)
+            fin.seek(offset)
+            while remaining:
+                block = fin.read(min(remaining, 1 << 24))
+                if not block:
+                    raise DataError(folder / f"{src}_{suffix}.npy", "truncated while copying")
+                fout.write(block)
+                remaining -= len(block)
     for name, per_image in (("caps.txt", CAPTIONS_PER_IMAGE), ("ids.txt", 1),
                             ("scenes.jsonl", 1)):
         with open(folder / f"{src}_{name}", encoding="utf-8") as fin, \

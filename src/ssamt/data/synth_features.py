@@ -100,7 +100,9 @@ def _random_box(rng: random.Random) -> tuple[float, float, float, float]:
 def render_features(coef: np.ndarray, noise: np.ndarray, bank: np.ndarray,
                     rng: np.random.Generator) -> np.ndarray:
     """coef (B, R, K) @ bank (K, D) + noise (B, R) * N(0, 1) -> (B, R, D) float32."""
-    feats = coef @ bank  # (B, R, D)
+    b, r, k = coef.shape
+    # one 2-D product: numpy's batched 3-D matmul is ~100x slower here
+    feats = (coef.reshape(b * r, k) @ bank).reshape(b, r, bank.shape[1])  # (B, R, D)
     eps = rng.standard_normal(feats.shape, dtype=np.float32)
     feats += eps * noise[..., None]
     return feats
