@@ -31,7 +31,8 @@ def topm_other_groups(queries: torch.Tensor, keys: torch.Tensor, query_group: to
     candidates, best first, m' = min(m, Nk); count[q] < m' only when fewer keys qualify.
     """
     q = F.normalize(queries.float(), dim=-1)
-    k = F.normalize(keys.float(), dim=-1)
+    k = F.normalize(keys.float(), dim=-1).to(q.device)  # scores on the queries' device (GPU)
+    query_group, key_group = query_group.to(q.device), key_group.to(q.device)
     m_eff = min(m, k.shape[0])
     idx = torch.empty(q.shape[0], m_eff, dtype=torch.long)
     count = torch.empty(q.shape[0], dtype=torch.long)
@@ -41,8 +42,8 @@ def topm_other_groups(queries: torch.Tensor, keys: torch.Tensor, query_group: to
         same = query_group[s:s + step, None] == key_group[None, :]  # (rows, Nk)
         sims.masked_fill_(same, float("-inf"))  # never a caption of the same image
         top = sims.topk(m_eff, dim=1)
-        idx[s:s + step] = top.indices
-        count[s:s + step] = torch.isfinite(top.values).sum(1)
+        idx[s:s + step] = top.indices.cpu()
+        count[s:s + step] = torch.isfinite(top.values).sum(1).cpu()
     return idx, count
 
 
@@ -64,18 +65,19 @@ def sample_negatives(img_emb: torch.Tensor, txt_emb: torch.Tensor,
 
     img_emb: (N_img, d) a^I; txt_emb: (N_cap, d) a^T; caption_image: (N_cap,) image index
     of each caption; positives: (B,) caption indices.
-    Returns (neg_caption (B,), neg_image (B,)) long tensors, dataset indices.
+    Returns (neg_caption (B,), neg_image (B,)) long CPU tensors, dataset indices.
+    Scores are computed on the embeddings' device.
     """
     caption_image = caption_image.long().cpu()
     positives = positives.long().cpu()
     pos_img = caption_image[positives]  # (B,)
     # Negative captions depend only on the image: score each distinct image once.
     images, inverse = pos_img.unique(return_inverse=True)
-    cap_idx, cap_cnt = topm_other_groups(img_emb[images].cpu(), txt_emb.cpu(), images,
+    cap_idx, cap_cnt = topm_other_groups(img_emb[images.to(img_emb.device)], txt_emb, images,
                                          caption_image, m, chunk_elems)
     neg_caption = _draw(cap_idx[inverse], cap_cnt[inverse], generator, "caption")
     all_images = torch.arange(img_emb.shape[0])
-    img_idx, img_cnt = topm_other_groups(txt_emb[positives].cpu(), img_emb.cpu(), pos_img,
-                                         all_images, m, chunk_elems)
+    img_idx, img_cnt = topm_other_groups(txt_emb[positives.to(txt_emb.device)], img_emb,
+                                         pos_img, all_images, m, chunk_elems)
     neg_image = _draw(img_idx, img_cnt, generator, "image")
     return neg_caption, neg_image
