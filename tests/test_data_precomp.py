@@ -201,3 +201,11 @@ def test_split_pickles_without_copying_features(tmp_path):
     again = pickle.loads(blob)
     np.testing.assert_array_equal(again.read_images([0, 1]), feats[[7, 3]])
     assert again.captions == s.captions and again.boxes.shape == (2, 8, 4)
+
+
+def test_pread_long_runs(tmp_path):
+    """More consecutive rows than one preadv call may take (IOV_MAX)."""
+    feats = make_split(tmp_path, n=1500, k=1, r=1, d=2, boxes=False, ids=False)
+    s = open_split(tmp_path, "test")
+    np.testing.assert_array_equal(s.read_images(np.arange(1500)), feats)
+    s.check_finite(chunk=1500)

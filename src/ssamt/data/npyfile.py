@@ -70,6 +70,10 @@ def open_npy(path: Path, *, ndim: int, what: str) -> np.memmap:
     return np.load(path, mmap_mode="r")
 
 
+# Buffers per preadv call; the kernel refuses more than IOV_MAX (1024 on Linux).
+_MAX_IOV = 512
+
+
 def read_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """(B, ...) copy of array[rows], in the array's dtype and in the order asked.
 
@@ -93,7 +97,8 @@ def read_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
         while start < len(order):
             # a run of consecutive file rows (also repeated rows are read separately)
             end = start + 1
-            while end < len(order) and rows[order[end]] == rows[order[end - 1]] + 1:
+            while (end < len(order) and end - start < _MAX_IOV
+                   and rows[order[end]] == rows[order[end - 1]] + 1):
                 end += 1
             targets = [memoryview(buf[p]) for p in order[start:end]]
             where = array.offset + int(rows[order[start]]) * row_bytes
