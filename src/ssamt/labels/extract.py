@@ -20,13 +20,45 @@ _FUNCTION = {"DET", "ADP", "PRON", "AUX", "CCONJ", "SCONJ", "PART", "PUNCT", "SY
 _SUBJ = ("nsubj", "nsubjpass", "csubj")
 
 
+class Tok:
+    """A plain-Python copy of the spaCy Token fields the rules read.
+
+    spaCy builds a new Token object on every `doc[i]`, `.head` or `.children` access; the
+    rules visit each word several times, so copying the fields once per word is faster.
+    """
+
+    __slots__ = ("i", "lower_", "tag_", "dep_", "head", "children", "lefts", "is_punct",
+                 "is_space", "is_stop")
+
+    def __repr__(self) -> str:
+        return f"Tok({self.i}, {self.lower_!r}, {self.tag_}, {self.dep_} <- {self.head.i})"
+
+
+def copy_doc(doc: Any) -> list[Tok]:
+    toks = []
+    for t in doc:
+        tok = Tok()
+        tok.i, tok.lower_, tok.tag_, tok.dep_ = t.i, t.lower_, t.tag_, t.dep_
+        tok.is_punct, tok.is_space, tok.is_stop = t.is_punct, t.is_space, t.is_stop
+        tok.children, tok.lefts = [], []
+        toks.append(tok)
+    for t, tok in zip(doc, toks):
+        head = toks[t.head.i]
+        tok.head = head
+        if head is not tok:  # spaCy's root is its own head but not its own child
+            head.children.append(tok)
+            if tok.i < head.i:
+                head.lefts.append(tok)
+    return toks
+
+
 class _Builder:
     """Collects objects, attribute pairs and relation triples of one Doc, with spans."""
 
     def __init__(self, doc: Any, analyzer: Any, attr_modifiers: frozenset[str]) -> None:
-        self.doc = doc
         self.pos = [analyzer.pos(t) for t in doc]
         self.lem = [analyzer.lemma(t) for t in doc]
+        self.doc = copy_doc(doc)
         self.attr_modifiers = attr_modifiers
         self.phrases: dict[tuple[str, ...], set[int]] = {}  # key -> span, insertion-ordered
         self.skip: set[int] = set()  # nouns used as grammar ("front" of "in front of")
@@ -38,7 +70,7 @@ class _Builder:
     def name(self, t: Token) -> tuple[str, tuple[int, ...]]:
         """Object name: the noun with its left compound modifiers ("baseball field")."""
         words = [t]
-        for child in reversed(list(t.lefts)):
+        for child in reversed(t.lefts):
             if child.dep_ != "compound" or child.i != words[0].i - 1:
                 break
             if child.lower_ in self.attr_modifiers or child.lower_ in lx.NUMBERS:
@@ -125,10 +157,10 @@ def to_graph(text: str, doc: Any, analyzer: Any, attr_modifiers: frozenset[str])
             attributes.append((key[2], key[1]))
         else:
             relations.append(key[1:])
-    stop = tuple(_is_stop(t, b.pos[t.i]) for t in doc)
+    stop = tuple(_is_stop(t, b.pos[t.i]) for t in b.doc)
     return CaptionGraph(
         text=text,
-        tokens=tuple(t.lower_ for t in doc),
+        tokens=tuple(t.lower_ for t in b.doc),
         lemmas=tuple(b.lem),
         stop=stop,
         objects=tuple(objects),
