@@ -77,3 +77,16 @@ def test_labels_command_bad_data(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "line 2" in err and "Traceback" not in err
     assert main(["labels", str(tmp_path / "missing")]) == 2
+
+
+def test_unwritable_outputs_are_one_line_errors(tmp_path, capsys):
+    src = tmp_path / "caps.txt"
+    src.write_text("a dog\n", encoding="utf-8")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["parse", str(src), "-o", str(blocker / "out.jsonl")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    data = make_split(tmp_path / "data", CAPTIONS, 2)
+    assert main(["labels", str(data), "--out", str(blocker / "labels.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the label cache" in err and "Traceback" not in err

@@ -49,7 +49,7 @@ def read_captions(source: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssamt.errors import ConfigError
+    from ssamt.errors import ConfigError, DataError
     from ssamt.fileio import atomic_open
     from ssamt.labels import parse
 
@@ -62,9 +62,12 @@ def run(args: argparse.Namespace) -> int:
         for record in records:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         return 0
-    with atomic_open(args.output, "w") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    try:
+        with atomic_open(args.output, "w") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise DataError(args.output, f"cannot write ({exc.strerror or exc})") from None
     print(f"parsed {len(graphs):,} captions -> {args.output}", file=sys.stderr)
     return 0
 

@@ -27,8 +27,8 @@ class Tok:
     rules visit each word several times, so copying the fields once per word is faster.
     """
 
-    __slots__ = ("i", "lower_", "tag_", "dep_", "head", "children", "lefts", "is_punct",
-                 "is_space", "is_stop")
+    __slots__ = ("children", "dep_", "head", "i", "is_punct", "is_space", "is_stop", "lefts",
+                 "lower_", "tag_")
 
     def __repr__(self) -> str:
         return f"Tok({self.i}, {self.lower_!r}, {self.tag_}, {self.dep_} <- {self.head.i})"

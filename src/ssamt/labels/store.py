@@ -127,11 +127,15 @@ def _decode(text: str, rec: dict) -> CaptionGraph:
 def _write_cache(path: Path, key: str, captions_per_image: int, graphs: list[CaptionGraph]) -> None:
     header = {"format": FORMAT, "hash": key, "captions_per_image": captions_per_image,
               "num_captions": len(graphs)}
-    with atomic_open(path, "w") as handle:
-        handle.write(json.dumps(header) + "\n")
-        for graph in graphs:
-            handle.write(json.dumps(_encode(graph), ensure_ascii=False, separators=(",", ":")))
-            handle.write("\n")
+    try:
+        with atomic_open(path, "w") as handle:
+            handle.write(json.dumps(header) + "\n")
+            for graph in graphs:
+                handle.write(json.dumps(_encode(graph), ensure_ascii=False, separators=(",", ":")))
+                handle.write("\n")
+    except OSError as exc:
+        raise DataError(path, f"cannot write the label cache ({exc.strerror or exc}); "
+                              "choose another place with --out") from None
 
 
 def _read_cache(path: Path, key: str, captions: Sequence[str]) -> list[CaptionGraph] | None:
