@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +85,7 @@ class PrecompSplit:
     def boxes_path(self) -> Path:
         return split_paths(self.data_dir, self.split)["boxes"]
 
-    @property
+    @cached_property
     def caption_image(self) -> np.ndarray:
         """(num_captions,) int64: the image index (within this split) of each caption."""
         return np.repeat(np.arange(self.num_images, dtype=np.int64), self.captions_per_image)
@@ -94,12 +95,12 @@ class PrecompSplit:
         return self.captions[i * k : (i + 1) * k]
 
     # ---- arrays ------------------------------------------------------------------------
-    @property
+    @cached_property  # (computed once: checking the rows is O(N))
     def images(self) -> np.ndarray | RowView:
         """(N, R, D) features of this split; a memmap (view) unless a non-contiguous subset."""
         return _view(self.base_images, self.rows)
 
-    @property
+    @cached_property
     def boxes(self) -> np.ndarray | RowView | None:
         """(N, R, G) box geometry, or None."""
         return None if self.base_boxes is None else _view(self.base_boxes, self.rows)
