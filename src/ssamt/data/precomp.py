@@ -88,6 +88,8 @@ class PrecompSplit:
     @cached_property
     def caption_image(self) -> np.ndarray:
         """(num_captions,) int64: the image index (within this split) of each caption."""
+        # Cached and shared (writable, so torch.from_numpy takes it without a warning):
+        # callers must not modify it.
         return np.repeat(np.arange(self.num_images, dtype=np.int64), self.captions_per_image)
 
     def image_captions(self, i: int) -> list[str]:
