@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from ssamt.labels import lexicon as lx
+from ssamt.labels.factual import normalize_word
 from ssamt.labels.graph import KEY_TAG, CaptionGraph, Phrase
+from ssamt.labels.modifiers_data import ATTR_PAIRS, NAME_PAIRS
 
 Token = Any  # a spaCy Token
 _NOUNS = {"NOUN", "PROPN"}
@@ -68,16 +70,29 @@ class _Builder:
         return self.pos[t.i] in _NOUNS and self.lem[t.i] not in lx.NON_OBJECTS
 
     def name(self, t: Token) -> tuple[str, tuple[int, ...]]:
-        """Object name: the noun with its left compound modifiers ("baseball field")."""
+        """Object name: the noun with its left modifiers that belong to the name.
+
+        "baseball field" stays one object, "brick wall" is wall + attribute brick, "hot dog"
+        stays one object: decided per word pair, then per modifier word, from FACTUAL train
+        (modifiers_data); compounds default to the name, adjectives to attributes.
+        """
         words = [t]
         for child in reversed(t.lefts):
-            if child.dep_ != "compound" or child.i != words[0].i - 1:
-                break
-            if child.lower_ in self.attr_modifiers or child.lower_ in lx.NUMBERS:
+            if child.i != words[0].i - 1 or not self.in_name(child, t):
                 break
             words.insert(0, child)
         text = " ".join([w.lower_ for w in words[:-1]] + [self.lem[t.i]])
         return text, tuple(w.i for w in words)
+
+    def in_name(self, mod: Token, head: Token) -> bool:
+        if mod.dep_ not in ("compound", "amod"):
+            return False
+        pair = f"{mod.lower_} {normalize_word(self.lem[head.i])}"
+        if pair in NAME_PAIRS:
+            return True
+        if pair in ATTR_PAIRS or mod.dep_ == "amod":
+            return False
+        return mod.lower_ not in self.attr_modifiers and mod.lower_ not in lx.NUMBERS
 
     def resolve(self, t: Token | None, depth: int = 0) -> list[Token]:
         """The object tokens a word stands for: members of "group of", conjuncts, relcl heads."""

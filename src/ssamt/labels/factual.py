@@ -159,3 +159,34 @@ def learn_attr_modifiers(gold: Sequence[GoldGraph], min_count: int = 2) -> list[
             if w in names:
                 as_name[w] = as_name.get(w, 0) + 1
     return sorted(w for w, n in as_attr.items() if n >= min_count and n > as_name.get(w, 0))
+
+
+def learn_modifier_pairs(gold: Sequence[GoldGraph], attr_words: frozenset[str] | set[str],
+                         min_count: int = 2) -> tuple[list[str], list[str]]:
+    """Word pairs "mod head" whose FACTUAL treatment differs from the word-level rule.
+
+    Returns (names, attrs): pairs FACTUAL keeps as one object name ("hot dog", "polar bear",
+    "baseball field"; adjectives are otherwise attributes), and pairs made an attribute
+    although `mod` usually starts a name ("baseball uniform"). Heads folded by `normalize_word`.
+    """
+    name: dict[tuple[str, str], int] = {}
+    attr: dict[tuple[str, str], int] = {}
+    for g in gold:
+        cap = f" {g.caption.lower()} "
+        for o in set(g.objects):
+            words = o.split()
+            if len(words) == 2 and f" {o} " in cap:
+                key = (words[0], normalize_word(words[1]))
+                name[key] = name.get(key, 0) + 1
+        for o, a in set(g.attributes):
+            if " " not in a and " " not in o and f" {a} {o} " in cap:
+                key = (a, normalize_word(o))
+                attr[key] = attr.get(key, 0) + 1
+    names, attrs = [], []
+    for key in sorted(set(name) | set(attr)):
+        n, a = name.get(key, 0), attr.get(key, 0)
+        if n > a and n >= min_count:
+            names.append(" ".join(key))
+        elif a > n and a >= min_count and key[0] not in attr_words:
+            attrs.append(" ".join(key))
+    return names, attrs

@@ -9,15 +9,20 @@ from __future__ import annotations
 NUMBERS = {
     "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "both": "2",
-    "several": "several", "many": "many", "few": "few",
 }
 DROPPED_NUMBERS = {"one", "a", "an"}
 
-# "group of people": the collective noun becomes the attribute "group of" of its members.
-COLLECTIVES = {"group", "herd", "flock", "bunch", "crowd", "pack", "row", "stack", "pile", "line"}
-# "pair of skis", "lot of snow": the quantity word vanishes.
+# "group of people": "group" becomes the attribute "group of" of its members (FACTUAL train
+# does this for "group" only).
+COLLECTIVES = {"group"}
+# "pair of skis", "herd of zebras": the quantity word vanishes, its members stand in.
 QUANTITIES = {"pair", "lot", "lots", "couple", "number", "set", "kind", "type", "sort", "dozen",
-              "bit", "piece", "plenty", "variety", "bunch", "several", "all", "some", "each"}
+              "bit", "piece", "plenty", "variety", "bunch", "several", "all", "some", "each",
+              "herd", "flock", "crowd", "pack", "row", "stack", "pile", "line", "bundle",
+              "collection", "cluster"}
+# Quantifier / position adjectives FACTUAL train almost never keeps as attributes.
+DROPPED_ATTRS = {"many", "several", "few", "other", "multiple", "another", "some", "full",
+                 "right", "left", "various", "numerous", "same"}
 
 # "on the side of X" -> relation "on side of"; "in front of X" -> "in front of".
 POSITIONS = {"front", "top", "side", "back", "middle", "edge", "bottom", "end", "center",

@@ -67,15 +67,19 @@ def of_phrase(b: Any, part: Token, of: Token) -> None:
 
 def attributes(b: Any, head: Token, target: Token) -> None:
     """amod / nummod / attribute-like compounds of `head` become attributes of `target`."""
+    in_name = set(b.name(head)[1])
     for child in head.children:
-        if child.dep_ == "amod" or (child.dep_ == "compound" and child.lower_ in b.attr_modifiers):
-            for adj in [child] + [c for c in child.children if c.dep_ == "conj"]:
-                text, words = _modifier_text(adj)
-                b.add_attr(target, text, words)
-        elif child.dep_ == "nummod" or (child.dep_ in ("det", "compound") and child.lower_ in lx.NUMBERS):
-            number = _number(child.lower_)
+        if child.i in in_name:
+            continue
+        number = _number(child.lower_) if child.dep_ in ("nummod", "det", "compound") else None
+        if number or child.dep_ == "nummod" or child.lower_ in lx.NUMBERS:
             if number:
                 b.add_attr(target, number, (child.i,))
+        elif child.dep_ in ("amod", "compound"):
+            for adj in [child] + [c for c in child.children if c.dep_ == "conj"]:
+                text, words = _modifier_text(adj)
+                if text not in lx.DROPPED_ATTRS:
+                    b.add_attr(target, text, words)
 
 
 def _modifier_text(adj: Token) -> tuple[str, tuple[int, ...]]:
@@ -156,6 +160,8 @@ def subjects_of(b: Any, v: Token, depth: int = 0) -> list[Token]:
             return b.resolve(child)
     if v.dep_ in ("acl", "relcl") and depth < 4:
         return b.resolve(v.head)
+    if v.dep_ in ("xcomp", "advcl", "conj") and b.is_noun(v.head):  # "light hitting the fruit"
+        return b.resolve(v.head)
     if v.dep_ in ("conj", "xcomp", "advcl") and depth < 4:
         return subjects_of(b, v.head, depth + 1)
     return []
@@ -178,10 +184,18 @@ def verb_rules(b: Any, v: Token) -> None:
     if not subjects:
         return
     verb, words = ("", ()) if copula else _verb_text(b, v)
+    if lemma == "cover" and v.tag_ == "VBN":  # "street covered in dirt" -> (dirt, cover, street)
+        for prep in v.children:
+            if prep.dep_ == "prep" and prep.lower_ in ("in", "with", "by") and _pobj(prep):
+                b.relate(b.resolve(_pobj(prep)), "cover", subjects, (v.i, prep.i))
+                return
     acted = False
     for child in v.children:
         if child.dep_ in ("dobj", "attr") and not copula:
             b.relate(subjects, verb, b.resolve(child), words)
+            acted = True
+        elif child.dep_ == "prt" and _pobj(child) is not None:  # "drives down(prt) the road"
+            preposition(b, subjects, child, words, verb)
             acted = True
         elif child.dep_ == "prep" and _child_dep(v, "dobj") is not None:
             preposition(b, subjects, child, (), "")  # "kids playing soccer on grass": (kid, on, grass)
@@ -206,7 +220,7 @@ def verb_rules(b: Any, v: Token) -> None:
 
 
 def _verb_text(b: Any, v: Token) -> tuple[str, tuple[int, ...]]:
-    words = [v] + [c for c in v.children if c.dep_ == "prt"]
+    words = [v] + [c for c in v.children if c.dep_ == "prt" and _pobj(c) is None]
     words.sort(key=lambda w: w.i)
     text = " ".join([b.lem[v.i]] + [w.lower_ for w in words if w.i != v.i])
     return text, tuple(w.i for w in words)
