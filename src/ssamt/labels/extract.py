@@ -61,6 +61,12 @@ class _Builder:
         self.pos = [analyzer.pos(t) for t in doc]
         self.lem = [analyzer.lemma(t) for t in doc]
         self.doc = copy_doc(doc)
+        first = self.doc[0] if self.doc else None
+        if first is not None and first.tag_ == "VB" and first.dep_ == "ROOT" and not any(
+            c.dep_ in ("dobj", "nsubj", "aux", "ccomp", "xcomp") for c in first.children
+        ):  # "curb on side of street": a fragment, not an imperative
+            self.pos[0] = "NOUN"
+            self.lem[0] = first.lower_
         self.attr_modifiers = attr_modifiers
         self.phrases: dict[tuple[str, ...], set[int]] = {}  # key -> span, insertion-ordered
         self.skip: set[int] = set()  # nouns used as grammar ("front" of "in front of")

@@ -17,7 +17,8 @@ def apply_all(b: Any) -> None:
         if b.pos[t.i] in ("VERB", "AUX") or (t.dep_ in ("ROOT", "relcl", "acl") and t.tag_.startswith("VB")):
             verb_rules(b, t)
     for t in b.doc:  # objects in caption order, after the grammar nouns are known
-        if b.is_noun(t) and t.i not in b.skip and b._of_member(t) is None and t.dep_ != "compound":
+        if (b.is_noun(t) and t.i not in b.skip and b._of_member(t) is None
+                and t.dep_ not in ("compound", "amod")):
             b.add_object(t)
     _reorder_objects(b)
 
@@ -112,6 +113,10 @@ def preposition(b: Any, subjects: list[Token], prep: Token, verb_words: tuple, v
             _relate_pobj(b, subjects, verb, name, _pobj(inner), verb_words + (prep.i, inner.i))
         elif prep.head.dep_ == "relcl":  # "the floor the motorcycle is on": stranded preposition
             _relate_pobj(b, subjects, verb, prep.lower_, prep.head.head, verb_words + (prep.i,))
+        else:  # "the field the girls are on": the first of two subjects is the place
+            nsubj = [c for c in prep.head.children if c.dep_ == "nsubj"]
+            if len(nsubj) == 2:
+                _relate_pobj(b, subjects, verb, prep.lower_, nsubj[0], verb_words + (prep.i,))
         return
     name, words, target = prep.lower_, (prep.i,), pobj
     of = next((c for c in pobj.children if c.dep_ == "prep" and c.lower_ == "of"), None)
@@ -153,6 +158,9 @@ def adverb_prep(b: Any, subjects, adv: Token, verb_words: tuple, verb: str = "")
 
 # ---- verbs ------------------------------------------------------------------------------
 def subjects_of(b: Any, v: Token, depth: int = 0) -> list[Token]:
+    subjects = [c for c in v.children if c.dep_ == "nsubj"]
+    if len(subjects) == 2:  # "the field the girls are on": the later one acts
+        return b.resolve(subjects[1])
     for child in v.children:
         if child.dep_ in ("nsubj", "nsubjpass", "expl"):
             if child.dep_ == "expl":
