@@ -67,3 +67,7 @@ BODY_PARTS = {"hair", "hand", "arm", "leg", "head", "face", "eye", "ear", "nose"
 CONTAINERS_IN = {"bottle", "glass", "cup", "bowl", "jar", "box", "bag", "basket", "bucket",
                  "can", "mug", "pot", "carton", "container", "vase", "pan", "pitcher", "crate"}
 CONTAINERS_ON = {"plate", "tray", "platter", "dish", "plateful"}
+
+# Prepositions FACTUAL writes in one canonical form ("beneath the table" -> under).
+PREP_CANON = {"beneath": "under", "underneath": "under", "below": "under",
+              "atop": "on top of", "toward": "towards", "inside of": "inside"}

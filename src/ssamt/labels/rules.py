@@ -118,7 +118,7 @@ def preposition(b: Any, subjects: list[Token], prep: Token, verb_words: tuple, v
             if len(nsubj) == 2:
                 _relate_pobj(b, subjects, verb, prep.lower_, nsubj[0], verb_words + (prep.i,))
         return
-    name, words, target = prep.lower_, (prep.i,), pobj
+    name, words, target = lx.PREP_CANON.get(prep.lower_, prep.lower_), (prep.i,), pobj
     of = next((c for c in pobj.children if c.dep_ == "prep" and c.lower_ == "of"), None)
     if b.lem[pobj.i] in lx.POSITIONS and of is not None and _pobj(of) is not None:
         b.skip.add(pobj.i)
