@@ -3,19 +3,17 @@
 `torchrun --nproc_per_node=G -m ssamt train ...` sets RANK, WORLD_SIZE, LOCAL_RANK and
 MASTER_ADDR/PORT; `init_from_env` joins the process group when WORLD_SIZE > 1 (nccl on CUDA,
 gloo on CPU). Every rank builds the same batch list for an epoch (same seed) and takes every
-world_size-th batch (`shard_batches`), cut to a common length so all ranks step together.
+world_size-th batch (TokenBudgetSampler's rank/world_size), padded to a common length so all
+ranks step together.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TypeVar
 
 import torch
 import torch.distributed as dist
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,14 +50,6 @@ def device_for(info: DistInfo, device: str) -> torch.device:
     if device.startswith("cuda") and info.enabled:
         return torch.device("cuda", info.local_rank)
     return torch.device(device)
-
-
-def shard_batches(batches: list[T], info: DistInfo) -> list[T]:
-    """This rank's share: batches rank, rank + W, ...; every rank gets the same count."""
-    if not info.enabled:
-        return batches
-    per_rank = len(batches) // info.world_size
-    return batches[info.rank::info.world_size][:per_rank]
 
 
 def wrap_ddp(module: torch.nn.Module, info: DistInfo, device: torch.device) -> torch.nn.Module:

@@ -1,0 +1,101 @@
+"""`ssamt train`: the two training phases of paper 3.2 on a precomp data folder."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "train SSAMT: phase 1 (intra encoders, L0), phase 2 (inter encoder, L1-L3), or both"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, metavar="PRESET_OR_FILE",
+                        help="preset (paper-f30k, paper-coco, synthetic) or a YAML file; "
+                             "not needed with --resume or --phase inter (the run's own config)")
+    parser.add_argument("--data", required=True, metavar="DIR",
+                        help="precomp folder with train (and dev) splits")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR",
+                        help="run folder: checkpoints, metrics.jsonl, config.yaml")
+    parser.add_argument("--phase", default="both", choices=("intra", "inter", "both"),
+                        help="intra: phase 1 only; inter: phase 2 from RUN_DIR/phase1.pt; "
+                             "both (default)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue RUN_DIR/last.pt exactly where it stopped")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a config value, e.g. phase2.lr=1e-4 "
+                        "(repeatable)")
+    parser.add_argument("--device", default="auto",
+                        help="cpu, cuda (default: cuda when available)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _device(name: str) -> str:
+    import torch
+
+    from ssamt.errors import ConfigError
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda asked for, but torch sees no CUDA device")
+    return name
+
+
+def resolve_config(args: argparse.Namespace):
+    """-> (TrainConfig, vocab dict or None): from the run's checkpoint when continuing."""
+    from pathlib import Path
+
+    from ssamt.errors import ConfigError
+    from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME, load_checkpoint
+    from ssamt.train.config import TrainConfig, apply_overrides, load_config
+
+    if args.resume or args.phase == "inter":
+        if args.resume and args.overrides:
+            raise ConfigError("--set cannot change a resumed run (it continues with its own config)")
+        name = LAST_NAME if args.resume else PHASE1_NAME
+        payload = load_checkpoint(Path(args.out) / name)
+        data = apply_overrides(payload["train_config"], args.overrides)
+        return TrainConfig.from_dict(data), payload["vocab"]
+    if args.config is None:
+        raise ConfigError("--config is required for a new run (a preset name or a YAML file)")
+    return load_config(args.config, args.overrides), None
+
+
+def load_data(data_dir: str, cfg, vocab_dict, progress: bool):
+    """-> (train SplitData with labels, dev SplitData or None, vocab)."""
+    from ssamt.data.precomp import available_splits
+    from ssamt.data.vocab import Vocab
+    from ssamt.train.data import load_split
+
+    vocab = Vocab.from_dict(vocab_dict) if vocab_dict is not None else None
+    train, vocab = load_split(data_dir, "train", vocab, min_count=cfg.vocab_min_count,
+                              max_tokens=cfg.model.max_tokens, with_labels=True, progress=progress)
+    dev = None
+    if "dev" in available_splits(data_dir):
+        dev, _ = load_split(data_dir, "dev", vocab, max_tokens=cfg.model.max_tokens,
+                            progress=progress)
+        dev = dev.head(cfg.eval.max_images)
+    return train, dev, vocab
+
+
+def run(args: argparse.Namespace) -> int:
+    from ssamt.train.distributed import barrier, cleanup, init_from_env
+    from ssamt.train.report import summary_lines
+    from ssamt.train.runner import train
+
+    device = _device(args.device)
+    cfg, vocab_dict = resolve_config(args)
+    info = init_from_env(device)
+    try:
+        if not info.is_main:  # rank 0 parses and caches the labels first
+            barrier(info)
+        train_data, dev_data, vocab = load_data(args.data, cfg, vocab_dict,
+                                                progress=not args.quiet and info.is_main)
+        if info.is_main:
+            barrier(info)
+        result = train(cfg, train_data, dev_data, vocab, args.out, phase=args.phase,
+                       resume=args.resume, device=device, progress=not args.quiet, info=info)
+        if info.is_main:
+            print("\n".join(summary_lines(result, args.out)))
+    finally:
+        cleanup(info)
+    return 0

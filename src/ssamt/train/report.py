@@ -1,0 +1,75 @@
+"""Run summaries: console lines, the Table 1 style R@K table, training curves (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+METRICS = ("i2t_R@1", "i2t_R@5", "i2t_R@10", "t2i_R@1", "t2i_R@5", "t2i_R@10", "rsum")
+
+
+def summary_lines(result: dict[str, Any], run_dir: str | Path) -> list[str]:
+    """One line per phase: updates, time, last train loss, last dev RSum."""
+    lines = []
+    for phase in ("intra", "inter"):
+        if phase not in result:
+            continue
+        r = result[phase]
+        loss = r["train"].get("loss", float("nan"))
+        line = (f"phase {phase}: {r['state']['step']} updates in {r['seconds']:.0f} s, "
+                f"last epoch loss {loss:.4f}")
+        if r.get("eval"):
+            line += f", dev RSum {r['eval'].get('rsum', float('nan')):.1f}"
+            if "intra_rsum" in r["eval"]:
+                line += f" (intra only {r['eval']['intra_rsum']:.1f})"
+        lines.append(line)
+    if not lines:
+        lines.append("nothing to do: the run had already finished")
+    lines.append(f"checkpoints and metrics in {run_dir}")
+    return lines
+
+
+def recall_table(rows: dict[str, dict[str, float]]) -> str:
+    """Markdown table in the paper's Table 1 layout: image-to-text R@1/5/10, text-to-image
+    R@1/5/10, RSum, one row per method."""
+    head = ("| Method | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 | RSum |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|")
+    body = [f"| {name} | " + " | ".join(f"{m[k]:.1f}" for k in METRICS) + " |"
+            for name, m in rows.items()]
+    return "\n".join([head, *body])
+
+
+def plot_curves(records: list[dict[str, Any]], path: str | Path) -> Path | None:
+    """Training loss per phase and dev RSum against updates, as a PNG (matplotlib Agg)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, phase in zip(axes[:2], ("intra", "inter")):
+        train = [r for r in records if r["kind"] == "train" and r["phase"] == phase]
+        for key in ("loss", "L0", "L1", "L2", "L3"):
+            pts = [(r["step"], r[key]) for r in train if isinstance(r.get(key), (int, float))]
+            if pts and (key != "loss" or phase == "inter"):
+                ax.plot(*zip(*pts), label=key)
+        ax.set_title(f"phase {'1 (intra)' if phase == 'intra' else '2 (inter)'}: train loss")
+        ax.set_xlabel("update")
+        ax.legend(fontsize=8)
+    offset = max((r["step"] for r in records if r["phase"] == "intra"), default=0)
+    for phase, key, label in (("intra", "rsum", "phase 1 intra"), ("inter", "rsum", "phase 2 re-ranked"),
+                              ("inter", "intra_rsum", "phase 2 intra only")):
+        ev = [r for r in records if r["kind"] == "eval" and r["phase"] == phase and key in r]
+        shift = offset if phase == "inter" else 0
+        if ev:
+            axes[2].plot([r["step"] + shift for r in ev], [r[key] for r in ev], "o-", label=label)
+    axes[2].set_title("dev RSum")
+    axes[2].set_xlabel("update (both phases)")
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
