@@ -123,7 +123,7 @@ def format_results(result: dict[str, Any]) -> str:
     if "gap" in result:
         gap = result["gap"]
         lines.append("gap (re-ranked - intra): " + ", ".join(
-            f"{key} {gap[key]:+.1f}" for key in METRIC_KEYS))
+            f"{key} {round(gap[key], 1) + 0.0:+.1f}" for key in METRIC_KEYS))  # no "-0.0"
         lines.append(f"Eq. 5: mu1={result['mu1']} mu2={result['mu2']}; "
                      f"{result['pairs_scored']} pairs scored by the inter encoder")
     s = result["seconds"]
