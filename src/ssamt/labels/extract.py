@@ -61,12 +61,9 @@ class _Builder:
         self.pos = [analyzer.pos(t) for t in doc]
         self.lem = [analyzer.lemma(t) for t in doc]
         self.doc = copy_doc(doc)
-        first = self.doc[0] if self.doc else None
-        if first is not None and first.tag_ == "VB" and first.dep_ == "ROOT" and not any(
-            c.dep_ in ("dobj", "nsubj", "aux", "ccomp", "xcomp") for c in first.children
-        ):  # "curb on side of street": a fragment, not an imperative
-            self.pos[0] = "NOUN"
-            self.lem[0] = first.lower_
+        for t in self.doc:
+            if _noun_mistagged(t):
+                self.pos[t.i], self.lem[t.i] = "NOUN", t.lower_
         self.attr_modifiers = attr_modifiers
         self.phrases: dict[tuple[str, ...], set[int]] = {}  # key -> span, insertion-ordered
         self.skip: set[int] = set()  # nouns used as grammar ("front" of "in front of")
@@ -152,6 +149,20 @@ class _Builder:
         for s in subjects:
             for o in objects:
                 self.add_rel(s, rel, o, tuple(words))
+
+
+def _noun_mistagged(t: Tok) -> bool:
+    """A noun the tagger took for a verb in a fragment ("curb on side of street",
+    "white rug(VB) on the floor", "railing(VBG) on a pier"): a root verb form with no
+    subject, object or auxiliary; base forms (captions are not imperatives) and -ing nouns."""
+    if t.dep_ != "ROOT" or t.tag_ not in ("VB", "VBG", "VBP"):
+        return False
+    deps = {c.dep_ for c in t.children}
+    if deps & {"nsubj", "nsubjpass", "expl", "aux", "auxpass", "dobj", "ccomp", "xcomp"}:
+        return False
+    if t.tag_ == "VBG":
+        return t.lower_ in lx.ING_NOUNS
+    return t.i == 0 or bool(deps & {"amod", "det", "compound"})
 
 
 def _child(t: Token, dep: str) -> Token | None:

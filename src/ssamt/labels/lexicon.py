@@ -71,3 +71,11 @@ CONTAINERS_ON = {"plate", "tray", "platter", "dish", "plateful"}
 # Prepositions FACTUAL writes in one canonical form ("beneath the table" -> under).
 PREP_CANON = {"beneath": "under", "underneath": "under", "below": "under",
               "atop": "on top of", "toward": "towards", "inside of": "inside"}
+
+# -ing words that name things: "railing on a pier" is a railing, not an act of railing.
+ING_NOUNS = {"building", "railing", "drawing", "painting", "ceiling", "clothing", "awning",
+             "icing", "frosting", "siding", "landing", "opening", "topping", "filling",
+             "bedding", "stuffing", "writing", "lettering", "carving", "wiring", "piping",
+             "molding", "moulding", "trimming", "fencing", "netting", "paneling", "lighting",
+             "seating", "shading", "planting", "dressing", "sling", "string", "ring", "wing",
+             "spring", "swing", "thing", "king", "ding"}
