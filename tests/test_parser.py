@@ -24,6 +24,12 @@ CASES = {
     "a dog that chases the ball": (["dog", "ball"], [], [("dog", "chase", "ball")]),
     "the frisbee is caught by a dog": (["frisbee", "dog"], [], [("dog", "catch", "frisbee")]),
     "a man in front of a bus": (["man", "bus"], [], [("man", "in front of", "bus")]),
+    "a plate with a cookie on it": (["plate", "cookie"], [], [("cookie", "on", "plate")]),
+    "a cat sleeping beneath the table": (["cat", "table"], [], [("cat", "sleep under", "table")]),
+    "a man in a red shirt": (["man", "shirt"], [("shirt", "red")], [("man", "wear", "shirt")]),
+    "white brick wall": (["wall"], [("wall", "white"), ("wall", "brick")], []),
+    "the field the girls are standing on": (
+        ["field", "girl"], [], [("girl", "stand on", "field")]),
 }
 
 

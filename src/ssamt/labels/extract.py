@@ -145,6 +145,10 @@ class _Builder:
         o_text, o_span = self.add_object(o)
         self.add(("rel", s_text, rel, o_text), set(s_span) | set(o_span) | set(words))
 
+    def drop_rel(self, s: Token, rel: str, o: Token) -> None:
+        """Forget a relation a later, more precise rule replaces (its objects stay)."""
+        self.phrases.pop(("rel", self.name(s)[0], rel, self.name(o)[0]), None)
+
     def relate(self, subjects: list[Token], rel: str, objects: list[Token], words) -> None:
         for s in subjects:
             for o in objects:

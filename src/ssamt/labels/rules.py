@@ -118,6 +118,9 @@ def preposition(b: Any, subjects: list[Token], prep: Token, verb_words: tuple, v
             if len(nsubj) == 2:
                 _relate_pobj(b, subjects, verb, prep.lower_, nsubj[0], verb_words + (prep.i,))
         return
+    if pobj.lower_ in ("it", "them"):
+        _pronoun_object(b, subjects, prep, pobj, verb_words, verb)
+        return
     name, words, target = lx.PREP_CANON.get(prep.lower_, prep.lower_), (prep.i,), pobj
     of = next((c for c in pobj.children if c.dep_ == "prep" and c.lower_ == "of"), None)
     if b.lem[pobj.i] in lx.POSITIONS and of is not None and _pobj(of) is not None:
@@ -125,6 +128,30 @@ def preposition(b: Any, subjects: list[Token], prep: Token, verb_words: tuple, v
         name = f"{prep.lower_} {b.lem[pobj.i]} of"
         words, target = (prep.i, pobj.i, of.i), _pobj(of)
     _relate_pobj(b, subjects, verb, name, target, verb_words + words)
+
+
+def _pronoun_object(b: Any, subjects, prep: Token, pobj: Token, verb_words, verb: str) -> None:
+    """"the mound has dirt on it" -> (dirt, on, mound); "a plate with fork on it" -> (fork, on,
+    plate). Pronouns are never objects themselves; these two shapes name their antecedent."""
+    name = lx.PREP_CANON.get(prep.lower_, prep.lower_)
+    head = prep.head
+    if b.lem[head.i] == "have":
+        dobj = next((c for c in head.children if c.dep_ == "dobj"), None)
+        if dobj is not None:
+            for s in subjects:
+                for o in b.resolve(dobj):
+                    b.drop_rel(s, "have", o)
+            b.relate(b.resolve(dobj), name, subjects, (prep.i,))
+        return
+    if not b.is_noun(head):
+        return
+    owner = head.head
+    while owner is not owner.head and not b.is_noun(owner):
+        owner = owner.head
+    if owner is not head and b.is_noun(owner):
+        for member in b.resolve(head):
+            b.drop_rel(owner, "with", member)
+        _relate_pobj(b, b.resolve(head), verb, name, owner, verb_words + (prep.i,))
 
 
 def _relate_pobj(b: Any, subjects, verb: str, name: str, target, words) -> None:
