@@ -85,12 +85,14 @@ class _Builder:
                 break
             words.insert(0, child)
         text = " ".join([w.lower_ for w in words[:-1]] + [self.lem[t.i]])
-        return text, tuple(w.i for w in words)
+        return lx.NAME_SPELLING.get(text, text), tuple(w.i for w in words)
 
     def in_name(self, mod: Token, head: Token) -> bool:
         if mod.dep_ not in ("compound", "amod"):
             return False
         pair = f"{mod.lower_} {normalize_word(self.lem[head.i])}"
+        if pair in lx.HAVE_PAIRS:
+            return False
         if pair in NAME_PAIRS:
             return True
         if pair in ATTR_PAIRS or mod.dep_ == "amod":
@@ -116,7 +118,8 @@ class _Builder:
 
     def _of_member(self, t: Token) -> Token | None:
         """For "group of people" / "pair of skis", the member noun ("people")."""
-        if self.lem[t.i] not in lx.COLLECTIVES and self.lem[t.i] not in lx.QUANTITIES:
+        lemma = self.lem[t.i]
+        if lemma not in lx.COLLECTIVES and lemma not in lx.QUANTITIES and lemma not in lx.PORTIONS:
             return None
         for prep in t.children:
             if prep.dep_ == "prep" and prep.lower_ == "of":

@@ -79,3 +79,21 @@ ING_NOUNS = {"building", "railing", "drawing", "painting", "ceiling", "clothing"
              "molding", "moulding", "trimming", "fencing", "netting", "paneling", "lighting",
              "seating", "shading", "planting", "dressing", "sling", "string", "ring", "wing",
              "spring", "swing", "thing", "king", "ding"}
+
+# Names FACTUAL writes as one word or another word (FACTUAL train, >= 2 times each).
+NAME_SPELLING = {"side walk": "sidewalk", "cell phone": "cellphone", "surf board": "surfboard",
+                 "counter top": "countertop", "snow board": "snowboard", "wet suit": "wetsuit",
+                 "stove top": "stovetop", "suit case": "suitcase", "wind shield": "windshield",
+                 "head band": "headband", "skate board": "skateboard", "guy": "person",
+                 "someone": "person", "somebody": "person"}
+
+# Part-of compounds: "tree branch" -> (tree, have, branch) (FACTUAL train, >= 4 times each).
+HAVE_PAIRS = {"tree branch", "clock face", "laptop screen", "plane wing", "jet engine",
+              "oven door", "elephant leg", "tv stand", "car window", "door frame"}
+
+# "piece of cake" -> (cake, is, piece): the portion word is an attribute of the stuff.
+PORTIONS = {"piece", "slice", "patch", "part", "chunk", "strip", "sliver", "portion"}
+
+# Verbs whose bare participle is a parse failure, not a state ("man wearing" -> nothing).
+TRANSITIVE = {"wear", "hold", "touch", "try", "carry", "use", "make", "attach", "have", "look",
+              "take", "get", "show", "feature", "contain", "cover", "display", "give"}

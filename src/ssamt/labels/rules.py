@@ -33,9 +33,10 @@ def _reorder_objects(b: Any) -> None:
 # ---- nouns ------------------------------------------------------------------------------
 def noun_rules(b: Any, t: Token) -> None:
     members = b.resolve(t) if b._of_member(t) is not None else [t]
-    if b.lem[t.i] in lx.COLLECTIVES and members and members[0].i != t.i:
-        for m in members:
-            b.add_attr(m, f"{t.lower_} of", (t.i,))
+    if members and members[0].i != t.i and b.lem[t.i] in lx.COLLECTIVES | lx.PORTIONS:
+        attr = f"{t.lower_} of" if b.lem[t.i] in lx.COLLECTIVES else b.lem[t.i]
+        for m in members:  # "group of people" -> group of; "piece of cake" -> piece
+            b.add_attr(m, attr, (t.i,))
     for m in members:
         attributes(b, t, m)
     for child in t.children:
@@ -49,6 +50,8 @@ def noun_rules(b: Any, t: Token) -> None:
                 b.add_rel(child, "have", m, ())
         elif child.dep_ == "advmod" and child.lower_ in lx.ADVERB_PREPS:
             adverb_prep(b, members, child, ())
+        elif child.dep_ == "compound" and f"{child.lower_} {b.lem[t.i]}" in lx.HAVE_PAIRS:
+            b.add_rel(child, "have", t, ())  # "tree branch" -> (tree, have, branch)
 
 
 def of_phrase(b: Any, part: Token, of: Token) -> None:
@@ -76,6 +79,8 @@ def attributes(b: Any, head: Token, target: Token) -> None:
         if number or child.dep_ == "nummod" or child.lower_ in lx.NUMBERS:
             if number:
                 b.add_attr(target, number, (child.i,))
+        elif child.dep_ == "compound" and f"{child.lower_} {b.lem[head.i]}" in lx.HAVE_PAIRS:
+            continue
         elif child.dep_ in ("amod", "compound"):
             for adj in [child] + [c for c in child.children if c.dep_ == "conj"]:
                 text, words = _modifier_text(adj)
@@ -249,7 +254,7 @@ def verb_rules(b: Any, v: Token) -> None:
                 for s in subjects:
                     b.add_attr(s, text, span)
             acted = True
-    if not acted and not copula and lemma != "have" and v.tag_ in _PARTICIPLES:
+    if not acted and not copula and lemma not in lx.TRANSITIVE and v.tag_ in _PARTICIPLES:
         for s in subjects:  # "two bicycles parked", "boy lunging": the state is an attribute
             b.add_attr(s, v.lower_, (v.i,))
 
