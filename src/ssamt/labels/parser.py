@@ -2,7 +2,7 @@
 
 Unique captions are parsed once (datasets repeat captions; FACTUAL train is ~75% unique),
 through spaCy's `nlp.pipe` in batches; `workers > 1` splits the unique captions over worker
-processes, each loading its own spaCy model.
+processes (forked from a parent that has loaded the model, where the platform allows).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _parse_unique(texts: list[str], workers: int, progress: bool) -> list[Captio
             return _parse_chunk(texts, bar)
         chunks = [texts[i : i + 4 * _BATCH] for i in range(0, len(texts), 4 * _BATCH)]
         out: list[CaptionGraph] = []
-        with mp.get_context("spawn").Pool(workers) as pool:
+        with _context().Pool(workers) as pool:
             for graphs in pool.imap(_parse_chunk, chunks):
                 out += graphs
                 if bar is not None:
@@ -85,6 +85,18 @@ def _parse_unique(texts: list[str], workers: int, progress: bool) -> list[Captio
     finally:
         if bar is not None:
             bar.close()
+
+
+def _context() -> mp.context.BaseContext:
+    """Fork where the platform has it: workers inherit the loaded spaCy model (seconds of
+    CPU each otherwise). The workers run spaCy only, never torch, so forking a parent that
+    imported torch is safe here. Elsewhere, spawn: each worker loads its own model."""
+    if "fork" in mp.get_all_start_methods():
+        from ssamt.labels.nlp import get_analyzer
+
+        get_analyzer()
+        return mp.get_context("fork")
+    return mp.get_context("spawn")
 
 
 def _parse_chunk(texts: list[str], bar=None) -> list[CaptionGraph]:
