@@ -106,7 +106,7 @@ class _Builder:
         if t.tag_ in ("WDT", "WP") and t.head.dep_ == "relcl":
             return self.resolve(t.head.head, depth + 1)
         out: list[Token] = []
-        inner = self._of_member(t)
+        inner = self.of_member(t)
         if inner is not None:
             out = self.resolve(inner, depth + 1)
         elif self.is_noun(t):
@@ -116,7 +116,7 @@ class _Builder:
                 out += self.resolve(conj, depth + 1)
         return out
 
-    def _of_member(self, t: Token) -> Token | None:
+    def of_member(self, t: Token) -> Token | None:
         """For "group of people" / "pair of skis", the member noun ("people")."""
         lemma = self.lem[t.i]
         if lemma not in lx.COLLECTIVES and lemma not in lx.QUANTITIES and lemma not in lx.PORTIONS:

@@ -11,13 +11,14 @@ _PARTICIPLES = ("VBN", "VBG")
 
 
 def apply_all(b: Any) -> None:
+    """Run every rule over the words of one caption (b: extract._Builder)."""
     for t in b.doc:
         if b.is_noun(t):
             noun_rules(b, t)
         if b.pos[t.i] in ("VERB", "AUX") or (t.dep_ in ("ROOT", "relcl", "acl") and t.tag_.startswith("VB")):
             verb_rules(b, t)
     for t in b.doc:  # objects in caption order, after the grammar nouns are known
-        if (b.is_noun(t) and t.i not in b.skip and b._of_member(t) is None
+        if (b.is_noun(t) and t.i not in b.skip and b.of_member(t) is None
                 and t.dep_ not in ("compound", "amod")):
             b.add_object(t)
     _reorder_objects(b)
@@ -32,7 +33,7 @@ def _reorder_objects(b: Any) -> None:
 
 # ---- nouns ------------------------------------------------------------------------------
 def noun_rules(b: Any, t: Token) -> None:
-    members = b.resolve(t) if b._of_member(t) is not None else [t]
+    members = b.resolve(t) if b.of_member(t) is not None else [t]
     if members and members[0].i != t.i and b.lem[t.i] in lx.COLLECTIVES | lx.PORTIONS:
         attr = f"{t.lower_} of" if b.lem[t.i] in lx.COLLECTIVES else b.lem[t.i]
         for m in members:  # "group of people" -> group of; "piece of cake" -> piece
@@ -41,7 +42,7 @@ def noun_rules(b: Any, t: Token) -> None:
         attributes(b, t, m)
     for child in t.children:
         if child.dep_ == "prep" and child.lower_ == "of":
-            if b._of_member(t) is None:
+            if b.of_member(t) is None:
                 of_phrase(b, t, child)
         elif child.dep_ == "prep":
             preposition(b, members, child, ())
@@ -212,6 +213,7 @@ def _child_dep(t: Token, dep: str) -> Token | None:
 
 
 def verb_rules(b: Any, v: Token) -> None:
+    """Relations headed by a verb: (subject, verb [particle] [preposition], object)."""
     lemma = b.lem[v.i]
     copula = lemma == "be"
     subjects = subjects_of(b, v)
@@ -246,17 +248,22 @@ def verb_rules(b: Any, v: Token) -> None:
             adverb_prep(b, subjects, child, words, verb)
             acted = True
         elif child.dep_ == "acomp" and copula:
-            for adj in [child] + [c for c in child.children if c.dep_ == "conj"]:
-                if _child_dep(adj, "prep") is not None and adj.lower_ in lx.ADVERB_PREPS:
-                    adverb_prep(b, subjects, adj, ())
-                    continue
-                text, span = _modifier_text(adj)
-                for s in subjects:
-                    b.add_attr(s, text, span)
+            _complement(b, subjects, child)
             acted = True
     if not acted and not copula and lemma not in lx.TRANSITIVE and v.tag_ in _PARTICIPLES:
         for s in subjects:  # "two bicycles parked", "boy lunging": the state is an attribute
             b.add_attr(s, v.lower_, (v.i,))
+
+
+def _complement(b: Any, subjects: list[Token], acomp: Token) -> None:
+    """"the mouth is open" -> (mouth, open); "the hydrant is next to the walk" -> relation."""
+    for adj in [acomp] + [c for c in acomp.children if c.dep_ == "conj"]:
+        if _child_dep(adj, "prep") is not None and adj.lower_ in lx.ADVERB_PREPS:
+            adverb_prep(b, subjects, adj, ())
+            continue
+        text, span = _modifier_text(adj)
+        for s in subjects:
+            b.add_attr(s, text, span)
 
 
 def _verb_text(b: Any, v: Token) -> tuple[str, tuple[int, ...]]:
