@@ -28,6 +28,10 @@ CASES = {
     "a cat sleeping beneath the table": (["cat", "table"], [], [("cat", "sleep under", "table")]),
     "a man in a red shirt": (["man", "shirt"], [("shirt", "red")], [("man", "wear", "shirt")]),
     "white brick wall": (["wall"], [("wall", "white"), ("wall", "brick")], []),
+    "A picture of three orange kites behind a black table.": (
+        ["kite", "table"], [("kite", "3"), ("kite", "orange"), ("table", "black")],
+        [("kite", "behind", "table")]),
+    "the picture is on the wall": (["picture", "wall"], [], [("picture", "on", "wall")]),
     "the field the girls are standing on": (
         ["field", "girl"], [], [("girl", "stand on", "field")]),
 }

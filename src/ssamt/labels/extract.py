@@ -117,9 +117,11 @@ class _Builder:
         return out
 
     def of_member(self, t: Token) -> Token | None:
-        """For "group of people" / "pair of skis", the member noun ("people")."""
+        """For "group of people" / "pair of skis", the member noun ("people"); also the scene
+        of a caption-initial "A picture of ..." ("close up of" included)."""
         lemma = self.lem[t.i]
-        if lemma not in lx.COLLECTIVES and lemma not in lx.QUANTITIES and lemma not in lx.PORTIONS:
+        framing = lemma in lx.FRAMES and t.dep_ in ("ROOT", "nsubj", "attr")
+        if not framing and lemma not in lx.COLLECTIVES | lx.QUANTITIES | lx.PORTIONS:
             return None
         for prep in t.children:
             if prep.dep_ == "prep" and prep.lower_ == "of":

@@ -97,3 +97,8 @@ PORTIONS = {"piece", "slice", "patch", "part", "chunk", "strip", "sliver", "port
 # Verbs whose bare participle is a parse failure, not a state ("man wearing" -> nothing).
 TRANSITIVE = {"wear", "hold", "touch", "try", "carry", "use", "make", "attach", "have", "look",
               "take", "get", "show", "feature", "contain", "cover", "display", "give"}
+
+# "A picture of three kites": at the head of a caption these words frame the scene, the
+# scene itself is what the caption describes (COCO / Flickr30K captions often start so).
+FRAMES = {"picture", "photo", "photograph", "image", "view", "shot", "snapshot", "pic",
+          "closeup", "close-up", "close", "scene", "display"}
