@@ -31,6 +31,13 @@ CASES = {
     "A picture of three orange kites behind a black table.": (
         ["kite", "table"], [("kite", "3"), ("kite", "orange"), ("table", "black")],
         [("kite", "behind", "table")]),
+    "A kitchen with a stove, a sink and a refrigerator.": (
+        ["kitchen", "stove", "sink", "refrigerator"], [],
+        [("kitchen", "with", "stove"), ("kitchen", "with", "sink"),
+         ("kitchen", "with", "refrigerator")]),
+    "A group of people sitting around a table eating pizza.": (
+        ["people", "table", "pizza"], [("people", "group of")],
+        [("people", "sit around", "table"), ("people", "eat", "pizza")]),
     "the picture is on the wall": (["picture", "wall"], [], [("picture", "on", "wall")]),
     "the field the girls are standing on": (
         ["field", "girl"], [], [("girl", "stand on", "field")]),

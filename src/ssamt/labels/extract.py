@@ -111,8 +111,8 @@ class _Builder:
             out = self.resolve(inner, depth + 1)
         elif self.is_noun(t):
             out = [t]
-        for conj in t.children:
-            if conj.dep_ == "conj":
+        for conj in t.children:  # "a stove, a sink(appos) and a fridge(conj)"
+            if conj.dep_ == "conj" or (conj.dep_ == "appos" and self.is_noun(conj)):
                 out += self.resolve(conj, depth + 1)
         return out
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from ssamt.labels.graph import CaptionGraph
 
 # Bump when the rules or word lists change: the label cache (store.py) is keyed on it.
-PARSER_VERSION = "6"
+PARSER_VERSION = "7"
 MAX_CHARS = 1000  # longer captions are cut here (a caption, not a document); see parse()
 _BATCH = 512
 

@@ -203,7 +203,7 @@ def subjects_of(b: Any, v: Token, depth: int = 0) -> list[Token]:
         return b.resolve(v.head)
     if v.dep_ in ("xcomp", "advcl", "conj") and b.is_noun(v.head):  # "light hitting the fruit"
         return b.resolve(v.head)
-    if v.dep_ in ("conj", "xcomp", "advcl") and depth < 4:
+    if v.dep_ in ("conj", "xcomp", "advcl", "prep", "pcomp", "dep") and depth < 4:
         return subjects_of(b, v.head, depth + 1)
     return []
 
