@@ -1,6 +1,7 @@
 """The spaCy pipeline behind the parser, loaded once per process and trimmed for speed.
 
-Only the tokenizer, tok2vec, tagger and dependency parser run inside spaCy. The two
+Only the tokenizer, tok2vec, tagger and dependency parser run inside spaCy, on thinc's numpy
+ops with a single-threaded OpenBLAS (blas.py). The two
 rule-based components after them (attribute_ruler: fine tag -> coarse POS; lemmatizer) cost
 about a third of the pipeline's time on short captions, so they are replaced by a tag -> POS
 table read from the model's own attribute_ruler and a lemma cache keyed by (word, POS) that
@@ -50,7 +51,13 @@ class Analyzer:
     """spaCy tagging + parsing, plus cached coarse POS and lemmas."""
 
     def __init__(self) -> None:
-        nlp = _load_spacy()
+        from thinc.api import use_ops
+
+        # numpy's BLAS instead of thinc's blis kernels: same parses, faster on one thread
+        # (blas.py). Only this model's layers are built with these ops; the global default
+        # is restored on leaving the block.
+        with use_ops("numpy", use_blis=False):
+            nlp = _load_spacy()
         self.model_name = f"{nlp.meta.get('name', '?')}-{nlp.meta.get('version', '?')}"
         self.tag_pos = _tag_to_pos(nlp)
         self._lemmatizer = nlp.get_pipe("lemmatizer") if "lemmatizer" in nlp.pipe_names else None

@@ -100,16 +100,18 @@ def _context() -> mp.context.BaseContext:
 
 
 def _parse_chunk(texts: list[str], bar=None) -> list[CaptionGraph]:
+    from ssamt.labels.blas import single_threaded_blas
     from ssamt.labels.extract import to_graph
     from ssamt.labels.nlp import get_analyzer
 
     analyzer = get_analyzer()
     modifiers = attr_modifiers()
     out = []
-    for text, doc in zip(texts, analyzer.pipe(texts, batch_size=_BATCH)):
-        out.append(to_graph(text, doc, analyzer, modifiers))
-        if bar is not None:
-            bar.update(1)
+    with single_threaded_blas():
+        for text, doc in zip(texts, analyzer.pipe(texts, batch_size=_BATCH)):
+            out.append(to_graph(text, doc, analyzer, modifiers))
+            if bar is not None:
+                bar.update(1)
     return out
 
 
