@@ -68,6 +68,15 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
+def broadcast_parameters(module: torch.nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's parameters and buffers to every rank (e.g. after rank 0 loaded best.pt)."""
+    if not info.enabled:
+        return
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            dist.broadcast(tensor, src=0)
+
+
 def all_mean(value: float, info: DistInfo) -> float:
     """Mean of a scalar over ranks (for logging)."""
     if not info.enabled:

@@ -20,6 +20,7 @@ import torch
 from ssamt.errors import SsamtError
 from ssamt.fileio import write_text
 from ssamt.train.checkpoint import (
+    BEST_NAME,
     LAST_NAME,
     PHASE1_NAME,
     load_checkpoint,
@@ -30,7 +31,14 @@ from ssamt.train.checkpoint import (
 )
 from ssamt.train.config import TrainConfig, config_to_yaml
 from ssamt.train.data import SplitData
-from ssamt.train.distributed import DistInfo, barrier, device_for, init_from_env, wrap_ddp
+from ssamt.train.distributed import (
+    DistInfo,
+    barrier,
+    broadcast_parameters,
+    device_for,
+    init_from_env,
+    wrap_ddp,
+)
 from ssamt.train.engine import RunContext, TrainState, run_phase
 from ssamt.train.logging import MetricsLogger
 from ssamt.train.phase1 import IntraObjective, intra_task
@@ -85,6 +93,9 @@ def _start_point(run_dir: Path, phase: str, resume: bool) -> tuple[dict | None, 
         st = payload["state"]
         if st["phase"] == "intra" and not st["done"]:
             return payload, "intra"
+        if st["phase"] == "intra":  # phase 1 finished: phase 2 starts from phase1.pt
+            phase1 = run_dir / PHASE1_NAME
+            return (load_checkpoint(phase1) if phase1.is_file() else payload), "inter"
         return payload, "inter"
     if phase == "inter":
         return load_checkpoint(run_dir / PHASE1_NAME), "inter"
@@ -166,6 +177,7 @@ def train(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData | None, v
     try:
         if first == "intra" and phase in ("intra", "both"):
             results["intra"] = _phase1(model, cfg, train_data, dev_data, dev, info, ctx, payload)
+            keep_best_intra(model, run_dir, info)
             ctx.save(PHASE1_NAME, TrainState.from_dict(results["intra"]["state"]), None, None, False)
             payload = None  # phase 2 continues from the live model
         if phase in ("inter", "both") and not _finished(payload):
@@ -174,6 +186,17 @@ def train(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData | None, v
         logger.close()
         barrier(info)
     return results
+
+
+def keep_best_intra(model, run_dir: Path, info: DistInfo) -> None:
+    """Phase 2 starts from the phase-1 weights with the best dev score (best.pt), not the
+    last ones: hardest-negative training can degrade late (VSE++-style collapse)."""
+    best = run_dir / BEST_NAME
+    if info.is_main and best.is_file():
+        payload = load_checkpoint(best)
+        if payload["state"]["phase"] == "intra":
+            model.load_state_dict(payload["model"])
+    broadcast_parameters(model, info)
 
 
 def _finished(payload: dict | None) -> bool:
