@@ -101,8 +101,7 @@ def test_both_phases_write_checkpoints_and_metrics(tmp_path):
         _train(tmp_path, "run")
 
 
-@pytest.mark.parametrize("crash_at", [pytest.param(3, marks=pytest.mark.slow),  # mid phase 1
-                                      11])  # mid phase 2 (phase 1 resumed as finished)
+@pytest.mark.parametrize("crash_at", [3, 11])  # mid phase 1, mid phase 2
 def test_resume_matches_straight_run(tmp_path, monkeypatch, crash_at):
     from ssamt.train import phase1, phase2
 
