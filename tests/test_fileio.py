@@ -19,9 +19,8 @@ def test_write_text_replaces_and_keeps_default_permissions(tmp_path):
 def test_failed_write_leaves_previous_file_and_no_temp(tmp_path):
     target = tmp_path / "out.json"
     write_json(target, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with atomic_open(target) as handle:
-            handle.write("partial")
-            raise RuntimeError("crash mid-write")
+    with pytest.raises(RuntimeError), atomic_open(target) as handle:
+        handle.write("partial")
+        raise RuntimeError("crash mid-write")
     assert target.read_text().strip().startswith("{")
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
