@@ -69,8 +69,11 @@ class Evil:
 
 def test_unsafe_pickle_refused(tmp_path):
     torch.save({"format": ck.FORMAT, "obj": Evil()}, tmp_path / "evil.pt")
-    with pytest.raises(CheckpointError, match="cannot read"):
+    with pytest.raises(CheckpointError, match="cannot read") as info:
         ck.load_checkpoint(tmp_path / "evil.pt")
+    # The message must not pass on torch's advice to retry with weights_only=False.
+    assert "unsafe pickle" in str(info.value)
+    assert "weights_only" not in str(info.value)
 
 
 def test_mismatched(tmp_path):

@@ -58,8 +58,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
             OSError, KeyError, AttributeError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(path, f"cannot read checkpoint (truncated or corrupt?): {first}") from None
+        raise CheckpointError(path, _unreadable_reason(path, exc)) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(path, "not an ssamt checkpoint")
     if payload.get("version") != VERSION:
@@ -68,6 +67,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if missing:
         raise CheckpointError(path, f"checkpoint lacks {', '.join(missing)}")
     return payload
+
+
+def _unreadable_reason(path: Path, exc: BaseException) -> str:
+    """One line saying why torch could not read `path`, without torch's advice to retry with
+    weights_only=False: unpickling an untrusted file can run arbitrary code."""
+    if not zipfile.is_zipfile(path):
+        return "cannot read checkpoint: not a PyTorch checkpoint file (truncated or corrupt)"
+    text = str(exc)
+    if "Weights only load failed" in text or isinstance(exc, pickle.UnpicklingError):
+        return ("cannot read checkpoint: it holds objects other than tensors and plain "
+                "containers (unsafe pickle; refused, never unpickled)")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"cannot read checkpoint (truncated or corrupt?): {first}"
 
 
 def resolve_checkpoint(path_or_run_dir: str | Path) -> Path:
