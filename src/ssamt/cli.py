@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "info": "info",
     "train": "train",
     "evaluate": "evaluate",
+    "analyze": "analyze",
 }
 
 

@@ -1,0 +1,93 @@
+"""`ssamt analyze`: the paper's analyses (Tables 3, 4, 5) as report folders.
+
+    ssamt analyze ablation      --data DIR --out OUT          # Table 3: 2 phase-1 + 6 phase-2 runs
+    ssamt analyze pm-accuracy   --data DIR --out OUT --train  # Table 4: trains SSAMT and w/o PM
+    ssamt analyze pm-accuracy   --data DIR --out OUT --checkpoint RUN [--checkpoint-wo-pm RUN2]
+    ssamt analyze data-fraction --data DIR --out OUT [--fractions 1.0 0.75 0.5 0.25]  # Table 5
+
+Trainings go to RUNS (default OUT/runs; pass one --runs to several analyses to share runs);
+a stopped analysis continues where it stopped when run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "the paper's analyses: ablation (Table 3), pm-accuracy (Table 4), data-fraction (Table 5)"
+
+
+def _common(p: argparse.ArgumentParser, trains: bool = True) -> None:
+    p.add_argument("--data", required=True, metavar="DIR", help="precomp data folder "
+                   "(train, dev, test splits; e.g. from `ssamt synth`)")
+    p.add_argument("--out", required=True, metavar="OUT",
+                   help="report folder: report.md, results.json, PNG plots")
+    p.add_argument("--device", default="auto", help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    if trains:
+        p.add_argument("--runs", default=None, metavar="DIR",
+                       help="training run folders (default OUT/runs); finished runs are reused")
+    p.add_argument("--config", default="synthetic", metavar="PRESET_OR_FILE",
+                   help="training config of every run (default: synthetic)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value of every run (repeatable)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
+    p = sub.add_parser("ablation", help="Table 3: w/o and w/ phrases x MT+GM, +LM, +PM")
+    _common(p)
+    p = sub.add_parser("pm-accuracy", help="Table 4: accuracy of global, local and phrase "
+                       "scores at telling positive from negative pairs, with and without PM")
+    _common(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", metavar="RUN", help="SSAMT run folder or checkpoint")
+    src.add_argument("--train", action="store_true",
+                     help="train SSAMT and SSAMT w/o PM first (shared phase 1)")
+    p.add_argument("--checkpoint-wo-pm", metavar="RUN2", default=None,
+                   help="the run trained without the phrase-matching loss (lambda3=0)")
+    p.add_argument("--split", default="test", help="split of the positive pairs (default test)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the negative draws (default 0)")
+    p.add_argument("--max-pairs", type=int, default=0, metavar="N",
+                   help="use N random positive pairs (default 0: all)")
+    p = sub.add_parser("data-fraction", help="Table 5: RSum of w/o PM&LM, w/o PM and SSAMT "
+                       "at fractions of the training images")
+    _common(p)
+    p.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.75, 0.5, 0.25],
+                   metavar="F", help="fractions of the training images (default 1.0 0.75 0.5 0.25)")
+    p.add_argument("--subset-seed", type=int, default=0, help="seed of the image subsets")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ssamt.commands.train import _device
+    from ssamt.errors import ConfigError
+    from ssamt.retrieval.analysis import (
+        TrainSetup,
+        run_ablation,
+        run_data_fraction,
+        run_pm_accuracy,
+        train_pm_models,
+    )
+
+    out = Path(args.out)
+    runs = Path(args.runs) if getattr(args, "runs", None) else out / "runs"
+    setup = TrainSetup(args.data, args.config, tuple(args.overrides), _device(args.device),
+                       progress=not args.quiet)
+    if args.analysis == "ablation":
+        run_ablation(setup, out, runs)
+    elif args.analysis == "data-fraction":
+        if any(not 0.0 < f <= 1.0 for f in args.fractions):
+            raise ConfigError("--fractions must lie in (0, 1]")
+        run_data_fraction(setup, out, runs, sorted(set(args.fractions), reverse=True),
+                          args.subset_seed)
+    else:
+        if args.max_pairs < 0:
+            raise ConfigError("--max-pairs must be >= 0")
+        models = train_pm_models(setup, runs) if args.train else {
+            "pm": Path(args.checkpoint),
+            "lm": Path(args.checkpoint_wo_pm) if args.checkpoint_wo_pm else None}
+        run_pm_accuracy(models, setup, out, split=args.split, seed=args.seed,
+                        max_pairs=args.max_pairs)
+    print(f"report: {out / 'report.md'}")
+    return 0

@@ -1,0 +1,122 @@
+"""Paper 4.1 / Table 4: how well each matching score tells a positive pair from a negative one.
+
+For every positive test pair (I_i, T_i) one negative is drawn at random (seeded):
+- i2t: another caption T_j of another image -> negative pair (I_i, T_j);
+- t2i: another image I_k -> negative pair (I_k, T_i).
+
+Scores, each from the inter-encoder run on the pair itself (DESIGN.md section 2):
+- global:  s_G = cos(h^I, h^T)                      (Eq. 1, L1; s_A = cos(a^I, a^T) also kept)
+- local:   s_P + s_R                                  (Eq. 2, L2: both local terms; each alone too)
+- phrase:  Eq. 3 (L3) read as a classifier on the negative pair: with the labels of the
+           pair's image (L_i for (I_i, T_j), L_k for (I_k, T_i)) the phrases and words of the
+           caption split into matched H+ and mismatched H-; the pair counts as correct when
+           mean_{p in H+} cos(h^I, p) > mean_{p in H-} cos(h^I, p), i.e. the model grounds the
+           mismatch on the truly mismatched parts. Pairs whose H+ or H- is empty are skipped
+           (as L3 skips them), so chance is 50%.
+Global and local accuracy: the share of (positive, negative) pairs where the positive scores
+higher. Ties count one half everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+SCORES = ("s_A", "s_G", "s_P", "s_R")
+
+
+def pairwise_accuracy(pos: np.ndarray, neg: np.ndarray) -> float:
+    """% of rows where pos > neg (ties count 1/2); nan for no rows."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    if pos.size == 0:
+        return float("nan")
+    return float(100.0 * np.mean((pos > neg) + 0.5 * (pos == neg)))
+
+
+def phrase_accuracy(matched_mean: np.ndarray, mismatched_mean: np.ndarray,
+                    valid: np.ndarray) -> tuple[float, int]:
+    """Eq. 3 as a classifier: % of negative pairs (with both sets non-empty) whose matched
+    parts score above their mismatched parts -> (accuracy, number of pairs counted)."""
+    valid = np.asarray(valid, dtype=bool)
+    return (pairwise_accuracy(np.asarray(matched_mean)[valid], np.asarray(mismatched_mean)[valid]),
+            int(valid.sum()))
+
+
+def sample_test_negatives(caption_image: np.ndarray, num_images: int,
+                          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """-> (negative caption, negative image) per caption, uniform over other images."""
+    c2i = np.asarray(caption_image, dtype=np.int64)
+    if num_images < 2:
+        raise ValueError("negative sampling needs at least two images")
+    rng = np.random.default_rng(seed)
+    neg_img = (c2i + rng.integers(1, num_images, size=len(c2i))) % num_images
+    neg_cap = rng.integers(0, len(c2i), size=len(c2i))
+    bad = c2i[neg_cap] == c2i
+    while bad.any():
+        neg_cap[bad] = rng.integers(0, len(c2i), size=int(bad.sum()))
+        bad = c2i[neg_cap] == c2i
+    return neg_cap, neg_img
+
+
+@torch.no_grad()
+def pair_scores(model, images, texts, img_idx: np.ndarray, cap_idx: np.ndarray, labels=None,
+                batch_size: int = 128, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Scores of the pairs (img_idx[b], cap_idx[b]): s_A, s_G, s_P, s_R and, with `labels`
+    (.image_labels(i)), the Eq. 3 means over matched / mismatched parts ("pm_pos", "pm_neg",
+    "pm_valid") of each caption against the labels of its pair's image."""
+    from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED
+    from ssamt.model.scores import cos_each, masked_mean, s_global, s_phrase, s_region
+
+    model.eval()
+    out: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(img_idx), batch_size):
+        ii, cc = img_idx[start:start + batch_size], cap_idx[start:start + batch_size]
+        ib, tb = images.batch(ii).to(device), texts.batch(cc).to(device)
+        inter = model.inter(ib, tb)
+        got = {"s_A": s_global(model.encode_images(ib), model.encode_texts(tb)),
+               "s_G": s_global(inter.h_img, inter.h_txt),
+               "s_P": s_phrase(inter), "s_R": s_region(inter)}
+        if labels is not None:
+            marks = texts.marks(cc, [labels.image_labels(int(i)) for i in ii]).to(device)
+            cos, comb = cos_each(inter.h_img, inter.H_txt), marks.combined()
+            pos = (comb == MARK_MATCHED) & inter.H_txt_mask
+            neg = (comb == MARK_MISMATCHED) & inter.H_txt_mask
+            got.update(pm_pos=masked_mean(cos, pos), pm_neg=masked_mean(cos, neg),
+                       pm_valid=pos.any(1) & neg.any(1))
+        for key, value in got.items():
+            out.setdefault(key, []).append(value.detach().cpu().numpy())
+    return {key: np.concatenate(parts) for key, parts in out.items()}
+
+
+def accuracy_table(pos: dict[str, np.ndarray], neg_txt: dict[str, np.ndarray],
+                   neg_img: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Accuracies (%) of every score in both directions, from pair_scores of the positives,
+    the negative-caption pairs (i2t) and the negative-image pairs (t2i)."""
+    acc: dict[str, Any] = {}
+    for d, neg in (("i2t", neg_txt), ("t2i", neg_img)):
+        acc[f"global (s_G) ({d})"] = pairwise_accuracy(pos["s_G"], neg["s_G"])
+        acc[f"local (s_P+s_R) ({d})"] = pairwise_accuracy(pos["s_P"] + pos["s_R"],
+                                                          neg["s_P"] + neg["s_R"])
+        acc[f"phrase (Eq. 3) ({d})"], acc[f"phrase pairs counted ({d})"] = phrase_accuracy(
+            neg["pm_pos"], neg["pm_neg"], neg["pm_valid"])
+        acc[f"intra global (s_A) ({d})"] = pairwise_accuracy(pos["s_A"], neg["s_A"])
+        acc[f"local s_P only ({d})"] = pairwise_accuracy(pos["s_P"], neg["s_P"])
+        acc[f"local s_R only ({d})"] = pairwise_accuracy(pos["s_R"], neg["s_R"])
+    return acc
+
+
+def pm_accuracy(model, images, texts, caption_image: np.ndarray, labels, *, seed: int = 0,
+                max_pairs: int = 0, batch_size: int = 128, device: str = "cpu") -> dict[str, Any]:
+    """Table 4 for one model on one split (images, texts: ImageTable, TextTable)."""
+    caps = np.arange(len(caption_image))
+    neg_cap, neg_img = sample_test_negatives(caption_image, len(images), seed)
+    if max_pairs and max_pairs < len(caps):
+        caps = np.sort(np.random.default_rng(seed + 1).choice(caps, max_pairs, replace=False))
+    imgs = np.asarray(caption_image, dtype=np.int64)[caps]
+    kw = {"labels": labels, "batch_size": batch_size, "device": device}
+    pos = pair_scores(model, images, texts, imgs, caps, **kw)
+    neg_txt = pair_scores(model, images, texts, imgs, neg_cap[caps], **kw)
+    neg_i = pair_scores(model, images, texts, neg_img[caps], caps, **kw)
+    return {"pairs": int(len(caps)), "seed": seed, "accuracy": accuracy_table(pos, neg_txt, neg_i)}

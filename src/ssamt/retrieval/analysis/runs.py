@@ -1,0 +1,177 @@
+"""Training runs of the analyses (paper 3.4, 4.1, 4.2): one model, loss switches, shared phase 1.
+
+The variants of the paper's ablations differ only in the phase-2 losses (Eq. 4 weights) and,
+for Table 3, in `model.use_phrases`. Phase 1 (intra encoders, L0) does not see lambda2 or
+lambda3, so the variants of one group start phase 2 from one shared phase-1 run:
+
+    RUNS/<group>/intra/        phase 1 (train(phase="intra"))
+    RUNS/<group>/<variant>/    phase 2 from a copy of intra/phase1.pt, then test.json
+
+A stopped analysis resumes: a run with test.json is skipped, a run with last.pt is resumed
+(the runner's --resume), anything else starts fresh.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssamt.errors import SsamtError
+from ssamt.fileio import write_json
+
+# Phase-2 loss switches: weights set to 0 for the terms switched off (same model, same data).
+VARIANTS: dict[str, list[str]] = {
+    "gm": ["loss.lambda2=0", "loss.lambda3=0"],  # MT+GM: L1 only
+    "lm": ["loss.lambda3=0"],                     # +LM: L1 + L2
+    "pm": [],                                     # +PM: L1 + L2 + L3 (full SSAMT)
+}
+TEST_NAME = "test.json"
+
+
+@dataclass
+class TrainSetup:
+    """What every run of one analysis shares: data loaded once, the base config overrides."""
+
+    data_dir: str
+    config: str = "synthetic"
+    overrides: tuple[str, ...] = ()
+    device: str = "cpu"
+    progress: bool = False
+
+
+def group_name(use_phrases: bool, fraction: float = 1.0) -> str:
+    name = "phrases" if use_phrases else "no-phrases"
+    return name if fraction >= 1.0 else f"{name}-frac{fraction:.2f}"
+
+
+def run_config(setup: TrainSetup, use_phrases: bool, variant: str | None):
+    """TrainConfig of phase 1 (variant None) or of one phase-2 variant."""
+    from ssamt.train.config import load_config
+
+    extra = [f"model.use_phrases={str(use_phrases).lower()}"]
+    if variant is not None:
+        extra += VARIANTS[variant]
+    return load_config(setup.config, [*setup.overrides, *extra])
+
+
+def check_same_config(run_dir: Path, cfg) -> None:
+    """A run folder is only reused for the config it was trained with."""
+    from ssamt.train.config import config_to_yaml
+
+    saved = run_dir / "config.yaml"
+    if saved.is_file() and saved.read_text(encoding="utf-8") != config_to_yaml(cfg):
+        raise SsamtError(f"{run_dir} was trained with another config (see its config.yaml); "
+                         "pass another --runs folder or the same --config/--set")
+
+
+def ensure_intra(cfg, train_data, dev_data, vocab, run_dir: Path, setup: TrainSetup) -> str:
+    """Phase 1 into run_dir unless its phase1.pt exists -> 'skipped' / 'resumed' / 'trained'."""
+    from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME
+    from ssamt.train.runner import train
+
+    check_same_config(run_dir, cfg)
+    if (run_dir / PHASE1_NAME).is_file():
+        return "skipped"
+    resume = (run_dir / LAST_NAME).is_file()
+    train(cfg, train_data, dev_data, vocab, run_dir, phase="intra", resume=resume,
+          device=setup.device, progress=setup.progress)
+    if not (run_dir / PHASE1_NAME).is_file():
+        raise SsamtError(f"{run_dir}: phase 1 ended without phase1.pt; delete the folder and rerun")
+    return "resumed" if resume else "trained"
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def ensure_variant(cfg, train_data, dev_data, vocab, intra_dir: Path, run_dir: Path,
+                   setup: TrainSetup) -> dict[str, Any]:
+    """Phase 2 of one variant from intra_dir/phase1.pt, then its test recall (cached)."""
+    from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME, load_checkpoint
+    from ssamt.train.runner import train
+
+    check_same_config(run_dir, cfg)
+    if (run_dir / TEST_NAME).is_file():
+        import json
+
+        return json.loads((run_dir / TEST_NAME).read_text(encoding="utf-8"))
+    last = run_dir / LAST_NAME
+    resume = last.is_file()
+    if resume and load_checkpoint(last)["state"]["done"]:
+        pass  # trained; only the test evaluation is missing
+    else:
+        if not resume:
+            _copy_atomic(intra_dir / PHASE1_NAME, run_dir / PHASE1_NAME)
+        train(cfg, train_data, dev_data, vocab, run_dir, phase="inter", resume=resume,
+              device=setup.device, progress=setup.progress)
+    return evaluate_run(run_dir, setup, cfg.eval.rerank_k)
+
+
+def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
+    """Stage-1 and re-ranked test recall of the run's best.pt, written to test.json."""
+    from ssamt.train.quickstart import evaluate_test
+
+    result = evaluate_test(run_dir, Path(setup.data_dir), k, setup.device, False)
+    result.pop("folds", None)
+    write_json(run_dir / TEST_NAME, result)
+    return result
+
+
+# ----- training-data fractions (Table 5) ------------------------------------------------
+
+
+def subset_images(num_images: int, fraction: float, seed: int = 0) -> np.ndarray:
+    """Sorted indices of round(fraction * num_images) images drawn at random (seeded).
+
+    The draw is the prefix of one seeded permutation, so smaller fractions are nested in
+    larger ones (25% is inside 50% is inside 75%)."""
+    if not 0.0 < fraction <= 1.0:
+        raise SsamtError(f"fraction must be in (0, 1], not {fraction}")
+    n = max(1, int(round(fraction * num_images)))
+    perm = np.random.default_rng(seed).permutation(num_images)
+    return np.sort(perm[:n])
+
+
+def subset_captions(caption_image: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """-> (caption rows of the kept images, their image index within `keep`): every caption
+    of a kept image, none of the others."""
+    caption_image = np.asarray(caption_image, dtype=np.int64)
+    remap = np.full(int(caption_image.max()) + 1, -1, dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    rows = np.flatnonzero(remap[caption_image] >= 0)
+    return rows, remap[caption_image[rows]]
+
+
+class SubsetLabels:
+    """L_i of the kept images, indexed by their position in the subset."""
+
+    def __init__(self, labels, keep: np.ndarray) -> None:
+        self.labels, self.keep = labels, np.asarray(keep, dtype=np.int64)
+
+    def image_labels(self, i: int):
+        return self.labels.image_labels(int(self.keep[i]))
+
+
+def subset_train(train_data, keep: np.ndarray, min_count: int):
+    """-> (SplitData of the kept images with all their captions, vocabulary of the subset).
+
+    The vocabulary is rebuilt from the subset's captions, as training on less data would."""
+    from ssamt.data.tables import ImageTable, TextTable
+    from ssamt.train.data import SplitData, build_vocab
+
+    rows, c2i = subset_captions(train_data.caption_image, keep)
+    graphs = [train_data.texts.graphs[j] for j in rows]
+    vocab = build_vocab(graphs, min_count)
+    texts = TextTable(graphs, vocab, max_tokens=train_data.texts.max_tokens)
+    images = ImageTable(train_data.images.split.subset(keep))
+    labels = SubsetLabels(train_data.labels, keep) if train_data.labels is not None else None
+    data = SplitData(images, texts, c2i, labels, train_data.feature_dim, train_data.box_dim)
+    return data, vocab
