@@ -24,6 +24,9 @@ def _common(p: argparse.ArgumentParser, trains: bool = True) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     if trains:
+        p.add_argument("--test-images", type=int, default=0, metavar="N",
+                       help="evaluate each run on the first N test images (default 0: all; "
+                            "for smoke runs)")
         p.add_argument("--runs", default=None, metavar="DIR",
                        help="training run folders (default OUT/runs); finished runs are reused")
     p.add_argument("--config", default="synthetic", metavar="PRESET_OR_FILE",
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     runs = Path(args.runs) if getattr(args, "runs", None) else out / "runs"
     setup = TrainSetup(args.data, args.config, tuple(args.overrides), _device(args.device),
-                       progress=not args.quiet)
+                       progress=not args.quiet, test_images=getattr(args, "test_images", 0))
     if args.analysis == "ablation":
         run_ablation(setup, out, runs)
     elif args.analysis == "data-fraction":

@@ -96,6 +96,8 @@ def _header(title: str, setup: TrainSetup, runs: Path | None) -> list[str]:
              f"Flickr30K protocol). Config: `{setup.config}` {sets}".rstrip() + ".", ""]
     if runs is not None:
         lines += [f"Run folders: `{runs}`.", ""]
+    if setup.test_images:
+        lines += [f"**Smoke run: test recall on the first {setup.test_images} test images only.**", ""]
     return lines
 
 
@@ -109,7 +111,7 @@ def run_data_fraction(setup: TrainSetup, out: Path, runs: Path, fractions, subse
                       variants=("gm", "lm", "pm")) -> dict[str, Any]:
     """Table 5: test RSum of SSAMT w/o PM&LM, w/o PM and full at fractions of the train images."""
     full = load_training_data(setup)
-    train_full, dev, vocab_full = full
+    train_full, _, vocab_full = full
     measured: dict[str, dict[str, Any]] = {}
     sizes = {}
     for f in fractions:

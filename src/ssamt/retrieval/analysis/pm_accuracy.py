@@ -119,4 +119,4 @@ def pm_accuracy(model, images, texts, caption_image: np.ndarray, labels, *, seed
     pos = pair_scores(model, images, texts, imgs, caps, **kw)
     neg_txt = pair_scores(model, images, texts, imgs, neg_cap[caps], **kw)
     neg_i = pair_scores(model, images, texts, neg_img[caps], caps, **kw)
-    return {"pairs": int(len(caps)), "seed": seed, "accuracy": accuracy_table(pos, neg_txt, neg_i)}
+    return {"pairs": len(caps), "seed": seed, "accuracy": accuracy_table(pos, neg_txt, neg_i)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,7 +38,7 @@ GROUP_NAMES = {"no-phrases": "mask transformer w/o phrases",
 
 
 def fmt(x: float | None, digits: int = 1) -> str:
-    return "–" if x is None or x != x else f"{x:.{digits}f}"
+    return "–" if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -79,7 +80,7 @@ def bar_plot(path: Path, groups: Sequence[str], series: dict[str, Sequence[float
     width = 0.8 / max(1, len(series))
     for s, (name, values) in enumerate(series.items()):
         xs = [g + (s - (len(series) - 1) / 2) * width for g in range(len(groups))]
-        ax.bar(xs, [0.0 if v != v else v for v in values], width, label=name)
+        ax.bar(xs, [0.0 if math.isnan(v) else v for v in values], width, label=name)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups, fontsize=8, rotation=15)
     ax.set_ylabel(ylabel)

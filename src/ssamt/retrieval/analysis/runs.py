@@ -42,6 +42,7 @@ class TrainSetup:
     overrides: tuple[str, ...] = ()
     device: str = "cpu"
     progress: bool = False
+    test_images: int = 0  # evaluate on the first N test images (0 = all; for smoke runs)
 
 
 def group_name(use_phrases: bool, fraction: float = 1.0) -> str:
@@ -102,10 +103,12 @@ def ensure_variant(cfg, train_data, dev_data, vocab, intra_dir: Path, run_dir: P
     if (run_dir / TEST_NAME).is_file():
         import json
 
-        return json.loads((run_dir / TEST_NAME).read_text(encoding="utf-8"))
+        cached = json.loads((run_dir / TEST_NAME).read_text(encoding="utf-8"))
+        if cached.get("test_images", 0) == setup.test_images:
+            return cached
     last = run_dir / LAST_NAME
     resume = last.is_file()
-    if resume and load_checkpoint(last)["state"]["done"]:
+    if resume and _finished(load_checkpoint(last)):
         pass  # trained; only the test evaluation is missing
     else:
         if not resume:
@@ -115,12 +118,29 @@ def ensure_variant(cfg, train_data, dev_data, vocab, intra_dir: Path, run_dir: P
     return evaluate_run(run_dir, setup, cfg.eval.rerank_k)
 
 
-def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
-    """Stage-1 and re-ranked test recall of the run's best.pt, written to test.json."""
-    from ssamt.train.quickstart import evaluate_test
+def _finished(payload: dict) -> bool:
+    return payload["state"]["phase"] == "inter" and payload["state"]["done"]
 
-    result = evaluate_test(run_dir, Path(setup.data_dir), k, setup.device, False)
+
+def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
+    """Stage-1 and re-ranked test recall of the run's best.pt (the `ssamt evaluate` path),
+    written to test.json."""
+    from ssamt.data.precomp import open_split
+    from ssamt.labels.store import labels_for_split
+    from ssamt.retrieval.evaluate import evaluate_model
+    from ssamt.train.checkpoint import load_model
+
+    model, vocab, config = load_model(run_dir, setup.device)
+    split = open_split(setup.data_dir, "test")
+    graphs = labels_for_split(setup.data_dir, "test").graphs
+    if 0 < setup.test_images < split.num_images:
+        graphs = graphs[: setup.test_images * split.captions_per_image]
+        split = split.subset(range(setup.test_images))
+    result = evaluate_model(model, vocab, split, graphs, protocol="f30k", k=k,
+                            mu1=config["loss"]["mu1"], mu2=config["loss"]["mu2"],
+                            max_tokens=config["model"]["max_tokens"], device=setup.device)
     result.pop("folds", None)
+    result["test_images"] = setup.test_images
     write_json(run_dir / TEST_NAME, result)
     return result
 
@@ -135,7 +155,7 @@ def subset_images(num_images: int, fraction: float, seed: int = 0) -> np.ndarray
     larger ones (25% is inside 50% is inside 75%)."""
     if not 0.0 < fraction <= 1.0:
         raise SsamtError(f"fraction must be in (0, 1], not {fraction}")
-    n = max(1, int(round(fraction * num_images)))
+    n = max(1, round(fraction * num_images))
     perm = np.random.default_rng(seed).permutation(num_images)
     return np.sort(perm[:n])
 
