@@ -36,11 +36,32 @@ def test_intra_loss_hardest_and_mean():
             + max(alpha - sims[b, b] + max(sims[r, b] for r in range(3) if r != b), 0)
             for b in range(3)]
     assert intra_loss(a_img, a_txt, ids, alpha).item() == pytest.approx(sum(hard) / 3, abs=1e-6)
-    mean = [max(alpha - sims[b, b] + sum(sims[b, c] for c in range(3) if c != b) / 2, 0)
-            + max(alpha - sims[b, b] + sum(sims[r, b] for r in range(3) if r != b) / 2, 0)
+    # Warm-up: the mean over negatives of the per-negative hinges (VSE++'s sum of hinges
+    # divided by the count), not one hinge of the mean negative score.
+    mean = [sum(max(alpha - sims[b, b] + sims[b, c], 0) for c in range(3) if c != b) / 2
+            + sum(max(alpha - sims[b, b] + sims[r, b], 0) for r in range(3) if r != b) / 2
             for b in range(3)]
     got = intra_loss(a_img, a_txt, ids, alpha, hardest=False).item()
     assert got == pytest.approx(sum(mean) / 3, abs=1e-6)
+
+
+def test_intra_loss_warm_up_does_not_saturate_on_the_mean_negative():
+    # Regression: the warm-up loss was TriL(pos, mean of negatives), which is 0 (no gradient)
+    # as soon as the positive beats the *average* negative by alpha, while a hard negative
+    # still violates the margin. Training then stalls on a weak model, and the switch to
+    # hardest negatives collapses every a^I (a^T) onto one point (loss stuck at 2 alpha).
+    a_img = _unit(0.0, 0.3, 3.0)  # row 1 is a hard negative of row 0, row 2 an easy one
+    a_txt = _unit(0.0, 0.3, 3.0)
+    ids = torch.tensor([0, 1, 2])
+    sims = a_img @ a_txt.T
+    alpha = 0.2
+    assert sims[0, 0] - (sims[0, 1] + sims[0, 2]) / 2 > alpha  # the mean negative is beaten
+    assert sims[0, 0] - sims[0, 1] < alpha  # the hard one is not
+    a_img.requires_grad_(True)
+    loss = intra_loss(a_img, a_txt, ids, alpha, hardest=False)
+    assert loss.item() > 0.0
+    loss.backward()
+    assert a_img.grad[0].abs().sum() > 0.0
 
 
 def test_intra_loss_never_uses_a_caption_of_the_same_image():

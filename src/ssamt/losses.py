@@ -49,8 +49,13 @@ def intra_loss(a_img: torch.Tensor, a_txt: torch.Tensor, image_ids: torch.Tensor
     a_txt:     (B, d) a^T of the B captions; row b of both is a positive pair.
     image_ids: (B,) dataset image id of each caption. Captions (images) sharing the image id
                of the anchor are never its negatives (an image has several captions).
-    hardest:   True: the hardest in-batch negative (VSE++); False: the mean over all
-               in-batch negatives (the warm-up epoch of DESIGN.md section 2).
+    hardest:   True: the hardest in-batch negative (VSE++); False: the warm-up of DESIGN.md
+               section 2, averaging over all in-batch negatives the per-negative hinge
+               TriL(s_A(i,i), s_A(i,j)) (VSE++'s "sum of hinges" / their count).
+    The warm-up averages hinges, not scores: a hinge of the mean score is 0 (no gradient)
+    once the positive beats the *average* negative by alpha, which a weak model does early;
+    it stalls there, and the switch to hardest negatives then collapses all a^I (a^T) onto
+    one point (every cosine equal, L0 stuck at 2 alpha, no ranking signal left).
     """
     a_i = torch.nn.functional.normalize(a_img, dim=-1)
     a_t = torch.nn.functional.normalize(a_txt, dim=-1)
@@ -62,10 +67,11 @@ def intra_loss(a_img: torch.Tensor, a_txt: torch.Tensor, image_ids: torch.Tensor
         fill = torch.finfo(sims.dtype).min
         neg_cap = sims.masked_fill(~negative, fill).amax(1)  # image r vs its hardest caption
         neg_img = sims.masked_fill(~negative, fill).amax(0)  # caption c vs its hardest image
-    else:
-        neg_cap = _set_mean(sims, negative)
-        neg_img = _set_mean(sims.T, negative.T)
-    loss = tril(pos, neg_cap, alpha) + tril(pos, neg_img, alpha)  # (B,)
+        loss = tril(pos, neg_cap, alpha) + tril(pos, neg_img, alpha)  # (B,)
+    else:  # the mean over negatives of the per-negative hinges (see the docstring)
+        hinge_cap = (alpha - pos[:, None] + sims).clamp_min(0.0)  # [r, c]: image r vs caption c
+        hinge_img = (alpha - pos[None, :] + sims).clamp_min(0.0)  # [r, c]: caption c vs image r
+        loss = _set_mean(hinge_cap, negative) + _set_mean(hinge_img.T, negative.T)  # (B,)
     return (loss * has_neg).mean()
 
 

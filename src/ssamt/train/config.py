@@ -45,8 +45,9 @@ class PhaseConfig:
     accum_steps:  micro-batches per update (gradient accumulation).
     max_steps:    number of updates; the phase ends there (paper: 10K).
     max_epochs:   a safety cap on passes over the training pairs (0 = no cap).
-    mean_negatives_epochs: phase 1 only: epochs that average over all in-batch negatives
-                  instead of taking the hardest (DESIGN.md section 2, L0 warm-up).
+    mean_negatives_epochs: phase 1 only: epochs that average the hinge over all in-batch
+                  negatives instead of taking the hardest (DESIGN.md section 2, L0 warm-up;
+                  ssamt.losses.intra_loss).
     """
 
     lr: float = 1e-4

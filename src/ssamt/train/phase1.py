@@ -1,9 +1,9 @@
 """Phase 1 (paper 3.2): train the intra-modality encoders (a dual encoder) with L0.
 
 L0 (Eq. 1 with a^I, a^T) uses in-batch negatives: the hardest one (VSE++), except during the
-first `mean_negatives_epochs` epochs, which average over all in-batch negatives so that
-training does not collapse (DESIGN.md section 2). Captions of the same image are never
-negatives of each other.
+first `mean_negatives_epochs` epochs, which average the hinge over all in-batch negatives so
+that training does not collapse (DESIGN.md section 2; why hinges, not scores: intra_loss).
+Captions of the same image are never negatives of each other.
 """
 
 from __future__ import annotations
