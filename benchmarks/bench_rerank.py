@@ -1,11 +1,11 @@
 """Two-stage ranking: recall and time for several K, side by side (DESIGN.md "Inference at scale").
 
     python benchmarks/bench_rerank.py --checkpoint runs/synth --data data/synth-small \
-        --split test --ks 32 64 128 --exhaustive --json benchmarks/results/rerank.json
+        --split test --ks 32 64 128 --exhaustive --json /tmp/rerank.json
     python benchmarks/bench_rerank.py --scale 5000x25000   # stage 1 + metrics at COCO 5K size
 
 The gallery is encoded once; each K then re-ranks the same embeddings, so the columns differ
-only by stage 2. Prints a markdown table (paste into benchmarks/results/retrieval.md).
+only by stage 2. Prints a markdown table (paste into BENCHMARKS.md, section Retrieval).
 """
 
 from __future__ import annotations

@@ -63,4 +63,4 @@ def test_parser_quality_floor_on_factual_dev():
     gold = read_factual(FACTUAL_DEV)
     result = score(parse([g.caption for g in gold]), gold)
     assert result.n == 1000
-    assert result.f1 >= 75.0  # issue 2 target; benchmarks/results/parser.md has the figure
+    assert result.f1 >= 75.0  # issue 2 target; BENCHMARKS.md has the figure

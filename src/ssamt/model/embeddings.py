@@ -3,7 +3,7 @@
 One text embedding and one image embedding module are shared by the intra and the inter
 encoders: paper 2.2 defines a single model input that both 2.3 encoders read, and only the
 shared reading matches the paper's 64.7M parameters (see `ssamt info` and
-benchmarks/results/model.md). Dropout is left to each encoder, so the phase-2 inter encoder
+BENCHMARKS.md, section Model). Dropout is left to each encoder, so the phase-2 inter encoder
 keeps its input dropout while the shared (frozen) embeddings run in eval mode.
 """
 
