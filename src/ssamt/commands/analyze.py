@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ssamt.commands.train import _device
+    from ssamt.commands.common import resolve_device
     from ssamt.errors import ConfigError
     from ssamt.retrieval.analysis import (
         TrainSetup,
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     runs = Path(args.runs) if getattr(args, "runs", None) else out / "runs"
-    setup = TrainSetup(args.data, args.config, tuple(args.overrides), _device(args.device),
+    setup = TrainSetup(args.data, args.config, tuple(args.overrides), resolve_device(args.device),
                        progress=not args.quiet, test_images=getattr(args, "test_images", 0))
     if args.analysis == "ablation":
         run_ablation(setup, out, runs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ssamt.commands.common import resolve_device
+
 HELP = "evaluate a checkpoint: R@1/5/10 both directions and RSum, intra-only and re-ranked"
 
 DEFAULT_K = 128
@@ -38,18 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _device(name: str) -> str:
-    import torch
-
-    from ssamt.errors import ConfigError
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda asked for, but torch sees no CUDA device")
-    return name
-
-
 def _eq5_weights(args: argparse.Namespace, config: dict) -> tuple[float, float]:
     """mu1 / mu2 from the command line, else from the run's config (loss section)."""
     loss = config.get("loss", {}) if isinstance(config, dict) else {}
@@ -71,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--rerank-k must be >= 0")
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
-    device = _device(args.device)
+    device = resolve_device(args.device)
     progress = not args.quiet and sys.stderr.isatty()
     split_name = args.split or DEFAULT_SPLIT[args.protocol]
     model, vocab, config = load_model(args.checkpoint, device)

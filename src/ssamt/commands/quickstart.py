@@ -34,12 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssamt.commands.train import _device
+    from ssamt.commands.common import resolve_device
     from ssamt.train.quickstart import run_quickstart
 
     result = run_quickstart(args.out, size=args.size, seed=args.seed,
                             overrides=SIZE_OVERRIDES[args.size] + list(args.overrides),
-                            device=_device(args.device), progress=not args.quiet)
+                            device=resolve_device(args.device), progress=not args.quiet)
     print(result["table"])
     print(f"total {result['seconds']['total']:.0f} s; report: {result['report']}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ssamt.commands.common import resolve_device
+
 HELP = "train SSAMT: phase 1 (intra encoders, L0), phase 2 (inter encoder, L1-L3), or both"
 
 
@@ -26,18 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def _device(name: str) -> str:
-    import torch
-
-    from ssamt.errors import ConfigError
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda asked for, but torch sees no CUDA device")
-    return name
 
 
 def resolve_config(args: argparse.Namespace):
@@ -82,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.train.report import summary_lines
     from ssamt.train.runner import train
 
-    device = _device(args.device)
+    device = resolve_device(args.device)
     cfg, vocab_dict = resolve_config(args)
     info = init_from_env(device)
     try:
