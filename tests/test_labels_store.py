@@ -56,6 +56,27 @@ def test_changed_captions_or_corrupt_cache_rebuild(tmp_path, capsys):
     assert "rebuilding label cache" in capsys.readouterr().err
 
 
+def test_cache_from_another_parser_is_used_only_without_spacy(tmp_path, monkeypatch, capsys):
+    """A GPU box without spaCy trains on labels parsed elsewhere; with spaCy a cache from
+    another parser version is rebuilt."""
+    cache = tmp_path / "labels.jsonl"
+    store = build_or_load_labels(CAPTIONS, 2, cache)
+    monkeypatch.setattr("ssamt.labels.parser.parser_version", lambda: "rules=other;spacy=0")
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("parsed although spaCy is missing")
+
+    monkeypatch.setattr(store_mod, "parser_installed", lambda: False)
+    monkeypatch.setattr("ssamt.labels.parser.parse", no_parse)
+    assert build_or_load_labels(CAPTIONS, 2, cache).graphs == store.graphs
+    assert "spaCy is not installed" in capsys.readouterr().err
+    with pytest.raises(AssertionError, match="parsed although"):  # other captions: no reuse
+        build_or_load_labels(CAPTIONS[:3] + ["two cats on a sofa"], 2, cache)
+    monkeypatch.setattr(store_mod, "parser_installed", lambda: True)
+    with pytest.raises(AssertionError, match="parsed although"):  # spaCy here: rebuild
+        build_or_load_labels(CAPTIONS, 2, cache)
+
+
 def test_bad_captions_per_image(tmp_path):
     with pytest.raises(DataError):
         build_or_load_labels(CAPTIONS, 3, tmp_path / "x.jsonl")

@@ -4,7 +4,9 @@ Parsing COCO's 590K training captions takes minutes; the cache makes every later
 them back in seconds. The cache is one JSON Lines file: a header naming the content hash of
 the captions (with captions_per_image and the parser version), then one compact record per
 caption. A header that does not match means the captions or the parser changed: the file is
-rebuilt. Image label sets L_i are derived from the cached graphs on demand (a set union over
+rebuilt. The one exception is a machine without spaCy (a GPU box that trains on labels parsed
+elsewhere): there a cache whose captions match is used as is, with a note naming the parser
+that built it, since nothing could rebuild it. Image label sets L_i are derived from the cached graphs on demand (a set union over
 an image's captions, microseconds), so the graphs stay the single source of truth.
 """
 
@@ -74,14 +76,16 @@ def build_or_load_labels(
     if captions_per_image < 1 or len(captions) % captions_per_image:
         raise DataError(cache_path, f"{len(captions)} captions do not split into images of "
                                     f"{captions_per_image}")
-    key = content_hash(captions, captions_per_image, parser_version())
+    version = parser_version()
+    keys = CacheKeys(content_hash(captions, captions_per_image, version),
+                     content_hash(captions, captions_per_image, ""), version)
     if cache_path is not None:
-        graphs = _read_cache(Path(cache_path), key, captions)
+        graphs = _read_cache(Path(cache_path), keys, captions)
         if graphs is not None:
             return LabelStore(graphs, captions_per_image)
     graphs = parse(captions, workers=workers, progress=progress)
     if cache_path is not None:
-        _write_cache(Path(cache_path), key, captions_per_image, graphs)
+        _write_cache(Path(cache_path), keys, captions_per_image, graphs)
     return LabelStore(graphs, captions_per_image)
 
 
@@ -124,8 +128,25 @@ def _decode(text: str, rec: dict) -> CaptionGraph:
                         tuple(attributes), tuple(relations), tuple(phrases))
 
 
-def _write_cache(path: Path, key: str, captions_per_image: int, graphs: list[CaptionGraph]) -> None:
-    header = {"format": FORMAT, "hash": key, "captions_per_image": captions_per_image,
+@dataclass(frozen=True)
+class CacheKeys:
+    """What a cache header must match: captions + parser, or captions alone (no spaCy here)."""
+
+    full: str       # content_hash with the parser version
+    captions: str   # content_hash without it
+    parser: str     # parser_version(), written for the record
+
+
+def parser_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("spacy") is not None
+
+
+def _write_cache(path: Path, keys: CacheKeys, captions_per_image: int,
+                 graphs: list[CaptionGraph]) -> None:
+    header = {"format": FORMAT, "hash": keys.full, "captions_hash": keys.captions,
+              "parser": keys.parser, "captions_per_image": captions_per_image,
               "num_captions": len(graphs)}
     try:
         with atomic_open(path, "w") as handle:
@@ -138,14 +159,27 @@ def _write_cache(path: Path, key: str, captions_per_image: int, graphs: list[Cap
                               "choose another place with --out") from None
 
 
-def _read_cache(path: Path, key: str, captions: Sequence[str]) -> list[CaptionGraph] | None:
+def _header_matches(path: Path, header: dict, keys: CacheKeys) -> bool:
+    if header.get("format") != FORMAT:
+        return False
+    if header.get("hash") == keys.full:
+        return True
+    if header.get("captions_hash") == keys.captions and not parser_installed():
+        print(f"ssamt: spaCy is not installed; using the label cache {path} as it is "
+              f"(parsed elsewhere with {header.get('parser', 'an unknown parser')})",
+              file=sys.stderr)
+        return True
+    return False
+
+
+def _read_cache(path: Path, keys: CacheKeys, captions: Sequence[str]) -> list[CaptionGraph] | None:
     """The cached graphs, or None when the file is missing, stale or unreadable."""
     if not path.is_file():
         return None
     try:
         with open(path, encoding="utf-8") as handle:
             header = json.loads(handle.readline() or "{}")
-            if header.get("format") != FORMAT or header.get("hash") != key:
+            if not _header_matches(path, header, keys):
                 return None
             graphs = [_decode(text, json.loads(line)) for text, line in zip(captions, handle)]
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
