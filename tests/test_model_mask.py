@@ -1,5 +1,6 @@
 """The mask of paper 2.3 against a plain loop over DESIGN.md's three rules."""
 
+import pytest
 import torch
 
 from ssamt.model import mask as masks
@@ -58,3 +59,28 @@ def test_every_row_keeps_a_key():
     img = random_image_batch(6, 4, 8, generator=g)
     m = masks.inter_mask(txt.phrase_mask, txt.token_mask, txt.phrase_spans, img.region_mask)
     assert m.any(-1).all()  # no fully masked query row, so no NaN from softmax
+
+
+def _random_attention_inputs(device: str, dtype=torch.float32, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(3, 2, 7, 8, generator=g).to(device, dtype) for _ in range(3))
+    mask = torch.rand(3, 1, 7, 7, generator=g) > 0.5
+    mask |= torch.eye(7, dtype=torch.bool)  # every row may attend somewhere (as the paper's mask)
+    return q, k, v, mask.to(device)
+
+
+def test_masked_sdpa_matches_naive_attention_cpu():
+    from ssamt.model.encoders import masked_sdpa, naive_attention
+
+    q, k, v, mask = _random_attention_inputs("cpu")
+    torch.testing.assert_close(masked_sdpa(q, k, v, mask), naive_attention(q, k, v, mask))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_masked_sdpa_matches_naive_attention_cuda_without_cudnn():
+    from ssamt.model.encoders import masked_sdpa, naive_attention
+
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 2e-2)):
+        q, k, v, mask = _random_attention_inputs("cuda", dtype)
+        torch.testing.assert_close(masked_sdpa(q, k, v, mask).float(),
+                                   naive_attention(q, k, v, mask).float(), atol=tol, rtol=tol)

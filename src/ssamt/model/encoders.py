@@ -13,10 +13,27 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ssamt.model.config import ModelConfig
 
 ATTENTION_IMPLS = ("sdpa", "naive")
+
+# CUDA kernels tried for the masked attention, in order. cuDNN's SDPA is left out: it builds
+# an execution plan for every new shape, about 6 ms of CPU per call (torch 2.11, H100), and
+# token-budget batches (and the re-ranking stage) bring a new sequence length almost every
+# step, which made phase 2 CPU-bound at ~0.3 s a step. The memory-efficient kernel takes
+# the boolean mask with no per-shape setup (BENCHMARKS.md, Model).
+CUDA_MASKED_BACKENDS = [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+
+
+def masked_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+                dropout_p: float = 0.0) -> torch.Tensor:
+    """Fused softmax(QK^T / sqrt(d_k) + M) V; same arguments and shapes as naive_attention."""
+    if q.is_cuda:
+        with sdpa_kernel(CUDA_MASKED_BACKENDS):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 
 def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
@@ -56,7 +73,7 @@ class EncoderLayer(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, S, d_k)
         p = self.dropout if self.training else 0.0
         if self.attention == "sdpa":
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None], dropout_p=p)
+            y = masked_sdpa(q, k, v, mask[:, None], dropout_p=p)
         else:
             y = naive_attention(q, k, v, mask[:, None], dropout_p=p)
         return self.out(y.transpose(1, 2).reshape(n_b, n_s, d))  # (B, S, d)
