@@ -167,3 +167,32 @@ def test_finished_runs_are_skipped_and_configs_checked(tiny, tmp_path):
     code = main(["analyze", "pm-accuracy", "--train", "--data", str(data), "--out",
                  str(tmp_path / "x"), "--runs", str(runs), "--quiet", *sets])
     assert code == 2  # another config in the same run folders: refused, not mixed
+
+
+def test_plan_jobs_covers_the_three_analyses():
+    from ssamt.retrieval.analysis.parallel import plan_jobs
+
+    intra, inter = plan_jobs([0.5, 1.0, 0.5])
+    assert [j.name for j in intra] == ["no-phrases/intra", "phrases/intra", "phrases-frac0.50/intra"]
+    assert len(inter) == 9 and len({j.name for j in inter}) == 9
+    assert {j.name for j in inter} >= {"phrases/pm", "phrases/lm", "no-phrases/gm",
+                                       "phrases-frac0.50/gm"}
+
+
+def test_analyze_all_trains_in_parallel_processes_and_writes_three_reports(tiny, tmp_path):
+    from ssamt.cli import main
+
+    data, _ = tiny
+    runs, out = tmp_path / "runs", tmp_path / "all"
+    sets = [x for item in FAST for x in ("--set", item)]
+    assert main(["analyze", "all", "--jobs", "2", "--fractions", "1.0", "0.5", "--data", str(data),
+                 "--out", str(out), "--runs", str(runs), "--quiet", "--test-images", "20",
+                 "--max-pairs", "40", *sets]) == 0
+    for name in ("ablation", "pm-accuracy", "data-fraction"):
+        assert (out / name / "report.md").is_file() and (out / name / "results.json").is_file()
+    tested = sorted(str(p.parent.relative_to(runs)) for p in runs.glob("*/*/test.json"))
+    assert len(tested) == 9 and "phrases-frac0.50/pm" in tested
+    assert len(list((runs / "logs").glob("*.log"))) == 12  # one per job, the workers' output
+    frac = json.loads((out / "data-fraction" / "results.json").read_text())
+    cached = json.loads((runs / "phrases-frac0.50" / "lm" / "test.json").read_text())
+    assert frac["measured"]["0.5"]["lm"] == cached  # the report reads the parallel runs

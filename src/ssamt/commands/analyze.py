@@ -4,6 +4,7 @@
     ssamt analyze pm-accuracy   --data DIR --out OUT --train  # Table 4: trains SSAMT and w/o PM
     ssamt analyze pm-accuracy   --data DIR --out OUT --checkpoint RUN [--checkpoint-wo-pm RUN2]
     ssamt analyze data-fraction --data DIR --out OUT [--fractions 1.0 0.75 0.5 0.25]  # Table 5
+    ssamt analyze all           --data DIR --out OUT --jobs 8  # all three, 8 trainings at a time
 
 Trainings go to RUNS (default OUT/runs; pass one --runs to several analyses to share runs);
 a stopped analysis continues where it stopped when run again.
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "the paper's analyses: ablation (Table 3), pm-accuracy (Table 4), data-fraction (Table 5)"
+HELP = ("the paper's analyses: ablation (Table 3), pm-accuracy (Table 4), data-fraction "
+        "(Table 5), or all three")
 
 
 def _common(p: argparse.ArgumentParser, trains: bool = True) -> None:
@@ -52,9 +54,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the negative draws (default 0)")
     p.add_argument("--max-pairs", type=int, default=0, metavar="N",
                    help="use N random positive pairs (default 0: all)")
-    p = sub.add_parser("data-fraction", help="Table 5: RSum of w/o PM&LM, w/o PM and SSAMT "
-                       "at fractions of the training images")
+    for name in ("data-fraction", "all"):
+        _fraction_parser(sub, name)
+
+
+def _fraction_parser(sub, name: str) -> None:
+    if name == "all":
+        p = sub.add_parser("all", help="the three analyses, training up to --jobs runs at once "
+                           "(reports in OUT/ablation, OUT/pm-accuracy, OUT/data-fraction)")
+    else:
+        p = sub.add_parser(name, help="Table 5: RSum of w/o PM&LM, w/o PM and SSAMT "
+                           "at fractions of the training images")
     _common(p)
+    if name == "all":
+        p.add_argument("--jobs", type=int, default=1, metavar="N",
+                       help="trainings run side by side, one process each (default 1); on a "
+                            "GPU box about the number of CPU cores, as these small models are "
+                            "bound by batch assembly on the CPU")
+        p.add_argument("--seed", type=int, default=0, help="seed of the Table 4 negative draws")
+        p.add_argument("--max-pairs", type=int, default=0, metavar="N",
+                       help="Table 4 on N random test pairs (default 0: all)")
     p.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.75, 0.5, 0.25],
                    metavar="F", help="fractions of the training images (default 1.0 0.75 0.5 0.25)")
     p.add_argument("--subset-seed", type=int, default=0, help="seed of the image subsets")
@@ -77,13 +96,15 @@ def run(args: argparse.Namespace) -> int:
     runs = Path(args.runs) if getattr(args, "runs", None) else out / "runs"
     setup = TrainSetup(args.data, args.config, tuple(args.overrides), resolve_device(args.device),
                        progress=not args.quiet, test_images=getattr(args, "test_images", 0))
+    if args.analysis in ("data-fraction", "all") and any(not 0.0 < f <= 1.0 for f in args.fractions):
+        raise ConfigError("--fractions must lie in (0, 1]")
     if args.analysis == "ablation":
         run_ablation(setup, out, runs)
     elif args.analysis == "data-fraction":
-        if any(not 0.0 < f <= 1.0 for f in args.fractions):
-            raise ConfigError("--fractions must lie in (0, 1]")
         run_data_fraction(setup, out, runs, sorted(set(args.fractions), reverse=True),
                           args.subset_seed)
+    elif args.analysis == "all":
+        return _run_all(args, setup, out, runs)
     else:
         if args.max_pairs < 0:
             raise ConfigError("--max-pairs must be >= 0")
@@ -93,4 +114,31 @@ def run(args: argparse.Namespace) -> int:
         run_pm_accuracy(models, setup, out, split=args.split, seed=args.seed,
                         max_pairs=args.max_pairs)
     print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def _run_all(args: argparse.Namespace, setup, out, runs) -> int:
+    """Train every run (args.jobs at a time), then write the three reports from them."""
+    from ssamt.errors import ConfigError
+    from ssamt.retrieval.analysis import (
+        run_ablation,
+        run_data_fraction,
+        run_pm_accuracy,
+        train_pm_models,
+    )
+    from ssamt.retrieval.analysis.drivers import load_training_data
+    from ssamt.retrieval.analysis.parallel import train_all
+
+    fractions = sorted(set(args.fractions), reverse=True)
+    if args.max_pairs < 0:
+        raise ConfigError("--max-pairs must be >= 0")
+    if args.jobs > 1:
+        train_all(setup, runs, fractions, args.subset_seed, args.jobs)
+    data = load_training_data(setup)  # once for the three reports (all runs exist by now)
+    run_ablation(setup, out / "ablation", runs, data)
+    run_pm_accuracy(train_pm_models(setup, runs, data), setup, out / "pm-accuracy",
+                    seed=args.seed, max_pairs=args.max_pairs)
+    run_data_fraction(setup, out / "data-fraction", runs, fractions, args.subset_seed, full=data)
+    for name in ("ablation", "pm-accuracy", "data-fraction"):
+        print(f"report: {out / name / 'report.md'}")
     return 0

@@ -22,8 +22,6 @@ from ssamt.retrieval.analysis.runs import (
     ensure_variant,
     group_name,
     run_config,
-    subset_images,
-    subset_train,
 )
 
 
@@ -61,9 +59,10 @@ def _final(result: dict[str, Any]) -> dict[str, float]:
     return result.get("reranked", result["intra"])
 
 
-def run_ablation(setup: TrainSetup, out: Path, runs: Path) -> dict[str, Any]:
-    """Table 3: {no-phrases, phrases} x {MT+GM, +LM, +PM}, test recall of each."""
-    data = load_training_data(setup)
+def run_ablation(setup: TrainSetup, out: Path, runs: Path, data=None) -> dict[str, Any]:
+    """Table 3: {no-phrases, phrases} x {MT+GM, +LM, +PM}, test recall of each.
+    `data`: (train, dev, vocab) when already loaded."""
+    data = data or load_training_data(setup)
     measured = {g: train_group(setup, runs, g == "phrases", VARIANTS, data)
                 for g in ("no-phrases", "phrases")}
     rows = []
@@ -108,21 +107,17 @@ def _finish(out: Path, lines: list[str], results: dict[str, Any]) -> dict[str, A
 
 
 def run_data_fraction(setup: TrainSetup, out: Path, runs: Path, fractions, subset_seed: int = 0,
-                      variants=("gm", "lm", "pm")) -> dict[str, Any]:
-    """Table 5: test RSum of SSAMT w/o PM&LM, w/o PM and full at fractions of the train images."""
-    full = load_training_data(setup)
-    train_full, _, vocab_full = full
+                      variants=("gm", "lm", "pm"), full=None) -> dict[str, Any]:
+    """Table 5: test RSum of SSAMT w/o PM&LM, w/o PM and full at fractions of the train images.
+    `full`: (train, dev, vocab) of all training data when already loaded."""
+    from ssamt.retrieval.analysis.parallel import data_for_fraction
+
+    full = full or load_training_data(setup)
     measured: dict[str, dict[str, Any]] = {}
     sizes = {}
     for f in fractions:
-        if f >= 1.0:
-            data = full
-            sizes[f] = (train_full.num_images, train_full.num_captions, len(vocab_full))
-        else:
-            keep = subset_images(train_full.num_images, f, subset_seed)
-            sub, vocab = subset_train(train_full, keep, run_config(setup, True, None).vocab_min_count)
-            data = (sub, _dev_for(setup, vocab), vocab)
-            sizes[f] = (sub.num_images, sub.num_captions, len(vocab))
+        data = data_for_fraction(setup, full, f, subset_seed)
+        sizes[f] = (data[0].num_images, data[0].num_captions, len(data[2]))
         measured[str(f)] = train_group(setup, runs, True, variants, data, f)
     header = ["model", *(f"{f:.0%}" for f in fractions)]
     rows = [[rep.FRACTION_NAMES[v], *(rep.fmt(_final(measured[str(f)][v])["rsum"]) for f in fractions)]
@@ -146,7 +141,8 @@ def run_data_fraction(setup: TrainSetup, out: Path, runs: Path, fractions, subse
                                 "measured": measured})
 
 
-def _dev_for(setup: TrainSetup, vocab):
+def dev_for(setup: TrainSetup, vocab):
+    """The dev split (first eval.max_images images) encoded with `vocab`, or None."""
     from ssamt.data.precomp import available_splits
     from ssamt.train.data import load_split
 
@@ -157,9 +153,9 @@ def _dev_for(setup: TrainSetup, vocab):
     return dev.head(cfg.eval.max_images)
 
 
-def train_pm_models(setup: TrainSetup, runs: Path) -> dict[str, Path]:
+def train_pm_models(setup: TrainSetup, runs: Path, data=None) -> dict[str, Path]:
     """SSAMT and SSAMT w/o PM (the +PM and +LM runs of the phrases group)."""
-    train_group(setup, runs, True, ("lm", "pm"), load_training_data(setup))
+    train_group(setup, runs, True, ("lm", "pm"), data or load_training_data(setup))
     group = runs / group_name(True)
     return {"pm": group / "pm", "lm": group / "lm"}
 
