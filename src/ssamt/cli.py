@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "evaluate": "evaluate",
     "analyze": "analyze",
+    "explain": "explain",
 }
 
 

@@ -1,0 +1,119 @@
+"""`ssamt explain`: phrase-to-image scores for one pair (paper 4.3, Figure 3).
+
+    ssamt explain --checkpoint RUN --data DIR --image 3 --caption 17
+    ssamt explain --checkpoint RUN --data DIR --image 3 --text "two dogs on a baseball field"
+
+Prints one row per phrase node and word of the caption with cos(h^I, H^T_k), the model's
+verdict (ssamt.explain: below the level of the same type in the image's own captions minus a
+margin, or below --threshold) and the label rule's verdict against L_i of the image.
+Caption graphs come from the split's label cache when there is one (so a machine without
+spaCy can explain a caption index), else only the captions needed are parsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from ssamt.commands.common import resolve_device
+
+if TYPE_CHECKING:
+    from ssamt.data.precomp import PrecompSplit
+    from ssamt.labels.graph import CaptionGraph
+
+HELP = "phrase-to-image scores for one image and caption: which parts the model finds mismatched"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="RUN",
+                        help="checkpoint file, or a run folder (its best.pt, else last.pt)")
+    parser.add_argument("--data", required=True, metavar="DIR", help="precomp data folder")
+    parser.add_argument("--split", default="test", help="split of the image (default test)")
+    parser.add_argument("--image", type=int, required=True, metavar="I",
+                        help="image index within the split (0-based)")
+    caption = parser.add_mutually_exclusive_group(required=True)
+    caption.add_argument("--caption", type=int, metavar="J",
+                         help="caption index within the split (0-based line of {split}_caps.txt)")
+    caption.add_argument("--text", metavar="CAPTION",
+                         help="a caption of your own (parsed with spaCy)")
+    cut = parser.add_mutually_exclusive_group()
+    cut.add_argument("--margin", type=float, default=None,
+                     help="flag parts scoring below the mean score of their type in the "
+                          "image's own captions minus this (default: alpha3 / 2 of the "
+                          "checkpoint's config)")
+    cut.add_argument("--threshold", type=float, default=None,
+                     help="flag parts scoring below this cosine instead")
+    parser.add_argument("--mu1", type=float, default=None,
+                        help="Eq. 5 weight of cos(h^I, h^T) (default: from the checkpoint)")
+    parser.add_argument("--mu2", type=float, default=None,
+                        help="Eq. 5 weight of the local scores (default: from the checkpoint)")
+    parser.add_argument("--json", default=None, metavar="OUT", help="also write everything here")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
+
+
+def _title(args: argparse.Namespace, positive: bool | None) -> list[str]:
+    where = f"image {args.image} of {args.data} ({args.split})"
+    if args.caption is None:
+        return [f"{where}, caption given as text"]
+    own = {True: "one of the image's own captions", False: "a caption of another image"}
+    return [f"{where}, caption {args.caption} ({own[bool(positive)]})"]
+
+
+def _graphs(args: argparse.Namespace, split: PrecompSplit,
+            lines: list[int]) -> list[CaptionGraph]:
+    """CaptionGraphs of caption lines `lines`: from the label cache DATA/{split}_labels.jsonl
+    when it exists (rebuilt if stale, as every command does), else parsed now."""
+    from pathlib import Path
+
+    from ssamt.labels.parser import parse
+    from ssamt.labels.store import labels_for_split
+
+    if (Path(args.data) / f"{args.split}_labels.jsonl").is_file():
+        graphs = labels_for_split(args.data, args.split, progress=sys.stderr.isatty()).graphs
+        return [graphs[j] for j in lines]
+    return parse([split.captions[j] for j in lines])
+
+
+def run(args: argparse.Namespace) -> int:
+    from ssamt.data.precomp import open_split
+    from ssamt.errors import SsamtError
+    from ssamt.explain import check_caption_index, explain_pair, format_explanation, image_batch
+    from ssamt.fileio import write_json
+    from ssamt.labels.parser import parse
+    from ssamt.labels.rule import build_image_labels
+    from ssamt.train.checkpoint import load_model, resolve_checkpoint
+
+    if args.text is not None and not args.text.strip():
+        raise SsamtError("--text is empty: give a caption with at least one word")
+    split = open_split(args.data, args.split)
+    image = image_batch(split, args.image)
+    if args.caption is not None:
+        check_caption_index(split, args.caption)
+    device = resolve_device(args.device)
+    model, vocab, config = load_model(args.checkpoint, device)
+    k = split.captions_per_image
+    own = list(range(args.image * k, (args.image + 1) * k))  # DESIGN.md section 3
+    extra = [] if args.caption is None or args.caption in own else [args.caption]
+    graphs = _graphs(args, split, own + extra)
+    own_graphs = graphs[:k]
+    if args.caption is None:
+        graph = parse([args.text])[0]
+    else:
+        graph = graphs[-1] if extra else own_graphs[own.index(args.caption)]
+    # The reference: the image's other captions (never the explained one, ssamt.explain).
+    ref_lines = [line for line, g in zip(own, own_graphs)
+                 if line != args.caption and g.text != graph.text]
+    expl = explain_pair(model, vocab, config, image, graph, build_image_labels(own_graphs),
+                        [graphs[own.index(line)] for line in ref_lines], margin=args.margin,
+                        threshold=args.threshold, mu1=args.mu1, mu2=args.mu2)
+    positive = None if args.caption is None else args.caption in own
+    print(format_explanation(expl, _title(args, positive)))
+    if args.json:
+        write_json(args.json, {"checkpoint": str(resolve_checkpoint(args.checkpoint)),
+                               "data": str(args.data), "split": args.split, "image": args.image,
+                               "caption_index": args.caption, "positive_pair": positive,
+                               "reference_captions": ref_lines,
+                               "device": device, **expl.to_json()})
+        print(f"wrote {args.json}")
+    return 0

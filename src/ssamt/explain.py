@@ -1,0 +1,371 @@
+"""Phrase-to-image scores for one image-caption pair (paper 2.4 and 4.3, Figure 3).
+
+For image I and caption T the inter encoder gives h^I (the output at C^I) and H^T (one output
+per phrase node and word token, paper 2.3). The phrase-to-image score of part k is
+cos(h^I, H^T_k): the term of L2 (Eq. 2) and L3 (Eq. 3) and the phrase term of Eq. 5. This
+module shows those scores next to the label rule's verdict (DESIGN.md section 2), as in the
+paper's Figure 3, and flags the parts the model scores as not matching the image.
+
+Model verdict ("mismatch"): a part of type t (object, attribute, relation, or content word)
+is flagged when its score is below
+    ref_t - margin,   ref_t = mean score of the type-t parts of the image's own captions
+(the reference captions: the image's captions in the split, less the one explained; they
+match the image by construction, their keys being in L_i), margin = alpha3 / 2 of the
+checkpoint by default; or below `threshold` when one is given.
+- A reference, not a fixed level: L2 (Eq. 2) trains the parts of a matching caption to
+  score above those of a non-matching one (Figure 3 compares them so), and L3 the mismatched
+  parts of a caption at least alpha3 below its matched parts. Both are relative, so a score
+  says something only next to scores known to match the same image.
+- Per type: the types sit at different levels. Relation triples and attribute pairs are
+  positive only as exact labels, so in L3's negative captions they are nearly always the
+  mismatched set and words the matched one; a model can meet L3 by type alone. On a
+  synthetic quick-start model (small set, 250 + 250 updates) relations sit near -0.5,
+  attributes near 0, words near +0.4 and objects near +0.7 in every caption: one mean over
+  all parts flagged every attribute and relation of the images' own captions (60 test
+  images); a reference of the same type cannot flag a type as such.
+- alpha3 / 2: halfway between the level of matched parts and the gap L3 asks of mismatched
+  ones. A type with no part in the reference gets no verdict; stop words and punctuation get
+  none either (L3 gives them no label), though they count in s_P, Eq. 5's mean over parts.
+The verdict is only as good as the model's L2: where its part scores do not separate
+captions of the image from other captions, flags fall on matched and mismatched parts alike
+(the label-rule column and the agreement line show it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+
+from ssamt.data.batch import ImageBatch, TextBatch
+from ssamt.data.precomp import PrecompSplit, split_paths
+from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable, kept_phrases
+from ssamt.data.vocab import UNK, Vocab
+from ssamt.errors import ConfigError, DataError, SsamtError
+from ssamt.labels.graph import CaptionGraph
+from ssamt.labels.rule import ImageLabels, mark_phrases, mark_tokens
+from ssamt.model.scores import cos_each, s_global, s_phrase, s_region
+
+DEFAULT_MARGIN = 0.05  # alpha3 / 2 when the checkpoint's config has no loss.alpha3
+
+
+@dataclass(frozen=True)
+class Part:
+    """One row: a phrase node or a word token of the caption.
+
+    kind:     "phrase" or "word".
+    index:    position in graph.phrases (phrase) or graph.tokens (word).
+    type:     "object" | "attribute" | "relation" | "word" | "stop word".
+    text:     the caption words of the phrase's span, or the token.
+    key:      the key the label rule looks up: the phrase key, or ("word", lemma).
+    score:    cos(h^I, H^T_k); None when the model does not see the part (a token past
+              max_tokens, a phrase whose span is cut there, or a model without phrase nodes).
+    mismatch: the model's verdict (module docstring); None for stop words and unscored parts.
+    label:    the label rule: True matched, False mismatched, None for stop words or no labels.
+    in_vocab: False for a word the model reads as <unk>.
+    """
+
+    kind: str
+    index: int
+    type: str
+    text: str
+    key: tuple[str, ...]
+    score: float | None
+    mismatch: bool | None
+    label: bool | None
+    in_vocab: bool = True
+
+    @property
+    def judged(self) -> bool:
+        """Scored and eligible for a verdict (a phrase or a content word)."""
+        return self.score is not None and self.type != "stop word"
+
+    @property
+    def level(self) -> str:
+        """The reference level it is judged against: its phrase type, or "word"."""
+        return self.type if self.kind == "phrase" else "word"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Per-part scores of one pair, its pair-level scores and the verdict rule used.
+
+    scores:    eq5 (Eq. 5), intra cos(a^I, a^T), inter_global cos(h^I, h^T), s_P (mean over
+               every scored part), s_R (mean over regions of cos(h^T, H^I_k)).
+    reference: level -> mean score of that level's parts in the reference captions.
+    cuts:      level -> parts scoring below it are flagged (module docstring).
+    rule:      how the cuts were chosen, in words.
+    """
+
+    caption: str
+    parts: tuple[Part, ...]
+    scores: dict[str, float]
+    mu1: float
+    mu2: float
+    reference: dict[str, float]
+    cuts: dict[str, float]
+    rule: str
+
+    @property
+    def has_labels(self) -> bool:
+        return any(p.label is not None for p in self.parts)
+
+    def agreement(self) -> dict[str, Any]:
+        """Model verdict vs label rule on parts that have both; mean score of each label side
+        (the Table 4 phrase classifier is right when matched > mismatched)."""
+        both = [p for p in self.parts if p.mismatch is not None and p.label is not None]
+        by_label = {side: [p.score for p in self.parts if p.judged and p.label is side]
+                    for side in (True, False)}
+        mean = {side: sum(v) / len(v) if v else None for side, v in by_label.items()}
+        # they agree when the model flags exactly the parts the rule calls mismatched
+        return {"counted": len(both), "agree": sum(p.mismatch != p.label for p in both),
+                "mean_matched": mean[True], "mean_mismatched": mean[False]}
+
+    def to_json(self) -> dict[str, Any]:
+        parts = [{**asdict(p), "key": list(p.key)} for p in self.parts]
+        out = {"caption": self.caption, "mu1": self.mu1, "mu2": self.mu2,
+               "scores": dict(self.scores),
+               "verdict": {"rule": self.rule, "reference": dict(self.reference),
+                           "cuts": dict(self.cuts)},
+               "parts": parts}
+        if self.has_labels:
+            out["agreement"] = self.agreement()
+        return out
+
+
+# ----- the model's side -----------------------------------------------------------------
+
+
+def eq5_weights(config: dict[str, Any], mu1: float | None = None,
+                mu2: float | None = None) -> tuple[float, float]:
+    """mu1 / mu2 as given, else the run's config (loss section), else the F30K values."""
+    loss = config.get("loss", {}) if isinstance(config, dict) else {}
+    return (float(loss.get("mu1", 0.3)) if mu1 is None else mu1,
+            float(loss.get("mu2", 0.1)) if mu2 is None else mu2)
+
+
+def default_margin(config: dict[str, Any]) -> float:
+    """alpha3 / 2 of the run's config (module docstring), else DEFAULT_MARGIN."""
+    loss = config.get("loss", {}) if isinstance(config, dict) else {}
+    return float(loss["alpha3"]) / 2 if "alpha3" in loss else DEFAULT_MARGIN
+
+
+@torch.no_grad()
+def pair_scores(model: Any, img: ImageBatch, txt: TextBatch, mu1: float,
+                mu2: float) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """One pair (B = 1) -> part scores (P + L,) cos(h^I, H^T_k), their mask (P + L,) and
+    the pair-level scores (Explanation.scores), all on the CPU."""
+    a_img, a_txt = model.encode_images(img), model.encode_texts(txt)  # (1, d) each
+    out = model.inter(img, txt)
+    parts = cos_each(out.h_img, out.H_txt)[0]  # (P + L,) phrases then words
+    scores = {"eq5": model.eq5(a_img, a_txt, out, mu1, mu2), "intra": s_global(a_img, a_txt),
+              "inter_global": s_global(out.h_img, out.h_txt), "s_P": s_phrase(out),
+              "s_R": s_region(out)}
+    return parts.float().cpu(), out.H_txt_mask[0].cpu(), {k: float(v[0]) for k, v in scores.items()}
+
+
+# ----- rows ------------------------------------------------------------------------------
+
+
+def _phrase_rows(graph: CaptionGraph, kept: list[int], scores: torch.Tensor,
+                 mask: torch.Tensor, marks: list[bool] | None) -> list[Part]:
+    """One Part per graph.phrases; kept[q] is in slot q of H^T (data/tables.py)."""
+    slot = {p: q for q, p in enumerate(kept)}
+    rows = []
+    for p, phrase in enumerate(graph.phrases):
+        q = slot.get(p)
+        seen = q is not None and bool(mask[q])
+        text = " ".join(graph.tokens[t] for t in phrase.span) or " ".join(phrase.key[1:])
+        rows.append(Part("phrase", p, phrase.type, text, phrase.key,
+                         float(scores[q]) if seen else None, None,
+                         None if marks is None else bool(marks[p])))
+    return rows
+
+
+def _word_rows(graph: CaptionGraph, first: int, n_seen: int, scores: torch.Tensor,
+               mask: torch.Tensor, marks: list[bool | None] | None, vocab: Vocab) -> list[Part]:
+    """One Part per graph.tokens; token t (t < n_seen) is in slot first + t of H^T."""
+    rows = []
+    for t, (token, lemma, stop) in enumerate(zip(graph.tokens, graph.lemmas, graph.stop)):
+        seen = t < n_seen and bool(mask[first + t])
+        rows.append(Part("word", t, "stop word" if stop else "word", token, ("word", lemma),
+                         float(scores[first + t]) if seen else None, None,
+                         None if marks is None else marks[t], vocab.id(token) != UNK))
+    return rows
+
+
+def score_parts(model: Any, vocab: Vocab, max_tokens: int, image: ImageBatch,
+                graph: CaptionGraph, labels: ImageLabels | None, mu1: float,
+                mu2: float) -> tuple[list[Part], dict[str, float]]:
+    """Rows of `graph` (its phrases, then its tokens) with scores against `image` (B = 1) and
+    label-rule marks against `labels`, without verdicts; and the pair-level scores."""
+    txt = TextTable([graph], vocab, max_tokens=max_tokens).batch([0])
+    device = next(model.parameters()).device
+    scores, mask, pair = pair_scores(model, image.to(device), txt.to(device), mu1, mu2)
+    n_slots = txt.phrase_mask.shape[1]  # P, at least 1 (data/tables.py)
+    phrases = _phrase_rows(graph, kept_phrases(graph, max_tokens), scores, mask,
+                           None if labels is None else mark_phrases(graph, labels))
+    words = _word_rows(graph, n_slots, min(len(graph.tokens), max_tokens), scores, mask,
+                       None if labels is None else mark_tokens(graph, labels), vocab)
+    return phrases + words, pair
+
+
+# ----- the verdict -----------------------------------------------------------------------
+
+
+def reference_levels(parts: Sequence[Part]) -> dict[str, float]:
+    """Mean score of the judged parts of each level (the reference captions' parts)."""
+    by_level: dict[str, list[float]] = {}
+    for p in parts:
+        if p.judged:
+            by_level.setdefault(p.level, []).append(p.score)
+    return {level: sum(v) / len(v) for level, v in by_level.items()}
+
+
+def verdict_cuts(reference: dict[str, float], margin: float,
+                 threshold: float | None) -> tuple[dict[str, float], str]:
+    """The cut of each level, below which a part is flagged, and the rule in words."""
+    if threshold is not None:
+        levels = ("object", "attribute", "relation", "word")
+        return dict.fromkeys(levels, threshold), f"mismatch when score < {threshold:.3f}"
+    if not reference:
+        return {}, "no reference caption of the image is scored: no verdict"
+    rule = (f"mismatch when score < ref - {margin:.3f}, ref = the mean score of the part's "
+            "type in the image's own captions")
+    return {level: ref - margin for level, ref in reference.items()}, rule
+
+
+def explain_pair(model: Any, vocab: Vocab, config: dict[str, Any], image: ImageBatch,
+                 graph: CaptionGraph, labels: ImageLabels | None = None,
+                 reference: Sequence[CaptionGraph] = (), *, margin: float | None = None,
+                 threshold: float | None = None, mu1: float | None = None,
+                 mu2: float | None = None) -> Explanation:
+    """Phrase-to-image scores of caption `graph` against `image` (one image, B = 1).
+
+    model, vocab, config: as from ssamt.train.checkpoint.load_model; config["model"]
+        ["max_tokens"] cuts the caption as in training and evaluation; config["loss"] gives
+        mu1 / mu2 (Eq. 5) and alpha3 (the default margin is alpha3 / 2).
+    labels:    L_i of the image, for the label-rule column (None: no column).
+    reference: the image's own captions, for the verdict (module docstring); one with the
+        text of `graph` is left out. Without any (and no threshold) no part gets a verdict.
+    """
+    if not graph.tokens:
+        raise SsamtError("the caption has no words to score")
+    if len(image) != 1:
+        raise ValueError(f"explain_pair scores one image, got a batch of {len(image)}")
+    margin = default_margin(config) if margin is None else margin
+    if margin < 0:
+        raise ConfigError(f"the margin must be >= 0, got {margin}")
+    mu1, mu2 = eq5_weights(config, mu1, mu2)
+    max_tokens = (config.get("model", {}) or {}).get("max_tokens") or DEFAULT_MAX_TOKENS
+    parts, pair = score_parts(model, vocab, max_tokens, image, graph, labels, mu1, mu2)
+    ref_parts = [p for g in reference if g.tokens and g.text != graph.text
+                 for p in score_parts(model, vocab, max_tokens, image, g, None, mu1, mu2)[0]]
+    levels = reference_levels(ref_parts)
+    cuts, rule = verdict_cuts(levels, margin, threshold)
+    parts = [replace(p, mismatch=p.score < cuts[p.level]) if p.judged and p.level in cuts
+             else p for p in parts]
+    return Explanation(graph.text, tuple(parts), pair, mu1, mu2, levels, cuts, rule)
+
+
+# ----- picking the pair from a split ---------------------------------------------------------
+
+
+def image_batch(split: PrecompSplit, i: int) -> ImageBatch:
+    """Image i of the split as a batch of one; DataError naming the features file if i is
+    out of range."""
+    if not 0 <= i < split.num_images:
+        raise DataError(split.images_path, f"image {i} out of range: split '{split.split}' has "
+                                           f"{split.num_images} images (0..{split.num_images - 1})")
+    return ImageTable(split).batch([i])
+
+
+def check_caption_index(split: PrecompSplit, j: int) -> None:
+    """DataError naming the captions file when caption j is out of range or empty."""
+    path = split_paths(split.data_dir, split.split)["caps"]
+    if not 0 <= j < split.num_captions:
+        raise DataError(path, f"caption {j} out of range: split '{split.split}' has "
+                              f"{split.num_captions} captions (0..{split.num_captions - 1})")
+    if not split.captions[j].strip():
+        raise DataError(path, f"caption {j} (line {j + 1}) is empty")
+
+
+# ----- the table -------------------------------------------------------------------------
+
+
+def _level_order(item: tuple[str, float]) -> int:
+    return ("object", "attribute", "relation", "word").index(item[0])
+
+
+def _verdict_cell(flag: bool | None, mismatched: bool) -> str:
+    return "" if flag is None else ("mismatch" if mismatched else "match")
+
+
+def _vs_ref(expl: Explanation, p: Part) -> str:
+    ref = expl.reference.get(p.level)
+    return "" if ref is None or not p.judged else f"{p.score - ref:+.3f}"
+
+
+def _header(expl: Explanation) -> list[str]:
+    return (["part", "type", "score"] + (["vs ref"] if expl.reference else []) + ["model"]
+            + (["label rule"] if expl.has_labels else []))
+
+
+def _rows(expl: Explanation) -> list[list[str]]:
+    """Cells of each part, as _header: text, type, score [, vs ref], model [, label rule]."""
+    rows = []
+    for p in expl.parts:
+        row = [p.text if p.in_vocab else f"{p.text} <unk>", p.type,
+               "-" if p.score is None else f"{p.score:+.3f}"]
+        row += [_vs_ref(expl, p)] if expl.reference else []
+        row.append(_verdict_cell(p.mismatch, bool(p.mismatch)))
+        if expl.has_labels:
+            row.append(_verdict_cell(p.label, p.label is False))
+        rows.append(row)
+    return rows
+
+
+def _summary(expl: Explanation) -> list[str]:
+    s = expl.scores
+    eq5 = (f"Eq. 5 score {s['eq5']:+.4f} = cos(a^I,a^T) {s['intra']:+.4f} + {expl.mu1:g} * "
+           f"cos(h^I,h^T) {s['inter_global']:+.4f} + {expl.mu2:g} * s_P {s['s_P']:+.4f} + "
+           f"{expl.mu2:g} * s_R {s['s_R']:+.4f}")
+    lines = [eq5,
+             f"intra (dual encoder) score cos(a^I,a^T) {s['intra']:+.4f}",
+             f"model verdict: {expl.rule}"]
+    if expl.reference:
+        lines.append("ref: " + ", ".join(f"{level} {ref:+.3f}" for level, ref in
+                                         sorted(expl.reference.items(), key=_level_order)))
+    if expl.has_labels:
+        a = expl.agreement()
+        means = ", ".join(f"{name} {a[key]:+.3f}" for name, key in
+                          (("matched", "mean_matched"), ("mismatched", "mean_mismatched"))
+                          if a[key] is not None)
+        lines.append(f"label rule: the model agrees on {a['agree']} of {a['counted']} parts; "
+                     f"mean score (Eq. 3) of the rule's {means or 'parts: none scored'}")
+    if expl.cuts and any(p.judged and p.level not in expl.cuts for p in expl.parts):
+        lines.append("model '': no verdict for a type absent from the image's own captions")
+    if any(p.score is None for p in expl.parts):
+        lines.append("score '-': the model does not see this part (past max_tokens, or a "
+                     "model without phrase nodes)")
+    return lines
+
+
+def format_explanation(expl: Explanation, title: list[str] | None = None) -> str:
+    """A readable table: phrases then words (the order of H^T), then the pair's scores.
+    "vs ref" is the score minus the reference level of the part's type (module docstring)."""
+    head, rows = _header(expl), _rows(expl)
+    widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if head[k] in ("score", "vs ref") else c.ljust(w)
+                         for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    n_phrases = sum(p.kind == "phrase" for p in expl.parts)
+    table = [line(head), rule, *map(line, rows[:n_phrases])]
+    table += [rule] if n_phrases else []
+    table += map(line, rows[n_phrases:])
+    return "\n".join([*(title or []), "", *table, "", *_summary(expl)])
