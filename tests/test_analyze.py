@@ -196,3 +196,13 @@ def test_analyze_all_trains_in_parallel_processes_and_writes_three_reports(tiny,
     frac = json.loads((out / "data-fraction" / "results.json").read_text())
     cached = json.loads((runs / "phrases-frac0.50" / "lm" / "test.json").read_text())
     assert frac["measured"]["0.5"]["lm"] == cached  # the report reads the parallel runs
+
+
+def test_analyze_all_refuses_zero_jobs(tiny, tmp_path, capsys):
+    from ssamt.cli import main
+
+    data, _ = tiny
+    assert main(["analyze", "all", "--jobs", "0", "--data", str(data), "--out",
+                 str(tmp_path / "x"), "--quiet"]) == 2
+    assert "--jobs must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before any training or writing

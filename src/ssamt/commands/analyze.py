@@ -132,6 +132,8 @@ def _run_all(args: argparse.Namespace, setup, out, runs) -> int:
     fractions = sorted(set(args.fractions), reverse=True)
     if args.max_pairs < 0:
         raise ConfigError("--max-pairs must be >= 0")
+    if args.jobs < 1:
+        raise ConfigError("--jobs must be >= 1")
     if args.jobs > 1:
         train_all(setup, runs, fractions, args.subset_seed, args.jobs)
     data = load_training_data(setup)  # once for the three reports (all runs exist by now)
