@@ -21,7 +21,7 @@ from ssamt.data.precomp import open_split
 from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable
 from ssamt.fileio import write_json
 from ssamt.retrieval.encode import encode_gallery
-from ssamt.retrieval.evaluate import evaluate_tables
+from ssamt.retrieval.evaluate import eq5_weights, evaluate_tables
 from ssamt.train.checkpoint import load_model
 
 
@@ -116,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_scale(args.scale, args.ks)
         return 0
     model, vocab, config = load_model(args.checkpoint, args.device)
-    loss = config.get("loss", {})
-    mu1, mu2 = float(loss.get("mu1", 0.3)), float(loss.get("mu2", 0.1))
+    mu1, mu2 = eq5_weights(config)
     images, texts, c2i = load_gallery(args, config, vocab)
     t0 = time.perf_counter()
     emb = encode_gallery(model, images, texts, batch_size=args.batch_size, device=args.device)

@@ -47,6 +47,7 @@ from ssamt.errors import ConfigError, DataError, SsamtError
 from ssamt.labels.graph import CaptionGraph
 from ssamt.labels.rule import ImageLabels, mark_phrases, mark_tokens
 from ssamt.model.scores import cos_each, s_global, s_phrase, s_region
+from ssamt.retrieval.evaluate import eq5_weights
 
 DEFAULT_MARGIN = 0.05  # alpha3 / 2 when the checkpoint's config has no loss.alpha3
 
@@ -136,14 +137,6 @@ class Explanation:
 
 
 # ----- the model's side -----------------------------------------------------------------
-
-
-def eq5_weights(config: dict[str, Any], mu1: float | None = None,
-                mu2: float | None = None) -> tuple[float, float]:
-    """mu1 / mu2 as given, else the run's config (loss section), else the F30K values."""
-    loss = config.get("loss", {}) if isinstance(config, dict) else {}
-    return (float(loss.get("mu1", 0.3)) if mu1 is None else mu1,
-            float(loss.get("mu2", 0.1)) if mu2 is None else mu2)
 
 
 def default_margin(config: dict[str, Any]) -> float:

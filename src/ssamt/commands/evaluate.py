@@ -40,20 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _eq5_weights(args: argparse.Namespace, config: dict) -> tuple[float, float]:
-    """mu1 / mu2 from the command line, else from the run's config (loss section)."""
-    loss = config.get("loss", {}) if isinstance(config, dict) else {}
-    mu1 = args.mu1 if args.mu1 is not None else float(loss.get("mu1", 0.3))
-    mu2 = args.mu2 if args.mu2 is not None else float(loss.get("mu2", 0.1))
-    return mu1, mu2
-
-
 def run(args: argparse.Namespace) -> int:
     from ssamt.data.precomp import open_split
     from ssamt.errors import ConfigError
     from ssamt.fileio import write_json
     from ssamt.labels.store import labels_for_split
-    from ssamt.retrieval.evaluate import evaluate_model, format_results
+    from ssamt.retrieval.evaluate import eq5_weights, evaluate_model, format_results
     from ssamt.retrieval.protocols import DEFAULT_SPLIT
     from ssamt.train.checkpoint import load_model, resolve_checkpoint
 
@@ -65,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     split_name = args.split or DEFAULT_SPLIT[args.protocol]
     model, vocab, config = load_model(args.checkpoint, device)
-    mu1, mu2 = _eq5_weights(args, config)
+    mu1, mu2 = eq5_weights(config, args.mu1, args.mu2)
     split = open_split(args.data, split_name)
     # Cached next to the data after the first run (spaCy parsing is the slow part).
     graphs = labels_for_split(args.data, split_name, progress=progress).graphs

@@ -21,6 +21,15 @@ from ssamt.retrieval.metrics import METRIC_KEYS
 from ssamt.retrieval.protocols import Fold, run_protocol
 from ssamt.retrieval.rerank import two_stage
 
+
+def eq5_weights(config: dict[str, Any], mu1: float | None = None,
+                mu2: float | None = None) -> tuple[float, float]:
+    """Eq. 5's mu1 / mu2: as given, else the run's config (loss section), else the paper's
+    Flickr30K values (0.3, 0.1)."""
+    loss = config.get("loss", {}) if isinstance(config, dict) else {}
+    return (float(loss.get("mu1", 0.3)) if mu1 is None else mu1,
+            float(loss.get("mu2", 0.1)) if mu2 is None else mu2)
+
 INTRA, RERANKED = "intra", "reranked"
 
 
