@@ -30,7 +30,7 @@ def test_intra_loss_hardest_and_mean():
     # cos between image r and caption c = cos(angle_r - angle_c).
     a_img, a_txt = _unit(0.0, 1.0, 2.0), _unit(0.1, 1.0, 2.5)
     ids = torch.tensor([7, 8, 9])
-    sims = a_img @ a_txt.T
+    sims = (a_img @ a_txt.T).numpy()  # numpy scalars: pytest.approx takes no 0-d tensors
     alpha = 0.5
     hard = [max(alpha - sims[b, b] + max(sims[b, c] for c in range(3) if c != b), 0)
             + max(alpha - sims[b, b] + max(sims[r, b] for r in range(3) if r != b), 0)

@@ -75,11 +75,12 @@ def test_candidates_first_keeps_non_candidate_order():
 def test_topk_rows_blocked(monkeypatch):
     from ssamt.retrieval import rerank
 
-    s = torch.randn(13, 11)
+    s = torch.randn(13, 11, generator=torch.Generator().manual_seed(0))
     whole = topk_rows(s, 4)
     monkeypatch.setattr(rerank, "_BLOCK_ELEMENTS", 5)
-    assert torch.equal(topk_rows(s, 4), whole)
-    assert torch.equal(similarity(s[:, :3], s[:5, :3]), s[:, :3] @ s[:5, :3].T)
+    assert torch.equal(topk_rows(s, 4), whole)  # topk of the same rows: exact
+    # A blocked matmul may sum in another order than the whole one: equal to float tolerance.
+    torch.testing.assert_close(similarity(s[:, :3], s[:5, :3]), s[:, :3] @ s[:5, :3].T)
 
 
 def test_faiss_search_matches_torch():
