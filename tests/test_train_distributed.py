@@ -43,8 +43,8 @@ def _toy_worker(rank: int, world: int, port: int, out: str) -> None:
     model = Toy()
     objective = wrap_ddp(model, info, torch.device("cpu"))
     torch.manual_seed(100 + rank)  # different dropout streams per rank
-    task = PhaseTask("toy", objective, {}, np.full(len(DATA), 4, dtype=np.int64),
-                     lambda idx, e: {"x": DATA[idx], "y": TARGET[idx]}, list(model.parameters()))
+    task = PhaseTask("toy", objective, {"L0": 1.0, "L1": 1.0}, np.full(len(DATA), 4, dtype=np.int64),
+                     lambda idx, e, u: {"x": DATA[idx], "y": TARGET[idx]}, list(model.parameters()))
     opt = build_optimizer(model.parameters(), CFG)
     ctx = RunContext(torch.device("cpu"), info, MetricsLogger(out, enabled=info.is_main,
                                                               tensorboard=False),

@@ -31,7 +31,7 @@ class Toy(torch.nn.Module):
 
     def forward(self, x, y):
         pred = self.net(x).squeeze(1)
-        return {"mse": ((pred - y) ** 2).mean(), "l1": (pred - y).abs().mean()}
+        return {"L0": ((pred - y) ** 2).mean(), "L1": (pred - y).abs().mean()}  # named as Eq. 4 terms
 
 
 DATA = torch.randn(60, 4, generator=torch.Generator().manual_seed(1))
@@ -45,14 +45,14 @@ def _run(run_dir, crash_at=None, resume=False, cfg=CFG, seed_model=0):
     model = Toy()
     calls = {"n": 0}
 
-    def make_inputs(idx, epoch):
+    def make_inputs(idx, epoch, update):
         calls["n"] += 1
         if crash_at is not None and calls["n"] == crash_at:
             raise KeyboardInterrupt  # a crash mid-epoch, after some checkpoints
         return {"x": DATA[idx], "y": TARGET[idx]}
 
     costs = np.full(len(DATA), 4, dtype=np.int64)  # 10 items per batch
-    task = PhaseTask("toy", model, {"mse": 1.0, "l1": 0.5}, costs, make_inputs,
+    task = PhaseTask("toy", model, {"L0": 1.0, "L1": 0.5}, costs, make_inputs,
                      list(model.parameters()))
     opt = build_optimizer(model.parameters(), cfg)
     sched = build_scheduler(opt, cfg)
@@ -102,7 +102,7 @@ def test_metrics_logged(tmp_path):
     records = read_metrics(tmp_path)
     train = [r for r in records if r["kind"] == "train"]
     assert [r["step"] for r in train] == list(range(1, CFG.max_steps + 1))
-    assert {"loss", "mse", "l1", "lr", "grad_norm", "pairs_per_s"} <= set(train[0])
+    assert {"loss", "L0", "L1", "lr", "grad_norm", "pairs_per_s"} <= set(train[0])
     assert train[0]["lr"] == pytest.approx(CFG.lr / 3)
 
 
@@ -110,14 +110,14 @@ def test_non_finite_loss_stops_with_step_and_term(tmp_path):
     class Bad(Toy):
         def forward(self, x, y):
             terms = super().forward(x, y)
-            terms["l1"] = terms["l1"] * math.nan
+            terms["L1"] = terms["L1"] * math.nan
             return terms
 
     model = Bad()
-    task = PhaseTask("toy", model, {}, np.ones(60, dtype=np.int64),
-                     lambda idx, e: {"x": DATA[idx], "y": TARGET[idx]}, list(model.parameters()))
+    task = PhaseTask("toy", model, {"L0": 1.0, "L1": 1.0}, np.ones(60, dtype=np.int64),
+                     lambda idx, e, u: {"x": DATA[idx], "y": TARGET[idx]}, list(model.parameters()))
     opt = build_optimizer(model.parameters(), CFG)
     ctx = RunContext(torch.device("cpu"), DistInfo(), MetricsLogger(tmp_path, tensorboard=False),
                      lambda *a: None, progress=False)
-    with pytest.raises(SsamtError, match=r"update 1: term l1"):
+    with pytest.raises(SsamtError, match=r"update 1: term L1"):
         run_phase(task, CFG, TrainState("toy"), ctx, opt, build_scheduler(opt, CFG))

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ssamt.data.batching import TokenBudgetSampler
 from ssamt.errors import SsamtError
+from ssamt.losses import combine
 from ssamt.train.config import PhaseConfig
 from ssamt.train.distributed import DistInfo, all_mean
 from ssamt.train.logging import MetricsLogger
@@ -55,9 +56,12 @@ class PhaseTask:
 
     objective:   module (maybe DDP-wrapped) whose forward(**inputs) -> dict[str, Tensor] of
                  scalar loss terms.
-    weights:     term name -> weight (Eq. 4's lambdas); terms not listed get weight 1.
+    weights:     term name -> weight (Eq. 4's lambdas, ssamt.losses.combine): a term not
+                 listed is logged, not trained (DETR's weight_dict rule).
     costs:       (N,) cost of each training item (#regions + #tokens, DESIGN.md section 4).
-    make_inputs: (item indices, epoch) -> kwargs of the objective, already on the device.
+    make_inputs: (item indices, epoch, update) -> kwargs of the objective, already on the
+                 device; `update` (updates done so far) drives schedules such as phase 2's
+                 random-to-hard negatives.
     start_epoch: called with the epoch number before its first batch (also after a resume).
     evaluate:    () -> dict of dev metrics (rank 0 only), or None.
     params:      the parameters this phase trains.
@@ -67,7 +71,7 @@ class PhaseTask:
     objective: torch.nn.Module
     weights: dict[str, float]
     costs: np.ndarray
-    make_inputs: Callable[[list[int], int], dict[str, Any]]
+    make_inputs: Callable[[list[int], int, int], dict[str, Any]]
     params: list[torch.nn.Parameter]
     start_epoch: Callable[[int], None] | None = None
     evaluate: Callable[[], dict[str, float]] | None = None
@@ -89,17 +93,6 @@ class RunContext:
     seed: int = 0
     progress: bool = True
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def combine_terms(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
-    """Weighted sum of named loss terms (Eq. 4)."""
-    total = None
-    for name, value in terms.items():
-        part = value * weights.get(name, 1.0)
-        total = part if total is None else total + part
-    if total is None:
-        raise SsamtError("the objective returned no loss terms")
-    return total
 
 
 def check_finite(terms: dict[str, torch.Tensor], total: torch.Tensor, phase: str, step: int) -> None:
@@ -142,7 +135,7 @@ def _micro_step(task: PhaseTask, inputs: dict, state: TrainState, scale: float, 
     with _no_sync(task.objective, sync):
         with _autocast(device):
             terms = task.objective(**inputs)
-        total = combine_terms(terms, task.weights)
+        total = combine(terms, task.weights)
         check_finite(terms, total, task.name, state.step)
         (total * scale).backward()
     out = {name: float(v.detach()) for name, v in terms.items()}
@@ -164,7 +157,7 @@ def train_one_epoch(task: PhaseTask, batches: list[list[int]], cfg: PhaseConfig,
         state.batch_in_epoch += 1
         last = state.batch_in_epoch == len(batches)
         sync = state.batch_in_epoch % cfg.accum_steps == 0 or last
-        terms = _micro_step(task, task.make_inputs(idx, state.epoch), state,
+        terms = _micro_step(task, task.make_inputs(idx, state.epoch, state.step), state,
                             1.0 / cfg.accum_steps, sync, ctx.device)
         items += len(idx)
         window.append(terms)

@@ -58,7 +58,7 @@ def intra_task(model, objective: torch.nn.Module, train: SplitData, cfg: TrainCo
     """The PhaseTask of phase 1 over the training pairs (one per caption)."""
     warm = cfg.phase1.mean_negatives_epochs
 
-    def make_inputs(caps: list[int], epoch: int) -> dict[str, Any]:
+    def make_inputs(caps: list[int], epoch: int, update: int) -> dict[str, Any]:
         return intra_inputs(train, caps, device, hardest=epoch >= warm)
 
     return PhaseTask(
