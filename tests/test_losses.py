@@ -8,7 +8,16 @@ import torch.nn.functional as F
 
 from ssamt.data.batch import PhraseMarks
 from ssamt.errors import ConfigError
-from ssamt.losses import combine, inter_losses, intra_loss, phrase_matching, tril
+from ssamt.losses import (
+    MatchedReference,
+    PhraseSupervision,
+    combine,
+    inter_losses,
+    intra_loss,
+    part_types,
+    phrase_matching,
+    tril,
+)
 from ssamt.model.scores import InterOutput
 
 
@@ -100,7 +109,7 @@ def test_inter_losses_against_formulas():
     a1, a2, a3 = 0.3, 0.4, 0.5
     mk_t = PhraseMarks(torch.tensor([[1, 0]]), torch.tensor([[1, -1, 0]]))  # (P=2, L=3)
     mk_i = PhraseMarks(torch.tensor([[1, 1]]), torch.tensor([[-1, -1, -1]]))  # no H-: skipped
-    terms = inter_losses(pos, nt, ni, mk_t, mk_i, a1, a2, a3)
+    terms = inter_losses(pos, nt, ni, PhraseSupervision(mk_t), PhraseSupervision(mk_i), a1, a2, a3)
 
     def sg(o):
         return _cos(o.h_img[0], o.h_txt[0])
@@ -121,7 +130,14 @@ def test_inter_losses_against_formulas():
     assert terms["L1"].item() == pytest.approx(l1, abs=1e-5)
     assert terms["L2"].item() == pytest.approx(l2, abs=1e-5)
     assert terms["L3"].item() == pytest.approx(l3, abs=1e-5)
+    assert terms["L1_sG"].item() == pytest.approx(l1, abs=1e-5)  # no intra: the same hinge
     assert "L3" not in inter_losses(pos, nt, ni, None, None, a1, a2, a3)
+    # L1 on s_A + s_G (the sum Eq. 5 ranks by); L1_sG stays the s_G-only hinge.
+    a_pos, a_t, a_i = torch.tensor([0.5]), torch.tensor([0.2]), torch.tensor([0.9])
+    with_intra = inter_losses(pos, nt, ni, None, None, a1, a2, a3, intra=(a_pos, a_t, a_i))
+    want = (max(a1 - sg(pos) - 0.5 + sg(nt) + 0.2, 0) + max(a1 - sg(pos) - 0.5 + sg(ni) + 0.9, 0))
+    assert with_intra["L1"].item() == pytest.approx(want, abs=1e-5)
+    assert with_intra["L1_sG"].item() == pytest.approx(l1, abs=1e-5)
 
 
 def test_phrase_matching_skips_empty_sets():
@@ -135,3 +151,55 @@ def test_combine():
     assert combine(terms, {"L1": 1.0, "L2": 0.1, "L3": 0.0}).item() == pytest.approx(2.3)
     with pytest.raises(ConfigError):
         combine(terms, {"l1": 1.0})
+
+
+def _typed_case():
+    """One negative run: parts 0-1 objects, 2 attribute, 3-5 words (types 1, 1, 2, 4, 4, 4)."""
+    g = torch.Generator().manual_seed(3)
+    o = _out(torch.randn(1, 4, generator=g), torch.randn(1, 4, generator=g),
+             torch.randn(1, 2, 4, generator=g), torch.randn(1, 6, 4, generator=g))
+    types = part_types(torch.tensor([[1, 1, 2]]), torch.tensor([[True, True, True]]))
+    # object 0 matched, object 1 mismatched, attribute mismatched, words: matched, -, mismatched
+    marks = PhraseMarks(torch.tensor([[1, 0, 0]]), torch.tensor([[1, -1, 0]]))
+    c = [_cos(o.h_img[0], o.H_txt[0, k]) for k in range(6)]
+    return o, types, marks, c
+
+
+def test_part_types_line_up_with_local_outputs():
+    types = part_types(torch.tensor([[1, 3, 0]]), torch.tensor([[True, True, False]]))
+    assert types.tolist() == [[1, 3, 0, 4, 4, 0]]
+
+
+def test_phrase_matching_within_type_against_formula():
+    o, types, marks, c = _typed_case()
+    a = 0.3
+    got = phrase_matching(o, marks, a, types).item()
+    # object: H+ {0}, H- {1}; word: H+ {3}, H- {5}; attribute has no H+: skipped.
+    want = (max(a - c[0] + c[1], 0) + max(a - c[3] + c[5], 0)) / 2
+    assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_phrase_matching_reference_gives_every_type_a_matched_side():
+    o, types, marks, c = _typed_case()
+    a = 0.3
+    ref = MatchedReference(cos=torch.tensor([[0.7, 0.1, -0.2]]),
+                           types=torch.tensor([[2, 1, 4]]),
+                           matched=torch.tensor([[True, True, False]]))
+    got = phrase_matching(o, marks, a, types, ref).item()
+    want = (max(a - (c[0] + 0.1) / 2 + c[1], 0)  # object: H+ = part 0 and reference 0.1
+            + max(a - 0.7 + c[2], 0)  # attribute: H+ = the reference's attribute only
+            + max(a - c[3] + c[5], 0)) / 3  # word: the reference's word is not matched
+    assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_within_type_l3_cannot_be_met_by_type_levels():
+    # A model that scores every part by its type alone (objects and words high, attributes
+    # and relations low) meets the across-type L3 but not the within-type one.
+    h = torch.tensor([[1.0, 0.0]])
+    level = {1: [1.0, 0.0], 2: [-1.0, 0.0], 3: [-1.0, 0.0], 4: [1.0, 0.0]}
+    types = torch.tensor([[1, 2, 3, 4, 4]])
+    H = torch.tensor([[level[int(t)] for t in types[0]]])
+    o = _out(h, h, torch.zeros(1, 1, 2), H)
+    marks = PhraseMarks(torch.tensor([[1, 0, 0]]), torch.tensor([[1, 0]]))  # word 2 mismatched
+    assert phrase_matching(o, marks, 0.2).item() == 0.0  # across types: satisfied
+    assert phrase_matching(o, marks, 0.2, types).item() == pytest.approx(0.2)  # words tie

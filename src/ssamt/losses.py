@@ -10,6 +10,7 @@ Table 3 are weights of 0 (w/o LM: L2, w/o PM: L3), not other code paths.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 
@@ -18,6 +19,8 @@ from ssamt.errors import ConfigError
 from ssamt.model.scores import InterOutput, cos_each, s_global, s_phrase, s_region
 
 TERMS = ("L0", "L1", "L2", "L3")
+# Logged, never trained: the s_G-only hinge of L1 (meaningful when L1 ranks s_A + s_G).
+DIAGNOSTICS = ("L1_sG",)
 
 
 def _set_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -75,41 +78,117 @@ def intra_loss(a_img: torch.Tensor, a_txt: torch.Tensor, image_ids: torch.Tensor
     return (loss * has_neg).mean()
 
 
-def phrase_matching(out: InterOutput, marks: PhraseMarks, alpha: float) -> torch.Tensor:
+# Types of the local text outputs H^T = [phrases; words] for the within-type L3: the phrase
+# types of PHRASE_TYPE_IDS (1 object, 2 attribute, 3 relation) and WORD_PART for a word.
+WORD_PART = 4
+PART_TYPES = 4
+PART_TYPE_NAMES = ("object", "attribute", "relation", "word")  # types 1..4
+
+
+def part_types(phrase_types: torch.Tensor, token_mask: torch.Tensor) -> torch.Tensor:
+    """(B, P) phrase types and (B, L) token mask -> (B, P + L) type of each local text output
+    (0 at padding), lined up with PhraseMarks.combined() and InterOutput.H_txt."""
+    return torch.cat([phrase_types, token_mask.long() * WORD_PART], dim=1)
+
+
+def per_type_sums(cos: torch.Tensor, member: torch.Tensor,
+              types: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum and count of cos (B, K) over members (B, K) per part type -> (B, 4), (B, 4)."""
+    onehot = torch.nn.functional.one_hot(types.clamp(0, PART_TYPES), PART_TYPES + 1)[..., 1:]
+    weight = onehot.to(cos.dtype) * member[..., None].to(cos.dtype)  # (B, K, 4)
+    return torch.einsum("bk,bkt->bt", cos, weight), weight.sum(1)
+
+
+@dataclass(frozen=True)
+class MatchedReference:
+    """Parts known to match an image, added to H+ of the within-type L3: the positive
+    caption's matched parts, scored in the inter run on (image, its own caption).
+
+    cos:   (B, K) cos(h^I, H^T_k) of that run;  types: (B, K) part types;  matched: (B, K) bool.
+    """
+
+    cos: torch.Tensor
+    types: torch.Tensor
+    matched: torch.Tensor
+
+    def index(self, idx: torch.Tensor) -> MatchedReference:
+        return MatchedReference(self.cos[idx], self.types[idx], self.matched[idx])
+
+
+def phrase_matching(out: InterOutput, marks: PhraseMarks, alpha: float,
+                    types: torch.Tensor | None = None,
+                    reference: MatchedReference | None = None) -> torch.Tensor:
     """One L3 term (Eq. 3) on negative pairs -> (B,); 0 where H+ or H- is empty (skipped).
 
     TriL_alpha(mean_{p in H+} cos(h^I, p), mean_{p in H-} cos(h^I, p)) with the phrase and
     word outputs H^T of the pair's own inter run; marks: MARK_MATCHED (H+),
     MARK_MISMATCHED (H-), anything else (-1: unlabeled / padding) is in neither set.
+
+    types (B, P + L) (see part_types): compare H+ and H- within each part type and average the
+    hinges over the types where both are non-empty. Mismatched parts of a negative caption
+    are mostly attributes and relations and matched ones mostly objects and words, so a
+    comparison across types is met by scoring each type at its own level, with no grounding
+    (DESIGN.md section 2, revised). reference: matched parts of the same image from its
+    positive run, joined to H+ per type (so attributes and relations, rarely matched in a
+    negative caption, still get a matched side).
     """
     cos = cos_each(out.h_img, out.H_txt)  # (B, P + L)
     combined = marks.combined()  # (B, P + L)
     matched = (combined == MARK_MATCHED) & out.H_txt_mask
     mismatched = (combined == MARK_MISMATCHED) & out.H_txt_mask
-    present = matched.any(1) & mismatched.any(1)
-    return tril(cos, cos, alpha, matched, mismatched) * present
+    if types is None:
+        present = matched.any(1) & mismatched.any(1)
+        return tril(cos, cos, alpha, matched, mismatched) * present
+    pos_sum, pos_cnt = per_type_sums(cos, matched, types)  # (B, 4) each
+    if reference is not None:
+        ref_sum, ref_cnt = per_type_sums(reference.cos, reference.matched, reference.types)
+        pos_sum, pos_cnt = pos_sum + ref_sum, pos_cnt + ref_cnt
+    neg_sum, neg_cnt = per_type_sums(cos, mismatched, types)
+    present = (pos_cnt > 0) & (neg_cnt > 0)  # (B, 4)
+    hinge = (alpha - pos_sum / pos_cnt.clamp_min(1) + neg_sum / neg_cnt.clamp_min(1)).clamp_min(0)
+    return (hinge * present).sum(1) / present.sum(1).clamp_min(1)
+
+
+@dataclass(frozen=True)
+class PhraseSupervision:
+    """What L3 needs for one set of negative runs (B rows): the label rule's marks of each
+    caption against the run's image, the part types (None: the paper's across-type L3) and
+    the matched reference parts of the same image (None: none)."""
+
+    marks: PhraseMarks
+    types: torch.Tensor | None = None
+    reference: MatchedReference | None = None
 
 
 def inter_losses(pos: InterOutput, neg_txt: InterOutput, neg_img: InterOutput,
-                 marks_txt: PhraseMarks | None, marks_img: PhraseMarks | None,
-                 alpha1: float, alpha2: float, alpha3: float) -> dict[str, torch.Tensor]:
+                 sup_txt: PhraseSupervision | None, sup_img: PhraseSupervision | None,
+                 alpha1: float, alpha2: float, alpha3: float,
+                 intra: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+                 ) -> dict[str, torch.Tensor]:
     """L1 (global), L2 (local), L3 (phrase matching) of B positive pairs -> scalars.
 
-    pos:       inter run on (I_i, T_i);  neg_txt: on (I_i, T_j);  neg_img: on (I_k, T_i).
-    marks_txt: marks of T_j's phrases/tokens w.r.t. the labels L_i (PhraseMarks).
-    marks_img: marks of T_i's phrases/tokens w.r.t. the labels L_k.
-    L3 is left out of the dict when either marks is None (e.g. weight 0, Table 3 w/o PM).
+    pos:     inter run on (I_i, T_i);  neg_txt: on (I_i, T_j);  neg_img: on (I_k, T_i).
+    sup_txt: L3 supervision of T_j's parts w.r.t. the labels L_i; sup_img: of T_i w.r.t. L_k.
+    intra:   s_A of (pos, neg_txt, neg_img), each (B,), or None. Given, L1 ranks the sum
+             s_A + s_G, the score Eq. 5 ranks by (with mu1 = 1): the inter encoder then learns
+             where the dual encoder is wrong instead of re-learning what it already ranks
+             (DESIGN.md section 2, revised; docs/PHASE2.md). "L1_sG", the hinge of s_G alone,
+             is always returned as a diagnostic (weight it 0 to log it only).
+    L3 is left out of the dict when either supervision is None (e.g. weight 0, w/o PM).
     """
-    g_pos = s_global(pos.h_img, pos.h_txt)
-    l1 = (tril(g_pos, s_global(neg_txt.h_img, neg_txt.h_txt), alpha1)
-          + tril(g_pos, s_global(neg_img.h_img, neg_img.h_txt), alpha1))
+    g_pos, g_txt, g_img = (s_global(o.h_img, o.h_txt) for o in (pos, neg_txt, neg_img))
+    plain = tril(g_pos, g_txt, alpha1) + tril(g_pos, g_img, alpha1)
+    l1 = plain
+    if intra is not None:
+        a_pos, a_txt, a_img = intra
+        l1 = tril(g_pos + a_pos, g_txt + a_txt, alpha1) + tril(g_pos + a_pos, g_img + a_img, alpha1)
     # Eq. 2: phrase-to-image on the negative caption, region-to-sentence on the negative image.
     l2 = (tril(s_phrase(pos), s_phrase(neg_txt), alpha2)
           + tril(s_region(pos), s_region(neg_img), alpha2))
-    terms = {"L1": l1.mean(), "L2": l2.mean()}
-    if marks_txt is not None and marks_img is not None:
-        l3 = phrase_matching(neg_txt, marks_txt, alpha3) + phrase_matching(
-            neg_img, marks_img, alpha3)
+    terms = {"L1": l1.mean(), "L2": l2.mean(), "L1_sG": plain.mean().detach()}
+    if sup_txt is not None and sup_img is not None:
+        l3 = (phrase_matching(neg_txt, sup_txt.marks, alpha3, sup_txt.types, sup_txt.reference)
+              + phrase_matching(neg_img, sup_img.marks, alpha3, sup_img.types, sup_img.reference))
         terms["L3"] = l3.mean()
     return terms
 
