@@ -81,3 +81,57 @@ def sample_negatives(img_emb: torch.Tensor, txt_emb: torch.Tensor,
                                          pos_img, all_images, m, chunk_elems)
     neg_image = _draw(img_idx, img_cnt, generator, "image")
     return neg_caption, neg_image
+
+
+# ----- partners: negatives that are also positives of the same update ---------------------
+#
+# Phase 2 pairs every anchor caption c (image i) with a partner caption p of another image
+# and trains on both positives (I_i, T_c), (I_p, T_p) and the two cross pairs (I_i, T_p),
+# (I_p, T_c) as their negatives. Each image and caption of an update then sits on both
+# sides of a hinge, so the parts of a cross-encoder score that depend on one modality only
+# cancel in the gradient; with negatives from outside the batch the inter encoder learned
+# "score hub captions low" instead of matching (DESIGN.md section 2, revised; docs/PHASE2.md).
+
+
+def _random_caption_of(images: torch.Tensor, caption_image: torch.Tensor,
+                       generator: torch.Generator | None) -> torch.Tensor:
+    """One caption drawn uniformly among the captions of each of `images` (B,) -> (B,)."""
+    order = torch.argsort(caption_image, stable=True)  # captions grouped by image
+    counts = torch.bincount(caption_image, minlength=int(images.max()) + 1)
+    starts = torch.cumsum(counts, 0) - counts
+    u = torch.rand(images.shape[0], generator=generator)
+    pick = (u * counts[images]).long().clamp_max(counts[images] - 1)
+    return order[starts[images] + pick]
+
+
+def random_partners(caption_image: torch.Tensor,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """A partner caption for every caption (N_cap,): uniform over the captions of other
+    images (each image picked uniformly, then one of its captions) -> (N_cap,) long."""
+    caption_image = caption_image.long().cpu()
+    n_img = int(caption_image.max()) + 1
+    if n_img < 2:
+        raise ValueError("partners need at least two images")
+    shift = torch.randint(1, n_img, caption_image.shape, generator=generator)
+    return _random_caption_of((caption_image + shift) % n_img, caption_image, generator)
+
+
+def hard_partners(img_emb: torch.Tensor, txt_emb: torch.Tensor, caption_image: torch.Tensor,
+                  m: int = 10, generator: torch.Generator | None = None,
+                  chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> torch.Tensor:
+    """A partner caption for every caption c, sampled by intra scores (paper end of 2.4)
+    -> (N_cap,) long.
+
+    For half of the captions (a fair coin each) the partner is one of the top-m captions of
+    other images for c's image, cos(a^I_i, a^T) (a hard negative caption for I_i); for the
+    other half it is a caption of one of the top-m other images for c, cos(a^T_c, a^I) (a
+    hard negative image for T_c). Never a caption of c's own image.
+    img_emb: (N_img, d); txt_emb: (N_cap, d); caption_image: (N_cap,).
+    """
+    caption_image = caption_image.long().cpu()
+    positives = torch.arange(caption_image.shape[0])
+    neg_cap, neg_img = sample_negatives(img_emb, txt_emb, caption_image, positives, m,
+                                        generator, chunk_elems)
+    via_image = _random_caption_of(neg_img, caption_image, generator)
+    coin = torch.rand(positives.shape[0], generator=generator) < 0.5
+    return torch.where(coin, neg_cap, via_image)

@@ -30,6 +30,11 @@ class InterOutput:
     H_txt: torch.Tensor
     H_txt_mask: torch.Tensor
 
+    def index(self, idx: torch.Tensor) -> InterOutput:
+        """Rows `idx` of every output (a gather along the pair axis)."""
+        return InterOutput(self.h_img[idx], self.h_txt[idx], self.H_img[idx],
+                           self.H_img_mask[idx], self.H_txt[idx], self.H_txt_mask[idx])
+
 
 def cos_each(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
     """Cosine of u (B, d) with each H[b, k] (B, K, d) -> (B, K)."""
@@ -57,11 +62,17 @@ def s_region(out: InterOutput) -> torch.Tensor:
     return masked_mean(cos_each(out.h_txt, out.H_img), out.H_img_mask)
 
 
-def eq5(a_img: torch.Tensor, a_txt: torch.Tensor, out: InterOutput, mu1: float,
-        mu2: float) -> torch.Tensor:
-    """Eq. 5: cos(a^I,a^T) + mu1 cos(h^I,h^T) + mu2 s_P + mu2 s_R -> (B,).
+def eq5_terms(a_img: torch.Tensor, a_txt: torch.Tensor, out: InterOutput) -> torch.Tensor:
+    """The three terms Eq. 5 weighs, [s_A, s_G, s_P + s_R] -> (B, 3).
 
     a_img, a_txt: (B, d) intra global representations of the B pairs scored by `out`.
     """
-    return (s_global(a_img, a_txt) + mu1 * s_global(out.h_img, out.h_txt)
-            + mu2 * s_phrase(out) + mu2 * s_region(out))
+    return torch.stack([s_global(a_img, a_txt), s_global(out.h_img, out.h_txt),
+                        s_phrase(out) + s_region(out)], dim=1)
+
+
+def eq5(a_img: torch.Tensor, a_txt: torch.Tensor, out: InterOutput, mu1: float,
+        mu2: float) -> torch.Tensor:
+    """Eq. 5: cos(a^I,a^T) + mu1 cos(h^I,h^T) + mu2 s_P + mu2 s_R -> (B,)."""
+    terms = eq5_terms(a_img, a_txt, out)
+    return terms[:, 0] + mu1 * terms[:, 1] + mu2 * terms[:, 2]

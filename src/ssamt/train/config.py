@@ -79,6 +79,12 @@ class LossConfig:
     mu1: float = 0.3
     mu2: float = 0.1
     negatives_m: int = 10
+    # Phase 2 (DESIGN.md section 2, revised; docs/PHASE2.md): share of the updates that pair
+    # anchors with random partners before the intra top-m ones (0 = top-m from the start).
+    hard_negatives_from: float = 0.5
+    l1_with_intra: bool = True  # L1 ranks s_A + s_G, the sum Eq. 5 ranks by
+    l3_within_type: bool = True  # L3 compares parts of one type (object/attribute/...)
+    l3_reference: bool = True  # the positive caption's matched parts join H+ of their type
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,9 @@ class EvalConfig:
     rerank_k:   candidates the inter encoder re-scores per query (two-stage, DESIGN.md 2).
     max_images: evaluate on the first N dev images (0 = all) to keep epochs cheap.
     select_by:  metric that picks best.pt.
+    select_mu:  at the end of phase 2, choose Eq. 5's mu1 / mu2 on the whole dev split from
+                the grids below (the paper tunes them per dataset) and store them in the
+                checkpoint; evaluate and explain use them by default.
     """
 
     rerank_k: int = 20
@@ -95,6 +104,10 @@ class EvalConfig:
     batch_size: int = 256
     select_by: str = "rsum"
     every_epochs: int = 1
+    select_mu: bool = True
+    select_mu_images: int = 1000  # dev images the weights are chosen on (0 = all)
+    mu1_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
+    mu2_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4)
 
 
 @dataclass(frozen=True)

@@ -1,109 +1,206 @@
 """Phase 2 (paper 3.2): freeze the intra encoders and train the inter encoder with L1-L3.
 
-Each epoch the frozen intra encoders embed the training set once; every positive pair
-(i, i) then gets a negative caption j drawn from the top-m intra-scored captions of other
-images and a negative image k likewise (end of paper 2.4, DESIGN.md "Negative sampling").
-The inter encoder runs on (I_i, T_i), (I_i, T_j) and (I_k, T_i); L3 needs the phrase marks
-of T_j against L_i and of T_i against L_k (DESIGN.md section 2).
+Each epoch the frozen intra encoders embed the training set once and every caption gets a
+partner caption of another image: uniformly at random, and one sampled from the intra
+top-m (end of paper 2.4). An update takes a token-budget batch of n anchor captions c with
+their partners p and runs the inter encoder on the 2n positives (I_c, T_c), (I_p, T_p) and
+on the 2n cross pairs (I_c, T_p), (I_p, T_c): every positive gets one negative caption and
+one negative image, and every negative of the update is made of a positive's image and
+another positive's caption (DESIGN.md section 2 "Negative sampling", revised; the why and
+the measurements are in docs/PHASE2.md). The first `hard_negatives_from` share of the
+updates use the random partners, the rest the top-m ones (random-to-hard schedule).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from ssamt.data.batch import ImageBatch, PhraseMarks, TextBatch
+from ssamt.data.batch import MARK_MATCHED, ImageBatch, PhraseMarks, TextBatch
 from ssamt.train.config import TrainConfig
 from ssamt.train.data import SplitData
 from ssamt.train.engine import PhaseTask
 
-NEGATIVE_CHUNK = 1024  # positives per sampling call: bounds the (chunk, N_cap) score block
+
+@dataclass(frozen=True)
+class InterOptions:
+    """The phase-2 objective's switches (TrainConfig.loss, docs/PHASE2.md)."""
+
+    alpha1: float
+    alpha2: float
+    alpha3: float
+    l1_with_intra: bool = True  # L1 ranks s_A + s_G (the sum Eq. 5 ranks by)
+    l3_within_type: bool = True  # L3 compares matched and mismatched parts of one type
+    l3_reference: bool = True  # the positive caption's parts join H+ of their type
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> InterOptions:
+        loss = cfg.loss
+        return cls(loss.alpha1, loss.alpha2, loss.alpha3, loss.l1_with_intra,
+                   loss.l3_within_type, loss.l3_reference)
 
 
 class InterObjective(torch.nn.Module):
-    """forward(...) -> {"L1", "L2"[, "L3"]}; a module so DDP can wrap it."""
+    """forward(...) -> {"L1", "L2", "L1_sG"[, "L3"]}; a module so DDP can wrap it."""
 
-    def __init__(self, model: torch.nn.Module, alpha1: float, alpha2: float, alpha3: float) -> None:
+    def __init__(self, model: torch.nn.Module, options: InterOptions) -> None:
         super().__init__()
         self.model = model
-        self.alphas = (alpha1, alpha2, alpha3)
+        self.options = options
 
-    def forward(self, img_pos: ImageBatch, txt_pos: TextBatch, img_neg: ImageBatch,
-                txt_neg: TextBatch, marks_txt: PhraseMarks | None,
-                marks_img: PhraseMarks | None) -> dict[str, torch.Tensor]:
-        """B positive pairs (img_pos[b], txt_pos[b]), negative captions txt_neg[b] and
-        negative images img_neg[b]; marks_txt of txt_neg vs L_i, marks_img of txt_pos vs L_k."""
+    def forward(self, images: ImageBatch, texts: TextBatch, swap: torch.Tensor,
+                a_img: torch.Tensor | None, a_txt: torch.Tensor | None,
+                marks_pos: PhraseMarks | None,
+                marks_cross: PhraseMarks | None) -> dict[str, torch.Tensor]:
+        """2n positive pairs (images[r], texts[r]); cross pair r = (images[r], texts[swap[r]]).
+
+        swap:        (2n,) the partner row of each row (an involution).
+        a_img/a_txt: (2n, d) L2-normalized intra embeddings of the rows, for s_A (or None).
+        marks_pos:   marks of texts[r] against the labels of images[r] (for the reference).
+        marks_cross: marks of texts[swap[r]] against the labels of images[r] (L3).
+        Cross row r is the negative caption of positive r and, through swap, the negative
+        image of positive swap[r].
+        """
         from ssamt.losses import inter_losses
 
-        pos = self.model.inter(img_pos, txt_pos)  # run on (I_i, T_i)
-        neg_txt = self.model.inter(img_pos, txt_neg)  # run on (I_i, T_j)
-        neg_img = self.model.inter(img_neg, txt_pos)  # run on (I_k, T_i)
-        terms = inter_losses(pos, neg_txt, neg_img, marks_txt, marks_img, *self.alphas)
+        pos = self.model.inter(images, texts)  # (I_r, T_r)
+        cross = self.model.inter(images, texts.index(swap))  # (I_r, T_swap[r])
+        neg_img = cross.index(swap)  # row r: (I_swap[r], T_r)
+        intra = None
+        if self.options.l1_with_intra and a_img is not None:
+            s_pos = (a_img * a_txt).sum(-1)  # (2n,)
+            s_cross = (a_img * a_txt[swap]).sum(-1)
+            intra = (s_pos, s_cross, s_cross[swap])
+        sup_txt, sup_img = self._supervision(pos, texts, swap, marks_pos, marks_cross)
+        o = self.options
+        terms = inter_losses(pos, cross, neg_img, sup_txt, sup_img, o.alpha1, o.alpha2,
+                             o.alpha3, intra=intra)
         return {name: value.float() for name, value in terms.items()}
 
+    def _supervision(self, pos, texts: TextBatch, swap: torch.Tensor,
+                     marks_pos: PhraseMarks | None, marks_cross: PhraseMarks | None):
+        """L3 supervision of the cross rows as negative captions and as negative images."""
+        from ssamt.losses import MatchedReference, PhraseSupervision, part_types
+        from ssamt.model.scores import cos_each
 
-def sample_epoch_negatives(model, train: SplitData, m: int, seed: int, epoch: int,
-                           device: torch.device, batch_size: int = 256,
-                           progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """-> (neg_caption (N_cap,), neg_image (N_cap,)) for every positive pair of the epoch.
+        if marks_cross is None:
+            return None, None
+        if not self.options.l3_within_type:
+            marks_img = PhraseMarks(marks_cross.phrase_marks[swap], marks_cross.token_marks[swap])
+            return PhraseSupervision(marks_cross), PhraseSupervision(marks_img)
+        types = part_types(texts.phrase_types, texts.token_mask)  # (2n, P + L) of texts[r]
+        reference = None
+        if self.options.l3_reference and marks_pos is not None:
+            matched = (marks_pos.combined() == MARK_MATCHED) & pos.H_txt_mask
+            reference = MatchedReference(cos_each(pos.h_img, pos.H_txt), types, matched)
+        # cross row r holds caption swap[r] against image r; its reference is positive r.
+        sup_txt = PhraseSupervision(marks_cross, types[swap], reference)
+        marks_img = PhraseMarks(marks_cross.phrase_marks[swap], marks_cross.token_marks[swap])
+        sup_img = PhraseSupervision(marks_img, types, None if reference is None
+                                    else reference.index(swap))
+        return sup_txt, sup_img
 
-    Deterministic in (seed, epoch): a resumed run draws the same negatives.
+
+@dataclass
+class EpochPartners:
+    """One epoch's partner captions and the intra embeddings they were sampled with.
+
+    random, hard: (N_cap,) partner caption of each caption; img_emb (N_img, d), txt_emb
+    (N_cap, d): L2-normalized a^I, a^T of the frozen intra encoders (s_A of any pair).
     """
-    from ssamt.model.negatives import sample_negatives
+
+    random: np.ndarray
+    hard: np.ndarray
+    img_emb: torch.Tensor
+    txt_emb: torch.Tensor
+
+
+def sample_epoch_partners(model, train: SplitData, m: int, seed: int, epoch: int,
+                          device: torch.device, batch_size: int = 256,
+                          progress: bool = False) -> EpochPartners:
+    """Random and top-m partners of every caption; deterministic in (seed, epoch), so a
+    resumed run draws the same ones."""
+    from ssamt.model.negatives import hard_partners, random_partners
     from ssamt.retrieval.encode import encode_gallery
 
     img_emb, txt_emb = encode_gallery(model, train.images, train.texts, batch_size=batch_size,
                                       device=device, progress=progress)  # (N_img, d), (N_cap, d)
     c2i = torch.from_numpy(train.caption_image)
     gen = torch.Generator().manual_seed(int(seed) * 100003 + int(epoch))
-    neg_cap, neg_img = [], []
-    for start in range(0, train.num_captions, NEGATIVE_CHUNK):
-        positives = torch.arange(start, min(start + NEGATIVE_CHUNK, train.num_captions))
-        caps, imgs = sample_negatives(img_emb, txt_emb, c2i, positives, m=m, generator=gen)
-        neg_cap.append(torch.as_tensor(caps).cpu())
-        neg_img.append(torch.as_tensor(imgs).cpu())
-    return torch.cat(neg_cap).numpy(), torch.cat(neg_img).numpy()
+    rand = random_partners(c2i, gen)
+    hard = hard_partners(img_emb.to(device), txt_emb.to(device), c2i, m, gen)
+    return EpochPartners(rand.numpy(), hard.numpy(), img_emb, txt_emb)
 
 
-def inter_inputs(train: SplitData, caps: list[int], neg_cap: np.ndarray, neg_img: np.ndarray,
-                 device: torch.device, with_marks: bool) -> dict[str, Any]:
-    """One phase-2 batch of B positive pairs with their negatives (and L3 marks)."""
-    caps_arr = np.asarray(caps, dtype=np.int64)
-    imgs, j, k = train.caption_image[caps_arr], neg_cap[caps_arr], neg_img[caps_arr]
-    marks_txt = marks_img = None
+def hard_from_update(cfg: TrainConfig) -> int:
+    """First update that draws top-m partners: the random-to-hard switch (docs/PHASE2.md)."""
+    return round(cfg.loss.hard_negatives_from * cfg.phase2.max_steps)
+
+
+def paired_rows(anchors: np.ndarray, partners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """-> (captions (2n,), swap (2n,)): the anchors then their partners, and each row's
+    partner row. Cross row r pairs the image of captions[r] with captions[swap[r]]."""
+    n = len(anchors)
+    caps = np.concatenate([anchors, partners[anchors]]).astype(np.int64)
+    swap = np.concatenate([np.arange(n, 2 * n), np.arange(n)]).astype(np.int64)
+    return caps, swap
+
+
+def inter_inputs(train: SplitData, anchors: list[int], partners: EpochPartners, hard: bool,
+                 device: torch.device, options: InterOptions, with_marks: bool) -> dict[str, Any]:
+    """One phase-2 batch: n anchors, their partners, the cross pairs' marks (L3)."""
+    caps, swap = paired_rows(np.asarray(anchors, dtype=np.int64),
+                             partners.hard if hard else partners.random)
+    imgs = train.caption_image[caps]
+    marks_pos = marks_cross = None
     if with_marks and train.labels is not None:
-        labels = train.labels
-        marks_txt = train.texts.marks(j, [labels.image_labels(int(i)) for i in imgs]).to(device)
-        marks_img = train.texts.marks(caps_arr, [labels.image_labels(int(x)) for x in k]).to(device)
+        labels = [train.labels.image_labels(int(i)) for i in imgs]
+        marks_cross = train.texts.marks(caps[swap], labels).to(device)
+        if options.l3_within_type and options.l3_reference:
+            marks_pos = train.texts.marks(caps, labels).to(device)
+    a_img = a_txt = None
+    if options.l1_with_intra:
+        a_img = partners.img_emb[torch.from_numpy(imgs)].to(device)
+        a_txt = partners.txt_emb[torch.from_numpy(caps)].to(device)
     return {
-        "img_pos": train.images.batch(imgs).to(device, non_blocking=True),
-        "txt_pos": train.texts.batch(caps_arr).to(device, non_blocking=True),
-        "img_neg": train.images.batch(k).to(device, non_blocking=True),
-        "txt_neg": train.texts.batch(j).to(device, non_blocking=True),
-        "marks_txt": marks_txt,
-        "marks_img": marks_img,
+        "images": train.images.batch(imgs).to(device, non_blocking=True),
+        "texts": train.texts.batch(caps).to(device, non_blocking=True),
+        "swap": torch.from_numpy(swap).to(device),
+        "a_img": a_img, "a_txt": a_txt,
+        "marks_pos": marks_pos, "marks_cross": marks_cross,
     }
 
 
-def inter_task(model, objective: torch.nn.Module, train: SplitData, cfg: TrainConfig,
+def inter_task(model, objective: InterObjective, train: SplitData, cfg: TrainConfig,
                device: torch.device, evaluate=None, progress: bool = False) -> PhaseTask:
-    """The PhaseTask of phase 2; negatives are re-drawn at the start of every epoch."""
+    """The PhaseTask of phase 2; partners are re-drawn at the start of every epoch.
+
+    Items are anchor captions; an anchor costs twice its pair (its partner's pair comes
+    with it), so a token budget holds the same number of positive pairs as before.
+    """
     weights = {"L1": cfg.loss.lambda1, "L2": cfg.loss.lambda2, "L3": cfg.loss.lambda3}
-    negatives: dict[str, np.ndarray] = {}
+    epoch_partners: dict[str, EpochPartners] = {}
+    switch = hard_from_update(cfg)
 
     def start_epoch(epoch: int) -> None:
-        caps, imgs = sample_epoch_negatives(model, train, cfg.loss.negatives_m, cfg.seed, epoch,
-                                            device, cfg.eval.batch_size, progress)
-        negatives["cap"], negatives["img"] = caps, imgs
+        epoch_partners["now"] = sample_epoch_partners(
+            model, train, cfg.loss.negatives_m, cfg.seed, epoch, device, cfg.eval.batch_size,
+            progress)
 
-    def make_inputs(caps: list[int], epoch: int) -> dict[str, Any]:
-        return inter_inputs(train, caps, negatives["cap"], negatives["img"], device,
-                            with_marks=cfg.loss.lambda3 > 0)
+    def make_inputs(anchors: list[int], epoch: int, update: int) -> dict[str, Any]:
+        return inter_inputs(train, anchors, epoch_partners["now"], update >= switch, device,
+                            objective_options(objective), with_marks=cfg.loss.lambda3 > 0)
 
     return PhaseTask(
-        name="inter", objective=objective, weights=weights, costs=train.pair_costs(),
+        name="inter", objective=objective, weights=weights, costs=2 * train.pair_costs(),
         make_inputs=make_inputs, params=[p for p in model.inter_parameters() if p.requires_grad],
         start_epoch=start_epoch, evaluate=evaluate, select_by=cfg.eval.select_by,
     )
+
+
+def objective_options(objective: torch.nn.Module) -> InterOptions:
+    """The options of an InterObjective, also when DDP wraps it."""
+    return getattr(objective, "module", objective).options

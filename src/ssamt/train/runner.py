@@ -42,7 +42,7 @@ from ssamt.train.distributed import (
 from ssamt.train.engine import RunContext, TrainState, run_phase
 from ssamt.train.logging import MetricsLogger
 from ssamt.train.phase1 import IntraObjective, intra_task
-from ssamt.train.phase2 import InterObjective, inter_task
+from ssamt.train.phase2 import InterObjective, InterOptions, inter_task
 from ssamt.train.schedule import build_optimizer, build_scheduler
 
 PHASES = ("intra", "inter", "both")
@@ -72,6 +72,8 @@ def dev_evaluator(model, dev: SplitData | None, cfg: TrainConfig, device: torch.
     if dev is None or cfg.eval.every_epochs <= 0:
         return None
     from ssamt.retrieval.evaluate import evaluate_tables
+
+    dev = dev.head(cfg.eval.max_images)  # the cheap per-epoch subset
 
     def evaluate() -> dict[str, float]:
         res = evaluate_tables(model, dev.images, dev.texts, dev.caption_image, protocol="f30k",
@@ -145,8 +147,7 @@ def _phase2(model, cfg, train_data, dev_data, device, info, ctx, payload) -> dic
     model.freeze_intra()  # paper 3.2: fix the intra-modality model
     for p in model.inter_parameters():
         p.requires_grad_(True)
-    objective = wrap_ddp(InterObjective(model, cfg.loss.alpha1, cfg.loss.alpha2, cfg.loss.alpha3),
-                         info, device)
+    objective = wrap_ddp(InterObjective(model, InterOptions.from_config(cfg)), info, device)
     task = inter_task(model, objective, train_data, cfg, device,
                       dev_evaluator(model, dev_data, cfg, device, cfg.eval.rerank_k),
                       progress=ctx.progress and info.is_main)
@@ -182,10 +183,48 @@ def train(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData | None, v
             payload = None  # phase 2 continues from the live model
         if phase in ("inter", "both") and not _finished(payload):
             results["inter"] = _phase2(model, cfg, train_data, dev_data, dev, info, ctx, payload)
+        if phase in ("inter", "both") and info.is_main:
+            results["eq5"] = store_eq5_weights(model, run_dir, dev_data, cfg, dev, logger, progress)
     finally:
         logger.close()
         barrier(info)
     return results
+
+
+def store_eq5_weights(model, run_dir: Path, dev: SplitData | None, cfg: TrainConfig,
+                      device: torch.device, logger: MetricsLogger,
+                      progress: bool) -> dict[str, Any] | None:
+    """Choose Eq. 5's mu1 / mu2 on dev with the phase-2 model of best.pt and store them in
+    best.pt and last.pt ("eq5"), where evaluate and explain read them (paper: tuned per
+    dataset). Skipped without a dev split, with eval.select_mu false, or when done before."""
+    from ssamt.retrieval.eq5_select import select_eq5_weights
+
+    best = run_dir / BEST_NAME
+    if dev is None or not cfg.eval.select_mu or not best.is_file():
+        return None
+    payload = load_checkpoint(best)
+    if payload["state"]["phase"] != "inter":
+        return None
+    if "eq5" in payload:
+        return payload["eq5"]
+    model.load_state_dict(payload["model"])
+    dev = dev.head(cfg.eval.select_mu_images)
+    chosen = select_eq5_weights(model, dev.images, dev.texts, dev.caption_image,
+                                k=max(cfg.eval.rerank_k, 1), mu1_grid=cfg.eval.mu1_grid,
+                                mu2_grid=cfg.eval.mu2_grid, batch_size=cfg.eval.batch_size,
+                                device=device, progress=progress)
+    chosen = {**chosen, "split": "dev", "images": dev.num_images}
+    for name in (BEST_NAME, LAST_NAME):
+        if (run_dir / name).is_file():
+            stored = payload if name == BEST_NAME else load_checkpoint(run_dir / name)
+            save_checkpoint(run_dir / name, {**stored, "eq5": chosen})
+    logger.log("eval", "eq5", payload["state"]["step"],
+               {k: chosen[k] for k in ("mu1", "mu2", "rsum", "stage1_rsum")})
+    if progress:
+        print(f"Eq. 5 weights chosen on {dev.num_images} dev images: mu1={chosen['mu1']:g} "
+              f"mu2={chosen['mu2']:g} (dev RSum {chosen['rsum']:.1f}, stage 1 "
+              f"{chosen['stage1_rsum']:.1f})", flush=True)
+    return chosen
 
 
 def keep_best_intra(model, run_dir: Path, info: DistInfo) -> None:

@@ -1,0 +1,141 @@
+"""Phase 2's batches: partners (random and intra top-m), paired rows whose every negative is
+a positive of the same update, the random-to-hard schedule, and L3 supervision rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from test_train_runner import TINY, tiny_data
+
+from ssamt.model.negatives import hard_partners, random_partners
+from ssamt.train.config import load_config
+from ssamt.train.phase2 import (
+    EpochPartners,
+    InterObjective,
+    InterOptions,
+    hard_from_update,
+    inter_inputs,
+    inter_task,
+    paired_rows,
+)
+
+
+def _embeddings(n_img=12, per=3, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    img = F.normalize(torch.randn(n_img, d, generator=g), dim=1)
+    txt = F.normalize(torch.randn(n_img * per, d, generator=g), dim=1)
+    return img, txt, torch.arange(n_img).repeat_interleave(per)
+
+
+def test_random_partners_are_captions_of_other_images():
+    _, _, c2i = _embeddings()
+    for seed in range(5):
+        p = random_partners(c2i, torch.Generator().manual_seed(seed))
+        assert p.shape == c2i.shape and (c2i[p] != c2i).all()
+    # Every other image is reachable: over many draws all 11 others appear for caption 0.
+    seen = {int(c2i[random_partners(c2i, torch.Generator().manual_seed(s))[0]]) for s in range(200)}
+    assert seen == set(range(1, 12))
+
+
+def test_hard_partners_come_from_the_intra_top_m_of_either_direction():
+    img, txt, c2i = _embeddings()
+    m = 3
+    sims = img @ txt.T  # (N_img, N_cap)
+    same = c2i[None, :] == torch.arange(12)[:, None]
+    top_caps = sims.masked_fill(same, -2).topk(m, dim=1).indices  # per image
+    top_imgs = sims.T.masked_fill(same.T, -2).topk(m, dim=1).indices  # per caption
+    p = hard_partners(img, txt, c2i, m, torch.Generator().manual_seed(0))
+    via_caption = via_image = 0
+    for c in range(len(c2i)):
+        i = int(c2i[c])
+        assert int(c2i[p[c]]) != i  # never a caption of the anchor's own image
+        in_caps = int(p[c]) in top_caps[i].tolist()
+        in_imgs = int(c2i[p[c]]) in top_imgs[c].tolist()
+        assert in_caps or in_imgs
+        via_caption += in_caps
+        via_image += in_imgs
+    assert via_caption > 0 and via_image > 0  # both directions of the paper's sampling used
+
+
+def test_paired_rows_every_negative_is_a_positive_of_the_update():
+    rng = np.random.default_rng(0)
+    c2i = np.repeat(np.arange(20), 5)
+    partners = random_partners(torch.from_numpy(c2i), torch.Generator().manual_seed(1)).numpy()
+    anchors = rng.choice(len(c2i), 7, replace=False)
+    caps, swap = paired_rows(anchors, partners)
+    assert len(caps) == 14 and (swap[swap] == np.arange(14)).all()  # an involution
+    assert set(caps[:7]) == set(anchors) and (caps[7:] == partners[anchors]).all()
+    positives = {(int(c2i[c]), int(c)) for c in caps}
+    pos_images, pos_captions = {i for i, _ in positives}, {c for _, c in positives}
+    for r in range(14):
+        neg_image, neg_caption = int(c2i[caps[r]]), int(caps[swap[r]])
+        assert neg_image in pos_images and neg_caption in pos_captions
+        assert c2i[neg_caption] != neg_image  # no caption of the image's own is a negative
+
+
+def test_schedule_switches_from_random_to_hard(tmp_path, monkeypatch):
+    cfg = load_config("synthetic", [*TINY, "phase2.max_steps=10", "loss.hard_negatives_from=0.3"])
+    assert hard_from_update(cfg) == 3
+    assert hard_from_update(load_config("synthetic", ["loss.hard_negatives_from=0"])) == 0
+    data, vocab = tiny_data(tmp_path)
+    from ssamt.train.runner import build_model
+
+    model = build_model(cfg, len(vocab), data)
+    objective = InterObjective(model, InterOptions.from_config(cfg))
+    task = inter_task(model, objective, data, cfg, torch.device("cpu"))
+    task.start_epoch(0)
+    seen = {}
+
+    def spy(train, anchors, partners, hard, *args, **kwargs):
+        seen[len(seen)] = hard
+        return {}
+
+    monkeypatch.setattr("ssamt.train.phase2.inter_inputs", spy)
+    for update in (0, 2, 3, 9):
+        task.make_inputs([0, 1], 0, update)
+    assert list(seen.values()) == [False, False, True, True]
+
+
+def test_inter_inputs_rows_and_marks(tmp_path):
+    cfg = load_config("synthetic", TINY)
+    data, _ = tiny_data(tmp_path)
+    n_cap = data.num_captions
+    hard = (np.arange(n_cap) + 4) % n_cap  # captions of the image two further on
+    parts = EpochPartners(random=hard, hard=hard, img_emb=torch.eye(16, 8)[:, :8],
+                          txt_emb=torch.eye(n_cap, 8))
+    anchors = [0, 5, 9]
+    inputs = inter_inputs(data, anchors, parts, True, torch.device("cpu"),
+                          InterOptions.from_config(cfg), with_marks=True)
+    caps = np.array([0, 5, 9, 4, 9, 13])
+    assert torch.equal(inputs["texts"].token_ids, data.texts.batch(caps).token_ids)
+    assert torch.equal(inputs["images"].regions, data.images.batch(data.caption_image[caps]).regions)
+    assert inputs["swap"].tolist() == [3, 4, 5, 0, 1, 2]
+    want = data.texts.marks(caps[[3, 4, 5, 0, 1, 2]],
+                            [data.labels.image_labels(int(i)) for i in data.caption_image[caps]])
+    assert torch.equal(inputs["marks_cross"].phrase_marks, want.phrase_marks)
+    assert torch.equal(inputs["a_txt"], parts.txt_emb[caps])
+
+
+def test_objective_runs_and_l3_is_within_type(tmp_path):
+    cfg = load_config("synthetic", TINY)
+    data, vocab = tiny_data(tmp_path)
+    from ssamt.train.runner import build_model
+
+    torch.manual_seed(0)
+    model = build_model(cfg, len(vocab), data)
+    c2i = torch.from_numpy(data.caption_image)
+    rand = random_partners(c2i, torch.Generator().manual_seed(0)).numpy()
+    parts = EpochPartners(rand, rand, F.normalize(torch.randn(16, 16), dim=1),
+                          F.normalize(torch.randn(len(c2i), 16), dim=1))
+    inputs = inter_inputs(data, list(range(8)), parts, False, torch.device("cpu"),
+                          InterOptions.from_config(cfg), with_marks=True)
+    terms = InterObjective(model, InterOptions.from_config(cfg))(**inputs)
+    assert {"L1", "L2", "L3", "L1_sG"} <= set(terms)
+    assert all(torch.isfinite(v) for v in terms.values())
+    terms["L1"].backward()
+    assert any(p.grad is not None for p in model.inter_parameters())
+    paper = InterOptions(0.1, 0.1, 0.1, l1_with_intra=False, l3_within_type=False)
+    terms_paper = InterObjective(model, paper)(**inputs)
+    assert terms_paper["L1"].item() == pytest.approx(terms_paper["L1_sG"].item())
