@@ -10,7 +10,9 @@ import pytest
 
 from ssamt.retrieval.analysis.pm_accuracy import (
     accuracy_table,
+    auc,
     pairwise_accuracy,
+    per_type_table,
     phrase_accuracy,
     sample_test_negatives,
 )
@@ -41,6 +43,34 @@ def test_phrase_accuracy_skips_pairs_without_both_sets():
     acc, n = phrase_accuracy(matched, mismatched, valid)
     assert n == 4
     assert acc == pytest.approx(75.0)  # rows 0, 2, 4 right; row 1 wrong; row 3 not counted
+
+
+def test_auc_against_all_pairs_loop():
+    rng = np.random.default_rng(0)
+    pos, neg = rng.integers(0, 5, 30).astype(float), rng.integers(0, 5, 20).astype(float)
+    loop = np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg]) * 100
+    assert auc(pos, neg) == pytest.approx(loop)
+    assert np.isnan(auc(pos, np.array([])))
+
+
+def test_per_type_table_by_hand():
+    # Two negative pairs; types object, attribute, relation, word (columns).
+    scores = {
+        "pm_type_pos": np.array([[0.9, 0.0, 0.0, 0.2], [0.1, 0.5, 0.0, 0.3]]),
+        "pm_type_neg": np.array([[0.1, 0.4, 0.3, 0.4], [0.6, 0.2, 0.0, 0.1]]),
+        "pm_type_valid": np.array([[True, False, False, True], [True, True, False, True]]),
+        "part_cos": np.array([0.9, 0.1, 0.4, 0.1, 0.6, 0.5, 0.2]),
+        "part_type": np.array([1, 1, 2, 1, 1, 2, 2]),
+        "part_matched": np.array([True, False, False, True, False, True, False]),
+    }
+    t = per_type_table(scores, "i2t")
+    assert t["phrase, object parts (i2t)"] == 50.0  # pair 0 right, pair 1 wrong
+    assert t["phrase pairs counted, object (i2t)"] == 2
+    assert t["phrase, attribute parts (i2t)"] == 100.0 and t["phrase pairs counted, attribute (i2t)"] == 1
+    assert np.isnan(t["phrase, relation parts (i2t)"])
+    # objects: matched {0.9, 0.1} vs mismatched {0.1, 0.6}: 0.9 beats both, 0.1 ties one -> 2.5/4
+    assert t["within-type AUC, object (i2t)"] == pytest.approx(62.5)
+    assert t["within-type AUC, attribute (i2t)"] == pytest.approx(100.0)  # 0.5 vs {0.4, 0.2}
 
 
 def test_accuracy_table_by_hand():

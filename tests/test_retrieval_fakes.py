@@ -108,10 +108,15 @@ class FakeModel(torch.nn.Module):
         return FakeInter(torch.tanh((u * v) @ self.w_pair), torch.tanh(u + v))
 
     @staticmethod
+    def eq5_terms(a_img, a_txt, out: FakeInter) -> torch.Tensor:
+        return torch.stack([F.cosine_similarity(a_img, a_txt, dim=-1),
+                            F.cosine_similarity(out.h_img, out.h_txt, dim=-1),
+                            out.h_img.mean(-1)], dim=1)
+
+    @staticmethod
     def eq5(a_img, a_txt, out: FakeInter, mu1: float, mu2: float) -> torch.Tensor:
-        return (F.cosine_similarity(a_img, a_txt, dim=-1)
-                + mu1 * F.cosine_similarity(out.h_img, out.h_txt, dim=-1)
-                + mu2 * out.h_img.mean(-1))
+        t = FakeModel.eq5_terms(a_img, a_txt, out)
+        return t[:, 0] + mu1 * t[:, 1] + mu2 * t[:, 2]
 
     def score_pairs(self, img, txt, mu1, mu2) -> torch.Tensor:
         return self.eq5(self._img(img), self._txt(txt), self.inter(img, txt), mu1, mu2)

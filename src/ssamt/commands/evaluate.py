@@ -45,7 +45,13 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.errors import ConfigError
     from ssamt.fileio import write_json
     from ssamt.labels.store import labels_for_split
-    from ssamt.retrieval.evaluate import eq5_weights, evaluate_model, format_results
+    from ssamt.retrieval.evaluate import (
+        describe_eq5,
+        eq5_source,
+        eq5_weights,
+        evaluate_model,
+        format_results,
+    )
     from ssamt.retrieval.protocols import DEFAULT_SPLIT
     from ssamt.train.checkpoint import load_model, resolve_checkpoint
 
@@ -69,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
         progress=progress, search=args.search,
     )
     result = {"checkpoint": str(resolve_checkpoint(args.checkpoint)), "data": str(args.data),
-              "device": device, **result}
+              "device": device, "mu_source": eq5_source(config, args.mu1, args.mu2), **result}
     print(format_results(result))
+    if result.get("k") != 0:
+        print(describe_eq5(config, args.mu1, args.mu2))
     if args.json:
         write_json(args.json, result)
         print(f"wrote {args.json}")

@@ -51,7 +51,8 @@ def resolve_config(args: argparse.Namespace):
 
 
 def load_data(data_dir: str, cfg, vocab_dict, progress: bool):
-    """-> (train SplitData with labels, dev SplitData or None, vocab)."""
+    """-> (train SplitData with labels, the whole dev SplitData or None, vocab); the epoch
+    evaluation takes its first eval.max_images, Eq. 5's weights are chosen on more."""
     from ssamt.data.precomp import available_splits
     from ssamt.data.vocab import Vocab
     from ssamt.train.data import load_split
@@ -63,7 +64,6 @@ def load_data(data_dir: str, cfg, vocab_dict, progress: bool):
     if "dev" in available_splits(data_dir):
         dev, _ = load_split(data_dir, "dev", vocab, max_tokens=cfg.model.max_tokens,
                             progress=progress)
-        dev = dev.head(cfg.eval.max_images)
     return train, dev, vocab
 
 

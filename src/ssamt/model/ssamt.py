@@ -20,7 +20,7 @@ from ssamt.model import mask as masks
 from ssamt.model.config import ModelConfig
 from ssamt.model.embeddings import ImageEmbeddings, TextEmbeddings
 from ssamt.model.encoders import Encoder, InterEncoder, set_attention
-from ssamt.model.scores import InterOutput, eq5
+from ssamt.model.scores import InterOutput, eq5, eq5_terms
 
 
 def drop_phrases(batch: TextBatch) -> TextBatch:
@@ -117,6 +117,12 @@ class SSAMT(nn.Module):
             mu2: float) -> torch.Tensor:
         """Eq. 5 score (B,) for callers that already hold a^I, a^T (B, d) of the pairs."""
         return eq5(a_img, a_txt, inter_out, mu1, mu2)
+
+    @staticmethod
+    def eq5_terms(a_img: torch.Tensor, a_txt: torch.Tensor,
+                  inter_out: InterOutput) -> torch.Tensor:
+        """[s_A, s_G, s_P + s_R] (B, 3) of the pairs; Eq. 5 weighs them by (1, mu1, mu2)."""
+        return eq5_terms(a_img, a_txt, inter_out)
 
     def score_pairs(self, img: ImageBatch, txt: TextBatch, mu1: float,
                     mu2: float) -> torch.Tensor:

@@ -24,11 +24,41 @@ from ssamt.retrieval.rerank import two_stage
 
 def eq5_weights(config: dict[str, Any], mu1: float | None = None,
                 mu2: float | None = None) -> tuple[float, float]:
-    """Eq. 5's mu1 / mu2: as given, else the run's config (loss section), else the paper's
-    Flickr30K values (0.3, 0.1)."""
-    loss = config.get("loss", {}) if isinstance(config, dict) else {}
-    return (float(loss.get("mu1", 0.3)) if mu1 is None else mu1,
-            float(loss.get("mu2", 0.1)) if mu2 is None else mu2)
+    """Eq. 5's mu1 / mu2: as given, else those phase 2 chose on dev (config["eq5"], from
+    load_model), else the run's config (loss section), else the paper's Flickr30K values
+    (0.3, 0.1)."""
+    source = eq5_source(config)
+    chosen = config.get(source, {}) if source in ("eq5", "loss") else {}
+    return (float(chosen.get("mu1", 0.3)) if mu1 is None else mu1,
+            float(chosen.get("mu2", 0.1)) if mu2 is None else mu2)
+
+
+def eq5_source(config: dict[str, Any], mu1: float | None = None,
+               mu2: float | None = None) -> str:
+    """Where eq5_weights takes the weights from: "given", "eq5" (chosen on dev), "loss"
+    (the training config) or "paper"."""
+    if mu1 is not None and mu2 is not None:
+        return "given"
+    if isinstance(config, dict) and isinstance(config.get("eq5"), dict):
+        return "eq5"
+    if isinstance(config, dict) and isinstance(config.get("loss"), dict):
+        return "loss"
+    return "paper"
+
+
+def describe_eq5(config: dict[str, Any], mu1: float | None = None,
+                 mu2: float | None = None) -> str:
+    """One line naming Eq. 5's weights and where they come from."""
+    w1, w2 = eq5_weights(config, mu1, mu2)
+    source = eq5_source(config, mu1, mu2)
+    where = {"given": "given on the command line", "loss": "the training config",
+             "paper": "the paper's Flickr30K values"}.get(source)
+    if source == "eq5":
+        e = config["eq5"]
+        where = (f"chosen on {e.get('images', '?')} {e.get('split', 'dev')} images, dev RSum "
+                 f"{e.get('rsum', float('nan')):.1f} vs stage 1 {e.get('stage1_rsum', float('nan')):.1f}")
+    return f"Eq. 5 weights mu1={w1:g} mu2={w2:g} ({where})"
+
 
 INTRA, RERANKED = "intra", "reranked"
 

@@ -113,31 +113,54 @@ def _pair_order(text_table: Any, caption_ids: np.ndarray, pairs: torch.Tensor) -
     return np.argsort(np.asarray(costs())[caption_ids[pairs[:, 1].numpy()]], kind="stable")
 
 
+# Columns of score_pair_terms: Eq. 5 = s_A + mu1 * s_G + mu2 * (s_P + s_R).
+TERM_COLUMNS = ("s_A", "s_G", "s_P+s_R")
+
+
+def eq5_from_terms(terms: torch.Tensor, mu1: float, mu2: float) -> torch.Tensor:
+    """Eq. 5 (M,) from the (M, 3) terms of score_pair_terms."""
+    return terms[:, 0] + mu1 * terms[:, 1] + mu2 * terms[:, 2]
+
+
+def score_pair_terms(
+    model: Any, image_table: Any, text_table: Any, img_emb: torch.Tensor,
+    txt_emb: torch.Tensor, pairs: torch.Tensor, *,
+    image_ids: Sequence[int] | np.ndarray, caption_ids: Sequence[int] | np.ndarray,
+    batch_size: int = 256, device: torch.device | str = "cpu", progress: bool = False,
+) -> torch.Tensor:
+    """The terms of Eq. 5 (TERM_COLUMNS) of each (image, caption) row of `pairs` (M, 2),
+    local gallery positions -> (M, 3) float32 on the CPU; weigh them with eq5_from_terms.
+
+    img_emb (N_img, d) / txt_emb (N_cap, d): L2-normalized a^I / a^T of the gallery, so the
+    intra encoders are not run again; image_ids / caption_ids map gallery positions to rows.
+    """
+    image_ids, caption_ids = np.asarray(image_ids), np.asarray(caption_ids)
+    order = _pair_order(text_table, caption_ids, pairs)
+    chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    out = torch.empty(len(pairs), len(TERM_COLUMNS), dtype=torch.float32)
+    with eval_mode(model), torch.inference_mode():
+        for pos in _progress(chunks, len(chunks), "re-rank pairs", progress):
+            i, j = pairs[pos, 0], pairs[pos, 1]  # (b,) local image / caption positions
+            img = image_table.batch(image_ids[i.numpy()]).to(device)
+            txt = text_table.batch(caption_ids[j.numpy()]).to(device)
+            terms = model.eq5_terms(img_emb[i].to(device), txt_emb[j].to(device),
+                                    model.inter(img, txt))  # (b, 3)
+            out[torch.from_numpy(pos)] = terms.float().cpu()
+    return out
+
+
 def score_pairs(
     model: Any, image_table: Any, text_table: Any, img_emb: torch.Tensor,
     txt_emb: torch.Tensor, pairs: torch.Tensor, mu1: float, mu2: float, *,
     image_ids: Sequence[int] | np.ndarray, caption_ids: Sequence[int] | np.ndarray,
     batch_size: int = 256, device: torch.device | str = "cpu", progress: bool = False,
 ) -> torch.Tensor:
-    """Eq. 5 of each (image, caption) row of `pairs` (M, 2), local gallery positions.
-
-    img_emb (N_img, d) / txt_emb (N_cap, d): a^I / a^T of the gallery, so the intra encoders
-    are not run again; image_ids / caption_ids map gallery positions to table rows.
-    Returns (M,) float32 on the CPU.
-    """
-    image_ids, caption_ids = np.asarray(image_ids), np.asarray(caption_ids)
-    order = _pair_order(text_table, caption_ids, pairs)
-    chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
-    out = torch.empty(len(pairs), dtype=torch.float32)
-    with eval_mode(model), torch.inference_mode():
-        for pos in _progress(chunks, len(chunks), "re-rank pairs", progress):
-            i, j = pairs[pos, 0], pairs[pos, 1]  # (b,) local image / caption positions
-            img = image_table.batch(image_ids[i.numpy()]).to(device)
-            txt = text_table.batch(caption_ids[j.numpy()]).to(device)
-            s = model.eq5(img_emb[i].to(device), txt_emb[j].to(device), model.inter(img, txt),
-                          mu1, mu2)
-            out[torch.from_numpy(pos)] = s.float().cpu()
-    return out
+    """Eq. 5 of each (image, caption) row of `pairs` (M, 2) -> (M,) float32 on the CPU
+    (score_pair_terms weighed by mu1, mu2)."""
+    terms = score_pair_terms(model, image_table, text_table, img_emb, txt_emb, pairs,
+                             image_ids=image_ids, caption_ids=caption_ids,
+                             batch_size=batch_size, device=device, progress=progress)
+    return eq5_from_terms(terms, mu1, mu2)
 
 
 def candidates_first(base: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
@@ -182,6 +205,65 @@ def _direction_scores(intra: torch.Tensor, pairs: torch.Tensor, values: torch.Te
     return i2t, t2i
 
 
+@dataclass
+class Candidates:
+    """Stage 1 of a gallery and the Eq. 5 terms of its candidate pairs, to be weighed.
+
+    intra: (N_img, N_cap) stage-1 cosines; pairs: (M, 2) scored pairs (image-major);
+    terms: (M, 3) score_pair_terms; i2t_top (N_img, K) / t2i_top (N_cap, K), or None when
+    every pair was scored (exhaustive); seconds per stage.
+    """
+
+    intra: torch.Tensor
+    pairs: torch.Tensor
+    terms: torch.Tensor
+    i2t_top: torch.Tensor | None
+    t2i_top: torch.Tensor | None
+    k: int | None
+    seconds: dict[str, float]
+
+    def rank(self, mu1: float, mu2: float) -> TwoStageScores:
+        """The two-stage ranking with Eq. 5 weights mu1, mu2."""
+        values = eq5_from_terms(self.terms, mu1, mu2)
+        if self.i2t_top is None:  # exhaustive: pairs are image-major, one matrix for both
+            i2t = t2i = values.reshape(self.intra.shape)
+        else:
+            i2t, t2i = _direction_scores(self.intra, self.pairs, values, self.i2t_top,
+                                         self.t2i_top)
+        return TwoStageScores(self.intra, i2t, t2i, k=self.k, num_pairs=len(self.pairs),
+                              seconds=dict(self.seconds))
+
+
+def candidate_terms(
+    model: Any, image_table: Any, text_table: Any, img_emb: torch.Tensor,
+    txt_emb: torch.Tensor, k: int | None, *,
+    image_ids: Sequence[int] | np.ndarray | None = None,
+    caption_ids: Sequence[int] | np.ndarray | None = None,
+    batch_size: int = 256, device: torch.device | str = "cpu", progress: bool = False,
+    search: str = "torch",
+) -> Candidates:
+    """Stage 1 and the Eq. 5 terms of every query's top-k candidates (k >= 1 or None = all);
+    `.rank(mu1, mu2)` then ranks for any weights without running the model again."""
+    n_img, n_cap = img_emb.shape[0], txt_emb.shape[0]
+    image_ids = np.arange(n_img) if image_ids is None else np.asarray(image_ids)
+    caption_ids = np.arange(n_cap) if caption_ids is None else np.asarray(caption_ids)
+    t0 = time.perf_counter()
+    intra = similarity(img_emb, txt_emb)
+    i2t_top = t2i_top = None
+    if k is None or k >= max(n_img, n_cap):  # every pair: no search
+        pairs = torch.cartesian_prod(torch.arange(n_img), torch.arange(n_cap)).reshape(-1, 2)
+    else:
+        i2t_top, t2i_top = _top_candidates(intra, img_emb, txt_emb, min(k, n_cap),
+                                           min(k, n_img), search)
+        pairs = candidate_pairs(i2t_top, t2i_top, n_cap)
+    t1 = time.perf_counter()
+    terms = score_pair_terms(model, image_table, text_table, img_emb, txt_emb, pairs,
+                             image_ids=image_ids, caption_ids=caption_ids,
+                             batch_size=batch_size, device=device, progress=progress)
+    return Candidates(intra, pairs, terms, i2t_top, t2i_top, k,
+                      {"stage1": t1 - t0, "stage2": time.perf_counter() - t1})
+
+
 def two_stage(
     model: Any, image_table: Any, text_table: Any, img_emb: torch.Tensor,
     txt_emb: torch.Tensor, k: int | None, mu1: float, mu2: float, *,
@@ -199,28 +281,11 @@ def two_stage(
     """
     if k is not None and k < 0:
         raise ValueError("k must be >= 0 or None (all)")
-    n_img, n_cap = img_emb.shape[0], txt_emb.shape[0]
-    image_ids = np.arange(n_img) if image_ids is None else np.asarray(image_ids)
-    caption_ids = np.arange(n_cap) if caption_ids is None else np.asarray(caption_ids)
-    t0 = time.perf_counter()
-    intra = similarity(img_emb, txt_emb)
     if k == 0:
+        t0 = time.perf_counter()
+        intra = similarity(img_emb, txt_emb)
         return TwoStageScores(intra, intra, intra, k=0, num_pairs=0,
                               seconds={"stage1": time.perf_counter() - t0, "stage2": 0.0})
-    exhaustive = k is None or k >= max(n_img, n_cap)
-    if exhaustive:  # every pair: no search, and one matrix serves both directions
-        pairs = torch.cartesian_prod(torch.arange(n_img), torch.arange(n_cap)).reshape(-1, 2)
-    else:
-        i2t_top, t2i_top = _top_candidates(intra, img_emb, txt_emb, min(k, n_cap),
-                                           min(k, n_img), search)
-        pairs = candidate_pairs(i2t_top, t2i_top, n_cap)
-    t1 = time.perf_counter()
-    values = score_pairs(model, image_table, text_table, img_emb, txt_emb, pairs, mu1, mu2,
-                         image_ids=image_ids, caption_ids=caption_ids, batch_size=batch_size,
-                         device=device, progress=progress)
-    if exhaustive:
-        i2t = t2i = values.reshape(n_img, n_cap)  # pairs are image-major
-    else:
-        i2t, t2i = _direction_scores(intra, pairs, values, i2t_top, t2i_top)
-    return TwoStageScores(intra, i2t, t2i, k=k, num_pairs=len(pairs),
-                          seconds={"stage1": t1 - t0, "stage2": time.perf_counter() - t1})
+    return candidate_terms(model, image_table, text_table, img_emb, txt_emb, k,
+                           image_ids=image_ids, caption_ids=caption_ids, batch_size=batch_size,
+                           device=device, progress=progress, search=search).rank(mu1, mu2)

@@ -98,6 +98,8 @@ def load_model(path_or_run_dir: str | Path, device: str | torch.device = "cpu"):
 
     The architecture comes from the checkpoint itself (DESIGN.md section 6), so no preset or
     flag is needed. Weights that do not fit the stored architecture raise CheckpointError.
+    The config dict also holds "eq5" when phase 2 chose Eq. 5's weights on dev (see
+    ssamt.retrieval.evaluate.eq5_weights).
     """
     from ssamt.data.vocab import Vocab
     from ssamt.model.config import ModelConfig
@@ -114,7 +116,10 @@ def load_model(path_or_run_dir: str | Path, device: str | torch.device = "cpu"):
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(path, f"weights do not match the stored model config: {first}") from None
     model.to(device).eval()
-    return model, vocab, payload["train_config"]
+    config = dict(payload["train_config"])
+    if "eq5" in payload:
+        config["eq5"] = payload["eq5"]
+    return model, vocab, config
 
 
 # ---------------------------------------------------------------- random states

@@ -36,14 +36,15 @@ def evaluate_test(run_dir: Path, data_dir: Path, k: int, device: str, progress: 
     """Two-stage recall of the run's best checkpoint on the test split (the evaluate path)."""
     from ssamt.data.precomp import open_split
     from ssamt.labels.store import labels_for_split
-    from ssamt.retrieval.evaluate import evaluate_model
+    from ssamt.retrieval.evaluate import eq5_weights, evaluate_model
     from ssamt.train.checkpoint import load_model
 
     model, vocab, config = load_model(run_dir, device)
+    mu1, mu2 = eq5_weights(config)  # chosen on dev at the end of phase 2
     split = open_split(data_dir, "test")
     graphs = labels_for_split(data_dir, "test").graphs
     return evaluate_model(model, vocab, split, graphs, protocol="f30k", k=k,
-                          mu1=config["loss"]["mu1"], mu2=config["loss"]["mu2"],
+                          mu1=mu1, mu2=mu2,
                           max_tokens=config["model"]["max_tokens"], device=device,
                           progress=progress)
 

@@ -178,6 +178,25 @@ def measure_pm_accuracy(checkpoint: Path, data_dir: str, split: str, seed: int, 
     return {"checkpoint": str(checkpoint), "split": split, **res}
 
 
+def per_type_markdown(measured: dict[str, dict[str, Any]]) -> str:
+    """Per part type: phrase accuracy, pairs counted and within-type AUC of each model."""
+    from ssamt.losses import PART_TYPE_NAMES
+
+    names = {"pm": "SSAMT", "lm": "SSAMT w/o PM"}
+    header = ["part type", *(f"{names[n]} {what} ({d})" for n in measured
+                             for what in ("accuracy", "AUC") for d in ("i2t", "t2i"))]
+    rows = []
+    for t in PART_TYPE_NAMES:
+        cells = []
+        for n in measured:
+            acc = measured[n]["accuracy"]
+            cells += [f"{rep.fmt(acc[f'phrase, {t} parts ({d})'])}% "
+                      f"(n={acc[f'phrase pairs counted, {t} ({d})']})" for d in ("i2t", "t2i")]
+            cells += [f"{rep.fmt(acc[f'within-type AUC, {t} ({d})'])}%" for d in ("i2t", "t2i")]
+        rows.append([t, *cells])
+    return rep.md_table(header, rows)
+
+
 def run_pm_accuracy(models: dict[str, Path | None], setup: TrainSetup, out: Path, *,
                     split: str = "test", seed: int = 0, max_pairs: int = 0) -> dict[str, Any]:
     """Table 4 for SSAMT ("pm") and, when given, SSAMT w/o PM ("lm")."""
@@ -187,7 +206,9 @@ def run_pm_accuracy(models: dict[str, Path | None], setup: TrainSetup, out: Path
                 for name, path in models.items() if path is not None}
     keys = list(next(iter(measured.values()))["accuracy"])
     main_keys = [k for k in keys if k.startswith(("global (s_G)", "local (s_P", "phrase (Eq"))]
-    extra_keys = [k for k in keys if k not in main_keys and "counted" not in k]
+    typed = ("phrase, ", "within-type AUC")
+    extra_keys = [k for k in keys if k not in main_keys and "counted" not in k
+                  and not k.startswith(typed)]
 
     def row(key: str) -> list[str]:
         short = key.split(" (")[0] + " (" + key.rsplit("(", 1)[1]
@@ -210,6 +231,8 @@ def run_pm_accuracy(models: dict[str, Path | None], setup: TrainSetup, out: Path
         "Further scores (no paper counterpart):", "",
         rep.md_table(header[:3], [row(k)[:3] for k in extra_keys]), "",
         f"Negative pairs counted by the phrase classifier (both H+ and H- non-empty): {counted}.", "",
+        ("Phrase matching within one part type (a classifier that scores each type at its own "
+         "level gets 50% here; see Definitions):"), "", per_type_markdown(measured), "",
         "![accuracy](pm-accuracy.png)", "", "## Definitions", "", "```text", definitions.strip(), "```", ""]
     return _finish(out, lines, {"analysis": "pm-accuracy", "measured": measured,
                                 "paper_table4": {k: list(v) for k, v in rep.PAPER_TABLE4.items()}})

@@ -13,6 +13,13 @@ Scores, each from the inter-encoder run on the pair itself (DESIGN.md section 2)
            mean_{p in H+} cos(h^I, p) > mean_{p in H-} cos(h^I, p), i.e. the model grounds the
            mismatch on the truly mismatched parts. Pairs whose H+ or H- is empty are skipped
            (as L3 skips them), so chance is 50%.
+           The same per part type (object, attribute, relation, word): matched and
+           mismatched parts of one type only, over the pairs that have both. Mismatched parts
+           are mostly attributes and relations and matched ones mostly objects and words, so
+           the overall figure can be met by scoring each type at its own level; the per-type
+           figures cannot.
+- within-type AUC: over all labeled parts of one type in the negative pairs, the chance that
+           a matched part scores above a mismatched one (Mann-Whitney; 50% = no grounding).
 Global and local accuracy: the share of (positive, negative) pairs where the positive scores
 higher. Ties count one half everywhere.
 """
@@ -44,6 +51,20 @@ def phrase_accuracy(matched_mean: np.ndarray, mismatched_mean: np.ndarray,
             int(valid.sum()))
 
 
+def auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """% chance that a member of `pos` scores above one of `neg` (ties 1/2; Mann-Whitney U
+    from average ranks); nan when either is empty."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    values = np.concatenate([pos, neg])
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    first = np.cumsum(counts) - counts  # 0-based rank of each distinct value's first copy
+    ranks = (first + (counts - 1) / 2.0)[inverse] + 1.0  # average 1-based ranks
+    u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2.0
+    return float(100.0 * u / (pos.size * neg.size))
+
+
 def sample_test_negatives(caption_image: np.ndarray, num_images: int,
                           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """-> (negative caption, negative image) per caption, uniform over other images."""
@@ -66,8 +87,8 @@ def pair_scores(model, images, texts, img_idx: np.ndarray, cap_idx: np.ndarray, 
     """Scores of the pairs (img_idx[b], cap_idx[b]): s_A, s_G, s_P, s_R and, with `labels`
     (.image_labels(i)), the Eq. 3 means over matched / mismatched parts ("pm_pos", "pm_neg",
     "pm_valid") of each caption against the labels of its pair's image."""
-    from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED
-    from ssamt.model.scores import cos_each, masked_mean, s_global, s_phrase, s_region
+    from ssamt.losses import part_types
+    from ssamt.model.scores import s_global, s_phrase, s_region
 
     model.eval()
     out: dict[str, list[np.ndarray]] = {}
@@ -80,14 +101,47 @@ def pair_scores(model, images, texts, img_idx: np.ndarray, cap_idx: np.ndarray, 
                "s_P": s_phrase(inter), "s_R": s_region(inter)}
         if labels is not None:
             marks = texts.marks(cc, [labels.image_labels(int(i)) for i in ii]).to(device)
-            cos, comb = cos_each(inter.h_img, inter.H_txt), marks.combined()
-            pos = (comb == MARK_MATCHED) & inter.H_txt_mask
-            neg = (comb == MARK_MISMATCHED) & inter.H_txt_mask
-            got.update(pm_pos=masked_mean(cos, pos), pm_neg=masked_mean(cos, neg),
-                       pm_valid=pos.any(1) & neg.any(1))
+            got.update(_phrase_scores(inter, marks, part_types(tb.phrase_types, tb.token_mask)))
         for key, value in got.items():
             out.setdefault(key, []).append(value.detach().cpu().numpy())
     return {key: np.concatenate(parts) for key, parts in out.items()}
+
+
+def _phrase_scores(inter, marks, types: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Eq. 3 read as a classifier, overall (pm_*) and per part type (pm_type_*, (B, 4)),
+    plus every labeled part's score, type and mark (part_*, flat) for the within-type AUC."""
+    from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED
+    from ssamt.losses import per_type_sums
+    from ssamt.model.scores import cos_each, masked_mean
+
+    cos, comb = cos_each(inter.h_img, inter.H_txt), marks.combined()
+    pos = (comb == MARK_MATCHED) & inter.H_txt_mask
+    neg = (comb == MARK_MISMATCHED) & inter.H_txt_mask
+    pos_sum, pos_cnt = per_type_sums(cos, pos, types)
+    neg_sum, neg_cnt = per_type_sums(cos, neg, types)
+    labeled = pos | neg
+    return {"pm_pos": masked_mean(cos, pos), "pm_neg": masked_mean(cos, neg),
+            "pm_valid": pos.any(1) & neg.any(1),
+            "pm_type_pos": pos_sum / pos_cnt.clamp_min(1), "pm_type_neg": neg_sum / neg_cnt.clamp_min(1),
+            "pm_type_valid": (pos_cnt > 0) & (neg_cnt > 0),
+            "part_cos": cos[labeled], "part_type": types[labeled], "part_matched": pos[labeled]}
+
+
+def per_type_table(scores: dict[str, np.ndarray], direction: str) -> dict[str, Any]:
+    """Per-type phrase accuracy, pairs counted and within-type AUC of one direction."""
+    from ssamt.losses import PART_TYPE_NAMES
+
+    out: dict[str, Any] = {}
+    for t, name in enumerate(PART_TYPE_NAMES):
+        acc, n = phrase_accuracy(scores["pm_type_pos"][:, t], scores["pm_type_neg"][:, t],
+                                 scores["pm_type_valid"][:, t])
+        out[f"phrase, {name} parts ({direction})"] = acc
+        out[f"phrase pairs counted, {name} ({direction})"] = n
+        of_type = scores["part_type"] == t + 1
+        matched = scores["part_matched"].astype(bool)
+        out[f"within-type AUC, {name} ({direction})"] = auc(
+            scores["part_cos"][of_type & matched], scores["part_cos"][of_type & ~matched])
+    return out
 
 
 def accuracy_table(pos: dict[str, np.ndarray], neg_txt: dict[str, np.ndarray],
@@ -104,6 +158,8 @@ def accuracy_table(pos: dict[str, np.ndarray], neg_txt: dict[str, np.ndarray],
         acc[f"intra global (s_A) ({d})"] = pairwise_accuracy(pos["s_A"], neg["s_A"])
         acc[f"local s_P only ({d})"] = pairwise_accuracy(pos["s_P"], neg["s_P"])
         acc[f"local s_R only ({d})"] = pairwise_accuracy(pos["s_R"], neg["s_R"])
+        if "pm_type_pos" in neg:
+            acc.update(per_type_table(neg, d))
     return acc
 
 

@@ -127,17 +127,18 @@ def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
     written to test.json."""
     from ssamt.data.precomp import open_split
     from ssamt.labels.store import labels_for_split
-    from ssamt.retrieval.evaluate import evaluate_model
+    from ssamt.retrieval.evaluate import eq5_weights, evaluate_model
     from ssamt.train.checkpoint import load_model
 
     model, vocab, config = load_model(run_dir, setup.device)
+    mu1, mu2 = eq5_weights(config)  # chosen on dev at the end of phase 2
     split = open_split(setup.data_dir, "test")
     graphs = labels_for_split(setup.data_dir, "test").graphs
     if 0 < setup.test_images < split.num_images:
         graphs = graphs[: setup.test_images * split.captions_per_image]
         split = split.subset(range(setup.test_images))
     result = evaluate_model(model, vocab, split, graphs, protocol="f30k", k=k,
-                            mu1=config["loss"]["mu1"], mu2=config["loss"]["mu2"],
+                            mu1=mu1, mu2=mu2,
                             max_tokens=config["model"]["max_tokens"], device=setup.device)
     result.pop("folds", None)
     result["test_images"] = setup.test_images
