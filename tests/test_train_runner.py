@@ -138,3 +138,21 @@ def test_phase_inter_alone_needs_phase1(tmp_path):
         load_checkpoint(tmp_path / "p1" / "last.pt")["state"]["phase"] == "intra"
     out = _train(tmp_path, "p1", phase="inter")
     assert out["inter"]["state"]["done"]
+
+
+def test_phase2_stores_eq5_weights_chosen_on_dev(tmp_path):
+    from ssamt.retrieval.evaluate import eq5_weights
+
+    out = _train(tmp_path, "run")
+    chosen = out["eq5"]
+    assert chosen["split"] == "dev" and chosen["k"] == 3 and len(chosen["grid"]) == 45
+    for name in ("best.pt", "last.pt"):
+        assert load_checkpoint(tmp_path / "run" / name)["eq5"]["mu1"] == chosen["mu1"]
+    _, _, config = load_model(tmp_path / "run")
+    assert eq5_weights(config) == (chosen["mu1"], chosen["mu2"])
+    off = load_config("synthetic", [*TINY, "eval.select_mu=false"])
+    from ssamt.train.runner import train
+
+    data, vocab = tiny_data(tmp_path / "data2")
+    assert train(off, data, data, vocab, tmp_path / "off", progress=False).get("eq5") is None
+    assert "eq5" not in load_checkpoint(tmp_path / "off" / "best.pt")
