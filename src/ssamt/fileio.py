@@ -1,20 +1,38 @@
-"""Atomic writes: a crash mid-write never leaves a half-written file behind.
+"""Output files: atomic where that is safe, never destructive where it is not.
 
-Every output the project writes goes through these helpers: the data is written to a
-temporary file in the destination folder, flushed to disk, then renamed over the target
-(`os.replace` is atomic on POSIX and Windows), so the previous version stays intact until
-the new one is complete.
+Every output the project writes goes through `atomic_open` (and the helpers built on it):
+
+* `-` is standard output (nothing is renamed, stdout is not closed).
+* A regular file (or a new name) is written to a temporary file beside it, flushed, then
+  renamed over it (`os.replace` is atomic on POSIX and Windows), so the previous version stays
+  intact until the new one is complete; a file being replaced keeps its permission bits.
+* A symbolic link is followed: its target is replaced and the link stays a link.
+* Anything else that exists (a device such as /dev/null or /dev/stdout, a FIFO, a socket) is
+  written through in place: renaming a regular file over /dev/null would replace the device.
+* An OSError (read-only file system, disk full, a name too long, a parent that is a file)
+  becomes an OutputError naming the path, one line for the command line.
+
+`check_output(path, inputs)` runs the same checks before any work: a command calls it for
+each output first, so a long evaluation never ends in an unwritable `--json`, and an output
+that is the same file as an input is refused instead of silently destroying the input.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from ssamt.errors import OutputError
+
+STDOUT = "-"
 
 
 def _current_umask() -> int:
@@ -23,25 +41,144 @@ def _current_umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temporary file beside `path`; on a clean exit it replaces `path` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    binary = "b" in mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def is_stdout(path: str | os.PathLike | None) -> bool:
+    return path is not None and os.fspath(path) == STDOUT
+
+
+def _reason(exc: OSError, path: str | os.PathLike) -> str:
+    for parent in Path(path).absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"a parent of this path, {parent}, is a file, not a folder"
+            break
+    return exc.strerror or str(exc)
+
+
+def resolve_output(path: str | os.PathLike) -> Path:
+    """The file a write to `path` lands in: symbolic links followed to their target."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+
+
+def _special(path: Path) -> bool:
+    """True for an existing non-regular, non-directory file (device, FIFO, socket)."""
     try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _in_device_tree(path: str | os.PathLike) -> bool:
+    """/dev/stdout and /proc/self/fd/N resolve to whatever fd 1 is, often a regular file the
+    shell opened: write through it rather than rename a new file over it."""
+    return str(Path(path).absolute()).startswith(("/dev/", "/proc/"))
+
+
+def check_output(path: str | os.PathLike | None,
+                 inputs: Iterable[str | os.PathLike | None] = ()) -> None:
+    """Raise OutputError unless `path` can be written and is none of `inputs`.
+
+    Probes by creating (and removing) a temporary file in the target folder: permission
+    bits alone say nothing when running as root, while a read-only mount stops root too.
+    """
+    if path is None or is_stdout(path):
+        return
+    target = resolve_output(path)
+    for source in inputs:
+        if source is None or is_stdout(source):
+            continue
+        with contextlib.suppress(OSError):
+            if os.path.samefile(source, target):
+                raise OutputError(path, f"is the same file as the input {source}; "
+                                        "writing it would destroy the input")
+    if target.is_dir():
+        raise OutputError(path, "is a folder, not a file")
+    if _special(target) or _in_device_tree(path):
+        _probe_open(path)
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=".probe",
+                                     dir=target.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+
+
+def _probe_open(path: str | os.PathLike) -> None:
+    """Open a device or FIFO for writing and close it again (O_NONBLOCK: a FIFO without a
+    reader answers ENXIO at once instead of blocking; its reader may come later)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:
+            raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+
+
+@contextlib.contextmanager
+def _stdout(binary: bool) -> Iterator[IO]:
+    handle = sys.stdout.buffer if binary else sys.stdout
+    yield handle
+    handle.flush()
+
+
+@contextlib.contextmanager
+def _write_through(path: Path, mode: str, encoding: str | None) -> Iterator[IO]:
+    # Append, not truncate: /dev/stdout may be a file the shell opened, holding earlier output.
+    try:
+        handle = open(path, mode.replace("w", "a"), encoding=encoding)
+    except OSError as exc:
+        raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+    try:
+        with handle:
+            yield handle
+    except OSError as exc:
+        if exc.filename is None:
+            raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+        raise
+
+
+@contextlib.contextmanager
+def _replace_atomically(path: Path, mode: str, encoding: str | None) -> Iterator[IO]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        old_mode = stat.S_IMODE(os.stat(path).st_mode) if path.is_file() else None
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        # mkstemp creates the file 0600; give it the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_current_umask())
+        # mkstemp creates the file 0600: keep the mode of the file replaced, else give the
+        # permissions a plain open() would.
+        os.chmod(tmp, old_mode if old_mode is not None else 0o666 & ~_current_umask())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        # A write error from the body (disk full, quota) carries no file name: name ours.
+        if isinstance(exc, OSError) and exc.filename is None:
+            raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
         raise
+
+
+def atomic_open(path: str | os.PathLike, mode: str = "w",
+                encoding: str | None = "utf-8") -> contextlib.AbstractContextManager[IO]:
+    """Open `path` for writing: stdout for `-`, write-through for a device or FIFO, otherwise
+    a temporary file beside the (symlink-resolved) target that replaces it on a clean exit."""
+    binary = "b" in mode
+    encoding = None if binary else encoding
+    if is_stdout(path):
+        return _stdout(binary)
+    if _in_device_tree(path):  # the kernel follows /proc's magic links, realpath cannot
+        return _write_through(Path(path), mode, encoding)
+    target = resolve_output(path)
+    if _special(target):
+        return _write_through(target, mode, encoding)
+    return _replace_atomically(target, mode, encoding)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Eq. 5 weight of cos(h^I, h^T) (default: from the checkpoint)")
     parser.add_argument("--mu2", type=float, default=None,
                         help="Eq. 5 weight of the local scores (default: from the checkpoint)")
-    parser.add_argument("--json", default=None, metavar="OUT", help="also write results here")
+    parser.add_argument("--json", default=None, metavar="OUT",
+                        help="also write results here ('-': stdout, the table then goes to "
+                             "stderr); checked writable before the evaluation starts")
     parser.add_argument("--batch-size", type=int, default=128,
                         help="images (captions x4) or pairs per forward pass (default 128)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
@@ -43,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ssamt.data.precomp import open_split
     from ssamt.errors import ConfigError
-    from ssamt.fileio import write_json
+    from ssamt.fileio import check_output, is_stdout, write_json
     from ssamt.labels.store import labels_for_split
     from ssamt.retrieval.evaluate import eq5_weights, evaluate_model, format_results
     from ssamt.retrieval.protocols import DEFAULT_SPLIT
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--rerank-k must be >= 0")
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
+    check_output(args.json, [args.checkpoint])  # before minutes of evaluation, not after
     device = resolve_device(args.device)
     progress = not args.quiet and sys.stderr.isatty()
     split_name = args.split or DEFAULT_SPLIT[args.protocol]
@@ -70,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
     )
     result = {"checkpoint": str(resolve_checkpoint(args.checkpoint)), "data": str(args.data),
               "device": device, **result}
-    print(format_results(result))
+    table_to = sys.stderr if is_stdout(args.json) else sys.stdout
+    print(format_results(result), file=table_to)
     if args.json:
         write_json(args.json, result)
-        print(f"wrote {args.json}")
+        if not is_stdout(args.json):
+            print(f"wrote {args.json}")
     return 0

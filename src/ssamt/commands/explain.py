@@ -48,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Eq. 5 weight of cos(h^I, h^T) (default: from the checkpoint)")
     parser.add_argument("--mu2", type=float, default=None,
                         help="Eq. 5 weight of the local scores (default: from the checkpoint)")
-    parser.add_argument("--json", default=None, metavar="OUT", help="also write everything here")
+    parser.add_argument("--json", default=None, metavar="OUT",
+                        help="also write everything here ('-': stdout, the table then goes "
+                             "to stderr)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
 
 
@@ -79,13 +81,14 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.data.precomp import open_split
     from ssamt.errors import SsamtError
     from ssamt.explain import check_caption_index, explain_pair, format_explanation, image_batch
-    from ssamt.fileio import write_json
+    from ssamt.fileio import check_output, is_stdout, write_json
     from ssamt.labels.parser import parse
     from ssamt.labels.rule import build_image_labels
     from ssamt.train.checkpoint import load_model, resolve_checkpoint
 
     if args.text is not None and not args.text.strip():
         raise SsamtError("--text is empty: give a caption with at least one word")
+    check_output(args.json, [args.checkpoint])
     split = open_split(args.data, args.split)
     image = image_batch(split, args.image)
     if args.caption is not None:
@@ -108,12 +111,14 @@ def run(args: argparse.Namespace) -> int:
                         [graphs[own.index(line)] for line in ref_lines], margin=args.margin,
                         threshold=args.threshold, mu1=args.mu1, mu2=args.mu2)
     positive = None if args.caption is None else args.caption in own
-    print(format_explanation(expl, _title(args, positive)))
+    print(format_explanation(expl, _title(args, positive)),
+          file=sys.stderr if is_stdout(args.json) else sys.stdout)
     if args.json:
         write_json(args.json, {"checkpoint": str(resolve_checkpoint(args.checkpoint)),
                                "data": str(args.data), "split": args.split, "image": args.image,
                                "caption_index": args.caption, "positive_pair": positive,
                                "reference_captions": ref_lines,
                                "device": device, **expl.to_json()})
-        print(f"wrote {args.json}")
+        if not is_stdout(args.json):
+            print(f"wrote {args.json}")
     return 0

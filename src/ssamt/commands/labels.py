@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data_dir", metavar="DATA_DIR", help="precomp data folder")
     parser.add_argument("--split", default="train", help="split name (default train)")
     parser.add_argument("--out", default=None, metavar="PATH",
-                        help="cache file (default DATA_DIR/{split}_labels.jsonl)")
+                        help="cache file (default DATA_DIR/{split}_labels.jsonl; '-': stdout)")
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes for parsing (default 1)")
 
@@ -26,11 +26,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ssamt.errors import ConfigError
+    from ssamt.fileio import check_output, is_stdout
     from ssamt.labels.store import labels_for_split
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     out = Path(args.out) if args.out else Path(args.data_dir) / f"{args.split}_labels.jsonl"
+    check_output(out, [Path(args.data_dir) / f"{args.split}_caps.txt"])
     start = time.perf_counter()
     store = labels_for_split(args.data_dir, args.split, out, workers=args.workers,
                              progress=sys.stderr.isatty())
@@ -42,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.split}: {len(store.graphs):,} captions, {store.num_images:,} images "
           f"({store.captions_per_image} captions each); phrases: {counts['object']:,} objects, "
           f"{counts['attribute']:,} attributes, {counts['relation']:,} relations; "
-          f"{seconds:.1f}s -> {out}")
+          f"{seconds:.1f}s -> {out}", file=sys.stderr if is_stdout(out) else sys.stdout)
     return 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ssamt.errors import DataError
-from ssamt.fileio import atomic_open
+from ssamt.fileio import atomic_open, is_stdout
 from ssamt.labels.graph import CaptionGraph, Phrase
 from ssamt.labels.parser import clean
 from ssamt.labels.rule import ImageLabels, build_image_labels
@@ -174,7 +174,7 @@ def _header_matches(path: Path, header: dict, keys: CacheKeys) -> bool:
 
 def _read_cache(path: Path, keys: CacheKeys, captions: Sequence[str]) -> list[CaptionGraph] | None:
     """The cached graphs, or None when the file is missing, stale or unreadable."""
-    if not path.is_file():
+    if is_stdout(path) or not path.is_file():
         return None
     try:
         with open(path, encoding="utf-8") as handle:
