@@ -29,9 +29,9 @@ class ConfigError(SsamtError):
     """A configuration value is unknown or out of range."""
 
 
-class OutputError(SsamtError):
+class OutputError(SsamtError, OSError):
     """An output cannot be written (read-only, disk full, a folder, the same file as an
-    input); the message names the path."""
+    input); the message names the path. Also an OSError, for callers that catch those."""
 
     def __init__(self, path: object, problem: str) -> None:
         self.path = str(path)

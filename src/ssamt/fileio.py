@@ -54,6 +54,17 @@ def _reason(exc: OSError, path: str | os.PathLike) -> str:
     return exc.strerror or str(exc)
 
 
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def _unnamed_os_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and not isinstance(exc, OutputError) and exc.filename is None
+
+
 def resolve_output(path: str | os.PathLike) -> Path:
     """The file a write to `path` lands in: symbolic links followed to their target."""
     return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
@@ -87,10 +98,9 @@ def check_output(path: str | os.PathLike | None,
     for source in inputs:
         if source is None or is_stdout(source):
             continue
-        with contextlib.suppress(OSError):
-            if os.path.samefile(source, target):
-                raise OutputError(path, f"is the same file as the input {source}; "
-                                        "writing it would destroy the input")
+        if _same_file(source, target):
+            raise OutputError(path, f"is the same file as the input {source}; "
+                                    "writing it would destroy the input")
     if target.is_dir():
         raise OutputError(path, "is a folder, not a file")
     if _special(target) or _in_device_tree(path):
@@ -134,7 +144,7 @@ def _write_through(path: Path, mode: str, encoding: str | None) -> Iterator[IO]:
         with handle:
             yield handle
     except OSError as exc:
-        if exc.filename is None:
+        if _unnamed_os_error(exc):
             raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
         raise
 
@@ -160,7 +170,7 @@ def _replace_atomically(path: Path, mode: str, encoding: str | None) -> Iterator
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         # A write error from the body (disk full, quota) carries no file name: name ours.
-        if isinstance(exc, OSError) and exc.filename is None:
+        if _unnamed_os_error(exc):
             raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
         raise
 

@@ -91,11 +91,13 @@ def run(args: argparse.Namespace) -> int:
         run_pm_accuracy,
         train_pm_models,
     )
+    from ssamt.retrieval.analysis.runs import run_config
 
     out = Path(args.out)
     runs = Path(args.runs) if getattr(args, "runs", None) else out / "runs"
     setup = TrainSetup(args.data, args.config, tuple(args.overrides), resolve_device(args.device),
                        progress=not args.quiet, test_images=getattr(args, "test_images", 0))
+    run_config(setup, True, None)  # range-check the config before any data is read
     if args.analysis in ("data-fraction", "all") and any(not 0.0 < f <= 1.0 for f in args.fractions):
         raise ConfigError("--fractions must lie in (0, 1]")
     if args.analysis == "ablation":

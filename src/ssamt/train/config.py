@@ -212,8 +212,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             data = yaml.safe_load(handle)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML config (binary or not UTF-8 text)") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
+        raise ConfigError(f"{path}: not valid YAML ({first})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

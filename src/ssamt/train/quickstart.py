@@ -11,6 +11,7 @@ from ssamt.fileio import write_json, write_text
 from ssamt.train.config import config_to_yaml, load_config
 from ssamt.train.logging import read_metrics
 from ssamt.train.report import plot_curves, recall_table
+from ssamt.train.validate import validate_config
 
 
 def _stage(timings: dict[str, float], name: str, t0: float, progress: bool) -> float:
@@ -61,6 +62,7 @@ def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a quick start always starts over
     cfg = load_config("synthetic", [f"seed={seed}", *(overrides or [])])
+    validate_config(cfg, "quickstart config")
     timings: dict[str, float] = {}
     t_start = t = time.perf_counter()
     data_dir = prepare_data(out, size, seed, progress)

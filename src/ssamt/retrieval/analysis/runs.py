@@ -53,11 +53,14 @@ def group_name(use_phrases: bool, fraction: float = 1.0) -> str:
 def run_config(setup: TrainSetup, use_phrases: bool, variant: str | None):
     """TrainConfig of phase 1 (variant None) or of one phase-2 variant."""
     from ssamt.train.config import load_config
+    from ssamt.train.validate import validate_config
 
     extra = [f"model.use_phrases={str(use_phrases).lower()}"]
     if variant is not None:
         extra += VARIANTS[variant]
-    return load_config(setup.config, [*setup.overrides, *extra])
+    cfg = load_config(setup.config, [*setup.overrides, *extra])
+    validate_config(cfg, f"config {setup.config}")
+    return cfg
 
 
 def check_same_config(run_dir: Path, cfg) -> None:
@@ -184,6 +187,7 @@ def subset_train(train_data, keep: np.ndarray, min_count: int):
     """-> (SplitData of the kept images with all their captions, vocabulary of the subset).
 
     The vocabulary is rebuilt from the subset's captions, as training on less data would."""
+    from ssamt.data.fingerprint import split_fingerprint
     from ssamt.data.tables import ImageTable, TextTable
     from ssamt.train.data import SplitData, build_vocab
 
@@ -191,7 +195,8 @@ def subset_train(train_data, keep: np.ndarray, min_count: int):
     graphs = [train_data.texts.graphs[j] for j in rows]
     vocab = build_vocab(graphs, min_count)
     texts = TextTable(graphs, vocab, max_tokens=train_data.texts.max_tokens)
-    images = ImageTable(train_data.images.split.subset(keep))
+    split = train_data.images.split.subset(keep)
     labels = SubsetLabels(train_data.labels, keep) if train_data.labels is not None else None
-    data = SplitData(images, texts, c2i, labels, train_data.feature_dim, train_data.box_dim)
+    data = SplitData(ImageTable(split), texts, c2i, labels, train_data.feature_dim,
+                     train_data.box_dim, fingerprint=split_fingerprint(split))
     return data, vocab
