@@ -137,11 +137,11 @@ def test_file_too_large_mid_write_keeps_the_old_file(tmp_path):
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, old_limit[1]))
     try:
-        with pytest.raises(OutputError, match="big.txt: cannot write"):
-            with atomic_open(target) as handle:
-                for _ in range(100):
-                    handle.write("y" * 1000)
-                    handle.flush()
+        with pytest.raises(OutputError, match="big.txt: cannot write"), \
+                atomic_open(target) as handle:
+            for _ in range(100):
+                handle.write("y" * 1000)
+                handle.flush()
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
         signal.signal(signal.SIGXFSZ, old_handler)

@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ssamt.crash import describe_os_error
 
         return _fail(args, describe_os_error(exc))
-    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into one line
+    except Exception as exc:
         if args.debug:
             raise
         return _crash(args, exc, list(sys.argv[1:] if argv is None else argv))

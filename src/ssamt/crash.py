@@ -15,11 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-
-def user_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/ssamt, else ~/.cache/ssamt (not created here)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "ssamt"
+from ssamt.fileio import user_cache_dir
 
 
 def describe_os_error(exc: OSError) -> str:

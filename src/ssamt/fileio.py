@@ -41,6 +41,12 @@ def _current_umask() -> int:
     return mask
 
 
+def user_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/ssamt, else ~/.cache/ssamt (not created here)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ssamt"
+
+
 def is_stdout(path: str | os.PathLike | None) -> bool:
     return path is not None and os.fspath(path) == STDOUT
 
@@ -137,7 +143,7 @@ def _stdout(binary: bool) -> Iterator[IO]:
 def _write_through(path: Path, mode: str, encoding: str | None) -> Iterator[IO]:
     # Append, not truncate: /dev/stdout may be a file the shell opened, holding earlier output.
     try:
-        handle = open(path, mode.replace("w", "a"), encoding=encoding)
+        handle = open(path, mode.replace("w", "a"), encoding=encoding)  # noqa: SIM115
     except OSError as exc:
         raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
     try:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache
+
 HELP = ("the paper's analyses: ablation (Table 3), pm-accuracy (Table 4), data-fraction "
         "(Table 5), or all three")
 
@@ -25,6 +27,7 @@ def _common(p: argparse.ArgumentParser, trains: bool = True) -> None:
                    help="report folder: report.md, results.json, PNG plots")
     p.add_argument("--device", default="auto", help="cpu, cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_labels_cache_argument(p)
     if trains:
         p.add_argument("--test-images", type=int, default=0, metavar="N",
                        help="evaluate each run on the first N test images (default 0: all; "
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from ssamt.retrieval.analysis.runs import run_config
 
+    apply_labels_cache(args)
     out = Path(args.out)
     runs = Path(args.runs) if getattr(args, "runs", None) else out / "runs"
     setup = TrainSetup(args.data, args.config, tuple(args.overrides), resolve_device(args.device),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 
 def resolve_device(name: str) -> str:
     """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; a CUDA name without a GPU is an error."""
@@ -14,3 +16,20 @@ def resolve_device(name: str) -> str:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {name} asked for, but torch sees no CUDA device")
     return name
+
+
+def add_labels_cache_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--labels-cache", default=None, metavar="DIR",
+                        help="folder of the caption label caches (default: next to the data, "
+                             "or ~/.cache/ssamt/labels/ when the data folder is read-only)")
+
+
+def apply_labels_cache(args: argparse.Namespace) -> None:
+    """--labels-cache DIR for every label lookup of this command, and of the worker
+    processes it starts (an environment variable: they inherit it)."""
+    import os
+
+    from ssamt.labels.store import CACHE_ENV
+
+    if getattr(args, "labels_cache", None):
+        os.environ[CACHE_ENV] = str(args.labels_cache)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ssamt.commands.common import resolve_device
+from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache, resolve_device
 
 HELP = "evaluate a checkpoint: R@1/5/10 both directions and RSum, intra-only and re-ranked"
 
@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--search", default="torch", choices=("torch", "faiss"),
                         help="top-K candidate search (faiss needs the optional extra)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_labels_cache_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,30 +50,38 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.labels.store import labels_for_split
     from ssamt.retrieval.evaluate import eq5_weights, evaluate_model, format_results
     from ssamt.retrieval.protocols import DEFAULT_SPLIT
-    from ssamt.train.checkpoint import load_model, resolve_checkpoint
+    from ssamt.train.checkpoint import load_model_info
+    from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
 
     if args.rerank_k < 0:
         raise ConfigError("--rerank-k must be >= 0")
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
     check_output(args.json, [args.checkpoint])  # before minutes of evaluation, not after
+    apply_labels_cache(args)
     device = resolve_device(args.device)
     progress = not args.quiet and sys.stderr.isatty()
     split_name = args.split or DEFAULT_SPLIT[args.protocol]
-    model, vocab, config = load_model(args.checkpoint, device)
+    model, vocab, config, info = load_model_info(args.checkpoint, device)
     mu1, mu2 = eq5_weights(config, args.mu1, args.mu2)
     split = open_split(args.data, split_name)
+    check_data_fits(model.config, split, info.path)  # before parsing and encoding anything
+    k = None if args.exhaustive else args.rerank_k
+    if k != 0 and note_phase1(info.phase, info.path):
+        k = 0
     # Cached next to the data after the first run (spaCy parsing is the slow part).
     graphs = labels_for_split(args.data, split_name, progress=progress).graphs
+    oov = oov_rate(graphs, vocab)
+    warn_oov(oov, info.path, f"{args.data} ({split_name})")
     max_tokens = config.get("model", {}).get("max_tokens") if isinstance(config, dict) else None
     result = evaluate_model(
-        model, vocab, split, graphs, protocol=args.protocol,
-        k=None if args.exhaustive else args.rerank_k, mu1=mu1, mu2=mu2, max_tokens=max_tokens,
-        batch_size=args.batch_size, device=device,
+        model, vocab, split, graphs, protocol=args.protocol, k=k, mu1=mu1, mu2=mu2,
+        max_tokens=max_tokens, batch_size=args.batch_size, device=device,
         progress=progress, search=args.search,
     )
-    result = {"checkpoint": str(resolve_checkpoint(args.checkpoint)), "data": str(args.data),
-              "device": device, **result}
+    result = {"checkpoint": str(info.path), "data": str(args.data), "device": device,
+              "checkpoint_phase": info.phase, "train_data_fingerprint": info.data_fingerprint,
+              "oov_rate": round(oov, 4), **result}
     table_to = sys.stderr if is_stdout(args.json) else sys.stdout
     print(format_results(result), file=table_to)
     if args.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ssamt.commands.common import resolve_device
+from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache, resolve_device
 
 HELP = "train SSAMT: phase 1 (intra encoders, L0), phase 2 (inter encoder, L1-L3), or both"
 
@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_labels_cache_argument(parser)
 
 
 def resolve_config(args: argparse.Namespace):
@@ -104,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.train.runner import train
 
     device = resolve_device(args.device)
+    apply_labels_cache(args)
     cfg, vocab_dict = resolve_config(args)
     info = init_from_env(device)
     try:

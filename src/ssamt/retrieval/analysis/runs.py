@@ -8,7 +8,9 @@ lambda3, so the variants of one group start phase 2 from one shared phase-1 run:
     RUNS/<group>/<variant>/    phase 2 from a copy of intra/phase1.pt, then test.json
 
 A stopped analysis resumes: a run with test.json is skipped, a run with last.pt is resumed
-(the runner's --resume), anything else starts fresh.
+(the runner's --resume), anything else starts fresh. A run folder is only reused for the
+config it was trained with and the data it was trained on (RUN/data.json, the test
+split's fingerprint in test.json); otherwise the analysis stops with one line.
 """
 
 from __future__ import annotations
@@ -63,14 +65,18 @@ def run_config(setup: TrainSetup, use_phrases: bool, variant: str | None):
     return cfg
 
 
-def check_same_config(run_dir: Path, cfg) -> None:
-    """A run folder is only reused for the config it was trained with."""
+def check_same_config(run_dir: Path, cfg, train_data=None) -> None:
+    """A run folder is only reused for the config it was trained with, and the data."""
     from ssamt.train.config import config_to_yaml
+    from ssamt.train.runfolder import check_same_data, read_data_identity
 
     saved = run_dir / "config.yaml"
     if saved.is_file() and saved.read_text(encoding="utf-8") != config_to_yaml(cfg):
         raise SsamtError(f"{run_dir} was trained with another config (see its config.yaml); "
                          "pass another --runs folder or the same --config/--set")
+    if train_data is not None:
+        check_same_data(read_data_identity(run_dir), train_data.fingerprint, run_dir,
+                        "reuse it (pass another --runs folder)")
 
 
 def ensure_intra(cfg, train_data, dev_data, vocab, run_dir: Path, setup: TrainSetup) -> str:
@@ -78,7 +84,7 @@ def ensure_intra(cfg, train_data, dev_data, vocab, run_dir: Path, setup: TrainSe
     from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME
     from ssamt.train.runner import train
 
-    check_same_config(run_dir, cfg)
+    check_same_config(run_dir, cfg, train_data)
     if (run_dir / PHASE1_NAME).is_file():
         return "skipped"
     resume = (run_dir / LAST_NAME).is_file()
@@ -102,12 +108,15 @@ def ensure_variant(cfg, train_data, dev_data, vocab, intra_dir: Path, run_dir: P
     from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME, load_checkpoint
     from ssamt.train.runner import train
 
-    check_same_config(run_dir, cfg)
+    check_same_config(run_dir, cfg, train_data)
     if (run_dir / TEST_NAME).is_file():
         import json
 
+        from ssamt.data.fingerprint import data_fingerprint
+
         cached = json.loads((run_dir / TEST_NAME).read_text(encoding="utf-8"))
-        if cached.get("test_images", 0) == setup.test_images:
+        if (cached.get("test_images", 0) == setup.test_images
+                and cached.get("test_fingerprint") == data_fingerprint(setup.data_dir, "test")):
             return cached
     last = run_dir / LAST_NAME
     resume = last.is_file()
@@ -128,6 +137,7 @@ def _finished(payload: dict) -> bool:
 def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
     """Stage-1 and re-ranked test recall of the run's best.pt (the `ssamt evaluate` path),
     written to test.json."""
+    from ssamt.data.fingerprint import split_fingerprint
     from ssamt.data.precomp import open_split
     from ssamt.labels.store import labels_for_split
     from ssamt.retrieval.evaluate import evaluate_model
@@ -135,6 +145,7 @@ def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
 
     model, vocab, config = load_model(run_dir, setup.device)
     split = open_split(setup.data_dir, "test")
+    fingerprint = split_fingerprint(split)
     graphs = labels_for_split(setup.data_dir, "test").graphs
     if 0 < setup.test_images < split.num_images:
         graphs = graphs[: setup.test_images * split.captions_per_image]
@@ -144,6 +155,7 @@ def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
                             max_tokens=config["model"]["max_tokens"], device=setup.device)
     result.pop("folds", None)
     result["test_images"] = setup.test_images
+    result["test_fingerprint"] = fingerprint  # the whole test split (test_images says the part)
     write_json(run_dir / TEST_NAME, result)
     return result
 
