@@ -30,8 +30,8 @@ def ssamt_argv(*args: str) -> list[str]:
 
 
 def run_ssamt(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(ssamt_argv(*args), capture_output=True, text=True, timeout=timeout,
-                          env=child_env(**env))
+    return subprocess.run(ssamt_argv(*args), check=False, capture_output=True, text=True,
+                          timeout=timeout, env=child_env(**env))
 
 
 @functools.cache
@@ -39,18 +39,19 @@ def can_mount() -> bool:
     """Whether `unshare -m` lets this process mount (root in most containers)."""
     if shutil.which("unshare") is None or shutil.which("mount") is None:
         return False
-    probe = "mount -t tmpfs -o size=64k tmpfs /mnt 2>/dev/null || mount -t tmpfs -o size=64k tmpfs /tmp"
+    probe = "mount -t tmpfs -o size=64k tmpfs /mnt"
     try:
-        done = subprocess.run(["unshare", "-m", "sh", "-c", probe], capture_output=True,
-                              timeout=20)
+        done = subprocess.run(["unshare", "-m", "sh", "-c", probe], check=False,
+                              capture_output=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
 
 
-def in_namespace(setup: str, *args: str, timeout: float = 120,
+def in_namespace(setup: str, *args: str, after: str = "true", timeout: float = 120,
                  **env: str) -> subprocess.CompletedProcess:
-    """`setup` (mount commands) then `ssamt ARGS`, in a private mount namespace."""
-    script = f"{setup} && exec {shlex.join(ssamt_argv(*args))}"
-    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
-                          text=True, timeout=timeout, env=child_env(**env))
+    """`setup` (mount commands), `ssamt ARGS`, then `after` (its output on stdout), in a
+    private mount namespace; the return code is ssamt's."""
+    script = f"{setup} || exit 99; {shlex.join(ssamt_argv(*args))}; rc=$?; {after}; exit $rc"
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], check=False,
+                          capture_output=True, text=True, timeout=timeout, env=child_env(**env))

@@ -16,7 +16,7 @@ from ssamt.cli import main
 from ssamt.data.synth import MARKER, generate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sandbox import child_env, ssamt_argv  # noqa: E402
+from sandbox import child_env, ssamt_argv
 
 
 def test_synth_into_its_own_folder_keeps_the_users_files(tmp_path):

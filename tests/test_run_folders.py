@@ -21,8 +21,8 @@ from ssamt.train.config import load_config
 from ssamt.train.runfolder import lock_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sandbox import child_env  # noqa: E402
-from test_train_runner import TINY, tiny_data  # noqa: E402
+from sandbox import child_env
+from test_train_runner import TINY, tiny_data
 
 HOLD = ("import sys\nfrom ssamt.train.runfolder import lock_run\n"
         "with lock_run(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n")
@@ -39,9 +39,9 @@ def test_second_writer_is_refused_naming_the_holder(tmp_path, capsys):
     run = tmp_path / "run"
     holder = _holder(run)
     try:
-        with pytest.raises(RunFolderError, match=f"in use by pid {holder.pid} on "):
-            with lock_run(run):
-                pass
+        with pytest.raises(RunFolderError, match=f"in use by pid {holder.pid} on "), \
+                lock_run(run):
+            pass
         args = ["train", "--config", "synthetic", "--data", str(tmp_path), "--out", str(run)]
         assert main(args) == 2
         err = capsys.readouterr().err

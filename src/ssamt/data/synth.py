@@ -34,7 +34,7 @@ from ssamt.data.npyfile import read_header
 from ssamt.data.synth_features import prototype_bank, region_layout, render_features
 from ssamt.data.synth_scene import sample_scene
 from ssamt.data.synth_text import captions
-from ssamt.errors import ConfigError, DataError
+from ssamt.errors import ConfigError, DataError, OutputError
 
 MARKER = "ssamt-synth.json"
 GENERATOR_VERSION = 1
@@ -86,8 +86,12 @@ def generate(out_dir: str | os.PathLike, size: str = "tiny", seed: int = 0,
             {"generator": "ssamt.data.synth", "version": GENERATOR_VERSION, "size": size,
              "seed": seed, **asdict(SIZES[size]), "files": files}, indent=2) + "\n")
         _replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            # Disk full mid-write carries no file name: say which dataset failed, and why.
+            raise OutputError(out, f"cannot write the dataset ({exc.strerror or exc}); "
+                                   "its temporary files were removed") from None
         raise
     return out
 
