@@ -95,8 +95,9 @@ def check_output(path: str | os.PathLike | None,
                  inputs: Iterable[str | os.PathLike | None] = ()) -> None:
     """Raise OutputError unless `path` can be written and is none of `inputs`.
 
-    Probes by creating (and removing) a temporary file in the target folder: permission
-    bits alone say nothing when running as root, while a read-only mount stops root too.
+    Probes by creating (and removing) a temporary file in the target folder (or its nearest
+    existing ancestor): permission bits alone say nothing when running as root, while a
+    read-only mount stops root too.
     """
     if path is None or is_stdout(path):
         return
@@ -112,10 +113,14 @@ def check_output(path: str | os.PathLike | None,
     if _special(target) or _in_device_tree(path):
         _probe_open(path)
         return
+    # Probe the nearest folder that exists (creating none: a refused command writes nothing).
+    folder = next(p for p in (target.parent, *target.parent.parents) if p.exists())
+    if not folder.is_dir():
+        raise OutputError(path, f"cannot write (a parent of this path, {folder}, is a file, "
+                                "not a folder)")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=".probe",
-                                     dir=target.parent)
+                                     dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

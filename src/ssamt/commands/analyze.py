@@ -96,8 +96,11 @@ def run(args: argparse.Namespace) -> int:
     )
     from ssamt.retrieval.analysis.runs import run_config
 
+    from ssamt.fileio import check_output
+
     apply_labels_cache(args)
     out = Path(args.out)
+    check_output(out / "report.md")  # before hours of training, not after
     runs = Path(args.runs) if getattr(args, "runs", None) else out / "runs"
     setup = TrainSetup(args.data, args.config, tuple(args.overrides), resolve_device(args.device),
                        progress=not args.quiet, test_images=getattr(args, "test_images", 0))

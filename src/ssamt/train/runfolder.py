@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ssamt.errors import RunFolderError
+from ssamt.errors import OutputError, RunFolderError
 
 LOCK_NAME = ".lock"
 DATA_NAME = "data.json"
@@ -48,7 +48,10 @@ def lock_run(run_dir: str | Path, flag: str = "--out") -> Iterator[Path]:
     import fcntl
 
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(run_dir, f"cannot create the run folder ({exc.strerror})") from None
     key = run_dir.resolve()
     if key in _HELD:  # the command holds it and the runner asks again
         _HELD[key] += 1
@@ -58,7 +61,10 @@ def lock_run(run_dir: str | Path, flag: str = "--out") -> Iterator[Path]:
             _HELD[key] -= 1
         return
     path = run_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # also the up-front check that the folder can be written at all
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputError(run_dir, f"cannot write in the run folder ({exc.strerror})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

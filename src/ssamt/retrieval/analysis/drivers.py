@@ -90,9 +90,13 @@ def run_ablation(setup: TrainSetup, out: Path, runs: Path, data=None) -> dict[st
 
 
 def _header(title: str, setup: TrainSetup, runs: Path | None) -> list[str]:
+    from ssamt.data.fingerprint import data_fingerprint
+
     sets = " ".join(f"--set {s}" for s in setup.overrides)
     lines = [f"# {title}", "", f"Data: `{setup.data_dir}` (test split, whole split as in the "
-             f"Flickr30K protocol). Config: `{setup.config}` {sets}".rstrip() + ".", ""]
+             f"Flickr30K protocol). Config: `{setup.config}` {sets}".rstrip() + ".", "",
+             f"Data fingerprints: train `{data_fingerprint(setup.data_dir, 'train')}`, test "
+             f"`{data_fingerprint(setup.data_dir, 'test')}` (ssamt.data.fingerprint).", ""]
     if runs is not None:
         lines += [f"Run folders: `{runs}`.", ""]
     if setup.test_images:
