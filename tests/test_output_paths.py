@@ -113,6 +113,15 @@ def test_parent_that_is_a_file_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "file/o.jsonl" in err
 
 
+def test_name_too_long_is_caught_before_the_work(tmp_path, capsys):
+    long_name = tmp_path / ("x" * 300 + ".jsonl")
+    with pytest.raises(OutputError, match="file name too long"):
+        check_output(long_name)
+    with pytest.raises(OutputError, match="cannot write"):
+        write_text(long_name, "y")
+    _only(tmp_path)
+
+
 def test_unwritable_folder_is_caught_before_the_work():
     # /sys refuses new files even to root (chmod does not stop root; a read-only mount would).
     if not os.path.isdir("/sys/kernel"):

@@ -101,28 +101,29 @@ def check_output(path: str | os.PathLike | None,
     """
     if path is None or is_stdout(path):
         return
-    target = resolve_output(path)
-    for source in inputs:
-        if source is None or is_stdout(source):
-            continue
-        if _same_file(source, target):
-            raise OutputError(path, f"is the same file as the input {source}; "
-                                    "writing it would destroy the input")
-    if target.is_dir():
-        raise OutputError(path, "is a folder, not a file")
-    if _special(target) or _in_device_tree(path):
-        _probe_open(path)
-        return
-    # Probe the nearest folder that exists (creating none: a refused command writes nothing).
-    folder = next(p for p in (target.parent, *target.parent.parents) if p.exists())
-    if not folder.is_dir():
-        raise OutputError(path, f"cannot write (a parent of this path, {folder}, is a file, "
-                                "not a folder)")
     try:
+        target = resolve_output(path)
+        for source in inputs:
+            if source is not None and not is_stdout(source) and _same_file(source, target):
+                raise OutputError(path, f"is the same file as the input {source}; "
+                                        "writing it would destroy the input")
+        if _special(target) or _in_device_tree(path):
+            _probe_open(path)
+            return
+        # The nearest folder that exists (creating none: a refused command writes nothing).
+        folder = next(p for p in (target.parent, *target.parent.parents) if p.exists())
+        _check_name_length(path, target, folder)
+        if target.is_dir():
+            raise OutputError(path, "is a folder, not a file")
+        if not folder.is_dir():
+            raise OutputError(path, f"cannot write (a parent of this path, {folder}, is a "
+                                    "file, not a folder)")
         fd, probe = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=".probe",
                                      dir=folder)
         os.close(fd)
         os.unlink(probe)
+    except OutputError:
+        raise
     except OSError as exc:
         raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
 
@@ -135,6 +136,19 @@ def _probe_open(path: str | os.PathLike) -> None:
     except OSError as exc:
         if exc.errno != errno.ENXIO:
             raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+
+
+def _check_name_length(path: str | os.PathLike, target: Path, folder: Path) -> None:
+    """The probe's own name is shortened, so a name too long must be checked by itself."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return
+    too_long = [part for part in target.relative_to(folder).parts
+                if len(os.fsencode(part)) > limit] if target.is_relative_to(folder) else []
+    if too_long:
+        raise OutputError(path, f"cannot write (file name too long: {len(too_long[0])} "
+                                f"characters, this file system allows {limit})")
 
 
 @contextlib.contextmanager
