@@ -29,7 +29,7 @@ def apply_labels_cache(args: argparse.Namespace) -> None:
     processes it starts (an environment variable: they inherit it)."""
     import os
 
-    from ssamt.labels.store import CACHE_ENV
-
     if getattr(args, "labels_cache", None):
+        from ssamt.labels.store import CACHE_ENV
+
         os.environ[CACHE_ENV] = str(args.labels_cache)
