@@ -178,3 +178,16 @@ def test_disk_full_during_synth_is_one_line_and_leaves_nothing(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "cannot write the dataset (No space left on device)" in _one_line(done.stderr)
     assert done.stdout.strip() == ""  # no dataset, no temporary folder left on the device
+
+
+def test_reader_that_leaves_is_no_traceback(tmp_path):
+    """`ssamt ... | head`: the pipe closes before ssamt prints; exit 141, nothing on stderr."""
+    import subprocess
+
+    from sandbox import child_env, ssamt_argv
+
+    proc = subprocess.Popen(ssamt_argv("synth", tmp_path / "d", "--size", "tiny", "--quiet"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == ""

@@ -111,3 +111,20 @@ def test_read_only_data_folder_works(tmp_path, flag):
     where = (tmp_path / "mine" if flag else tmp_path / "cache" / "ssamt" / "labels" / "*")
     assert list(Path(where.parent).glob(f"{where.name}/test_labels.jsonl"))
     assert sorted(p.name for p in folder.iterdir()) == ["test_caps.txt", "test_ims.npy"]
+
+
+def test_json_to_stdout_keeps_stdout_pure_json(data, tmp_path, capsys):
+    words = sorted({w for c in CAPTIONS for w in c.split()})
+    ckpt = _checkpoint(tmp_path / "own.pt", words, "inter")
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--split", "test",
+                 "--device", "cpu", "--quiet", "--rerank-k", "0", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["oov_rate"] == 0.0
+    assert "Image-to-Text" in captured.err
+
+
+def test_label_cache_to_stdout(data, capsys):
+    assert main(["labels", str(data), "--split", "test", "--out", "-"]) == 0
+    captured = capsys.readouterr()
+    header = json.loads(captured.out.splitlines()[0])
+    assert header["num_captions"] == len(CAPTIONS) and "-> -" in captured.err

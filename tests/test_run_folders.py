@@ -137,3 +137,10 @@ def test_finished_run_is_not_overwritten_without_the_flag(trained, capsys):
     assert out["inter"]["state"]["done"]
     assert main(["train", "--resume", "--overwrite", "--data", str(root / "a"), "--out",
                  str(run)]) == 2
+
+
+def test_a_refused_new_run_leaves_no_folder(tmp_path, capsys):
+    assert main(["train", "--config", "synthetic", "--data", str(tmp_path / "no-data"),
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "no-data" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -44,15 +44,13 @@ def _describe_holder(path: Path) -> str:
 
 @contextlib.contextmanager
 def lock_run(run_dir: str | Path, flag: str = "--out") -> Iterator[Path]:
-    """Hold RUN/.lock for the block; RunFolderError at once when another process holds it."""
-    import fcntl
+    """Hold RUN/.lock for the block; RunFolderError at once when another process holds it.
 
+    A folder this call created and in which nothing else was written (the command failed
+    its checks) is removed again, so a refused command leaves nothing behind."""
     run_dir = Path(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(run_dir, f"cannot create the run folder ({exc.strerror})") from None
-    key = run_dir.resolve()
+    created = not run_dir.exists()
+    key = _make(run_dir).resolve()
     if key in _HELD:  # the command holds it and the runner asks again
         _HELD[key] += 1
         try:
@@ -60,29 +58,52 @@ def lock_run(run_dir: str | Path, flag: str = "--out") -> Iterator[Path]:
         finally:
             _HELD[key] -= 1
         return
+    fd = _acquire(run_dir, flag)
+    _HELD[key] = 1
+    try:
+        yield run_dir
+    finally:
+        del _HELD[key]
+        _release(fd, run_dir, created)
+
+
+def _make(run_dir: Path) -> Path:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(run_dir, f"cannot create the run folder ({exc.strerror})") from None
+    return run_dir
+
+
+def _acquire(run_dir: Path, flag: str) -> int:
+    import fcntl
+
     path = run_dir / LOCK_NAME
     try:  # also the up-front check that the folder can be written at all
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise OutputError(run_dir, f"cannot write in the run folder ({exc.strerror})") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunFolderError(f"{run_dir} is in use by {_describe_holder(path)}; wait for "
-                                 f"it to finish or choose another {flag}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, (_holder_line() + "\n").encode())
-        _HELD[key] = 1
-        try:
-            yield run_dir
-        finally:
-            del _HELD[key]
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         os.close(fd)
+        raise RunFolderError(f"{run_dir} is in use by {_describe_holder(path)}; wait for it "
+                             f"to finish or choose another {flag}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, (_holder_line() + "\n").encode())
+    return fd
+
+
+def _release(fd: int, run_dir: Path, created: bool) -> None:
+    import fcntl
+
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        if created and [p.name for p in run_dir.iterdir()] == [LOCK_NAME]:
+            (run_dir / LOCK_NAME).unlink()  # still locked: no one else holds this inode
+            run_dir.rmdir()
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
 
 
 def write_data_identity(run_dir: Path, fingerprint: str | None, data_dir: str | None) -> None:
