@@ -17,7 +17,7 @@ from ssamt.labels.store import labels_for_split
 from ssamt.train.checkpoint import save_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sandbox import can_mount, in_namespace  # noqa: E402
+from sandbox import can_mount, in_namespace
 
 CAPTIONS = ["a dog on the grass", "a brown dog runs", "a cat on a sofa", "the cat sleeps",
             "a red car on a road", "a car parked outside", "a man with a hat", "the man smiles"]

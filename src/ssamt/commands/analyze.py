@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ssamt.commands.common import resolve_device
     from ssamt.errors import ConfigError
+    from ssamt.fileio import check_output
     from ssamt.retrieval.analysis import (
         TrainSetup,
         run_ablation,
@@ -95,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
         train_pm_models,
     )
     from ssamt.retrieval.analysis.runs import run_config
-
-    from ssamt.fileio import check_output
 
     apply_labels_cache(args)
     out = Path(args.out)

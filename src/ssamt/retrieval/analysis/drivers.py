@@ -95,8 +95,8 @@ def _header(title: str, setup: TrainSetup, runs: Path | None) -> list[str]:
     sets = " ".join(f"--set {s}" for s in setup.overrides)
     lines = [f"# {title}", "", f"Data: `{setup.data_dir}` (test split, whole split as in the "
              f"Flickr30K protocol). Config: `{setup.config}` {sets}".rstrip() + ".", "",
-             f"Data fingerprints: train `{data_fingerprint(setup.data_dir, 'train')}`, test "
-             f"`{data_fingerprint(setup.data_dir, 'test')}` (ssamt.data.fingerprint).", ""]
+             (f"Data fingerprints: train `{data_fingerprint(setup.data_dir, 'train')}`, test "
+              f"`{data_fingerprint(setup.data_dir, 'test')}` (ssamt.data.fingerprint)."), ""]
     if runs is not None:
         lines += [f"Run folders: `{runs}`.", ""]
     if setup.test_images:
