@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.labels.parser import parse
     from ssamt.labels.rule import build_image_labels
     from ssamt.train.checkpoint import load_model_info
-    from ssamt.train.compat import check_data_fits
+    from ssamt.train.compat import check_data_fits, note_phase1
 
     if args.text is not None and not args.text.strip():
         raise SsamtError("--text is empty: give a caption with at least one word")
@@ -97,9 +97,8 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, vocab, config, info = load_model_info(args.checkpoint, device)
     check_data_fits(model.config, split, info.path)
-    if info.phase == "intra":
-        print(f"ssamt: note: {info.path} is a phase-1 checkpoint: the inter encoder that "
-              "scores the phrases below is untrained", file=sys.stderr)
+    note_phase1(info.phase, info.path, "the phrase scores below come from an untrained "
+                                       "encoder")
     k = split.captions_per_image
     own = list(range(args.image * k, (args.image + 1) * k))  # DESIGN.md section 3
     extra = [] if args.caption is None or args.caption in own else [args.caption]

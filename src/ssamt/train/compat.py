@@ -52,11 +52,13 @@ def warn_oov(rate: float, checkpoint: object, data: object) -> None:
               "not the kind it was trained on, expect scores near chance", file=sys.stderr)
 
 
-def note_phase1(phase: str | None, checkpoint: object) -> bool:
-    """True (with a note) when the checkpoint ends phase 1: its inter encoder is untrained."""
+def note_phase1(phase: str | None, checkpoint: object,
+                consequence: str = "measuring the intra dual encoder only, no Eq. 5 "
+                                   "re-ranking") -> bool:
+    """True (with a note saying what is measured) when the checkpoint ends phase 1: its
+    inter encoder is untrained."""
     if phase != "intra":
         return False
     print(f"ssamt: note: {checkpoint} is a phase-1 checkpoint (its inter encoder is "
-          "untrained): measuring the intra dual encoder only, no Eq. 5 re-ranking",
-          file=sys.stderr)
+          f"untrained): {consequence}", file=sys.stderr)
     return True
