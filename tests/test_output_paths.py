@@ -156,3 +156,15 @@ def test_file_too_large_mid_write_keeps_the_old_file(tmp_path):
         signal.signal(signal.SIGXFSZ, old_handler)
     assert target.read_text() == "previous"
     _only(tmp_path, "big.txt")
+
+
+def test_json_over_the_checkpoint_or_the_data_is_refused(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "best.pt").write_bytes(b"weights")
+    (tmp_path / "test_caps.txt").write_text("a dog\n")
+    for target in (tmp_path / "run" / "best.pt", tmp_path / "test_caps.txt"):
+        assert main(["evaluate", "--checkpoint", str(tmp_path / "run"), "--data",
+                     str(tmp_path), "--split", "test", "--json", str(target)]) == 2
+        assert "same file as the input" in capsys.readouterr().err
+    assert (tmp_path / "run" / "best.pt").read_bytes() == b"weights"
+    assert (tmp_path / "test_caps.txt").read_text() == "a dog\n"

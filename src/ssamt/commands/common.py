@@ -33,3 +33,19 @@ def apply_labels_cache(args: argparse.Namespace) -> None:
         from ssamt.labels.store import CACHE_ENV
 
         os.environ[CACHE_ENV] = str(args.labels_cache)
+
+
+def input_files(checkpoint: str | None, data_dir: str, split: str) -> list:
+    """The files a command reads (checkpoint, the split's data files and label cache): an
+    output must be none of them (ssamt.fileio.check_output)."""
+    from pathlib import Path
+
+    from ssamt.data.precomp import split_paths
+
+    files: list = [*split_paths(data_dir, split).values(),
+                   Path(data_dir) / f"{split}_labels.jsonl"]
+    if checkpoint is not None:
+        run = Path(checkpoint)
+        files += [run / name for name in ("best.pt", "last.pt", "phase1.pt")] if run.is_dir() \
+            else [run]
+    return files

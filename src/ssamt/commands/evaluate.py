@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache, resolve_device
+from ssamt.commands.common import (
+    add_labels_cache_argument,
+    apply_labels_cache,
+    input_files,
+    resolve_device,
+)
 
 HELP = "evaluate a checkpoint: R@1/5/10 both directions and RSum, intra-only and re-ranked"
 
@@ -57,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--rerank-k must be >= 0")
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
-    check_output(args.json, [args.checkpoint])  # before minutes of evaluation, not after
+    split_name = args.split or DEFAULT_SPLIT[args.protocol]
+    # Before minutes of evaluation, not after; and never over the checkpoint or the data.
+    check_output(args.json, input_files(args.checkpoint, args.data, split_name))
     apply_labels_cache(args)
     device = resolve_device(args.device)
     progress = not args.quiet and sys.stderr.isatty()
-    split_name = args.split or DEFAULT_SPLIT[args.protocol]
     model, vocab, config, info = load_model_info(args.checkpoint, device)
     mu1, mu2 = eq5_weights(config, args.mu1, args.mu2)
     split = open_split(args.data, split_name)

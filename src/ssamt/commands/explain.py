@@ -16,7 +16,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache, resolve_device
+from ssamt.commands.common import (
+    add_labels_cache_argument,
+    apply_labels_cache,
+    input_files,
+    resolve_device,
+)
 
 if TYPE_CHECKING:
     from ssamt.data.precomp import PrecompSplit
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.text is not None and not args.text.strip():
         raise SsamtError("--text is empty: give a caption with at least one word")
-    check_output(args.json, [args.checkpoint])
+    check_output(args.json, input_files(args.checkpoint, args.data, args.split))
     apply_labels_cache(args)
     split = open_split(args.data, args.split)
     image = image_batch(split, args.image)

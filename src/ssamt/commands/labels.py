@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
+    from ssamt.data.precomp import split_paths
     from ssamt.errors import ConfigError
     from ssamt.fileio import check_output, is_stdout
     from ssamt.labels.store import label_cache_paths, labels_for_split
@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     apply_labels_cache(args)
-    if args.out:
-        check_output(args.out, [Path(args.data_dir) / f"{args.split}_caps.txt"])
+    if args.out:  # may be the label cache itself (rewritten), never the captions or features
+        check_output(args.out, split_paths(args.data_dir, args.split).values())
     start = time.perf_counter()
     store = labels_for_split(args.data_dir, args.split, args.out, workers=args.workers,
                              progress=sys.stderr.isatty())
