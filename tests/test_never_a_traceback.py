@@ -49,6 +49,26 @@ def test_config_values_are_range_checked_before_any_data(tmp_path, capsys, overr
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("argv, names", [
+    (["synth", "{tmp}/d", "--seed", "-1"], "--seed must be >= 0"),
+    (["quickstart", "--out", "{tmp}/q", "--seed", "-2"], "--seed must be >= 0"),
+    (["evaluate", "--checkpoint", "{tmp}", "--data", "{tmp}", "--mu1", "nan"],
+     "--mu1 must be a finite number"),
+    (["evaluate", "--checkpoint", "{tmp}", "--data", "{tmp}", "--batch-size", "0"],
+     "--batch-size must be >= 1"),
+    (["explain", "--checkpoint", "{tmp}", "--data", "{tmp}", "--image", "0", "--caption", "0",
+      "--threshold", "inf"], "--threshold must be a finite number"),
+    (["analyze", "data-fraction", "--data", "{tmp}", "--out", "{tmp}/a", "--subset-seed", "-1"],
+     "--subset-seed must be >= 0"),
+    (["train", "--config", "synthetic", "--data", "{tmp}", "--out", "{tmp}/r", "--device",
+      "gpu0"], "is not a device name"),
+])
+def test_command_arguments_are_range_checked_first(tmp_path, capsys, argv, names):
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    assert names in _one_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
 def test_zero_steps_and_other_documented_zeros_are_valid():
     validate_config(load_config("synthetic", ["phase1.max_steps=0", "phase2.max_epochs=0",
                                               "eval.rerank_k=0", "eval.max_images=0",

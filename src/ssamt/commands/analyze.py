@@ -85,7 +85,7 @@ def _fraction_parser(sub, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ssamt.commands.common import resolve_device
+    from ssamt.commands.common import check_ranges, resolve_device
     from ssamt.errors import ConfigError
     from ssamt.fileio import check_output
     from ssamt.retrieval.analysis import (
@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from ssamt.retrieval.analysis.runs import run_config
 
+    check_ranges(args, {"seed": 0, "subset_seed": 0, "test_images": 0, "max_pairs": 0})
     apply_labels_cache(args)
     out = Path(args.out)
     check_output(out / "report.md")  # before hours of training, not after

@@ -13,9 +13,33 @@ def resolve_device(name: str) -> str:
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device {name!r} is not a device name (cpu, cuda, cuda:1, ...)") \
+            from None
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {name} asked for, but torch sees no CUDA device")
     return name
+
+
+def check_ranges(args: argparse.Namespace, minimum: dict[str, float] | None = None,
+                 finite: tuple[str, ...] = ()) -> None:
+    """ConfigError naming the flag when a numeric argument is below its minimum or not
+    finite (`--mu1 nan` would rank silently by NaN). Absent or None arguments pass."""
+    import math
+
+    from ssamt.errors import ConfigError
+
+    for name in (*(minimum or {}), *finite):
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if not math.isfinite(value):
+            raise ConfigError(f"{flag} must be a finite number, got {value}")
+        if name in (minimum or {}) and value < minimum[name]:
+            raise ConfigError(f"{flag} must be >= {minimum[name]}, got {value}")
 
 
 def add_labels_cache_argument(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ import sys
 from ssamt.commands.common import (
     add_labels_cache_argument,
     apply_labels_cache,
+    check_ranges,
     input_files,
     resolve_device,
 )
@@ -50,7 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ssamt.data.precomp import open_split
-    from ssamt.errors import ConfigError
     from ssamt.fileio import check_output, is_stdout, write_json
     from ssamt.labels.store import labels_for_split
     from ssamt.retrieval.evaluate import eq5_weights, evaluate_model, format_results
@@ -58,10 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.train.checkpoint import load_model_info
     from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
 
-    if args.rerank_k < 0:
-        raise ConfigError("--rerank-k must be >= 0")
-    if args.batch_size < 1:
-        raise ConfigError("--batch-size must be >= 1")
+    check_ranges(args, {"rerank_k": 0, "batch_size": 1}, finite=("mu1", "mu2"))
     split_name = args.split or DEFAULT_SPLIT[args.protocol]
     # Before minutes of evaluation, not after; and never over the checkpoint or the data.
     check_output(args.json, input_files(args.checkpoint, args.data, split_name))

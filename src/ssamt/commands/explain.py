@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from ssamt.commands.common import (
     add_labels_cache_argument,
     apply_labels_cache,
+    check_ranges,
     input_files,
     resolve_device,
 )
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.text is not None and not args.text.strip():
         raise SsamtError("--text is empty: give a caption with at least one word")
+    check_ranges(args, finite=("margin", "threshold", "mu1", "mu2"))
     check_output(args.json, input_files(args.checkpoint, args.data, args.split))
     apply_labels_cache(args)
     split = open_split(args.data, args.split)

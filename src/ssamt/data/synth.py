@@ -73,6 +73,8 @@ def generate(out_dir: str | os.PathLike, size: str = "tiny", seed: int = 0,
     """Write a synthetic precomp dataset to `out_dir`; returns its path."""
     if size not in SIZES:
         raise ConfigError(f"unknown synthetic size {size!r} (choose from {', '.join(SIZES)})")
+    if seed < 0:
+        raise ConfigError(f"the seed must be >= 0, got {seed}")
     out = Path(out_dir)
     check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
