@@ -215,8 +215,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a YAML config (binary or not UTF-8 text)") from None
     except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
-        raise ConfigError(f"{path}: not valid YAML ({first})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "syntax error"
+        raise ConfigError(f"{path}: not valid YAML ({problem}{where})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
