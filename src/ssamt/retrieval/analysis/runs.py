@@ -15,7 +15,6 @@ split's fingerprint in test.json); otherwise the analysis stops with one line.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ssamt.errors import SsamtError
-from ssamt.fileio import write_json
+from ssamt.fileio import atomic_open, write_json
 
 # Phase-2 loss switches: weights set to 0 for the terms switched off (same model, same data).
 VARIANTS: dict[str, list[str]] = {
@@ -96,10 +95,8 @@ def ensure_intra(cfg, train_data, dev_data, vocab, run_dir: Path, setup: TrainSe
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with open(src, "rb") as fin, atomic_open(dst, "wb", encoding=None) as fout:
+        shutil.copyfileobj(fin, fout, 1 << 24)
 
 
 def ensure_variant(cfg, train_data, dev_data, vocab, intra_dir: Path, run_dir: Path,
