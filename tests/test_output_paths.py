@@ -7,6 +7,7 @@ import resource
 import signal
 import stat
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +54,27 @@ def test_dev_null_and_dev_stdout_stay_devices(capfd):
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
     write_text("/dev/stdout", "to stdout\n")
     assert "to stdout" in capfd.readouterr().out
+
+
+def test_link_to_dev_stdout_writes_to_stdout(tmp_path, capfd):
+    link = tmp_path / "out.json"
+    link.symlink_to("/dev/stdout")
+    write_json(link, {"via": "link"})
+    assert '"via": "link"' in capfd.readouterr().out
+    assert link.is_symlink()
+    _only(tmp_path, "out.json")
+
+
+def test_regular_file_under_dev_is_replaced_not_appended():
+    if not os.path.isdir("/dev/shm") or not os.access("/dev/shm", os.W_OK):
+        pytest.skip("no writable /dev/shm on this machine")
+    target = f"/dev/shm/ssamt-test-{os.getpid()}.txt"
+    try:
+        write_text(target, "first")
+        write_text(target, "second")
+        assert Path(target).read_text() == "second"
+    finally:
+        os.unlink(target)
 
 
 def test_fifo_is_written_through(tmp_path):

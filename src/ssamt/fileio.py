@@ -7,8 +7,10 @@ Every output the project writes goes through `atomic_open` (and the helpers buil
   renamed over it (`os.replace` is atomic on POSIX and Windows), so the previous version stays
   intact until the new one is complete; a file being replaced keeps its permission bits.
 * A symbolic link is followed: its target is replaced and the link stays a link.
-* Anything else that exists (a device such as /dev/null or /dev/stdout, a FIFO, a socket) is
-  written through in place: renaming a regular file over /dev/null would replace the device.
+* Anything else that exists (a device such as /dev/null, a FIFO, a socket) is written
+  through in place: renaming a regular file over /dev/null would replace the device. So is a
+  file descriptor's name (/dev/stdout, /proc/self/fd/N), appending: fd 1 may be a file the
+  shell opened, holding earlier output.
 * An OSError (read-only file system, disk full, a name too long, a parent that is a file)
   becomes an OutputError naming the path, one line for the command line.
 
@@ -71,9 +73,26 @@ def _unnamed_os_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, OutputError) and exc.filename is None
 
 
-def resolve_output(path: str | os.PathLike) -> Path:
-    """The file a write to `path` lands in: symbolic links followed to their target."""
-    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+def _follow(path: str | os.PathLike) -> tuple[Path, bool]:
+    """-> (target, whether it is a file descriptor's magic name). Links are followed one by
+    one and stop at /dev/stdout or /proc/self/fd/N: realpath would go on to whatever fd 1 is
+    (a pipe's "pipe:[123]", a deleted file's name), which only the kernel can open."""
+    current = Path(path)
+    for _ in range(40):  # the kernel's own limit on nested links
+        if _fd_name(current):
+            return current, True
+        try:
+            link = Path(os.readlink(current))
+        except OSError:  # not a link (EINVAL), or a name the write itself will report
+            return current, False
+        current = link if link.is_absolute() else current.parent / link
+    return Path(os.path.realpath(path)), False
+
+
+def _fd_name(path: Path) -> bool:
+    text = str(path.absolute())
+    return (text in ("/dev/stdout", "/dev/stderr") or text.startswith(("/dev/fd/", "/proc/"))
+            and "/fd/" in text)
 
 
 def _special(path: Path) -> bool:
@@ -83,12 +102,6 @@ def _special(path: Path) -> bool:
     except OSError:
         return False
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
-
-
-def _in_device_tree(path: str | os.PathLike) -> bool:
-    """/dev/stdout and /proc/self/fd/N resolve to whatever fd 1 is, often a regular file the
-    shell opened: write through it rather than rename a new file over it."""
-    return str(Path(path).absolute()).startswith(("/dev/", "/proc/"))
 
 
 def check_output(path: str | os.PathLike | None,
@@ -102,13 +115,13 @@ def check_output(path: str | os.PathLike | None,
     if path is None or is_stdout(path):
         return
     try:
-        target = resolve_output(path)
+        target, fd_name = _follow(path)
         for source in inputs:
             if source is not None and not is_stdout(source) and _same_file(source, target):
                 raise OutputError(path, f"is the same file as the input {source}; "
                                         "writing it would destroy the input")
-        if _special(target) or _in_device_tree(path):
-            _probe_open(path)
+        if fd_name or _special(target):
+            _probe_open(target)
             return
         # The nearest folder that exists (creating none: a refused command writes nothing).
         folder = next(p for p in (target.parent, *target.parent.parents) if p.exists())
@@ -208,10 +221,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w",
     encoding = None if binary else encoding
     if is_stdout(path):
         return _stdout(binary)
-    if _in_device_tree(path):  # the kernel follows /proc's magic links, realpath cannot
-        return _write_through(Path(path), mode, encoding)
-    target = resolve_output(path)
-    if _special(target):
+    target, fd_name = _follow(path)
+    if fd_name or _special(target):
         return _write_through(target, mode, encoding)
     return _replace_atomically(target, mode, encoding)
 
