@@ -89,4 +89,4 @@ def test_unwritable_outputs_are_one_line_errors(tmp_path, capsys):
     data = make_split(tmp_path / "data", CAPTIONS, 2)
     assert main(["labels", str(data), "--out", str(blocker / "labels.jsonl")]) == 2
     err = capsys.readouterr().err
-    assert "cannot write the label cache" in err and "Traceback" not in err
+    assert "labels.jsonl: cannot write" in err and "Traceback" not in err

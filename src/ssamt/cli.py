@@ -3,13 +3,15 @@
 Each command module defines `HELP` (one line), `add_arguments(parser)` and
 `run(args) -> int`. Modules keep heavy imports (torch, spaCy) inside `run`, so
 `ssamt --help` stays fast. User-facing problems raise `SsamtError` and are printed as
-one line without a traceback.
+one line without a traceback; an OSError is one line naming its path; anything else is one
+line saying where its traceback was written (`--debug` shows it instead, ssamt.crash).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -47,9 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Image-text retrieval with phrase-level supervision (SSAMT).",
     )
     parser.add_argument("--version", action="version", version=f"ssamt {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _available_commands().items():
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        # Also after the command (`ssamt train ... --debug`); SUPPRESS keeps the top-level value.
+        cmd.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show the full traceback of an unexpected error")
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
     return parser
@@ -64,11 +71,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except SsamtError as exc:
-        print(f"ssamt {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, str(exc))
     except KeyboardInterrupt:
         print(f"ssamt {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ssamt parse | head`: the reader left; nothing to report
+        _silence_stdout()
+        return 141
+    except OSError as exc:
+        if args.debug:
+            raise
+        from ssamt.crash import describe_os_error
+
+        return _fail(args, describe_os_error(exc))
+    except Exception as exc:
+        if args.debug:
+            raise
+        return _crash(args, exc, list(sys.argv[1:] if argv is None else argv))
+
+
+def _fail(args: argparse.Namespace, message: str) -> int:
+    print(f"ssamt {args.command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _crash(args: argparse.Namespace, exc: Exception, argv: list[str]) -> int:
+    from ssamt.crash import one_line, write_crash_report
+
+    report = write_crash_report(exc, argv)
+    where = f"traceback written to {report}" if report else "no folder could take the traceback"
+    print(f"ssamt {args.command}: unexpected error: {one_line(exc)} ({where}; rerun with "
+          "--debug to show it)", file=sys.stderr)
+    return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

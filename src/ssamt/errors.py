@@ -27,3 +27,18 @@ class CheckpointError(SsamtError):
 
 class ConfigError(SsamtError):
     """A configuration value is unknown or out of range."""
+
+
+class OutputError(SsamtError, OSError):
+    """An output cannot be written (read-only, disk full, a folder, the same file as an
+    input); the message names the path. Also an OSError, for callers that catch those."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class RunFolderError(SsamtError):
+    """A run folder is in use by another process, holds another dataset's run, or holds
+    finished results that the command would overwrite."""

@@ -1,20 +1,40 @@
-"""Atomic writes: a crash mid-write never leaves a half-written file behind.
+"""Output files: atomic where that is safe, never destructive where it is not.
 
-Every output the project writes goes through these helpers: the data is written to a
-temporary file in the destination folder, flushed to disk, then renamed over the target
-(`os.replace` is atomic on POSIX and Windows), so the previous version stays intact until
-the new one is complete.
+Every output the project writes goes through `atomic_open` (and the helpers built on it):
+
+* `-` is standard output (nothing is renamed, stdout is not closed).
+* A regular file (or a new name) is written to a temporary file beside it, flushed, then
+  renamed over it (`os.replace` is atomic on POSIX and Windows), so the previous version stays
+  intact until the new one is complete; a file being replaced keeps its permission bits.
+* A symbolic link is followed: its target is replaced and the link stays a link.
+* Anything else that exists (a device such as /dev/null, a FIFO, a socket) is written
+  through in place: renaming a regular file over /dev/null would replace the device. So is a
+  file descriptor's name (/dev/stdout, /proc/self/fd/N), appending: fd 1 may be a file the
+  shell opened, holding earlier output.
+* An OSError (read-only file system, disk full, a name too long, a parent that is a file)
+  becomes an OutputError naming the path, one line for the command line.
+
+`check_output(path, inputs)` runs the same checks before any work: a command calls it for
+each output first, so a long evaluation never ends in an unwritable `--json`, and an output
+that is the same file as an input is refused instead of silently destroying the input.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from ssamt.errors import OutputError
+
+STDOUT = "-"
 
 
 def _current_umask() -> int:
@@ -23,25 +43,188 @@ def _current_umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temporary file beside `path`; on a clean exit it replaces `path` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    binary = "b" in mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def user_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/ssamt, else ~/.cache/ssamt (not created here)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ssamt"
+
+
+def is_stdout(path: str | os.PathLike | None) -> bool:
+    return path is not None and os.fspath(path) == STDOUT
+
+
+def _reason(exc: OSError, path: str | os.PathLike) -> str:
+    for parent in Path(path).absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"a parent of this path, {parent}, is a file, not a folder"
+            break
+    return exc.strerror or str(exc)
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def _unnamed_os_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and not isinstance(exc, OutputError) and exc.filename is None
+
+
+def _follow(path: str | os.PathLike) -> tuple[Path, bool]:
+    """-> (target, whether it is a file descriptor's magic name). Links are followed one by
+    one and stop at /dev/stdout or /proc/self/fd/N: realpath would go on to whatever fd 1 is
+    (a pipe's "pipe:[123]", a deleted file's name), which only the kernel can open."""
+    current = Path(path)
+    for _ in range(40):  # the kernel's own limit on nested links
+        if _fd_name(current):
+            return current, True
+        try:
+            link = Path(os.readlink(current))
+        except OSError:  # not a link (EINVAL), or a name the write itself will report
+            return current, False
+        current = link if link.is_absolute() else current.parent / link
+    return Path(os.path.realpath(path)), False
+
+
+def _fd_name(path: Path) -> bool:
+    text = str(path.absolute())
+    return (text in ("/dev/stdout", "/dev/stderr") or text.startswith(("/dev/fd/", "/proc/"))
+            and "/fd/" in text)
+
+
+def _special(path: Path) -> bool:
+    """True for an existing non-regular, non-directory file (device, FIFO, socket)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def check_output(path: str | os.PathLike | None,
+                 inputs: Iterable[str | os.PathLike | None] = ()) -> None:
+    """Raise OutputError unless `path` can be written and is none of `inputs`.
+
+    Probes by creating (and removing) a temporary file in the target folder (or its nearest
+    existing ancestor): permission bits alone say nothing when running as root, while a
+    read-only mount stops root too.
+    """
+    if path is None or is_stdout(path):
+        return
+    try:
+        target, fd_name = _follow(path)
+        for source in inputs:
+            if source is not None and not is_stdout(source) and _same_file(source, target):
+                raise OutputError(path, f"is the same file as the input {source}; "
+                                        "writing it would destroy the input")
+        if fd_name or _special(target):
+            _probe_open(target)
+            return
+        # The nearest folder that exists (creating none: a refused command writes nothing).
+        folder = next(p for p in (target.parent, *target.parent.parents) if p.exists())
+        _check_name_length(path, target, folder)
+        if target.is_dir():
+            raise OutputError(path, "is a folder, not a file")
+        if not folder.is_dir():
+            raise OutputError(path, f"cannot write (a parent of this path, {folder}, is a "
+                                    "file, not a folder)")
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=".probe",
+                                     dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+
+
+def _probe_open(path: str | os.PathLike) -> None:
+    """Open a device or FIFO for writing and close it again (O_NONBLOCK: a FIFO without a
+    reader answers ENXIO at once instead of blocking; its reader may come later)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:
+            raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+
+
+def _check_name_length(path: str | os.PathLike, target: Path, folder: Path) -> None:
+    """The probe's own name is shortened, so a name too long must be checked by itself."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return
+    too_long = [part for part in target.relative_to(folder).parts
+                if len(os.fsencode(part)) > limit] if target.is_relative_to(folder) else []
+    if too_long:
+        raise OutputError(path, f"cannot write (file name too long: {len(too_long[0])} "
+                                f"characters, this file system allows {limit})")
+
+
+@contextlib.contextmanager
+def _stdout(binary: bool) -> Iterator[IO]:
+    handle = sys.stdout.buffer if binary else sys.stdout
+    yield handle
+    handle.flush()
+
+
+@contextlib.contextmanager
+def _write_through(path: Path, mode: str, encoding: str | None) -> Iterator[IO]:
+    # Append, not truncate: /dev/stdout may be a file the shell opened, holding earlier output.
+    try:
+        handle = open(path, mode.replace("w", "a"), encoding=encoding)  # noqa: SIM115
+    except OSError as exc:
+        raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+    try:
+        with handle:
+            yield handle
+    except OSError as exc:
+        if _unnamed_os_error(exc):
+            raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+        raise
+
+
+@contextlib.contextmanager
+def _replace_atomically(path: Path, mode: str, encoding: str | None) -> Iterator[IO]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        old_mode = stat.S_IMODE(os.stat(path).st_mode) if path.is_file() else None
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        # mkstemp creates the file 0600; give it the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_current_umask())
+        # mkstemp creates the file 0600: keep the mode of the file replaced, else give the
+        # permissions a plain open() would.
+        os.chmod(tmp, old_mode if old_mode is not None else 0o666 & ~_current_umask())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        # A write error from the body (disk full, quota) carries no file name: name ours.
+        if _unnamed_os_error(exc):
+            raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
         raise
+
+
+def atomic_open(path: str | os.PathLike, mode: str = "w",
+                encoding: str | None = "utf-8") -> contextlib.AbstractContextManager[IO]:
+    """Open `path` for writing: stdout for `-`, write-through for a device or FIFO, otherwise
+    a temporary file beside the (symlink-resolved) target that replaces it on a clean exit."""
+    binary = "b" in mode
+    encoding = None if binary else encoding
+    if is_stdout(path):
+        return _stdout(binary)
+    target, fd_name = _follow(path)
+    if fd_name or _special(target):
+        return _write_through(target, mode, encoding)
+    return _replace_atomically(target, mode, encoding)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

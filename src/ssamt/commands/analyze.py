@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache
+
 HELP = ("the paper's analyses: ablation (Table 3), pm-accuracy (Table 4), data-fraction "
         "(Table 5), or all three")
 
@@ -25,6 +27,7 @@ def _common(p: argparse.ArgumentParser, trains: bool = True) -> None:
                    help="report folder: report.md, results.json, PNG plots")
     p.add_argument("--device", default="auto", help="cpu, cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_labels_cache_argument(p)
     if trains:
         p.add_argument("--test-images", type=int, default=0, metavar="N",
                        help="evaluate each run on the first N test images (default 0: all; "
@@ -82,8 +85,9 @@ def _fraction_parser(sub, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ssamt.commands.common import resolve_device
+    from ssamt.commands.common import check_ranges, resolve_device
     from ssamt.errors import ConfigError
+    from ssamt.fileio import check_output
     from ssamt.retrieval.analysis import (
         TrainSetup,
         run_ablation,
@@ -91,11 +95,16 @@ def run(args: argparse.Namespace) -> int:
         run_pm_accuracy,
         train_pm_models,
     )
+    from ssamt.retrieval.analysis.runs import run_config
 
+    check_ranges(args, {"seed": 0, "subset_seed": 0, "test_images": 0, "max_pairs": 0})
+    apply_labels_cache(args)
     out = Path(args.out)
+    check_output(out / "report.md")  # before hours of training, not after
     runs = Path(args.runs) if getattr(args, "runs", None) else out / "runs"
     setup = TrainSetup(args.data, args.config, tuple(args.overrides), resolve_device(args.device),
                        progress=not args.quiet, test_images=getattr(args, "test_images", 0))
+    run_config(setup, True, None)  # range-check the config before any data is read
     if args.analysis in ("data-fraction", "all") and any(not 0.0 < f <= 1.0 for f in args.fractions):
         raise ConfigError("--fractions must lie in (0, 1]")
     if args.analysis == "ablation":

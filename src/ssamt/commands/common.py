@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 
 def resolve_device(name: str) -> str:
     """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; a CUDA name without a GPU is an error."""
@@ -11,6 +13,63 @@ def resolve_device(name: str) -> str:
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device {name!r} is not a device name (cpu, cuda, cuda:1, ...)") \
+            from None
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {name} asked for, but torch sees no CUDA device")
     return name
+
+
+def check_ranges(args: argparse.Namespace, minimum: dict[str, float] | None = None,
+                 finite: tuple[str, ...] = ()) -> None:
+    """ConfigError naming the flag when a numeric argument is below its minimum or not
+    finite (`--mu1 nan` would rank silently by NaN). Absent or None arguments pass."""
+    import math
+
+    from ssamt.errors import ConfigError
+
+    for name in (*(minimum or {}), *finite):
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if not math.isfinite(value):
+            raise ConfigError(f"{flag} must be a finite number, got {value}")
+        if name in (minimum or {}) and value < minimum[name]:
+            raise ConfigError(f"{flag} must be >= {minimum[name]}, got {value}")
+
+
+def add_labels_cache_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--labels-cache", default=None, metavar="DIR",
+                        help="folder of the caption label caches (default: next to the data, "
+                             "or ~/.cache/ssamt/labels/ when the data folder is read-only)")
+
+
+def apply_labels_cache(args: argparse.Namespace) -> None:
+    """--labels-cache DIR for every label lookup of this command, and of the worker
+    processes it starts (an environment variable: they inherit it)."""
+    import os
+
+    if getattr(args, "labels_cache", None):
+        from ssamt.labels.store import CACHE_ENV
+
+        os.environ[CACHE_ENV] = str(args.labels_cache)
+
+
+def input_files(checkpoint: str | None, data_dir: str, split: str) -> list:
+    """The files a command reads (checkpoint, the split's data files and label cache): an
+    output must be none of them (ssamt.fileio.check_output)."""
+    from pathlib import Path
+
+    from ssamt.data.precomp import split_paths
+
+    files: list = [*split_paths(data_dir, split).values(),
+                   Path(data_dir) / f"{split}_labels.jsonl"]
+    if checkpoint is not None:
+        run = Path(checkpoint)
+        files += [run / name for name in ("best.pt", "last.pt", "phase1.pt")] if run.is_dir() \
+            else [run]
+    return files

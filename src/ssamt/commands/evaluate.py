@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ssamt.commands.common import resolve_device
+from ssamt.commands.common import (
+    add_labels_cache_argument,
+    apply_labels_cache,
+    check_ranges,
+    input_files,
+    resolve_device,
+)
 
 HELP = "evaluate a checkpoint: R@1/5/10 both directions and RSum, intra-only and re-ranked"
 
@@ -31,19 +37,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Eq. 5 weight of cos(h^I, h^T) (default: from the checkpoint)")
     parser.add_argument("--mu2", type=float, default=None,
                         help="Eq. 5 weight of the local scores (default: from the checkpoint)")
-    parser.add_argument("--json", default=None, metavar="OUT", help="also write results here")
+    parser.add_argument("--json", default=None, metavar="OUT",
+                        help="also write results here ('-': stdout, the table then goes to "
+                             "stderr); checked writable before the evaluation starts")
     parser.add_argument("--batch-size", type=int, default=128,
                         help="images (captions x4) or pairs per forward pass (default 128)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
     parser.add_argument("--search", default="torch", choices=("torch", "faiss"),
                         help="top-K candidate search (faiss needs the optional extra)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_labels_cache_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ssamt.data.precomp import open_split
-    from ssamt.errors import ConfigError
-    from ssamt.fileio import write_json
+    from ssamt.fileio import check_output, is_stdout, write_json
     from ssamt.labels.store import labels_for_split
     from ssamt.retrieval.evaluate import (
         describe_eq5,
@@ -53,33 +61,43 @@ def run(args: argparse.Namespace) -> int:
         format_results,
     )
     from ssamt.retrieval.protocols import DEFAULT_SPLIT
-    from ssamt.train.checkpoint import load_model, resolve_checkpoint
+    from ssamt.train.checkpoint import load_model_info
+    from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
 
-    if args.rerank_k < 0:
-        raise ConfigError("--rerank-k must be >= 0")
-    if args.batch_size < 1:
-        raise ConfigError("--batch-size must be >= 1")
+    check_ranges(args, {"rerank_k": 0, "batch_size": 1}, finite=("mu1", "mu2"))
+    split_name = args.split or DEFAULT_SPLIT[args.protocol]
+    # Before minutes of evaluation, not after; and never over the checkpoint or the data.
+    check_output(args.json, input_files(args.checkpoint, args.data, split_name))
+    apply_labels_cache(args)
     device = resolve_device(args.device)
     progress = not args.quiet and sys.stderr.isatty()
-    split_name = args.split or DEFAULT_SPLIT[args.protocol]
-    model, vocab, config = load_model(args.checkpoint, device)
+    model, vocab, config, info = load_model_info(args.checkpoint, device)
     mu1, mu2 = eq5_weights(config, args.mu1, args.mu2)
     split = open_split(args.data, split_name)
+    check_data_fits(model.config, split, info.path)  # before parsing and encoding anything
+    k = None if args.exhaustive else args.rerank_k
+    if k != 0 and note_phase1(info.phase, info.path):
+        k = 0
     # Cached next to the data after the first run (spaCy parsing is the slow part).
     graphs = labels_for_split(args.data, split_name, progress=progress).graphs
+    oov = oov_rate(graphs, vocab)
+    warn_oov(oov, info.path, f"{args.data} ({split_name})")
     max_tokens = config.get("model", {}).get("max_tokens") if isinstance(config, dict) else None
     result = evaluate_model(
-        model, vocab, split, graphs, protocol=args.protocol,
-        k=None if args.exhaustive else args.rerank_k, mu1=mu1, mu2=mu2, max_tokens=max_tokens,
-        batch_size=args.batch_size, device=device,
+        model, vocab, split, graphs, protocol=args.protocol, k=k, mu1=mu1, mu2=mu2,
+        max_tokens=max_tokens, batch_size=args.batch_size, device=device,
         progress=progress, search=args.search,
     )
-    result = {"checkpoint": str(resolve_checkpoint(args.checkpoint)), "data": str(args.data),
-              "device": device, "mu_source": eq5_source(config, args.mu1, args.mu2), **result}
-    print(format_results(result))
+    result = {"checkpoint": str(info.path), "data": str(args.data), "device": device,
+              "checkpoint_phase": info.phase, "train_data_fingerprint": info.data_fingerprint,
+              "oov_rate": round(oov, 4), "mu_source": eq5_source(config, args.mu1, args.mu2),
+              **result}
+    table_to = sys.stderr if is_stdout(args.json) else sys.stdout
+    print(format_results(result), file=table_to)
     if result.get("k") != 0:
-        print(describe_eq5(config, args.mu1, args.mu2))
+        print(describe_eq5(config, args.mu1, args.mu2), file=table_to)
     if args.json:
         write_json(args.json, result)
-        print(f"wrote {args.json}")
+        if not is_stdout(args.json):
+            print(f"wrote {args.json}")
     return 0

@@ -16,7 +16,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from ssamt.commands.common import resolve_device
+from ssamt.commands.common import (
+    add_labels_cache_argument,
+    apply_labels_cache,
+    check_ranges,
+    input_files,
+    resolve_device,
+)
 
 if TYPE_CHECKING:
     from ssamt.data.precomp import PrecompSplit
@@ -48,8 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Eq. 5 weight of cos(h^I, h^T) (default: from the checkpoint)")
     parser.add_argument("--mu2", type=float, default=None,
                         help="Eq. 5 weight of the local scores (default: from the checkpoint)")
-    parser.add_argument("--json", default=None, metavar="OUT", help="also write everything here")
+    parser.add_argument("--json", default=None, metavar="OUT",
+                        help="also write everything here ('-': stdout, the table then goes "
+                             "to stderr)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
+    add_labels_cache_argument(parser)
 
 
 def _title(args: argparse.Namespace, positive: bool | None) -> list[str]:
@@ -62,14 +71,12 @@ def _title(args: argparse.Namespace, positive: bool | None) -> list[str]:
 
 def _graphs(args: argparse.Namespace, split: PrecompSplit,
             lines: list[int]) -> list[CaptionGraph]:
-    """CaptionGraphs of caption lines `lines`: from the label cache DATA/{split}_labels.jsonl
-    when it exists (rebuilt if stale, as every command does), else parsed now."""
-    from pathlib import Path
-
+    """CaptionGraphs of caption lines `lines`: from the split's label cache when it exists
+    (rebuilt if stale, as every command does; ssamt.labels.store), else parsed now."""
     from ssamt.labels.parser import parse
-    from ssamt.labels.store import labels_for_split
+    from ssamt.labels.store import label_cache_paths, labels_for_split
 
-    if (Path(args.data) / f"{args.split}_labels.jsonl").is_file():
+    if any(path.is_file() for path in label_cache_paths(args.data, args.split)):
         graphs = labels_for_split(args.data, args.split, progress=sys.stderr.isatty()).graphs
         return [graphs[j] for j in lines]
     return parse([split.captions[j] for j in lines])
@@ -79,19 +86,26 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.data.precomp import open_split
     from ssamt.errors import SsamtError
     from ssamt.explain import check_caption_index, explain_pair, format_explanation, image_batch
-    from ssamt.fileio import write_json
+    from ssamt.fileio import check_output, is_stdout, write_json
     from ssamt.labels.parser import parse
     from ssamt.labels.rule import build_image_labels
-    from ssamt.train.checkpoint import load_model, resolve_checkpoint
+    from ssamt.train.checkpoint import load_model_info
+    from ssamt.train.compat import check_data_fits, note_phase1
 
     if args.text is not None and not args.text.strip():
         raise SsamtError("--text is empty: give a caption with at least one word")
+    check_ranges(args, finite=("margin", "threshold", "mu1", "mu2"))
+    check_output(args.json, input_files(args.checkpoint, args.data, args.split))
+    apply_labels_cache(args)
     split = open_split(args.data, args.split)
     image = image_batch(split, args.image)
     if args.caption is not None:
         check_caption_index(split, args.caption)
     device = resolve_device(args.device)
-    model, vocab, config = load_model(args.checkpoint, device)
+    model, vocab, config, info = load_model_info(args.checkpoint, device)
+    check_data_fits(model.config, split, info.path)
+    note_phase1(info.phase, info.path, "the phrase scores below come from an untrained "
+                                       "encoder")
     k = split.captions_per_image
     own = list(range(args.image * k, (args.image + 1) * k))  # DESIGN.md section 3
     extra = [] if args.caption is None or args.caption in own else [args.caption]
@@ -108,12 +122,14 @@ def run(args: argparse.Namespace) -> int:
                         [graphs[own.index(line)] for line in ref_lines], margin=args.margin,
                         threshold=args.threshold, mu1=args.mu1, mu2=args.mu2)
     positive = None if args.caption is None else args.caption in own
-    print(format_explanation(expl, _title(args, positive)))
+    print(format_explanation(expl, _title(args, positive)),
+          file=sys.stderr if is_stdout(args.json) else sys.stdout)
     if args.json:
-        write_json(args.json, {"checkpoint": str(resolve_checkpoint(args.checkpoint)),
+        write_json(args.json, {"checkpoint": str(info.path),
                                "data": str(args.data), "split": args.split, "image": args.image,
                                "caption_index": args.caption, "positive_pair": positive,
                                "reference_captions": ref_lines,
                                "device": device, **expl.to_json()})
-        print(f"wrote {args.json}")
+        if not is_stdout(args.json):
+            print(f"wrote {args.json}")
     return 0

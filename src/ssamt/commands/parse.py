@@ -3,7 +3,8 @@
 Input order is kept, one record per input line. An empty (or blank) line gives an empty
 record (no tokens, no phrases), so output line N always belongs to input line N. Bytes that
 are not UTF-8 are an error naming the file and line. Captions longer than 1,000 characters
-are truncated before parsing. The output file is written atomically.
+are truncated before parsing. The output goes through ssamt.fileio (atomic for a regular
+file, written through for a device; an output that is the input is refused).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", default="-", metavar="FILE",
                         help="caption file, one caption a line; '-' or nothing reads stdin")
     parser.add_argument("-o", "--output", default=None, metavar="OUT.jsonl",
-                        help="write JSON Lines here (atomically) instead of stdout")
+                        help="write JSON Lines here instead of stdout ('-'); a regular file is "
+                             "replaced atomically, keeping its permissions")
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes for parsing (default 1)")
 
@@ -49,26 +51,21 @@ def read_captions(source: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssamt.errors import ConfigError, DataError
-    from ssamt.fileio import atomic_open
+    from ssamt.errors import ConfigError
+    from ssamt.fileio import atomic_open, check_output, is_stdout
     from ssamt.labels import parse
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    output = "-" if args.output is None else args.output
+    check_output(output, [args.input])  # before parsing: never lose the work, nor the input
     captions = read_captions(args.input)
     graphs = parse(captions, workers=args.workers, progress=sys.stderr.isatty())
-    records = (_record(g) for g in graphs)
-    if args.output is None:
-        for record in records:
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-        return 0
-    try:
-        with atomic_open(args.output, "w") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    except OSError as exc:
-        raise DataError(args.output, f"cannot write ({exc.strerror or exc})") from None
-    print(f"parsed {len(graphs):,} captions -> {args.output}", file=sys.stderr)
+    with atomic_open(output, "w") as handle:
+        for graph in graphs:
+            handle.write(json.dumps(_record(graph), ensure_ascii=False) + "\n")
+    if not is_stdout(output):
+        print(f"parsed {len(graphs):,} captions -> {output}", file=sys.stderr)
     return 0
 
 

@@ -18,8 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ssamt.commands.common import check_ranges
     from ssamt.data.synth import SIZES, generate
 
+    check_ranges(args, {"seed": 0})
     out = generate(args.out_dir, size=args.size, seed=args.seed, progress=not args.quiet)
     cfg = SIZES[args.size]
     print(f"wrote {out}: train {cfg.train:,}, dev {cfg.dev:,}, test {cfg.test:,}, "

@@ -3,8 +3,11 @@
 `generate(out_dir, size, seed)` writes train/dev/test/testall splits (features, captions,
 ids, boxes, and the ground-truth scenes as JSON lines), deterministic for a seed. The
 folder is written under a temporary name and renamed at the end, so a crash never leaves a
-half-written dataset; an existing folder is only replaced when it is empty or was written
-by this generator (it has the marker file).
+half-written dataset; an existing folder is only written into when it is empty or was
+written by this generator (it has the marker file, whose "files" list is the manifest of
+what the generator wrote). Then only the files of that manifest are replaced or removed:
+anything else in the folder (the user's notes, label caches) stays. Temporary folders of a
+killed run (`.NAME.tmp-PID-*`, PID no longer running) are removed by the next run.
 
 Sizes (images; test is the first images of testall, as COCO's 1K test is of its 5K):
   tiny    train 200,    dev 100,   testall 250,   R=12, D=128, float32 (tests, seconds)
@@ -15,6 +18,8 @@ Real data has R=36, D=2048; the reader takes any R and D.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import random
@@ -29,7 +34,7 @@ from ssamt.data.npyfile import read_header
 from ssamt.data.synth_features import prototype_bank, region_layout, render_features
 from ssamt.data.synth_scene import sample_scene
 from ssamt.data.synth_text import captions
-from ssamt.errors import ConfigError, DataError
+from ssamt.errors import ConfigError, DataError, OutputError
 
 MARKER = "ssamt-synth.json"
 GENERATOR_VERSION = 1
@@ -68,24 +73,33 @@ def generate(out_dir: str | os.PathLike, size: str = "tiny", seed: int = 0,
     """Write a synthetic precomp dataset to `out_dir`; returns its path."""
     if size not in SIZES:
         raise ConfigError(f"unknown synthetic size {size!r} (choose from {', '.join(SIZES)})")
+    if seed < 0:
+        raise ConfigError(f"the seed must be >= 0, got {seed}")
     out = Path(out_dir)
-    _check_replaceable(out)
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
+    remove_leftovers(out)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()  # (not mkdtemp: its 0700 mode would stick to the renamed folder)
     try:
         _write_all(tmp, SIZES[size], seed, progress)
+        files = sorted(p.name for p in tmp.iterdir())
         (tmp / MARKER).write_text(json.dumps(
             {"generator": "ssamt.data.synth", "version": GENERATOR_VERSION, "size": size,
-             "seed": seed, **asdict(SIZES[size])}, indent=2) + "\n")
+             "seed": seed, **asdict(SIZES[size]), "files": files}, indent=2) + "\n")
         _replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            # Disk full mid-write carries no file name: say which dataset failed, and why.
+            raise OutputError(out, f"cannot write the dataset ({exc.strerror or exc}); "
+                                   "its temporary files were removed") from None
         raise
     return out
 
 
-def _check_replaceable(out: Path) -> None:
+def check_replaceable(out: Path) -> None:
+    """DataError unless `generate` may write `out`: new, empty, or its own earlier output."""
     if out.exists() and not out.is_dir():
         raise DataError(out, "exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
@@ -94,14 +108,58 @@ def _check_replaceable(out: Path) -> None:
 
 
 def _replace(tmp: Path, out: Path) -> None:
-    """Rename tmp to out; an old out (empty or synthetic) is moved aside, then removed."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.rename(out, old)
-    os.rename(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Move the new dataset in: a rename when `out` is new or empty, else file by file over
+    the files the previous generator run wrote (its manifest), the marker last."""
+    if not out.exists() or not any(out.iterdir()):
+        if out.exists():
+            out.rmdir()
+        os.rename(tmp, out)
+        return
+    old = set(manifest(out))
+    new = [p.name for p in tmp.iterdir() if p.name != MARKER]
+    for name in new:
+        os.replace(tmp / name, out / name)
+    for name in old - set(new) - {MARKER}:
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
+    os.replace(tmp / MARKER, out / MARKER)  # last: marks the folder complete
+    tmp.rmdir()
+
+
+def manifest(folder: Path) -> list[str]:
+    """The files `generate` wrote into `folder` (its marker's list; for a marker from before
+    the list, the generator's fixed file names)."""
+    try:
+        files = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        files = None
+    if isinstance(files, list) and all(isinstance(f, str) and "/" not in f for f in files):
+        return [*files, MARKER]
+    suffixes = ("ims.npy", "boxes.npy", "caps.txt", "ids.txt", "scenes.jsonl")
+    return [f"{s}_{x}" for s in (*_GENERATED, "test") for x in suffixes] + [MARKER]
+
+
+def remove_leftovers(out: Path) -> None:
+    """Delete temporary folders of earlier `generate` runs into `out` whose process is gone
+    (killed; a finished or failed run removes its own)."""
+    for kind in ("tmp", "old"):  # .old-PID: the folder an earlier version moved aside
+        for path in out.parent.glob(f".{glob.escape(out.name)}.{kind}-*"):
+            pid = path.name.rsplit(f".{kind}-", 1)[1].split("-")[0]
+            if path.is_dir() and not _running(pid):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: str) -> bool:
+    """Whether process `pid` of this machine runs (a name from before pids: not running)."""
+    if not pid.isdigit() or len(pid) > 9:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_all(folder: Path, cfg: SynthSize, seed: int, progress: bool) -> None:

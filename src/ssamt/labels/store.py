@@ -8,24 +8,32 @@ rebuilt. The one exception is a machine without spaCy (a GPU box that trains on 
 elsewhere): there a cache whose captions match is used as is, with a note naming the parser
 that built it, since nothing could rebuild it. Image label sets L_i are derived from the cached graphs on demand (a set union over
 an image's captions, microseconds), so the graphs stay the single source of truth.
+
+Where the cache lives (`label_cache_paths`): DIR/{split}_labels.jsonl when `--labels-cache
+DIR` is given (the SSAMT_LABELS_CACHE variable); otherwise next to the features, or, when
+the data folder cannot be written (a read-only mount), in the user cache folder
+(~/.cache/ssamt/labels/<hash of the data folder's path>/). A cache that cannot be written
+anywhere is a warning, not an error: the parses are used for this run only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ssamt.errors import DataError
-from ssamt.fileio import atomic_open
+from ssamt.errors import DataError, OutputError
+from ssamt.fileio import atomic_open, check_output, is_stdout, user_cache_dir
 from ssamt.labels.graph import CaptionGraph, Phrase
 from ssamt.labels.parser import clean
 from ssamt.labels.rule import ImageLabels, build_image_labels
 
 FORMAT = "ssamt-labels/1"
+CACHE_ENV = "SSAMT_LABELS_CACHE"  # set by --labels-cache DIR
 _KINDS = {"o": "object", "a": "attribute", "r": "relation"}
 
 
@@ -65,12 +73,16 @@ def content_hash(captions: Sequence[str], captions_per_image: int, version: str)
 def build_or_load_labels(
     captions: Sequence[str],
     captions_per_image: int,
-    cache_path: str | Path | None,
+    cache_path: str | Path | list[Path] | None,
     *,
     workers: int = 1,
     progress: bool = False,
 ) -> LabelStore:
-    """Parse `captions` (or read the cache at `cache_path` if it matches them) into a LabelStore."""
+    """Parse `captions` (or read the cache at `cache_path` if it matches them) into a LabelStore.
+
+    `cache_path` may be a list of candidates: the first that matches is read, a new parse is
+    written to the first that can be written (none: a warning). A single path given must be
+    writable."""
     from ssamt.labels.parser import parse, parser_version
 
     if captions_per_image < 1 or len(captions) % captions_per_image:
@@ -79,25 +91,56 @@ def build_or_load_labels(
     version = parser_version()
     keys = CacheKeys(content_hash(captions, captions_per_image, version),
                      content_hash(captions, captions_per_image, ""), version)
-    if cache_path is not None:
-        graphs = _read_cache(Path(cache_path), keys, captions)
+    candidates = cache_path if isinstance(cache_path, list) else (
+        [] if cache_path is None else [Path(cache_path)])
+    for path in candidates:
+        graphs = _read_cache(path, keys, captions)
         if graphs is not None:
             return LabelStore(graphs, captions_per_image)
     graphs = parse(captions, workers=workers, progress=progress)
-    if cache_path is not None:
+    if isinstance(cache_path, list):
+        _write_first_writable(candidates, keys, captions_per_image, graphs)
+    elif cache_path is not None:
         _write_cache(Path(cache_path), keys, captions_per_image, graphs)
     return LabelStore(graphs, captions_per_image)
 
 
+def label_cache_paths(data_dir: str | Path, split: str,
+                      cache_dir: str | Path | None = None) -> list[Path]:
+    """Where the label cache of a split may be, in the order tried (module docstring)."""
+    name = f"{split}_labels.jsonl"
+    cache_dir = cache_dir or os.environ.get(CACHE_ENV) or None
+    if cache_dir:
+        return [Path(cache_dir) / name]
+    key = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
+    return [Path(data_dir) / name, user_cache_dir() / "labels" / key / name]
+
+
 def labels_for_split(data_dir: str | Path, split: str, out: str | Path | None = None, *,
-                     workers: int = 1, progress: bool = False) -> LabelStore:
-    """Labels of a precomp split, cached at `out` (default DATA_DIR/{split}_labels.jsonl)."""
+                     workers: int = 1, progress: bool = False,
+                     cache_dir: str | Path | None = None) -> LabelStore:
+    """Labels of a precomp split, cached at `out` (default: label_cache_paths)."""
     from ssamt.data.precomp import open_split
 
     data = open_split(data_dir, split)
-    out = Path(out) if out is not None else Path(data_dir) / f"{split}_labels.jsonl"
-    return build_or_load_labels(data.captions, data.captions_per_image, out,
+    where = [Path(out)] if out is not None else label_cache_paths(data_dir, split, cache_dir)
+    return build_or_load_labels(data.captions, data.captions_per_image,
+                                where[0] if out is not None else where,
                                 workers=workers, progress=progress)
+
+
+def _write_first_writable(paths: list[Path], keys: CacheKeys, captions_per_image: int,
+                          graphs: list[CaptionGraph]) -> None:
+    for path in paths:
+        try:
+            check_output(path)
+        except OutputError:
+            continue
+        _write_cache(path, keys, captions_per_image, graphs)
+        return
+    print(f"ssamt: warning: cannot write the label cache to {' or '.join(map(str, paths))}; "
+          "the captions were parsed for this run only (pass --labels-cache DIR to keep them)",
+          file=sys.stderr)
 
 
 # ---- cache file ---------------------------------------------------------------------------
@@ -155,8 +198,10 @@ def _write_cache(path: Path, keys: CacheKeys, captions_per_image: int,
                 handle.write(json.dumps(_encode(graph), ensure_ascii=False, separators=(",", ":")))
                 handle.write("\n")
     except OSError as exc:
-        raise DataError(path, f"cannot write the label cache ({exc.strerror or exc}); "
-                              "choose another place with --out") from None
+        reason = exc.problem if isinstance(exc, OutputError) else exc.strerror or exc
+        raise DataError(path, f"cannot write the label cache ({reason}); "
+                              "choose another place with --labels-cache DIR (or `ssamt "
+                              "labels --out FILE`)") from None
 
 
 def _header_matches(path: Path, header: dict, keys: CacheKeys) -> bool:
@@ -174,7 +219,7 @@ def _header_matches(path: Path, header: dict, keys: CacheKeys) -> bool:
 
 def _read_cache(path: Path, keys: CacheKeys, captions: Sequence[str]) -> list[CaptionGraph] | None:
     """The cached graphs, or None when the file is missing, stale or unreadable."""
-    if not path.is_file():
+    if is_stdout(path) or not path.is_file():
         return None
     try:
         with open(path, encoding="utf-8") as handle:

@@ -225,8 +225,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             data = yaml.safe_load(handle)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML config (binary or not UTF-8 text)") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "syntax error"
+        raise ConfigError(f"{path}: not valid YAML ({problem}{where})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

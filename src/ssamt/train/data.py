@@ -23,6 +23,7 @@ class SplitData:
     labels:        LabelStore-like object with .image_labels(i) (train split only), or None
                    (then L3 is skipped).
     feature_dim, box_dim: sizes the model config takes from the data.
+    fingerprint:   ssamt.data.fingerprint of the split (None for tables built in memory).
     """
 
     images: Any
@@ -31,6 +32,7 @@ class SplitData:
     labels: Any = None
     feature_dim: int = 2048
     box_dim: int = 0
+    fingerprint: str | None = None
 
     @property
     def num_images(self) -> int:
@@ -73,6 +75,7 @@ def load_split(data_dir: str | Path, split: str, vocab=None, *, min_count: int =
                max_tokens: int = 64, with_labels: bool = False, progress: bool = False):
     """-> (SplitData, vocab). Parses the captions (cached by the labels store); builds the
     vocabulary from this split when `vocab` is None (the training split)."""
+    from ssamt.data.fingerprint import split_fingerprint
     from ssamt.data.precomp import open_split
     from ssamt.data.tables import ImageTable, TextTable
     from ssamt.labels.store import labels_for_split
@@ -90,5 +93,6 @@ def load_split(data_dir: str | Path, split: str, vocab=None, *, min_count: int =
         labels=store if with_labels else None,
         feature_dim=int(split_obj.feature_dim),
         box_dim=0 if boxes is None else int(boxes.shape[-1]),
+        fingerprint=split_fingerprint(split_obj),
     )
     return data, vocab

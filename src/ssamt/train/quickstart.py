@@ -1,16 +1,51 @@
-"""The quick-start pipeline behind `ssamt quickstart` (explicit arguments, returns results)."""
+"""The quick-start pipeline behind `ssamt quickstart` (explicit arguments, returns results).
+
+OUT may hold other files: a quick start deletes only what it wrote itself, listed in
+OUT/ssamt-quickstart.json (its manifest), and checks everything before deleting anything:
+OUT/data must be new, empty or a `ssamt synth` folder, and OUT/run new or listed in the
+manifest. OUT is locked for the run (ssamt.train.runfolder), so two quick starts into one
+folder cannot mix their files.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from ssamt.errors import DataError
 from ssamt.fileio import write_json, write_text
 from ssamt.train.config import config_to_yaml, load_config
 from ssamt.train.logging import read_metrics
 from ssamt.train.report import plot_curves, recall_table
+from ssamt.train.validate import validate_config
+
+MANIFEST = "ssamt-quickstart.json"
+OWN = ("data", "run", "report.md", "results.json", "curves.png")  # what a quick start writes
+
+
+def _manifest(out: Path) -> list[str]:
+    try:
+        written = json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("written", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [name for name in written if name in OWN]
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuse, before anything is deleted, an OUT whose data or run folder is not ours."""
+    from ssamt.data.synth import check_replaceable
+
+    if out.exists() and not out.is_dir():
+        raise DataError(out, "exists and is not a folder")
+    check_replaceable(out / "data")
+    run_dir = out / "run"
+    if run_dir.exists() and any(run_dir.iterdir()) and "run" not in _manifest(out):
+        raise DataError(run_dir, "exists and was not written by `ssamt quickstart` (no "
+                                 f"{MANIFEST} lists it); refusing to delete it (choose "
+                                 "another --out)")
 
 
 def _stage(timings: dict[str, float], name: str, t0: float, progress: bool) -> float:
@@ -52,16 +87,26 @@ def evaluate_test(run_dir: Path, data_dir: Path, k: int, device: str, progress: 
 def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
                    overrides: list[str] | None = None, device: str = "cpu",
                    progress: bool = True) -> dict[str, Any]:
-    """Generate, label, train both phases, evaluate on test, write the report."""
+    """Check OUT, generate, label, train both phases, evaluate on test, write the report."""
+    from ssamt.train.runfolder import lock_run
+
+    out = Path(out)
+    cfg = load_config("synthetic", [f"seed={seed}", *(overrides or [])])
+    validate_config(cfg, "quickstart config")
+    check_out_folder(out)
+    with lock_run(out):
+        write_json(out / MANIFEST, {"written": list(OWN)})
+        run_dir = out / "run"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # ours (the manifest lists it): a quick start starts over
+        return _pipeline(out, run_dir, cfg, size, seed, device, progress)
+
+
+def _pipeline(out: Path, run_dir: Path, cfg, size: str, seed: int, device: str,
+              progress: bool) -> dict[str, Any]:
     from ssamt.commands.train import load_data
     from ssamt.train.runner import train
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    run_dir = out / "run"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # a quick start always starts over
-    cfg = load_config("synthetic", [f"seed={seed}", *(overrides or [])])
     timings: dict[str, float] = {}
     t_start = t = time.perf_counter()
     data_dir = prepare_data(out, size, seed, progress)
@@ -74,6 +119,7 @@ def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
     test = evaluate_test(run_dir, data_dir, cfg.eval.rerank_k, device, progress)
     t = _stage(timings, "test evaluation", t, progress)
     timings["total"] = t - t_start
+    test["data_fingerprint"] = train_data.fingerprint
     return write_report(out, cfg, test, result, timings, size, seed)
 
 

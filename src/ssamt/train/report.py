@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ssamt.fileio import atomic_open
+
 METRICS = ("i2t_R@1", "i2t_R@5", "i2t_R@10", "t2i_R@1", "t2i_R@5", "t2i_R@10", "rsum")
 
 
@@ -70,6 +72,7 @@ def plot_curves(records: list[dict[str, Any]], path: str | Path) -> Path | None:
     axes[2].legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    with atomic_open(path, "wb", encoding=None) as handle:  # as every output (ssamt.fileio)
+        fig.savefig(handle, format="png", dpi=100)
     plt.close(fig)
     return path

@@ -9,6 +9,7 @@ encoders at the end of phase 1, the start of phase 2), metrics.jsonl, config.yam
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssamt.errors import SsamtError
+from ssamt.errors import RunFolderError, SsamtError
 from ssamt.fileio import write_text
 from ssamt.train.checkpoint import (
     BEST_NAME,
@@ -28,6 +29,7 @@ from ssamt.train.checkpoint import (
     restore_training,
     save_checkpoint,
     training_payload,
+    vocab_hash,
 )
 from ssamt.train.config import TrainConfig, config_to_yaml
 from ssamt.train.data import SplitData
@@ -43,7 +45,9 @@ from ssamt.train.engine import RunContext, TrainState, run_phase
 from ssamt.train.logging import MetricsLogger
 from ssamt.train.phase1 import IntraObjective, intra_task
 from ssamt.train.phase2 import InterObjective, InterOptions, inter_task
+from ssamt.train.runfolder import check_same_data, lock_run, write_data_identity
 from ssamt.train.schedule import build_optimizer, build_scheduler
+from ssamt.train.validate import validate_config
 
 PHASES = ("intra", "inter", "both")
 
@@ -88,23 +92,48 @@ def dev_evaluator(model, dev: SplitData | None, cfg: TrainConfig, device: torch.
     return evaluate
 
 
-def _start_point(run_dir: Path, phase: str, resume: bool) -> tuple[dict | None, str]:
-    """-> (checkpoint to start from or None, first phase to run)."""
+def start_point(run_dir: Path, phase: str, resume: bool,
+                overwrite: bool = False) -> tuple[dict | None, str, tuple[str, ...]]:
+    """-> (checkpoint to start from or None, first phase to run, results to clear first).
+
+    Reads only, so a command can call it before loading any data. A run's results are only
+    replaced with `overwrite`, and then cleared first so no old file stays mixed in."""
     if resume:
         payload = load_checkpoint(run_dir / LAST_NAME)
         st = payload["state"]
         if st["phase"] == "intra" and not st["done"]:
-            return payload, "intra"
+            return payload, "intra", ()
         if st["phase"] == "intra":  # phase 1 finished: phase 2 starts from phase1.pt
             phase1 = run_dir / PHASE1_NAME
-            return (load_checkpoint(phase1) if phase1.is_file() else payload), "inter"
-        return payload, "inter"
+            return (load_checkpoint(phase1) if phase1.is_file() else payload), "inter", ()
+        return payload, "inter", ()
+    last = run_dir / LAST_NAME
     if phase == "inter":
-        return load_checkpoint(run_dir / PHASE1_NAME), "inter"
-    if (run_dir / LAST_NAME).exists():
-        raise SsamtError(f"{run_dir / LAST_NAME} exists: pass --resume to continue that run, "
-                         "or choose another --out")
-    return None, "intra"
+        start = load_checkpoint(run_dir / PHASE1_NAME)
+        if last.is_file() and load_checkpoint(last)["state"]["phase"] == "inter":
+            if not overwrite:
+                raise RunFolderError(f"{run_dir} already holds phase-2 results (last.pt, "
+                                     "best.pt): pass --resume to continue them, --overwrite "
+                                     "to train phase 2 again, or choose another --out")
+            return start, "inter", (BEST_NAME, LAST_NAME, "test.json")
+        return start, "inter", ()
+    if last.exists():
+        if not overwrite:
+            raise RunFolderError(f"{last} exists: pass --resume to continue that run, "
+                                 "--overwrite to start it over, or choose another --out")
+        return None, "intra", (BEST_NAME, LAST_NAME, PHASE1_NAME, "metrics.jsonl", "test.json")
+    return None, "intra", ()
+
+
+def _clear(run_dir: Path, names: tuple[str, ...]) -> None:
+    for name in names:
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def _check_data(run_dir: Path, payload: dict | None, train_data: SplitData, resume: bool) -> None:
+    action = "resume it" if resume else "continue it"
+    if payload is not None:
+        check_same_data(payload.get("data_fingerprint"), train_data.fingerprint, run_dir, action)
 
 
 def _make_context(run_dir: Path, static: dict, model, info: DistInfo, device, cfg: TrainConfig,
@@ -156,23 +185,40 @@ def _phase2(model, cfg, train_data, dev_data, device, info, ctx, payload) -> dic
 
 def train(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData | None, vocab,
           run_dir: str | Path, *, phase: str = "both", resume: bool = False,
-          device: str = "cpu", progress: bool = True, info: DistInfo | None = None) -> dict[str, Any]:
+          overwrite: bool = False, device: str = "cpu", progress: bool = True,
+          info: DistInfo | None = None) -> dict[str, Any]:
     """Train; returns {"intra": ..., "inter": ...} with each phase's final state, last epoch
-    train means, last dev metrics and seconds. Checkpoints and metrics go to `run_dir`."""
+    train means, last dev metrics and seconds. Checkpoints and metrics go to `run_dir`,
+    locked for the whole run (ssamt.train.runfolder)."""
     if phase not in PHASES:
         raise SsamtError(f"--phase must be one of {', '.join(PHASES)}, not {phase!r}")
+    validate_config(cfg)  # commands check it on reading; this guards library callers
+    check_trainable(train_data)
     run_dir = Path(run_dir)
     info = info or init_from_env(device)
+    lock = lock_run(run_dir) if info.is_main else contextlib.nullcontext()
+    with lock:
+        payload, first, stale = start_point(run_dir, phase, resume, overwrite)
+        _check_data(run_dir, payload, train_data, resume)
+        _clear(run_dir, stale)
+        return _train_locked(cfg, train_data, dev_data, vocab, run_dir, phase, device,
+                             progress, info, payload, first)
+
+
+def _train_locked(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData | None, vocab,
+                  run_dir: Path, phase: str, device: str, progress: bool, info: DistInfo,
+                  payload: dict | None, first: str) -> dict[str, Any]:
     dev = device_for(info, device)
-    payload, first = _start_point(run_dir, phase, resume)
     seed_everything(cfg.seed)
     model = build_model(cfg, len(vocab), train_data).to(dev)
     torch.manual_seed(cfg.seed + 1000 * info.rank)  # per-rank dropout streams
     static = {"train_config": cfg.to_dict(), "model_config": model.config.to_dict(),
-              "vocab": vocab.to_dict()}
+              "vocab": vocab.to_dict(), "vocab_hash": vocab_hash(vocab.to_dict()),
+              "data_fingerprint": train_data.fingerprint}
     logger = MetricsLogger(run_dir, enabled=info.is_main)
     if info.is_main:
         write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+        write_data_identity(run_dir, train_data.fingerprint, _data_dir(train_data))
     ctx = _make_context(run_dir, static, model, info, dev, cfg, logger, progress)
     results: dict[str, Any] = {}
     try:
@@ -225,6 +271,18 @@ def store_eq5_weights(model, run_dir: Path, dev: SplitData | None, cfg: TrainCon
               f"mu2={chosen['mu2']:g} (dev RSum {chosen['rsum']:.1f}, stage 1 "
               f"{chosen['stage1_rsum']:.1f})", flush=True)
     return chosen
+
+
+def _data_dir(data: SplitData) -> str | None:
+    split = getattr(data.images, "split", None)
+    return str(getattr(split, "data_dir", None)) if split is not None else None
+
+
+def check_trainable(train_data: SplitData) -> None:
+    """Both phases rank each positive against in-batch negatives: one image has none."""
+    if train_data.num_images < 2:
+        raise SsamtError(f"the training split has {train_data.num_images} image(s); training "
+                         "needs at least 2 (negatives come from other images)")
 
 
 def keep_best_intra(model, run_dir: Path, info: DistInfo) -> None:

@@ -90,9 +90,13 @@ def run_ablation(setup: TrainSetup, out: Path, runs: Path, data=None) -> dict[st
 
 
 def _header(title: str, setup: TrainSetup, runs: Path | None) -> list[str]:
+    from ssamt.data.fingerprint import data_fingerprint
+
     sets = " ".join(f"--set {s}" for s in setup.overrides)
     lines = [f"# {title}", "", f"Data: `{setup.data_dir}` (test split, whole split as in the "
-             f"Flickr30K protocol). Config: `{setup.config}` {sets}".rstrip() + ".", ""]
+             f"Flickr30K protocol). Config: `{setup.config}` {sets}".rstrip() + ".", "",
+             (f"Data fingerprints: train `{data_fingerprint(setup.data_dir, 'train')}`, test "
+              f"`{data_fingerprint(setup.data_dir, 'test')}` (ssamt.data.fingerprint)."), ""]
     if runs is not None:
         lines += [f"Run folders: `{runs}`.", ""]
     if setup.test_images:
@@ -142,7 +146,8 @@ def run_data_fraction(setup: TrainSetup, out: Path, runs: Path, fractions, subse
 
 
 def dev_for(setup: TrainSetup, vocab):
-    """The dev split (first eval.max_images images) encoded with `vocab`, or None."""
+    """The whole dev split encoded with `vocab`, or None (the runner takes its first
+    eval.max_images for the epoch evaluations and more to choose Eq. 5's weights)."""
     from ssamt.data.precomp import available_splits
     from ssamt.train.data import load_split
 
@@ -150,7 +155,7 @@ def dev_for(setup: TrainSetup, vocab):
         return None
     cfg = run_config(setup, True, None)
     dev, _ = load_split(setup.data_dir, "dev", vocab, max_tokens=cfg.model.max_tokens)
-    return dev.head(cfg.eval.max_images)
+    return dev
 
 
 def train_pm_models(setup: TrainSetup, runs: Path, data=None) -> dict[str, Path]:
@@ -167,11 +172,16 @@ def measure_pm_accuracy(checkpoint: Path, data_dir: str, split: str, seed: int, 
     from ssamt.data.tables import ImageTable, TextTable
     from ssamt.labels.store import labels_for_split
     from ssamt.retrieval.analysis.pm_accuracy import pm_accuracy
-    from ssamt.train.checkpoint import load_model
+    from ssamt.train.checkpoint import load_model_info
+    from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
 
-    model, vocab, config = load_model(checkpoint, device)
+    model, vocab, config, info = load_model_info(checkpoint, device)
     split_obj = open_split(data_dir, split)
+    check_data_fits(model.config, split_obj, info.path)
+    note_phase1(info.phase, info.path, "its global, local and phrase scores below are those "
+                                       "of an untrained encoder")
     store = labels_for_split(data_dir, split)
+    warn_oov(oov_rate(store.graphs, vocab), info.path, f"{data_dir} ({split})")
     texts = TextTable(store.graphs, vocab, max_tokens=config["model"]["max_tokens"])
     res = pm_accuracy(model, ImageTable(split_obj), texts, split_obj.caption_image, store,
                       seed=seed, max_pairs=max_pairs, device=device)

@@ -8,12 +8,13 @@ lambda3, so the variants of one group start phase 2 from one shared phase-1 run:
     RUNS/<group>/<variant>/    phase 2 from a copy of intra/phase1.pt, then test.json
 
 A stopped analysis resumes: a run with test.json is skipped, a run with last.pt is resumed
-(the runner's --resume), anything else starts fresh.
+(the runner's --resume), anything else starts fresh. A run folder is only reused for the
+config it was trained with and the data it was trained on (RUN/data.json, the test
+split's fingerprint in test.json); otherwise the analysis stops with one line.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ssamt.errors import SsamtError
-from ssamt.fileio import write_json
+from ssamt.fileio import atomic_open, write_json
 
 # Phase-2 loss switches: weights set to 0 for the terms switched off (same model, same data).
 VARIANTS: dict[str, list[str]] = {
@@ -53,21 +54,28 @@ def group_name(use_phrases: bool, fraction: float = 1.0) -> str:
 def run_config(setup: TrainSetup, use_phrases: bool, variant: str | None):
     """TrainConfig of phase 1 (variant None) or of one phase-2 variant."""
     from ssamt.train.config import load_config
+    from ssamt.train.validate import validate_config
 
     extra = [f"model.use_phrases={str(use_phrases).lower()}"]
     if variant is not None:
         extra += VARIANTS[variant]
-    return load_config(setup.config, [*setup.overrides, *extra])
+    cfg = load_config(setup.config, [*setup.overrides, *extra])
+    validate_config(cfg, f"config {setup.config}")
+    return cfg
 
 
-def check_same_config(run_dir: Path, cfg) -> None:
-    """A run folder is only reused for the config it was trained with."""
+def check_same_config(run_dir: Path, cfg, train_data=None) -> None:
+    """A run folder is only reused for the config it was trained with, and the data."""
     from ssamt.train.config import config_to_yaml
+    from ssamt.train.runfolder import check_same_data, read_data_identity
 
     saved = run_dir / "config.yaml"
     if saved.is_file() and saved.read_text(encoding="utf-8") != config_to_yaml(cfg):
         raise SsamtError(f"{run_dir} was trained with another config (see its config.yaml); "
                          "pass another --runs folder or the same --config/--set")
+    if train_data is not None:
+        check_same_data(read_data_identity(run_dir), train_data.fingerprint, run_dir,
+                        "reuse it (pass another --runs folder)")
 
 
 def ensure_intra(cfg, train_data, dev_data, vocab, run_dir: Path, setup: TrainSetup) -> str:
@@ -75,7 +83,7 @@ def ensure_intra(cfg, train_data, dev_data, vocab, run_dir: Path, setup: TrainSe
     from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME
     from ssamt.train.runner import train
 
-    check_same_config(run_dir, cfg)
+    check_same_config(run_dir, cfg, train_data)
     if (run_dir / PHASE1_NAME).is_file():
         return "skipped"
     resume = (run_dir / LAST_NAME).is_file()
@@ -87,10 +95,8 @@ def ensure_intra(cfg, train_data, dev_data, vocab, run_dir: Path, setup: TrainSe
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with open(src, "rb") as fin, atomic_open(dst, "wb", encoding=None) as fout:
+        shutil.copyfileobj(fin, fout, 1 << 24)
 
 
 def ensure_variant(cfg, train_data, dev_data, vocab, intra_dir: Path, run_dir: Path,
@@ -99,12 +105,15 @@ def ensure_variant(cfg, train_data, dev_data, vocab, intra_dir: Path, run_dir: P
     from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME, load_checkpoint
     from ssamt.train.runner import train
 
-    check_same_config(run_dir, cfg)
+    check_same_config(run_dir, cfg, train_data)
     if (run_dir / TEST_NAME).is_file():
         import json
 
+        from ssamt.data.fingerprint import data_fingerprint
+
         cached = json.loads((run_dir / TEST_NAME).read_text(encoding="utf-8"))
-        if cached.get("test_images", 0) == setup.test_images:
+        if (cached.get("test_images", 0) == setup.test_images
+                and cached.get("test_fingerprint") == data_fingerprint(setup.data_dir, "test")):
             return cached
     last = run_dir / LAST_NAME
     resume = last.is_file()
@@ -125,6 +134,7 @@ def _finished(payload: dict) -> bool:
 def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
     """Stage-1 and re-ranked test recall of the run's best.pt (the `ssamt evaluate` path),
     written to test.json."""
+    from ssamt.data.fingerprint import split_fingerprint
     from ssamt.data.precomp import open_split
     from ssamt.labels.store import labels_for_split
     from ssamt.retrieval.evaluate import eq5_weights, evaluate_model
@@ -133,6 +143,7 @@ def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
     model, vocab, config = load_model(run_dir, setup.device)
     mu1, mu2 = eq5_weights(config)  # chosen on dev at the end of phase 2
     split = open_split(setup.data_dir, "test")
+    fingerprint = split_fingerprint(split)
     graphs = labels_for_split(setup.data_dir, "test").graphs
     if 0 < setup.test_images < split.num_images:
         graphs = graphs[: setup.test_images * split.captions_per_image]
@@ -142,6 +153,7 @@ def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
                             max_tokens=config["model"]["max_tokens"], device=setup.device)
     result.pop("folds", None)
     result["test_images"] = setup.test_images
+    result["test_fingerprint"] = fingerprint  # the whole test split (test_images says the part)
     write_json(run_dir / TEST_NAME, result)
     return result
 
@@ -185,6 +197,7 @@ def subset_train(train_data, keep: np.ndarray, min_count: int):
     """-> (SplitData of the kept images with all their captions, vocabulary of the subset).
 
     The vocabulary is rebuilt from the subset's captions, as training on less data would."""
+    from ssamt.data.fingerprint import split_fingerprint
     from ssamt.data.tables import ImageTable, TextTable
     from ssamt.train.data import SplitData, build_vocab
 
@@ -192,7 +205,8 @@ def subset_train(train_data, keep: np.ndarray, min_count: int):
     graphs = [train_data.texts.graphs[j] for j in rows]
     vocab = build_vocab(graphs, min_count)
     texts = TextTable(graphs, vocab, max_tokens=train_data.texts.max_tokens)
-    images = ImageTable(train_data.images.split.subset(keep))
+    split = train_data.images.split.subset(keep)
     labels = SubsetLabels(train_data.labels, keep) if train_data.labels is not None else None
-    data = SplitData(images, texts, c2i, labels, train_data.feature_dim, train_data.box_dim)
+    data = SplitData(ImageTable(split), texts, c2i, labels, train_data.feature_dim,
+                     train_data.box_dim, fingerprint=split_fingerprint(split))
     return data, vocab

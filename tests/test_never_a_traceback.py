@@ -1,0 +1,213 @@
+"""Bad-input class 4 (docs/BAD_INPUT.md): never a traceback. Config values range-checked where
+read, a dataset checked against the checkpoint before any work, OS errors as one line naming
+the path, outputs checked writable before the work, and anything unexpected as one line
+saying where its traceback was written (--debug shows it)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssamt.cli import main
+from ssamt.errors import CheckpointError, SsamtError
+from ssamt.train.checkpoint import load_model, save_checkpoint, vocab_hash
+from ssamt.train.config import load_config
+from ssamt.train.validate import validate_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sandbox import can_mount, in_namespace
+from test_train_runner import TINY, tiny_data
+
+
+def _one_line(err: str) -> str:
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("override, names", [
+    ("phase1.lr=0", "phase1.lr must be > 0"),
+    ("phase2.lr=-1e-4", "phase2.lr must be > 0"),
+    ("phase1.token_budget=0", "phase1.token_budget must be >= 1"),
+    ("phase2.accum_steps=0", "phase2.accum_steps must be >= 1"),
+    ("phase1.max_steps=-1", "phase1.max_steps must be >= 0"),
+    ("seed=-3", "seed must be >= 0"),
+    ("loss.mu1=.nan", "loss.mu1 must be a finite number"),
+    ("loss.mu2=.inf", "loss.mu2 must be a finite number"),
+    ("loss.negatives_m=0", "loss.negatives_m must be >= 1"),
+    ("model.dropout=1.0", "model.dropout must be in [0, 1)"),
+    ("model.n_heads=3", "model.d_model must be a multiple of model.n_heads"),
+    ("eval.select_by=accuracy", "eval.select_by must be one of"),
+])
+def test_config_values_are_range_checked_before_any_data(tmp_path, capsys, override, names):
+    args = ["train", "--config", "synthetic", "--data", str(tmp_path / "nothing-here"),
+            "--out", str(tmp_path / "run"), "--set", override]
+    assert main(args) == 2
+    assert names in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["synth", "{tmp}/d", "--seed", "-1"], "--seed must be >= 0"),
+    (["quickstart", "--out", "{tmp}/q", "--seed", "-2"], "--seed must be >= 0"),
+    (["evaluate", "--checkpoint", "{tmp}", "--data", "{tmp}", "--mu1", "nan"],
+     "--mu1 must be a finite number"),
+    (["evaluate", "--checkpoint", "{tmp}", "--data", "{tmp}", "--batch-size", "0"],
+     "--batch-size must be >= 1"),
+    (["explain", "--checkpoint", "{tmp}", "--data", "{tmp}", "--image", "0", "--caption", "0",
+      "--threshold", "inf"], "--threshold must be a finite number"),
+    (["analyze", "data-fraction", "--data", "{tmp}", "--out", "{tmp}/a", "--subset-seed", "-1"],
+     "--subset-seed must be >= 0"),
+    (["train", "--config", "synthetic", "--data", "{tmp}", "--out", "{tmp}/r", "--device",
+      "gpu0"], "is not a device name"),
+])
+def test_command_arguments_are_range_checked_first(tmp_path, capsys, argv, names):
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    assert names in _one_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_zero_steps_and_other_documented_zeros_are_valid():
+    validate_config(load_config("synthetic", ["phase1.max_steps=0", "phase2.max_epochs=0",
+                                              "eval.rerank_k=0", "eval.max_images=0",
+                                              "phase1.clip_norm=0", "seed=0"]))
+
+
+def test_quickstart_and_analyze_check_their_config_first(tmp_path, capsys):
+    assert main(["quickstart", "--out", str(tmp_path / "q"), "--set", "phase1.lr=0"]) == 2
+    assert "phase1.lr" in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "q").exists()
+    assert main(["analyze", "ablation", "--data", str(tmp_path), "--out", str(tmp_path / "a"),
+                 "--set", "seed=-1"]) == 2
+    assert "seed must be >= 0" in _one_line(capsys.readouterr().err)
+
+
+def test_binary_config_is_a_clear_error(tmp_path, capsys):
+    binary = tmp_path / "model.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    assert main(["train", "--config", str(binary), "--data", str(tmp_path), "--out",
+                 str(tmp_path / "r")]) == 2
+    assert "model.yaml: not" in _one_line(capsys.readouterr().err)
+
+
+def test_training_split_of_one_image_is_refused(tmp_path):
+    from ssamt.train.runner import train
+
+    data, vocab = tiny_data(tmp_path / "data", n_images=1)
+    with pytest.raises(SsamtError, match="at least 2"):
+        train(load_config("synthetic", TINY), data, None, vocab, tmp_path / "run",
+              progress=False)
+
+
+def test_unexpected_error_is_one_line_and_a_crash_report(tmp_path, capsys, monkeypatch):
+    from ssamt.commands import info
+
+    def broken(args):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(info, "run", broken)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["info"]) == 1
+    err = _one_line(capsys.readouterr().err)
+    assert "unexpected error: ValueError: an internal bug" in err and "--debug" in err
+    reports = list((tmp_path / "cache" / "ssamt" / "crash").iterdir())
+    assert len(reports) == 1 and "Traceback" in reports[0].read_text()
+    assert str(reports[0]) in err
+    for argv in (["--debug", "info"], ["info", "--debug"]):
+        with pytest.raises(ValueError, match="an internal bug"):
+            main(argv)
+
+
+def test_os_error_is_one_line_naming_the_path(capsys, monkeypatch):
+    from ssamt.commands import info
+
+    def unreadable(args):
+        raise PermissionError(13, "Permission denied", "/data/train_ims.npy")
+
+    monkeypatch.setattr(info, "run", unreadable)
+    assert main(["info"]) == 2
+    assert "/data/train_ims.npy: Permission denied" in _one_line(capsys.readouterr().err)
+
+
+def test_json_target_is_checked_before_the_evaluation(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    for command in ("evaluate", "explain"):
+        extra = ["--image", "0", "--caption", "0"] if command == "explain" else []
+        assert main([command, "--checkpoint", str(tmp_path / "no-such-run"), "--data",
+                     str(tmp_path), "--json", str(tmp_path / "file" / "r.json"), *extra]) == 2
+        err = _one_line(capsys.readouterr().err)
+        assert "r.json: cannot write" in err and "no-such-run" not in err
+
+
+# ---- a dataset against a checkpoint --------------------------------------------------------
+
+
+def _checkpoint(path: Path, d_region: int, d_box: int = 0, vocab_tokens=None,
+                hash_of=None) -> Path:
+    from ssamt.data.vocab import Vocab
+    from ssamt.model.config import ModelConfig
+    from ssamt.model.ssamt import SSAMT
+
+    vocab = Vocab(vocab_tokens or ["<pad>", "<unk>", "a", "dog"])
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=len(vocab), d_model=8, n_heads=2, n_layers=1, d_ffn=16,
+                         dropout=0.0, d_region=d_region, d_box=d_box, max_tokens=8)
+    payload = {"train_config": {}, "model_config": config.to_dict(), "vocab": vocab.to_dict(),
+               "model": SSAMT(config).state_dict(),
+               "vocab_hash": vocab_hash((hash_of or vocab).to_dict())}
+    save_checkpoint(path, payload)
+    return path
+
+
+def test_other_features_or_missing_boxes_are_refused_before_work(tmp_path, capsys):
+    tiny_data(tmp_path / "data", n_images=4)  # train split: 12-dim features, no boxes
+    for ckpt, problem in ((_checkpoint(tmp_path / "d64.pt", 64), "12 dims"),
+                          (_checkpoint(tmp_path / "box.pt", 12, d_box=4), "missing")):
+        assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tmp_path / "data"),
+                     "--split", "train", "--quiet", "--device", "cpu"]) == 2
+        err = _one_line(capsys.readouterr().err)
+        assert problem in err and "train_" in err
+
+
+def test_vocabulary_that_does_not_belong_to_the_weights_is_refused(tmp_path):
+    from ssamt.data.vocab import Vocab
+
+    path = _checkpoint(tmp_path / "ok.pt", 12)
+    payload = torch.load(path, weights_only=True)
+    payload["vocab"] = Vocab(["<pad>", "<unk>", "a", "dog", "cat"]).to_dict()
+    save_checkpoint(path, payload)
+    with pytest.raises(CheckpointError, match="does not belong to these weights"):
+        load_model(path)
+    swapped = _checkpoint(tmp_path / "swapped.pt", 12, vocab_tokens=["<pad>", "<unk>", "dog", "a"],
+                          hash_of=Vocab(["<pad>", "<unk>", "a", "dog"]))
+    with pytest.raises(CheckpointError, match="vocabulary was replaced"):
+        load_model(swapped)
+
+
+# ---- a full file system, where this machine can make one -----------------------------------
+
+
+@pytest.mark.skipif(not can_mount(), reason="no private mount namespace on this machine")
+def test_disk_full_during_synth_is_one_line_and_leaves_nothing(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    done = in_namespace(f"mount -t tmpfs -o size=256k tmpfs {mnt}", "synth", mnt / "d",
+                        "--size", "tiny", "--quiet", after=f"ls -A {mnt}")
+    assert done.returncode == 2, done.stderr
+    assert "cannot write the dataset (No space left on device)" in _one_line(done.stderr)
+    assert done.stdout.strip() == ""  # no dataset, no temporary folder left on the device
+
+
+def test_reader_that_leaves_is_no_traceback(tmp_path):
+    """`ssamt ... | head`: the pipe closes before ssamt prints; exit 141, nothing on stderr."""
+    import subprocess
+
+    from sandbox import child_env, ssamt_argv
+
+    proc = subprocess.Popen(ssamt_argv("synth", tmp_path / "d", "--size", "tiny", "--quiet"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == ""
