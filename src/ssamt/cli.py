@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate",
     "analyze": "analyze",
     "explain": "explain",
+    "index": "index",
+    "search": "search",
 }
 
 
