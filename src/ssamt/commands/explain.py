@@ -49,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mu2", type=float, default=None,
                         help="Eq. 5 weight of the local scores (default: from the checkpoint)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write everything here")
+    parser.add_argument("--html", default=None, metavar="OUT.html",
+                        help="also write a self-contained page: chips coloured by score, "
+                             "verdicts, the Eq. 5 terms and the image (paper Figure 3)")
+    parser.add_argument("--images-root", default=None, metavar="DIR",
+                        help="with --html: folder of the original pictures (COCO, Flickr30K)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
 
 
@@ -116,4 +121,10 @@ def run(args: argparse.Namespace) -> int:
                                "reference_captions": ref_lines,
                                "device": device, **expl.to_json()})
         print(f"wrote {args.json}")
+    if args.html:
+        from ssamt.render.page import write_explanation_page
+
+        write_explanation_page(args.html, expl, _title(args, positive), split, args.image,
+                               args.images_root)
+        print(f"wrote {args.html}")
     return 0
