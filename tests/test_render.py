@@ -69,29 +69,12 @@ def test_score_colour_scale():
 @pytest.fixture(scope="module")
 def run_and_data(tmp_path_factory):
     pytest.importorskip("spacy")
-    from ssamt.data.precomp import open_split
-    from ssamt.data.synth import generate
-    from ssamt.data.vocab import Vocab
-    from ssamt.labels.store import labels_for_split
-    from ssamt.model.config import ModelConfig
-    from ssamt.model.ssamt import SSAMT
-    from ssamt.train.checkpoint import save_checkpoint
+    from _gallery import make_gallery
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("render")
-    data = generate(root / "data", size="tiny", seed=0, progress=False)
-    store = labels_for_split(data, "test")
-    split = open_split(data, "test")
-    vocab = Vocab.build((g.tokens for g in store.graphs), min_count=1)
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=len(vocab), d_model=16, n_heads=2, n_layers=1, d_ffn=32,
-                         dropout=0.0, d_region=split.feature_dim, d_box=4, max_tokens=24)
-    save_checkpoint(root / "run" / "best.pt", {
-        "train_config": {"model": {"max_tokens": 24}, "loss": {"mu1": 0.25, "mu2": 0.05}},
-        "model_config": config.to_dict(), "vocab": vocab.to_dict(),
-        "model": SSAMT(config).eval().state_dict()})
-    yield root / "run", data, split
+    g = make_gallery(tmp_path_factory.mktemp("render"), index=False)
+    yield g["run"], g["data"], g["split"]
     torch.set_num_threads(threads)
 
 

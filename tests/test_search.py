@@ -16,8 +16,7 @@ from ssamt.search.results import Hit, rank_hits
 
 pytest.importorskip("faiss")
 
-MAX_TOKENS = 24
-CONFIG = {"model": {"max_tokens": MAX_TOKENS}, "loss": {"mu1": 0.25, "mu2": 0.05}}
+from _gallery import MAX_TOKENS
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,32 +31,9 @@ def one_thread():
 def built(tmp_path_factory):
     """Synthetic test split with cached labels, a random model's run and a flat index."""
     pytest.importorskip("spacy")
-    from ssamt.data.precomp import open_split
-    from ssamt.data.synth import generate
-    from ssamt.data.vocab import Vocab
-    from ssamt.labels.store import labels_for_split
-    from ssamt.model.config import ModelConfig
-    from ssamt.model.ssamt import SSAMT
-    from ssamt.search import build_index
-    from ssamt.train.checkpoint import save_checkpoint
+    from _gallery import make_gallery
 
-    root = tmp_path_factory.mktemp("search")
-    data = generate(root / "data", size="tiny", seed=0, progress=False)
-    store = labels_for_split(data, "test")
-    split = open_split(data, "test")
-    vocab = Vocab.build((g.tokens for g in store.graphs), min_count=1)
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=len(vocab), d_model=16, n_heads=2, n_layers=1, d_ffn=32,
-                         dropout=0.0, d_region=split.feature_dim, d_box=4,
-                         max_tokens=MAX_TOKENS)
-    model = SSAMT(config).eval()
-    run = root / "run"
-    save_checkpoint(run / "best.pt", {"train_config": CONFIG, "model_config": config.to_dict(),
-                                      "vocab": vocab.to_dict(), "model": model.state_dict()})
-    index = root / "index"
-    manifest = build_index(run, data, index, split="test")
-    return {"root": root, "data": data, "split": split, "store": store, "vocab": vocab,
-            "model": model, "run": run, "index": index, "manifest": manifest}
+    return make_gallery(tmp_path_factory.mktemp("search"))
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "explain": "explain",
     "index": "index",
     "search": "search",
+    "serve": "serve",
 }
 
 
