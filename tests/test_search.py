@@ -183,6 +183,7 @@ def test_search_command_json(built, capsys):
     ([], "give either a text query or --image ID"),
     (["a dog", "--image", "3"], "give either a text query or --image ID"),
     (["x" * 1001], "at most 1000"),
+    (["zzqx"], "in the model's vocabulary"),
 ])
 def test_search_command_errors(built, capsys, argv, message):
     from ssamt.cli import main

@@ -124,6 +124,12 @@ class Searcher:
             raise SsamtError("the query has no words to search for")
         return graph
 
+    def unknown_words(self, graph: Any) -> list[str]:
+        """The query's tokens the model reads as <unk>."""
+        from ssamt.data.vocab import UNK
+
+        return [t for t in graph.tokens if self.vocab.id(t) == UNK]
+
     def text(self, query: str, k: int = 10, rerank_k: int = 32) -> SearchResult:
         """Text -> images: the k best images for a caption of one's own."""
         from ssamt.data.tables import TextTable
@@ -131,6 +137,9 @@ class Searcher:
 
         _check_k(k, rerank_k)
         graph = self.parse_query(query)
+        if len(self.unknown_words(graph)) == len(graph.tokens):
+            raise SsamtError(f"no word of the query {query!r} is in the model's vocabulary: "
+                             "nothing to search for")
         t0 = time.perf_counter()
         table = TextTable([graph], self.vocab, max_tokens=self._max_tokens())
         q = encode_texts(self.model, table, device=self.device)  # (1, d)
@@ -150,9 +159,7 @@ class Searcher:
                        image_id=self.image_id(i), captions=tuple(self.split.image_captions(i)))
 
         hits = rank_hits(ids.tolist(), scores.tolist(), eq5, make)
-        from ssamt.data.vocab import UNK
-
-        unknown = [t for t in graph.tokens if self.vocab.id(t) == UNK]
+        unknown = self.unknown_words(graph)
         return SearchResult("text", query, k, rerank_k, self.mu1, self.mu2, hits, seconds,
                             unknown)
 
