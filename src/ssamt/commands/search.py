@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, metavar="DIR",
                         help="the index's data folder, if it moved since the build")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch and FAISS (default 1: one query's tensors "
+                             "are small, and a second thread waits for a free core)")
 
 
 def _line(hit, text_mode: bool) -> str:
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.rerank_k < 0:
         raise ConfigError("--rerank-k must be >= 0 (0 = stage 1 only)")
     searcher = Searcher.open(args.index, device=resolve_device(args.device),
-                             checkpoint=args.checkpoint, data=args.data)
+                             checkpoint=args.checkpoint, data=args.data, threads=args.threads)
     if args.image is not None:
         result = searcher.image(args.image, k=args.k, rerank_k=args.rerank_k)
     else:

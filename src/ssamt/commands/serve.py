@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, metavar="DIR",
                         help="the index's data folder, if it moved since the build")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch and FAISS (default 1: one query's tensors "
+                             "are small, and a second thread waits for a free core)")
 
 
 def check_port(host: str, port: int) -> None:
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.search import Searcher
 
     searcher = Searcher.open(args.index, device=resolve_device(args.device),
-                             checkpoint=args.checkpoint, data=args.data)
+                             checkpoint=args.checkpoint, data=args.data, threads=args.threads)
     app = create_app(Gallery(searcher, args.images_root))
     if args.host not in LOCAL_HOSTS:
         print(f"note: listening on {args.host}: other machines can reach this server")

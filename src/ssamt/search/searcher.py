@@ -37,6 +37,7 @@ class Searcher:
         self.index_dir, self.manifest = index_dir, manifest
         self.model, self.vocab, self.config, self.split = model, vocab, config, split
         self.mu1, self.mu2, self.device = mu1, mu2, device
+        self.threads: int | None = None  # set by open(threads=...)
         self.image_table = ImageTable(split)
         self.image_index = load_ann(index_dir / "images.faiss")
         self.caption_index = load_ann(index_dir / "captions.faiss")
@@ -50,14 +51,20 @@ class Searcher:
     @classmethod
     def open(cls, index_dir: str | Path, *, device: str = "cpu",
              checkpoint: str | Path | None = None, data: str | Path | None = None,
-             mu1: float | None = None, mu2: float | None = None) -> Searcher:
+             mu1: float | None = None, mu2: float | None = None,
+             threads: int | None = None) -> Searcher:
         """checkpoint / data: where the run and the data folder are now, when they moved
         since the build (default: the paths in the manifest). Either must hash as at the
-        build, else CheckpointError / DataError."""
+        build, else CheckpointError / DataError.
+        threads: CPU threads of torch and FAISS for this process (default: leave them).
+        One query's tensors are small, so on a busy machine 1 thread is the fastest: each
+        parallel region otherwise waits for a second core (BENCHMARKS.md, Search)."""
         from ssamt.data.precomp import open_split
         from ssamt.retrieval.evaluate import eq5_weights
         from ssamt.train.checkpoint import load_model
 
+        if threads is not None:
+            set_threads(threads)
         index_dir = Path(index_dir)
         manifest = read_manifest(index_dir)
         ckpt = Path(checkpoint or manifest["checkpoint"])
@@ -74,7 +81,9 @@ class Searcher:
                                       f"{index_dir} was built: rebuild it with `ssamt index`")
         model, vocab, config = load_model(ckpt, device)
         mu1, mu2 = eq5_weights(config, mu1, mu2)
-        return cls(index_dir, manifest, model, vocab, config, split, mu1, mu2, device)
+        searcher = cls(index_dir, manifest, model, vocab, config, split, mu1, mu2, device)
+        searcher.threads = threads
+        return searcher
 
     # ---- lookups ---------------------------------------------------------------------------
     def image_id(self, i: int) -> str | int:
@@ -120,6 +129,8 @@ class Searcher:
             raise SsamtError(f"the query is {len(query)} characters long; at most "
                              f"{MAX_QUERY_CHARS}")
         graph = parse([query])[0]
+        if self.threads is not None:  # loading spaCy (thinc) resets torch's threads
+            set_threads(self.threads)
         if not graph.tokens:
             raise SsamtError("the query has no words to search for")
         return graph
@@ -205,6 +216,16 @@ class Searcher:
                              self.mu1, self.mu2, image_ids=image_ids, caption_ids=caption_ids,
                              device=self.device)
         return values.tolist()
+
+
+def set_threads(n: int) -> None:
+    """Threads of torch's and FAISS's OpenMP pools (process-wide)."""
+    from ssamt.search.ann import import_faiss
+
+    if n < 1:
+        raise SsamtError(f"threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+    import_faiss().omp_set_num_threads(n)
 
 
 def _check_k(k: int, rerank_k: int) -> None:
