@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "index": "index",
     "search": "search",
     "serve": "serve",
+    "import-butd": "import_butd",
 }
 
 
