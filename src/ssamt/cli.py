@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "search": "search",
     "serve": "serve",
     "import-butd": "import_butd",
+    "features": "features",
 }
 
 
