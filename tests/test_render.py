@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 import torch
 
@@ -117,3 +118,24 @@ def test_explain_html_bad_images_root(run_and_data, tmp_path, capsys):
                str(tmp_path / "missing"), "--device", "cpu"])
     err = capsys.readouterr().err
     assert rc == 2 and "--images-root is not a folder" in err and "Traceback" not in err
+
+
+def test_photo_file_stays_in_its_folder(tmp_path):
+    from types import SimpleNamespace
+
+    from ssamt.render.pictures import photo_file, picture, thumb_path
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    (root / "a.jpg").write_bytes(b"\xff\xd8\xff")
+    (tmp_path / "secret.jpg").write_bytes(b"no")
+    (tmp_path / "test_photos.json").write_text(json.dumps({"root": str(root)}))
+    split = SimpleNamespace(data_dir=tmp_path, split="test", ids=["a.jpg", "../secret.jpg"],
+                            rows=np.arange(2), image_captions=lambda i: ["c"])
+    assert photo_file(split, "a.jpg") == (root / "a.jpg").resolve()
+    assert photo_file(split, "../secret.jpg") is None and photo_file(split, "/etc/passwd") is None
+    assert picture(split, 0).kind == "file" and picture(split, 1).kind == "none"
+    thumbs = tmp_path / "thumbs"
+    thumbs.mkdir()
+    thumb_path(thumbs, 1).write_bytes(b"\xff\xd8\xff")
+    assert picture(split, 1, thumbs=thumbs).path == thumb_path(thumbs, 1)

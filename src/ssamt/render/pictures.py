@@ -60,9 +60,32 @@ def find_image_file(root: str | Path, image_id: str | int) -> Path | None:
     return None
 
 
-def picture(split: Any, i: int, images_root: str | Path | None = None) -> Picture:
-    """The Picture of image i of a PrecompSplit (module docstring); DataError when
-    `images_root` is given but is not a folder."""
+def thumb_path(thumbs: str | Path, i: int) -> Path:
+    """The thumbnail of image i of an index's split (ssamt.search.build)."""
+    return Path(thumbs) / f"{i:06d}.jpg"
+
+
+def photo_file(split: Any, image_id: str | int) -> Path | None:
+    """The photo of `image_id` in a split written by `ssamt features` ({split}_photos.json
+    names its folder; the id is the photo's path there), or None. Never outside the folder."""
+    import json
+
+    manifest = Path(split.data_dir) / f"{split.split}_photos.json"
+    if not manifest.is_file():
+        return None
+    try:
+        root = Path(json.loads(manifest.read_text(encoding="utf-8"))["root"]).resolve()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    path = (root / str(image_id)).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
+
+
+def picture(split: Any, i: int, images_root: str | Path | None = None,
+            thumbs: str | Path | None = None) -> Picture:
+    """The Picture of image i of a PrecompSplit (module docstring): a scene, else the
+    index's thumbnail (`thumbs` folder), else a photo of `ssamt features`, else the file
+    under `images_root`. DataError when `images_root` is given but is not a folder."""
     if images_root is not None and not Path(images_root).is_dir():
         raise DataError(images_root, "--images-root is not a folder")
     image_id = split.ids[i] if split.ids is not None else i
@@ -71,11 +94,31 @@ def picture(split: Any, i: int, images_root: str | Path | None = None) -> Pictur
     if scene is not None:
         return Picture("svg", image_id, captions, svg=scene_svg(scene),
                        relations=tuple(relation_lines(scene)))
+    if thumbs is not None and thumb_path(thumbs, i).is_file():
+        return Picture("file", image_id, captions, path=thumb_path(thumbs, i))
+    photo = photo_file(split, image_id)
+    if photo is not None:
+        return Picture("file", image_id, captions, path=photo)
     if images_root is not None:
         path = find_image_file(images_root, image_id)
         if path is not None:
             return Picture("file", image_id, captions, path=path)
     return Picture("none", image_id, captions)
+
+
+def thumbnail_bytes(path: Path, max_side: int = 256) -> bytes:
+    """A JPEG of the picture at most `max_side` pixels wide and high (EXIF orientation
+    applied), so a page embeds kilobytes rather than a camera's megabytes."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        im.thumbnail((max_side, max_side))
+        out = io.BytesIO()
+        im.save(out, format="JPEG", quality=85)
+    return out.getvalue()
 
 
 def media_type(path: Path) -> str:
@@ -87,8 +130,8 @@ def picture_html(pic: Picture) -> str:
     if pic.kind == "svg" and pic.svg:
         return pic.svg
     if pic.kind == "file" and pic.path is not None:
-        data = base64.b64encode(pic.path.read_bytes()).decode()
+        data = base64.b64encode(thumbnail_bytes(pic.path, 480)).decode()
         return (f'<img alt="image {escape(str(pic.image_id))}" style="max-width:320px" '
-                f'src="data:{media_type(pic.path)};base64,{data}">')
+                f'src="data:image/jpeg;base64,{data}">')
     return (f'<div class="noimage">image {escape(str(pic.image_id))}<br><small>no picture: '
             "pass --images-root DIR to show the original</small></div>")

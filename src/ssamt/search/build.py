@@ -10,6 +10,7 @@ leaves a half-built index; an existing folder is only replaced when it is an ind
     captions.faiss         FAISS index of captions.npy (image -> caption search)
     captions.jsonl         one CaptionGraph a line, so stage 2 of an image query reads only
     captions.offsets.npy   its candidates' parses (byte offset of each line, N_cap + 1)
+    thumbs/                a photo gallery's (ssamt features) thumbnails, 000000.jpg, ...
 
 The .npy embeddings are memory-mapped at search time: stage 2 reads only the rows of the
 candidates, and `approx_recall` can compare an approximate index with exact search.
@@ -73,6 +74,33 @@ def write_graphs(folder: Path, graphs: list[Any]) -> None:
     np.save(folder / "captions.offsets.npy", offsets)
 
 
+def write_thumbnails(folder: Path, split: Any, progress: bool) -> int:
+    """Thumbnails of a photo gallery (one written by `ssamt features`), made once so the web
+    app never reads a camera's full-size files; a photo that cannot be read gets none.
+    Returns how many were written."""
+    from ssamt.render.pictures import photo_file, thumb_path, thumbnail_bytes
+
+    if not (Path(split.data_dir) / f"{split.split}_photos.json").is_file():
+        return 0
+    folder.mkdir()
+    count = 0
+    rows = range(split.num_images)
+    if progress:
+        from tqdm import tqdm
+
+        rows = tqdm(rows, desc="thumbnails", unit="img", leave=False)
+    for i in rows:
+        path = photo_file(split, split.ids[i] if split.ids is not None else i)
+        if path is None:
+            continue
+        try:
+            thumb_path(folder, i).write_bytes(thumbnail_bytes(path))
+            count += 1
+        except (OSError, ValueError):
+            continue
+    return count
+
+
 def _ann_files(folder: Path, img: np.ndarray, txt: np.ndarray, kind: str,
                options: dict[str, Any], seed: int) -> dict[str, Any]:
     """Both FAISS indexes; for an approximate kind, recall@10 against exact search on up to
@@ -119,6 +147,7 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
         np.save(tmp / "images.npy", img)
         np.save(tmp / "captions.npy", txt)
         write_graphs(tmp, graphs)
+        thumbs = write_thumbnails(tmp / "thumbs", data, progress)
         options = {"hnsw_m": hnsw_m, "ivf_nlist": ivf_nlist, "nprobe": nprobe}
         recall = _ann_files(tmp, img, txt, kind, options, seed=0)
         manifest = {
@@ -127,7 +156,7 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
             "split": split, "data_fingerprint": data_fingerprint(data_dir, split),
             "num_images": data.num_images, "num_captions": data.num_captions,
             "captions_per_image": data.captions_per_image, "dim": int(img.shape[1]),
-            "has_ids": data.ids is not None, "kind": kind,
+            "has_ids": data.ids is not None, "kind": kind, "thumbnails": thumbs,
             "options": options if kind != "flat" else {}, "recall": recall,
             "max_tokens": max_tokens, "seconds": round(time.perf_counter() - t0, 2)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -37,14 +37,18 @@ class Gallery:
         self.lock = threading.Lock()
         split = searcher.split
         self.synthetic = scenes_path(split.data_dir, split.split).is_file()
+        self.thumbs = searcher.index_dir / "thumbs"
 
     def picture_kind(self, i: int) -> str:
-        from ssamt.render.pictures import find_image_file
+        from ssamt.render.pictures import find_image_file, photo_file, thumb_path
 
         if self.synthetic:
             return "svg"
-        if self.images_root is not None and find_image_file(
-                self.images_root, self.searcher.image_id(i)) is not None:
+        image_id = self.searcher.image_id(i)
+        if thumb_path(self.thumbs, i).is_file() or photo_file(self.searcher.split, image_id):
+            return "file"
+        if self.images_root is not None and find_image_file(self.images_root,
+                                                            image_id) is not None:
             return "file"
         return "none"
 
@@ -123,7 +127,8 @@ def create_app(gallery: Gallery) -> Any:
         from ssamt.render.pictures import media_type
         from ssamt.render.pictures import picture as make_picture
 
-        pic = make_picture(searcher.split, image_index(image_id), gallery.images_root)
+        pic = make_picture(searcher.split, image_index(image_id), gallery.images_root,
+                           gallery.thumbs)
         if pic.kind == "svg":
             return Response(pic.svg, media_type="image/svg+xml")
         if pic.kind == "file":
@@ -167,7 +172,7 @@ def create_app(gallery: Gallery) -> Any:
         expl, i, _ = explanation(image, text, caption)
         what = f"caption {caption}" if caption is not None else "your text"
         return explanation_page(expl, [f"image {searcher.image_id(i)}, {what}"],
-                                searcher.split, i, gallery.images_root)
+                                searcher.split, i, gallery.images_root, gallery.thumbs)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
