@@ -226,3 +226,49 @@ def test_index_refuses_a_model_of_other_data(built, tmp_path, capsys):
                  "--out", str(tmp_path / "ix"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "7-d ones" in err and not (tmp_path / "ix").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--data", "{root}/nowhere"], "data folder not found"),
+    (["--checkpoint", "{root}/none.pt"], "no such checkpoint file"),
+    (["--split", "dev2"], "split 'dev2' needs dev2_ims.npy"),
+    (["--kind", "ivf", "--ivf-lists", "1000"], "--ivf-lists must be in 1..100"),
+    (["--ivf-lists", "0"], "--ivf-lists must be >= 1"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+])
+def test_index_command_errors(built, tmp_path, capsys, extra, message):
+    from ssamt.cli import main
+
+    argv = {"--checkpoint": str(built["run"]), "--data": str(built["data"]),
+            "--out": str(tmp_path / "ix")}
+    extra = [e.format(root=tmp_path) for e in extra]
+    for flag in ("--checkpoint", "--data"):
+        if flag in extra:
+            argv[flag] = extra.pop(extra.index(flag) + 1)
+            extra.remove(flag)
+    flat = [x for kv in argv.items() for x in kv]
+    assert main(["index", *flat, *extra, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "ix").exists() and not list(tmp_path.glob(".ix.tmp-*"))
+
+
+def test_ivf_index_searches(built, tmp_path):
+    from ssamt.search import Searcher, build_index
+
+    manifest = build_index(built["run"], built["data"], tmp_path / "ivf", kind="ivf",
+                           ivf_nlist=2, nprobe=2)
+    assert manifest["recall"]["images_recall@10"] == pytest.approx(1.0)
+    res = Searcher.open(tmp_path / "ivf").text("a dog", k=5, rerank_k=0)
+    exact = Searcher.open(built["index"]).text("a dog", k=5, rerank_k=0)
+    assert [h.id for h in res.results] == [h.id for h in exact.results]
+
+
+def test_search_refuses_a_folder_that_is_not_an_index(tmp_path, capsys):
+    from ssamt.cli import main
+
+    assert main(["search", "--index", str(tmp_path), "a dog"]) == 2
+    assert "not an ssamt index: no manifest.json" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_text("{broken")
+    assert main(["search", "--index", str(tmp_path), "a dog"]) == 2
+    assert "unreadable manifest" in capsys.readouterr().err

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ssamt.errors import DataError, SsamtError
-from ssamt.search.ann import approx_recall, build_ann, import_faiss, save_ann
+from ssamt.errors import ConfigError, DataError, SsamtError
+from ssamt.search.ann import KINDS, approx_recall, build_ann, import_faiss, save_ann
 from ssamt.search.manifest import FORMAT, MANIFEST, data_fingerprint, file_sha256
 
 RECALL_QUERIES = 1000  # queries sampled to measure an approximate index's recall@10
@@ -45,6 +45,13 @@ def check_fits(model_config: Any, split: Any, checkpoint: Path) -> None:
     if model_config.d_box > 0 and split.base_boxes is None:
         raise SsamtError(f"checkpoint {checkpoint} reads box geometry, but split "
                          f"'{split.split}' has no {split.boxes_path.name}")
+
+
+def check_ann_options(kind: str, ivf_nlist: int | None, num_images: int) -> None:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown index kind {kind!r} (choose from {', '.join(KINDS)})")
+    if kind == "ivf" and ivf_nlist is not None and not 1 <= ivf_nlist <= num_images:
+        raise ConfigError(f"--ivf-lists must be in 1..{num_images} (the gallery size)")
 
 
 def _check_replaceable(out: Path) -> None:
@@ -133,6 +140,7 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
     _check_replaceable(out)
     t0 = time.perf_counter()
     data = open_split(data_dir, split)
+    check_ann_options(kind, ivf_nlist, data.num_images)  # before minutes of encoding
     model, vocab, config = load_model(ckpt, device)
     check_fits(model.config, data, ckpt)
     graphs = labels_for_split(data_dir, split, progress=progress).graphs
