@@ -25,7 +25,7 @@ table{border-collapse:collapse;font-size:.9em} td,th{padding:.2em .6em;border-bo
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .noimage{width:300px;height:120px;border:1px dashed #aaa;display:flex;align-items:center;
  justify-content:center;text-align:center;color:#666}
-.legend span{display:inline-block;width:2.2em;text-align:center;font-size:.75em}
+.legend span{display:inline-block;min-width:3.2em;text-align:center;font-size:.75em;padding:.1em 0}
 """
 
 
@@ -120,7 +120,7 @@ def explanation_html(expl: Any, title: Sequence[str], picture: str,
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>ssamt explain: {escape(expl.caption)}</title>
 <style>{CSS}</style></head><body>
-<h1>Why does this caption match the image?</h1>{head}
+<h1>Caption against image, part by part (paper Figure 3)</h1>{head}
 <div class="cols"><div class="col">{picture}
 {f"<h2>Relations in the scene</h2><ul>{rels}</ul>" if rels else ""}
 {f"<h2>The image's captions</h2><ul>{refs}</ul>" if refs else ""}</div>
