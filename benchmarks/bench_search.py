@@ -98,6 +98,8 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=20)
     p.add_argument("--hnsw", action="store_true", help="also an HNSW index (slow to build)")
     p.add_argument("--threads", type=int, default=None, help="torch and FAISS threads")
+    p.add_argument("--paper", action="store_true",
+                   help="also stage 2 of the paper-size model (random weights, COCO shapes)")
     args = p.parse_args()
 
     searcher = Searcher.open(args.index, threads=args.threads)
@@ -130,7 +132,33 @@ def main() -> None:
         times.append(time.perf_counter() - t0)
     print(f"  paper width d=1024, flat FAISS search alone: {1000 * statistics.median(times):.1f} "
           f"ms per query ({wide.nbytes / 2**20:.0f} MB of vectors)")
+    if args.paper:
+        paper_stage2(k=32)
     print(f"process RSS at the end: {rss_mb():.0f} MB")
+
+
+def paper_stage2(k: int = 32, repeats: int = 5) -> None:
+    """Stage 2 of one query at the paper's size: the inter encoder and Eq. 5 on k pairs of
+    36 BUTD regions (2048-d) and a 12-word caption with 6 phrases, random weights."""
+    from ssamt.model.config import model_config
+    from ssamt.model.ssamt import SSAMT
+    from ssamt.model.synthetic import random_image_batch, random_text_batch
+
+    model = SSAMT(model_config("paper-coco", 9568)).eval()
+    g = torch.Generator().manual_seed(0)
+    img = random_image_batch(k, 36, 2048, generator=g, full=True)
+    txt = random_text_batch(k, 12, 6, 9568, generator=g, full=True)
+    a_img, a_txt = torch.randn(k, 1024), torch.randn(k, 1024)
+    times = []
+    with torch.inference_mode():
+        model.eq5(a_img, a_txt, model.inter(img, txt), 0.3, 0.1)  # warm-up
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model.eq5(a_img, a_txt, model.inter(img, txt), 0.3, 0.1)
+            times.append(time.perf_counter() - t0)
+    print(f"  paper-size model (d 1024, 2 layers, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M "
+          f"parameters): stage 2 of {k} pairs {1000 * statistics.median(times):.0f} ms "
+          f"({torch.get_num_threads()} threads)")
 
 
 if __name__ == "__main__":
