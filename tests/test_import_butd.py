@@ -143,3 +143,16 @@ def test_memory_flat_in_file_size(tmp_path):
     tracemalloc.stop()
     assert peak < size / 10, (peak, size)
     assert np.load(tmp_path / "out" / "test_ims.npy", mmap_mode="r").shape == (400, 10, 256)
+
+
+def test_replacing_a_split_drops_its_stale_files(tmp_path):
+    from ssamt.data.import_butd import import_butd
+
+    out = tmp_path / "data"
+    out.mkdir()
+    for name in ("test_caps.txt", "test_scenes.jsonl", "test_photos.json", "train_caps.txt"):
+        (out / name).write_text("old\n")
+    write_tsv(tmp_path / "a.tsv", _records(np.random.default_rng(3), ["1", "2"]))
+    import_butd([tmp_path / "a.tsv"], out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "test_boxes.npy", "test_ids.txt", "test_ims.npy", "train_caps.txt"]

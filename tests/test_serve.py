@@ -149,3 +149,21 @@ def test_port_taken_is_one_line(gallery, capsys):
     assert err.count("\n") == 1
     assert main(["serve", "--index", str(gallery["index"]), "--port", "70000"]) == 2
     assert "--port must be in 1..65535" in capsys.readouterr().err
+
+
+def test_serve_bad_index_and_images_root(gallery, tmp_path, capsys):
+    from ssamt.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    assert main(["serve", "--index", str(tmp_path / "none"), "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert "index folder not found" in err and err.count("\n") == 1
+    assert main(["serve", "--index", str(gallery["index"]), "--port", port,
+                 "--images-root", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "--images-root" in err and "is not a folder" in err
+    assert main(["serve", "--index", str(gallery["index"]), "--port", port,
+                 "--host", "no-such-host.invalid"]) == 2
+    assert "--host no-such-host.invalid" in capsys.readouterr().err

@@ -91,6 +91,13 @@ class PrecompWriter:
             os.unlink(self.tmp["caps"])
         for key in keys:
             os.replace(self.tmp[key], self.paths[key])
+        # A replaced split keeps nothing of the old one: stale captions, scenes or a photo
+        # folder would describe other images.
+        stale = [] if self.per_image else [self.paths["caps"]]
+        stale += [self.dir / f"{self.split}_{name}" for name in ("scenes.jsonl", "photos.json")]
+        for path in stale:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         return self.count
 
     def abort(self) -> None:
