@@ -170,7 +170,8 @@ def test_search_command_json(built, capsys):
         assert {"id", "score", "rank", "stage1_rank"} <= set(r)
         assert r["id"].startswith("synth-testall-")
     assert [r["rank"] for r in out["results"]] == [1, 2, 3, 4]
-    rc = main(["search", "--index", str(built["index"]), "--image", "synth-testall-000002"])
+    rc = main(["search", "--index", str(built["index"]), "--image", "synth-testall-000002",
+               "--checkpoint", str(built["run"]), "--data", str(built["data"])])
     text = capsys.readouterr().out
     assert rc == 0 and "image synth-testall-000002 -> captions" in text
 

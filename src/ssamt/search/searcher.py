@@ -67,7 +67,9 @@ class Searcher:
             set_threads(threads)
         index_dir = Path(index_dir)
         manifest = read_manifest(index_dir)
-        ckpt = Path(checkpoint or manifest["checkpoint"])
+        from ssamt.train.checkpoint import resolve_checkpoint
+
+        ckpt = resolve_checkpoint(checkpoint) if checkpoint else Path(manifest["checkpoint"])
         if not ckpt.is_file():
             raise CheckpointError(ckpt, "checkpoint of this index not found (moved? pass its "
                                         "new path with --checkpoint)")
