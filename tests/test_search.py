@@ -21,10 +21,15 @@ from _gallery import MAX_TOKENS
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
+    """Tiny models: one thread (as `ssamt search --threads 1` sets anyway); both pools are
+    restored for the tests that follow."""
+    import faiss
+
+    threads, faiss_threads = torch.get_num_threads(), faiss.omp_get_max_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(faiss_threads)
 
 
 @pytest.fixture(scope="module")

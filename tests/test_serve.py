@@ -16,13 +16,15 @@ pytest.importorskip("httpx")
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory):
     pytest.importorskip("spacy")
+    import faiss
     from _gallery import make_gallery
 
-    threads = torch.get_num_threads()
+    threads, faiss_threads = torch.get_num_threads(), faiss.omp_get_max_threads()
     torch.set_num_threads(1)
     g = make_gallery(tmp_path_factory.mktemp("serve"))
     yield g
     torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(faiss_threads)
 
 
 @pytest.fixture(scope="module")
