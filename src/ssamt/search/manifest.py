@@ -19,6 +19,8 @@ from ssamt.errors import DataError
 FORMAT = "ssamt-index/1"
 MANIFEST = "manifest.json"
 _EDGE = 1 << 20  # bytes hashed at each end of a large file
+REQUIRED = ("checkpoint", "checkpoint_sha256", "data", "split", "data_fingerprint",
+            "num_images", "num_captions", "kind", "recall")
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
@@ -69,4 +71,7 @@ def read_manifest(index_dir: str | Path) -> dict[str, Any]:
         raise DataError(path, f"unreadable manifest: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise DataError(path, f"not an ssamt index manifest (format {FORMAT} expected)")
+    missing = [key for key in REQUIRED if key not in manifest]
+    if missing:
+        raise DataError(path, f"manifest lacks {', '.join(missing)}: rebuild the index")
     return manifest

@@ -43,7 +43,8 @@ class Searcher:
         self.caption_index = load_ann(index_dir / "captions.faiss")
         self.image_emb = _open_rows(index_dir / "images.npy", split.num_images)
         self.caption_emb = _open_rows(index_dir / "captions.npy", split.num_captions)
-        self._offsets = np.load(index_dir / "captions.offsets.npy")
+        self._offsets = _open_rows(index_dir / "captions.offsets.npy", split.num_captions + 1,
+                                   ndim=1)
         self._id_to_index = ({str(i): n for n, i in enumerate(split.ids)}
                              if split.ids is not None else None)
 
@@ -59,7 +60,6 @@ class Searcher:
         threads: CPU threads of torch and FAISS for this process (default: leave them).
         One query's tensors are small, so on a busy machine 1 thread is the fastest: each
         parallel region otherwise waits for a second core (BENCHMARKS.md, Search)."""
-        from ssamt.data.precomp import open_split
         from ssamt.retrieval.evaluate import eq5_weights
         from ssamt.train.checkpoint import load_model
 
@@ -67,20 +67,7 @@ class Searcher:
             set_threads(threads)
         index_dir = Path(index_dir)
         manifest = read_manifest(index_dir)
-        from ssamt.train.checkpoint import resolve_checkpoint
-
-        ckpt = resolve_checkpoint(checkpoint) if checkpoint else Path(manifest["checkpoint"])
-        if not ckpt.is_file():
-            raise CheckpointError(ckpt, "checkpoint of this index not found (moved? pass its "
-                                        "new path with --checkpoint)")
-        if file_sha256(ckpt) != manifest["checkpoint_sha256"]:
-            raise CheckpointError(ckpt, f"not the checkpoint index {index_dir} was built with "
-                                        "(its hash differs): rebuild the index with `ssamt index`")
-        data_dir = Path(data or manifest["data"])
-        split = open_split(data_dir, manifest["split"])
-        if data_fingerprint(data_dir, manifest["split"]) != manifest["data_fingerprint"]:
-            raise DataError(data_dir, f"split '{manifest['split']}' changed since index "
-                                      f"{index_dir} was built: rebuild it with `ssamt index`")
+        ckpt, split = _verified_inputs(index_dir, manifest, checkpoint, data)
         model, vocab, config = load_model(ckpt, device)
         mu1, mu2 = eq5_weights(config, mu1, mu2)
         searcher = cls(index_dir, manifest, model, vocab, config, split, mu1, mu2, device)
@@ -220,6 +207,28 @@ class Searcher:
         return values.tolist()
 
 
+def _verified_inputs(index_dir: Path, manifest: dict[str, Any], checkpoint: str | Path | None,
+                     data: str | Path | None) -> tuple[Path, Any]:
+    """The checkpoint file and the opened split of an index, both checked against the
+    manifest: CheckpointError / DataError when either changed since the build."""
+    from ssamt.data.precomp import open_split
+    from ssamt.train.checkpoint import resolve_checkpoint
+
+    ckpt = resolve_checkpoint(checkpoint) if checkpoint else Path(manifest["checkpoint"])
+    if not ckpt.is_file():
+        raise CheckpointError(ckpt, "checkpoint of this index not found (moved? pass its "
+                                    "new path with --checkpoint)")
+    if file_sha256(ckpt) != manifest["checkpoint_sha256"]:
+        raise CheckpointError(ckpt, f"not the checkpoint index {index_dir} was built with "
+                                    "(its hash differs): rebuild the index with `ssamt index`")
+    data_dir = Path(data or manifest["data"])
+    split = open_split(data_dir, manifest["split"])
+    if data_fingerprint(data_dir, manifest["split"]) != manifest["data_fingerprint"]:
+        raise DataError(data_dir, f"split '{manifest['split']}' changed since index "
+                                  f"{index_dir} was built: rebuild it with `ssamt index`")
+    return ckpt, split
+
+
 def set_threads(n: int) -> None:
     """Threads of torch's and FAISS's OpenMP pools (process-wide)."""
     from ssamt.search.ann import import_faiss
@@ -237,13 +246,14 @@ def _check_k(k: int, rerank_k: int) -> None:
         raise SsamtError(f"rerank-k must be >= 0 (0 = stage 1 only), got {rerank_k}")
 
 
-def _open_rows(path: Path, rows: int) -> np.ndarray:
-    """Memory-mapped (rows, d) float32 embeddings; DataError when they do not fit the split."""
+def _open_rows(path: Path, rows: int, ndim: int = 2) -> np.ndarray:
+    """Memory-mapped (rows, d) embeddings (or (rows,) offsets with ndim=1); DataError when
+    the file is missing or does not fit the split."""
     try:
         emb = np.load(path, mmap_mode="r")
     except (OSError, ValueError) as exc:
-        raise DataError(path, f"cannot read embeddings: {exc}") from None
-    if emb.ndim != 2 or emb.shape[0] != rows:
+        raise DataError(path, f"cannot read the index file: {exc}") from None
+    if emb.ndim != ndim or emb.shape[0] != rows:
         raise DataError(path, f"shape {emb.shape} does not fit the split's {rows} rows")
     return emb
 
