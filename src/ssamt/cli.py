@@ -29,6 +29,11 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate",
     "analyze": "analyze",
     "explain": "explain",
+    "index": "index",
+    "search": "search",
+    "serve": "serve",
+    "import-butd": "import_butd",
+    "features": "features",
 }
 
 

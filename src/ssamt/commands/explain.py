@@ -57,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, metavar="OUT",
                         help="also write everything here ('-': stdout, the table then goes "
                              "to stderr)")
+    parser.add_argument("--html", default=None, metavar="OUT.html",
+                        help="also write a self-contained page: chips coloured by score, "
+                             "verdicts, the Eq. 5 terms and the image (paper Figure 3)")
+    parser.add_argument("--images-root", default=None, metavar="DIR",
+                        help="with --html: folder of the original pictures (COCO, Flickr30K)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
     add_labels_cache_argument(parser)
 
@@ -95,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     if args.text is not None and not args.text.strip():
         raise SsamtError("--text is empty: give a caption with at least one word")
     check_ranges(args, finite=("margin", "threshold", "mu1", "mu2"))
-    check_output(args.json, input_files(args.checkpoint, args.data, args.split))
+    for target in (args.json, args.html):  # before any work, never over an input
+        check_output(target, input_files(args.checkpoint, args.data, args.split))
     apply_labels_cache(args)
     split = open_split(args.data, args.split)
     image = image_batch(split, args.image)
@@ -132,4 +138,10 @@ def run(args: argparse.Namespace) -> int:
                                "device": device, **expl.to_json()})
         if not is_stdout(args.json):
             print(f"wrote {args.json}")
+    if args.html:
+        from ssamt.render.page import write_explanation_page
+
+        write_explanation_page(args.html, expl, _title(args, positive), split, args.image,
+                               args.images_root)
+        print(f"wrote {args.html}")
     return 0

@@ -1,0 +1,84 @@
+"""`ssamt serve`: the search web app over an index folder (FastAPI + uvicorn).
+
+    ssamt serve --index index/synth              # then open http://127.0.0.1:8000
+    ssamt serve --index index/coco --images-root ~/coco/images --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import socket
+
+from ssamt.commands.common import resolve_device
+
+HELP = "web app over an index: search box, result grid, re-ranking toggle, explanations"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", required=True, metavar="INDEX_DIR",
+                        help="index folder written by `ssamt index`")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--images-root", default=None, metavar="DIR",
+                        help="folder of the original pictures (COCO, Flickr30K) to show them")
+    parser.add_argument("--checkpoint", default=None, metavar="RUN",
+                        help="the index's checkpoint, if it moved since the build")
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="the index's data folder, if it moved since the build")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch and FAISS (default 1: one query's tensors "
+                             "are small, and a second thread waits for a free core)")
+
+
+def check_port(host: str, port: int) -> None:
+    """SsamtError with one clear line when the port cannot be bound (taken, or privileged),
+    before minutes of loading; uvicorn's own message is a traceback-like log."""
+    from ssamt.errors import ConfigError
+
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port must be in 1..65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} on {host} is already in use (another server?):"
+                                  f" choose another with --port") from None
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ssamt.errors import SsamtError
+
+    check_port(args.host, args.port)
+    if args.images_root is not None and not Path(args.images_root).is_dir():
+        raise SsamtError(f"--images-root {args.images_root} is not a folder")
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+
+        from ssamt.serve.app import Gallery, create_app
+    except ImportError:
+        raise SsamtError("serve needs fastapi and uvicorn: pip install 'ssamt[serve]'") from None
+    from ssamt.search import Searcher
+
+    searcher = Searcher.open(args.index, device=resolve_device(args.device),
+                             checkpoint=args.checkpoint, data=args.data, threads=args.threads)
+    app = create_app(Gallery(searcher, args.images_root))
+    if args.host not in LOCAL_HOSTS:
+        print(f"note: listening on {args.host}: other machines can reach this server")
+    print(f"serving {args.index} at http://{args.host}:{args.port} (API docs at /docs); "
+          "Ctrl-C stops")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

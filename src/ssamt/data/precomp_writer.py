@@ -1,0 +1,136 @@
+"""Write one precomp split image by image, in memory flat in the number of images.
+
+The .npy headers hold the image count, which a stream does not know until its end: each
+array file starts with a header padded to a fixed 128 bytes, rewritten with the real shape
+when the split is closed. Files are written under temporary names and renamed on close, so
+an interrupted import never leaves a split that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ssamt.data.precomp import split_paths
+from ssamt.errors import DataError
+
+_HEADER_BYTES = 128  # magic (6) + version (2) + length (2) + dict padded with spaces
+
+
+def npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
+    """A version 1.0 .npy header of exactly _HEADER_BYTES bytes."""
+    text = repr({"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                 "fortran_order": False, "shape": tuple(shape)})
+    body_len = _HEADER_BYTES - 10
+    if len(text) + 1 > body_len:
+        raise ValueError(f"shape {shape} does not fit a {_HEADER_BYTES}-byte header")
+    body = text.ljust(body_len - 1) + "\n"
+    return b"\x93NUMPY\x01\x00" + body_len.to_bytes(2, "little") + body.encode("latin1")
+
+
+class PrecompWriter:
+    """Append images (features (R, D), normalized boxes (R, 4), id, captions) to a split.
+
+    Every image must have the same R, D and number of captions (the precomp format's rule);
+    captions may be omitted for all images (then no {split}_caps.txt is written).
+    """
+
+    def __init__(self, data_dir: str | Path, split: str, dtype: str = "float32") -> None:
+        self.dir = Path(data_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.split, self.dtype = split, np.dtype(dtype)
+        self.paths = split_paths(self.dir, split)
+        self.tmp = {k: p.with_name(f".{p.name}.tmp-{os.getpid()}")
+                    for k, p in self.paths.items()}
+        # Held open across add() calls and closed by close() / abort(): no `with` fits.
+        self.ims = open(self.tmp["ims"], "wb")  # noqa: SIM115
+        self.boxes = open(self.tmp["boxes"], "wb")  # noqa: SIM115
+        self.ids = open(self.tmp["ids"], "w", encoding="utf-8")  # noqa: SIM115
+        self.caps = open(self.tmp["caps"], "w", encoding="utf-8")  # noqa: SIM115
+        for handle in (self.ims, self.boxes):
+            handle.write(b"\0" * _HEADER_BYTES)
+        self.count = 0
+        self.shape: tuple[int, int] | None = None
+        self.per_image: int | None = None
+
+    def add(self, image_id: str, features: np.ndarray, boxes: np.ndarray,
+            captions: Sequence[str] = ()) -> None:
+        """features (R, D), boxes (R, 4) as x1, y1, x2, y2 in [0, 1] of the image size."""
+        if self.shape is None:
+            self.shape, self.per_image = tuple(features.shape), len(captions)
+        if tuple(features.shape) != self.shape or boxes.shape != (self.shape[0], 4):
+            raise ValueError(f"image {image_id}: features {features.shape} / boxes "
+                             f"{boxes.shape}, expected {self.shape} / ({self.shape[0]}, 4)")
+        if len(captions) != self.per_image:
+            raise ValueError(f"image {image_id}: {len(captions)} captions, expected "
+                             f"{self.per_image}")
+        self.ims.write(np.ascontiguousarray(features, dtype=self.dtype).tobytes())
+        self.boxes.write(np.ascontiguousarray(boxes, dtype=np.float32).tobytes())
+        self.ids.write(f"{image_id}\n")
+        self.caps.writelines(" ".join(c.split()) + "\n" for c in captions)
+        self.count += 1
+
+    def close(self) -> int:
+        """Finish the headers and put the files in place; returns the image count."""
+        if self.count == 0:
+            self.abort()
+            raise DataError(self.dir, "no image to write")
+        r, d = self.shape
+        for handle, shape, dtype in ((self.ims, (self.count, r, d), self.dtype),
+                                     (self.boxes, (self.count, r, 4), np.float32)):
+            handle.seek(0)
+            handle.write(npy_header(shape, dtype))
+        for handle in (self.ims, self.boxes, self.ids, self.caps):
+            handle.close()
+        keys = ["ims", "boxes", "ids"] + (["caps"] if self.per_image else [])
+        if not self.per_image:
+            os.unlink(self.tmp["caps"])
+        for key in keys:
+            os.replace(self.tmp[key], self.paths[key])
+        # A replaced split keeps nothing of the old one: stale captions, scenes or a photo
+        # folder would describe other images.
+        stale = [] if self.per_image else [self.paths["caps"]]
+        stale += [self.dir / f"{self.split}_{name}" for name in ("scenes.jsonl", "photos.json")]
+        for path in stale:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        return self.count
+
+    def abort(self) -> None:
+        for key, handle in (("ims", self.ims), ("boxes", self.boxes), ("ids", self.ids),
+                            ("caps", self.caps)):
+            handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.tmp[key])
+
+
+def read_caption_table(path: str | Path) -> dict[str, list[str]]:
+    """Captions by image id from a file of `image_id<TAB>caption` lines (blank lines and
+    lines starting with # skipped), in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "captions file not found")
+    table: dict[str, list[str]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        image_id, sep, caption = line.partition("\t")
+        if not sep or not image_id.strip() or not caption.strip():
+            raise DataError(path, f"line {n}: expected 'image_id<TAB>caption'")
+        table.setdefault(image_id.strip(), []).append(caption.strip())
+    if not table:
+        raise DataError(path, "has no captions")
+    return table
+
+
+def captions_per_image(table: dict[str, list[str]]) -> int:
+    """The captions kept per image: the fewest any image has (precomp needs one number)."""
+    return min(len(v) for v in table.values())

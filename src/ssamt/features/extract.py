@@ -1,0 +1,112 @@
+"""A folder of photos -> a precomp split of grid region features (ssamt features).
+
+Photos are read in sorted path order, in batches; one that cannot be read is skipped with
+a line naming it. The split's ids are the photos' paths under the folder, and
+{split}_photos.json records the folder, so pictures (and index thumbnails) can be found.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ssamt.data.precomp_writer import PrecompWriter, captions_per_image, read_caption_table
+from ssamt.errors import ConfigError, DataError
+from ssamt.features.backbone import STRIDE, grid_boxes, load_backbone, region_features
+from ssamt.features.photos import PhotoError, list_photos, load_photo, photo_id
+
+
+def photos_manifest(data_dir: str | Path, split: str) -> Path:
+    return Path(data_dir) / f"{split}_photos.json"
+
+
+def check_sizes(size: int, grid: int) -> None:
+    if size < STRIDE or size % STRIDE:
+        raise ConfigError(f"--size must be a multiple of {STRIDE} (>= {STRIDE}), got {size}")
+    if not 1 <= grid <= size // STRIDE:
+        raise ConfigError(f"--grid must be in 1..{size // STRIDE} for --size {size} (the "
+                          "feature map is size / 32 cells wide)")
+
+
+def _readable(paths: list[Path], folder: Path, size: int, warn: Callable[[str], None]):
+    """(id, pixels (3, S, S)) of each readable photo; a line through `warn` for the rest."""
+    for path in paths:
+        try:
+            yield photo_id(folder, path), load_photo(path, size)
+        except PhotoError as exc:
+            warn(f"skipped {path}: {exc}")
+
+
+def extract_features(images: str | Path, out: str | Path, *, split: str = "test",
+                     captions: str | Path | None = None, size: int = 384, grid: int = 6,
+                     batch_size: int = 8, device: str = "cpu", progress: bool = False,
+                     warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Write split `split` of `out` from the photos under `images`; returns counts."""
+    check_sizes(size, grid)
+    warn = warn or (lambda line: print(line, file=sys.stderr))
+    folder = Path(images)
+    if not folder.is_dir():
+        raise DataError(folder, "photo folder not found")
+    paths = list_photos(folder)
+    if not paths:
+        raise DataError(folder, "holds no photos (.jpg, .png, ...)")
+    table = read_caption_table(captions) if captions is not None else None
+    if table is not None:
+        missing = [p for p in paths if photo_id(folder, p) not in table]
+        if missing:
+            warn(f"skipped {len(missing)} photos without a caption in {captions} "
+                 f"(e.g. {photo_id(folder, missing[0])})")
+        paths = [p for p in paths if photo_id(folder, p) in table]
+    k = captions_per_image(table) if table is not None else 0
+    model = load_backbone(device)
+    boxes = grid_boxes(grid).numpy()
+    writer = PrecompWriter(out, split)
+    stats = {"photos": len(paths), "images": 0, "skipped": 0, "regions": grid * grid,
+             "captions": k}
+    bar = _bar(len(paths), progress)
+    try:
+        batch: list[tuple[str, torch.Tensor]] = []
+        for item in _readable(paths, folder, size, warn):
+            batch.append(item)
+            if len(batch) == batch_size:
+                _write(writer, model, batch, boxes, grid, table, k, device, bar)
+                batch = []
+        _write(writer, model, batch, boxes, grid, table, k, device, bar)
+        if writer.count == 0:
+            raise DataError(folder, "no photo could be read")
+        stats["images"] = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    stats["skipped"] = stats["photos"] - stats["images"]
+    photos_manifest(out, split).write_text(json.dumps(
+        {"root": str(folder.resolve()), "backbone": "efficientnet-lite0", "size": size,
+         "grid": grid}, indent=2) + "\n", encoding="utf-8")
+    return stats
+
+
+def _write(writer, model, batch, boxes, grid, table, k, device, bar) -> None:
+    if not batch:
+        return
+    pixels = torch.stack([px for _, px in batch]).to(device)  # (B, 3, S, S)
+    feats = region_features(model, pixels, grid).cpu().numpy()  # (B, grid^2, 1280)
+    for (pid, _), f in zip(batch, feats):
+        writer.add(pid, f, boxes, table[pid][:k] if table is not None else ())
+    if bar is not None:
+        bar.update(len(batch))
+
+
+def _bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="photo", desc="features")

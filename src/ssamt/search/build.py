@@ -1,0 +1,175 @@
+"""Build an index folder: the gallery encoded once by the intra encoders, in FAISS.
+
+Folder layout (all written under a temporary name and renamed at the end, so a crash never
+leaves a half-built index; an existing folder is only replaced when it is an index):
+
+    manifest.json          what it was built from (ssamt.search.manifest) and the counts
+    images.npy             (N_img, d) float32 L2-normalized a^I, row = image of the split
+    captions.npy           (N_cap, d) float32 L2-normalized a^T, row = caption line
+    images.faiss           FAISS index of images.npy (text -> image search)
+    captions.faiss         FAISS index of captions.npy (image -> caption search)
+    captions.jsonl         one CaptionGraph a line, so stage 2 of an image query reads only
+    captions.offsets.npy   its candidates' parses (byte offset of each line, N_cap + 1)
+    thumbs/                a photo gallery's (ssamt features) thumbnails, 000000.jpg, ...
+
+The .npy embeddings are memory-mapped at search time: stage 2 reads only the rows of the
+candidates, and `approx_recall` can compare an approximate index with exact search.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssamt.errors import ConfigError, DataError, SsamtError
+from ssamt.search.ann import KINDS, approx_recall, build_ann, import_faiss, save_ann
+from ssamt.search.manifest import FORMAT, MANIFEST, data_fingerprint, file_sha256
+
+RECALL_QUERIES = 1000  # queries sampled to measure an approximate index's recall@10
+
+
+def check_fits(model_config: Any, split: Any, checkpoint: Path) -> None:
+    """SsamtError when the model cannot read this split's features (a run trained on other
+    data): the index would otherwise fail deep inside the first forward pass."""
+    if model_config.d_region != split.feature_dim:
+        raise SsamtError(f"checkpoint {checkpoint} reads {model_config.d_region}-d region "
+                         f"features, but {split.images_path} holds {split.feature_dim}-d ones "
+                         "(a model trained on other data?)")
+    if model_config.d_box > 0 and split.base_boxes is None:
+        raise SsamtError(f"checkpoint {checkpoint} reads box geometry, but split "
+                         f"'{split.split}' has no {split.boxes_path.name}")
+
+
+def check_ann_options(kind: str, ivf_nlist: int | None, num_images: int) -> None:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown index kind {kind!r} (choose from {', '.join(KINDS)})")
+    if kind == "ivf" and ivf_nlist is not None and not 1 <= ivf_nlist <= num_images:
+        raise ConfigError(f"--ivf-lists must be in 1..{num_images} (the gallery size)")
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir())
+                                              and not (out / MANIFEST).is_file())):
+        raise DataError(out, "exists and is not an ssamt index: refusing to replace it "
+                             "(choose another --out)")
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:12]}"
+        os.rename(out, old)
+    os.rename(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_graphs(folder: Path, graphs: list[Any]) -> None:
+    """captions.jsonl and the byte offset of each of its lines."""
+    offsets = np.zeros(len(graphs) + 1, dtype=np.int64)
+    with open(folder / "captions.jsonl", "wb") as handle:
+        for j, graph in enumerate(graphs):
+            handle.write(json.dumps(graph.to_json(), separators=(",", ":")).encode() + b"\n")
+            offsets[j + 1] = handle.tell()
+    np.save(folder / "captions.offsets.npy", offsets)
+
+
+def write_thumbnails(folder: Path, split: Any, progress: bool) -> int:
+    """Thumbnails of a photo gallery (one written by `ssamt features`), made once so the web
+    app never reads a camera's full-size files; a photo that cannot be read gets none.
+    Returns how many were written."""
+    from ssamt.render.pictures import photo_file, thumb_path, thumbnail_bytes
+
+    if not (Path(split.data_dir) / f"{split.split}_photos.json").is_file():
+        return 0
+    folder.mkdir()
+    count = 0
+    rows = range(split.num_images)
+    if progress:
+        from tqdm import tqdm
+
+        rows = tqdm(rows, desc="thumbnails", unit="img", leave=False)
+    for i in rows:
+        path = photo_file(split, split.ids[i] if split.ids is not None else i)
+        if path is None:
+            continue
+        try:
+            thumb_path(folder, i).write_bytes(thumbnail_bytes(path))
+            count += 1
+        except (OSError, ValueError):
+            continue
+    return count
+
+
+def _ann_files(folder: Path, img: np.ndarray, txt: np.ndarray, kind: str,
+               options: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Both FAISS indexes; for an approximate kind, recall@10 against exact search on up to
+    RECALL_QUERIES sampled queries of the other modality (the queries a user would send)."""
+    stats: dict[str, Any] = {}
+    rng = np.random.default_rng(seed)
+    for name, emb, queries in (("images", img, txt), ("captions", txt, img)):
+        index = build_ann(emb, kind, **options)
+        save_ann(index, folder / f"{name}.faiss")
+        if kind != "flat":
+            pick = rng.choice(len(queries), min(RECALL_QUERIES, len(queries)), replace=False)
+            stats[f"{name}_recall@10"] = approx_recall(index, emb, queries[np.sort(pick)], 10)
+    return stats
+
+
+def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *,
+                split: str = "test", kind: str = "flat", hnsw_m: int = 32,
+                ivf_nlist: int | None = None, nprobe: int = 16, batch_size: int = 128,
+                device: str = "cpu", progress: bool = False) -> dict[str, Any]:
+    """Encode split `split` of `data_dir` with the run at `checkpoint` into the index folder
+    `out` (module docstring). Returns the manifest."""
+    from ssamt.data.precomp import open_split
+    from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable
+    from ssamt.labels.store import labels_for_split
+    from ssamt.retrieval.encode import encode_gallery
+    from ssamt.train.checkpoint import load_model, resolve_checkpoint
+
+    import_faiss()  # fail before minutes of encoding
+    out, ckpt = Path(out), resolve_checkpoint(checkpoint)
+    _check_replaceable(out)
+    t0 = time.perf_counter()
+    data = open_split(data_dir, split)
+    check_ann_options(kind, ivf_nlist, data.num_images)  # before minutes of encoding
+    model, vocab, config = load_model(ckpt, device)
+    check_fits(model.config, data, ckpt)
+    graphs = labels_for_split(data_dir, split, progress=progress).graphs
+    max_tokens = (config.get("model", {}) or {}).get("max_tokens") or DEFAULT_MAX_TOKENS
+    img, txt = encode_gallery(model, ImageTable(data), TextTable(graphs, vocab, max_tokens),
+                              batch_size=batch_size, device=device, progress=progress)
+    img, txt = img.numpy(), txt.numpy()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        np.save(tmp / "images.npy", img)
+        np.save(tmp / "captions.npy", txt)
+        write_graphs(tmp, graphs)
+        thumbs = write_thumbnails(tmp / "thumbs", data, progress)
+        options = {"hnsw_m": hnsw_m, "ivf_nlist": ivf_nlist, "nprobe": nprobe}
+        recall = _ann_files(tmp, img, txt, kind, options, seed=0)
+        manifest = {
+            "format": FORMAT, "checkpoint": str(ckpt.resolve()),
+            "checkpoint_sha256": file_sha256(ckpt), "data": str(Path(data_dir).resolve()),
+            "split": split, "data_fingerprint": data_fingerprint(data_dir, split),
+            "num_images": data.num_images, "num_captions": data.num_captions,
+            "captions_per_image": data.captions_per_image, "dim": int(img.shape[1]),
+            "has_ids": data.ids is not None, "kind": kind, "thumbnails": thumbs,
+            "options": options if kind != "flat" else {}, "recall": recall,
+            "max_tokens": max_tokens, "seconds": round(time.perf_counter() - t0, 2)}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest

@@ -1,0 +1,261 @@
+"""Open an index folder (ssamt.search.build) and answer queries in two stages.
+
+Stage 1: the query's intra embedding against the FAISS index of the other modality.
+Stage 2: the inter encoder scores the top `rerank_k` candidates with Eq. 5
+(ssamt.retrieval.rerank.score_pairs), which then rank above the other stage-1 candidates.
+
+Opening reads no features: the split is memory-mapped and stage 2 reads only the candidate
+rows. It refuses a checkpoint or a data split that changed since the index was built.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ssamt.errors import CheckpointError, DataError, SsamtError
+from ssamt.search.ann import load_ann, search
+from ssamt.search.manifest import data_fingerprint, file_sha256, read_manifest
+from ssamt.search.results import Hit, SearchResult, rank_hits
+
+MAX_QUERY_CHARS = 1000
+
+
+class Searcher:
+    """A gallery ready to search; build with `Searcher.open(index_dir)`."""
+
+    def __init__(self, index_dir: Path, manifest: dict[str, Any], model: Any, vocab: Any,
+                 config: dict[str, Any], split: Any, mu1: float, mu2: float,
+                 device: str) -> None:
+        from ssamt.data.tables import ImageTable
+
+        self.index_dir, self.manifest = index_dir, manifest
+        self.model, self.vocab, self.config, self.split = model, vocab, config, split
+        self.mu1, self.mu2, self.device = mu1, mu2, device
+        self.threads: int | None = None  # set by open(threads=...)
+        self.image_table = ImageTable(split)
+        self.image_index = load_ann(index_dir / "images.faiss")
+        self.caption_index = load_ann(index_dir / "captions.faiss")
+        self.image_emb = _open_rows(index_dir / "images.npy", split.num_images)
+        self.caption_emb = _open_rows(index_dir / "captions.npy", split.num_captions)
+        self._offsets = _open_rows(index_dir / "captions.offsets.npy", split.num_captions + 1,
+                                   ndim=1)
+        self._id_to_index = ({str(i): n for n, i in enumerate(split.ids)}
+                             if split.ids is not None else None)
+
+    # ---- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, index_dir: str | Path, *, device: str = "cpu",
+             checkpoint: str | Path | None = None, data: str | Path | None = None,
+             mu1: float | None = None, mu2: float | None = None,
+             threads: int | None = None) -> Searcher:
+        """checkpoint / data: where the run and the data folder are now, when they moved
+        since the build (default: the paths in the manifest). Either must hash as at the
+        build, else CheckpointError / DataError.
+        threads: CPU threads of torch and FAISS for this process (default: leave them).
+        One query's tensors are small, so on a busy machine 1 thread is the fastest: each
+        parallel region otherwise waits for a second core (BENCHMARKS.md, Search)."""
+        from ssamt.retrieval.evaluate import eq5_weights
+        from ssamt.train.checkpoint import load_model
+
+        if threads is not None:
+            set_threads(threads)
+        index_dir = Path(index_dir)
+        manifest = read_manifest(index_dir)
+        ckpt, split = _verified_inputs(index_dir, manifest, checkpoint, data)
+        model, vocab, config = load_model(ckpt, device)
+        mu1, mu2 = eq5_weights(config, mu1, mu2)
+        searcher = cls(index_dir, manifest, model, vocab, config, split, mu1, mu2, device)
+        searcher.threads = threads
+        return searcher
+
+    # ---- lookups ---------------------------------------------------------------------------
+    def image_id(self, i: int) -> str | int:
+        """The id of image i: its line of {split}_ids.txt, else i."""
+        return self.split.ids[i] if self.split.ids is not None else i
+
+    def resolve_image(self, image_id: str | int) -> int:
+        """Image index of an id (ids.txt line where the split has one, else an index)."""
+        key = str(image_id).strip()
+        if self._id_to_index is not None:
+            if key in self._id_to_index:
+                return self._id_to_index[key]
+            example = self.split.ids[0]
+            raise SsamtError(f"unknown image id {key!r}: not in {self.split.split}_ids.txt "
+                             f"(ids look like {example!r})")
+        if key.isdigit() and int(key) < self.split.num_images:
+            return int(key)
+        raise SsamtError(f"unknown image id {key!r}: this gallery has no ids file, so an id is "
+                         f"an image index 0..{self.split.num_images - 1}")
+
+    def caption_graphs(self, lines: list[int] | np.ndarray) -> list[Any]:
+        """CaptionGraphs of caption lines, read from the index (no parser needed)."""
+        from ssamt.labels.graph import CaptionGraph
+
+        out = []
+        with open(self.index_dir / "captions.jsonl", "rb") as handle:
+            for j in lines:
+                handle.seek(int(self._offsets[j]))
+                out.append(CaptionGraph.from_json(json.loads(handle.readline())))
+        return out
+
+    def _max_tokens(self) -> int:
+        return int(self.manifest.get("max_tokens") or 64)
+
+    # ---- queries ---------------------------------------------------------------------------
+    def parse_query(self, query: str) -> Any:
+        """The CaptionGraph of a text query; SsamtError when it is empty or too long."""
+        from ssamt.labels.parser import parse
+
+        if not isinstance(query, str) or not query.strip():
+            raise SsamtError("the query is empty: give a caption with at least one word")
+        if len(query) > MAX_QUERY_CHARS:
+            raise SsamtError(f"the query is {len(query)} characters long; at most "
+                             f"{MAX_QUERY_CHARS}")
+        graph = parse([query])[0]
+        if self.threads is not None:  # loading spaCy (thinc) resets torch's threads
+            set_threads(self.threads)
+        if not graph.tokens:
+            raise SsamtError("the query has no words to search for")
+        return graph
+
+    def unknown_words(self, graph: Any) -> list[str]:
+        """The query's tokens the model reads as <unk>."""
+        from ssamt.data.vocab import UNK
+
+        return [t for t in graph.tokens if self.vocab.id(t) == UNK]
+
+    def text(self, query: str, k: int = 10, rerank_k: int = 32) -> SearchResult:
+        """Text -> images: the k best images for a caption of one's own."""
+        from ssamt.data.tables import TextTable
+        from ssamt.retrieval.encode import encode_texts
+
+        _check_k(k, rerank_k)
+        graph = self.parse_query(query)
+        if len(self.unknown_words(graph)) == len(graph.tokens):
+            raise SsamtError(f"no word of the query {query!r} is in the model's vocabulary: "
+                             "nothing to search for")
+        t0 = time.perf_counter()
+        table = TextTable([graph], self.vocab, max_tokens=self._max_tokens())
+        q = encode_texts(self.model, table, device=self.device)  # (1, d)
+        scores, ids = search(self.image_index, q.numpy(), max(k, rerank_k))
+        ids, scores = ids[0][ids[0] >= 0], scores[0][ids[0] >= 0]
+        cand = ids[:rerank_k]
+        t1 = time.perf_counter()
+        eq5 = self._stage2(np.arange(len(cand)), np.zeros(len(cand), dtype=np.int64),
+                           self.image_table, table,
+                           torch.from_numpy(np.asarray(self.image_emb[cand])), q,
+                           image_ids=cand, caption_ids=[0])
+        seconds = {"stage1": t1 - t0, "stage2": time.perf_counter() - t1}
+
+        def make(i, score, s1, value, rank, rank1) -> Hit:
+            i = int(i)
+            return Hit(i, self.image_id(i), score, s1, value, rank, rank1,
+                       image_id=self.image_id(i), captions=tuple(self.split.image_captions(i)))
+
+        hits = rank_hits(ids.tolist(), scores.tolist(), eq5, make)
+        unknown = self.unknown_words(graph)
+        return SearchResult("text", query, k, rerank_k, self.mu1, self.mu2, hits, seconds,
+                            unknown)
+
+    def image(self, image_id: str | int, k: int = 10, rerank_k: int = 32) -> SearchResult:
+        """Image -> captions: the k best captions of the gallery for one of its images."""
+        from ssamt.data.tables import TextTable
+
+        _check_k(k, rerank_k)
+        i = self.resolve_image(image_id)
+        t0 = time.perf_counter()
+        q = torch.from_numpy(np.array(self.image_emb[i : i + 1]))  # (1, d)
+        scores, ids = search(self.caption_index, q.numpy(), max(k, rerank_k))
+        ids, scores = ids[0][ids[0] >= 0], scores[0][ids[0] >= 0]
+        cand = ids[:rerank_k]
+        t1 = time.perf_counter()
+        table = TextTable(self.caption_graphs(cand), self.vocab, max_tokens=self._max_tokens())
+        eq5 = self._stage2(np.zeros(len(cand), dtype=np.int64), np.arange(len(cand)),
+                           self.image_table, table, q,
+                           torch.from_numpy(np.asarray(self.caption_emb[cand])),
+                           image_ids=[i], caption_ids=np.arange(len(cand)))
+        seconds = {"stage1": t1 - t0, "stage2": time.perf_counter() - t1}
+        per = self.split.captions_per_image
+
+        def make(j, score, s1, value, rank, rank1) -> Hit:
+            j = int(j)
+            return Hit(j, j, score, s1, value, rank, rank1, text=self.split.captions[j],
+                       image_id=self.image_id(j // per))
+
+        hits = rank_hits(ids.tolist(), scores.tolist(), eq5, make)
+        return SearchResult("image", self.image_id(i), k, rerank_k, self.mu1, self.mu2, hits,
+                            seconds)
+
+    def _stage2(self, img_pos: np.ndarray, cap_pos: np.ndarray, image_table: Any,
+                text_table: Any, img_emb: torch.Tensor, txt_emb: torch.Tensor, *,
+                image_ids: Any, caption_ids: Any) -> list[float]:
+        """Eq. 5 of the pairs (img_emb[img_pos[m]], txt_emb[cap_pos[m]]), one per candidate."""
+        from ssamt.retrieval.rerank import score_pairs
+
+        if len(img_pos) == 0:
+            return []
+        pairs = torch.from_numpy(np.stack([img_pos, cap_pos], axis=1).astype(np.int64))
+        values = score_pairs(self.model, image_table, text_table, img_emb, txt_emb, pairs,
+                             self.mu1, self.mu2, image_ids=image_ids, caption_ids=caption_ids,
+                             device=self.device)
+        return values.tolist()
+
+
+def _verified_inputs(index_dir: Path, manifest: dict[str, Any], checkpoint: str | Path | None,
+                     data: str | Path | None) -> tuple[Path, Any]:
+    """The checkpoint file and the opened split of an index, both checked against the
+    manifest: CheckpointError / DataError when either changed since the build."""
+    from ssamt.data.precomp import open_split
+    from ssamt.train.checkpoint import resolve_checkpoint
+
+    ckpt = resolve_checkpoint(checkpoint) if checkpoint else Path(manifest["checkpoint"])
+    if not ckpt.is_file():
+        raise CheckpointError(ckpt, "checkpoint of this index not found (moved? pass its "
+                                    "new path with --checkpoint)")
+    if file_sha256(ckpt) != manifest["checkpoint_sha256"]:
+        raise CheckpointError(ckpt, f"not the checkpoint index {index_dir} was built with "
+                                    "(its hash differs): rebuild the index with `ssamt index`")
+    data_dir = Path(data or manifest["data"])
+    split = open_split(data_dir, manifest["split"])
+    if data_fingerprint(data_dir, manifest["split"]) != manifest["data_fingerprint"]:
+        raise DataError(data_dir, f"split '{manifest['split']}' changed since index "
+                                  f"{index_dir} was built: rebuild it with `ssamt index`")
+    return ckpt, split
+
+
+def set_threads(n: int) -> None:
+    """Threads of torch's and FAISS's OpenMP pools (process-wide)."""
+    from ssamt.search.ann import import_faiss
+
+    if n < 1:
+        raise SsamtError(f"threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+    import_faiss().omp_set_num_threads(n)
+
+
+def _check_k(k: int, rerank_k: int) -> None:
+    if not isinstance(k, int) or k < 1:
+        raise SsamtError(f"k must be >= 1, got {k}")
+    if not isinstance(rerank_k, int) or rerank_k < 0:
+        raise SsamtError(f"rerank-k must be >= 0 (0 = stage 1 only), got {rerank_k}")
+
+
+def _open_rows(path: Path, rows: int, ndim: int = 2) -> np.ndarray:
+    """Memory-mapped (rows, d) embeddings (or (rows,) offsets with ndim=1); DataError when
+    the file is missing or does not fit the split."""
+    try:
+        emb = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise DataError(path, f"cannot read the index file: {exc}") from None
+    if emb.ndim != ndim or emb.shape[0] != rows:
+        raise DataError(path, f"shape {emb.shape} does not fit the split's {rows} rows")
+    return emb
+
+
+__all__ = ["Hit", "SearchResult", "Searcher"]

@@ -1,0 +1,1 @@
+"""`ssamt serve`: a web app over an index: a static page and a JSON API under /api/."""

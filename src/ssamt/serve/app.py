@@ -1,0 +1,187 @@
+"""The FastAPI app of `ssamt serve`: a JSON API under /api/ (documented at /docs) and the
+static page that uses it.
+
+Every input is validated before it reaches the model: query length and k / rerank-k bounds
+(422), unknown image ids or captions (404), queries the parser finds no words in (400). No
+route takes a file path: the static files are a fixed set of names, and pictures are found
+from an image id under --images-root only (ssamt.render.pictures.find_image_file).
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ssamt.errors import SsamtError
+from ssamt.search.searcher import MAX_QUERY_CHARS
+
+MAX_K, MAX_RERANK_K = 100, 256
+STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
+
+
+def _static(name: str) -> str:
+    return resources.files("ssamt.serve").joinpath("static", name).read_text(encoding="utf-8")
+
+
+class Gallery:
+    """A Searcher plus what the page shows of its images; one lock, since the model, the
+    parser and FAISS are shared by the server's worker threads."""
+
+    def __init__(self, searcher: Any, images_root: str | Path | None = None) -> None:
+        from ssamt.render.scene_svg import scenes_path
+
+        self.searcher = searcher
+        self.images_root = images_root
+        self.lock = threading.Lock()
+        split = searcher.split
+        self.synthetic = scenes_path(split.data_dir, split.split).is_file()
+        self.thumbs = searcher.index_dir / "thumbs"
+
+    def picture_kind(self, i: int) -> str:
+        from ssamt.render.pictures import find_image_file, photo_file, thumb_path
+
+        if self.synthetic:
+            return "svg"
+        image_id = self.searcher.image_id(i)
+        if thumb_path(self.thumbs, i).is_file() or photo_file(self.searcher.split, image_id):
+            return "file"
+        if self.images_root is not None and find_image_file(self.images_root,
+                                                            image_id) is not None:
+            return "file"
+        return "none"
+
+    def image_info(self, i: int) -> dict[str, Any]:
+        s = self.searcher
+        return {"id": s.image_id(i), "index": i, "captions": s.split.image_captions(i),
+                "caption_lines": list(range(i * s.split.captions_per_image,
+                                            (i + 1) * s.split.captions_per_image)),
+                "picture": self.picture_kind(i)}
+
+
+def create_app(gallery: Gallery) -> Any:
+    from fastapi import FastAPI, HTTPException, Query
+    from fastapi.responses import FileResponse, HTMLResponse, Response
+
+    app = FastAPI(title="ssamt search", version="1",
+                  description="Image-text search with a trained SSAMT: stage 1 from FAISS, "
+                              "stage 2 the inter encoder's Eq. 5 on the top rerank_k.")
+    searcher = gallery.searcher
+
+    def image_index(image_id: str) -> int:
+        try:
+            return searcher.resolve_image(image_id)
+        except SsamtError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    def guarded(fn, *args, **kwargs):
+        with gallery.lock:
+            try:
+                return fn(*args, **kwargs)
+            except SsamtError as exc:
+                raise HTTPException(400, str(exc)) from None
+
+    K = Query(10, ge=1, le=MAX_K, description=f"results, 1..{MAX_K}")
+    RK = Query(32, ge=0, le=MAX_RERANK_K,
+               description=f"candidates re-ranked with Eq. 5, 0..{MAX_RERANK_K}")
+
+    @app.get("/api/info")
+    def info() -> dict[str, Any]:
+        """The gallery: split, counts, index kind and Eq. 5 weights."""
+        m = searcher.manifest
+        return {"split": m["split"], "num_images": m["num_images"],
+                "num_captions": m["num_captions"], "kind": m["kind"], "recall": m["recall"],
+                "mu1": searcher.mu1, "mu2": searcher.mu2, "synthetic": gallery.synthetic,
+                "example_id": searcher.image_id(0), "max_k": MAX_K,
+                "max_rerank_k": MAX_RERANK_K, "max_query_chars": MAX_QUERY_CHARS}
+
+    @app.get("/api/search/text")
+    def search_text(q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS,
+                                   description="a caption to search images for"),
+                    k: int = K, rerank_k: int = RK) -> dict[str, Any]:
+        """Text -> images; `results` re-ranked, `stage1_results` the dual encoder's order."""
+        out = guarded(searcher.text, q, k=k, rerank_k=rerank_k).to_json()
+        for hit in out["results"] + out["stage1_results"]:
+            hit["picture"] = gallery.picture_kind(hit["index"])
+        return out
+
+    @app.get("/api/search/image")
+    def search_image(id: str = Query(..., min_length=1, max_length=200,
+                                     description="image id (ids.txt line, else index)"),
+                     k: int = K, rerank_k: int = RK) -> dict[str, Any]:
+        """Image -> captions of the gallery."""
+        i = image_index(id)
+        out = guarded(searcher.image, searcher.image_id(i), k=k, rerank_k=rerank_k).to_json()
+        out["image"] = gallery.image_info(i)
+        return out
+
+    @app.get("/api/images/{image_id}")
+    def image(image_id: str) -> dict[str, Any]:
+        """One image: id, index, captions and what picture it has (svg, file or none)."""
+        return gallery.image_info(image_index(image_id))
+
+    @app.get("/api/images/{image_id}/picture", response_model=None)
+    def picture(image_id: str) -> Response:
+        """The image's picture: a synthetic scene as SVG, or the original file."""
+        from ssamt.render.pictures import media_type
+        from ssamt.render.pictures import picture as make_picture
+
+        pic = make_picture(searcher.split, image_index(image_id), gallery.images_root,
+                           gallery.thumbs)
+        if pic.kind == "svg":
+            return Response(pic.svg, media_type="image/svg+xml")
+        if pic.kind == "file":
+            return FileResponse(pic.path, media_type=media_type(pic.path))
+        raise HTTPException(404, f"image {image_id} has no picture (start the server with "
+                                 "--images-root DIR for the original pictures)")
+
+    def explanation(image_id: str, text: str | None, caption: int | None):
+        from ssamt.search.explain import explain_hit
+
+        i = image_index(image_id)
+        if caption is not None and not 0 <= caption < searcher.split.num_captions:
+            raise HTTPException(404, f"unknown caption {caption}")
+        if (text is None) == (caption is None):
+            raise HTTPException(422, "give either text or caption")
+        return guarded(explain_hit, searcher, searcher.image_id(i), text=text, caption=caption)
+
+    T = Query(None, min_length=1, max_length=MAX_QUERY_CHARS, description="a caption")
+    C = Query(None, ge=0, description="a caption line of the gallery")
+
+    @app.get("/api/explain")
+    def explain(image: str = Query(..., max_length=200), text: str | None = T,
+                caption: int | None = C) -> dict[str, Any]:
+        """Phrase-to-image scores of one image and a caption (text or caption line)."""
+        from ssamt.render.explain_html import eq5_terms, score_colour
+
+        expl, i, own = explanation(image, text, caption)
+        out = expl.to_json()
+        for part, p in zip(out["parts"], expl.parts):
+            part["colour"] = score_colour(p.score)
+        out["eq5_terms"] = [{"term": n, "value": v} for n, v in eq5_terms(expl)]
+        return {"image": gallery.image_info(i), "caption_index": caption,
+                "positive_pair": own, **out}
+
+    @app.get("/api/explain/page", response_class=HTMLResponse)
+    def explain_page(image: str = Query(..., max_length=200), text: str | None = T,
+                     caption: int | None = C) -> str:
+        """The same explanation as a self-contained page (as `ssamt explain --html`)."""
+        from ssamt.render.page import explanation_page
+
+        expl, i, _ = explanation(image, text, caption)
+        what = f"caption {caption}" if caption is not None else "your text"
+        return explanation_page(expl, [f"image {searcher.image_id(i)}, {what}"],
+                                searcher.split, i, gallery.images_root, gallery.thumbs)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return _static("index.html")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        if name not in STATIC:  # a fixed set: no path ever reaches the file system
+            raise HTTPException(404, "not found")
+        return Response(_static(name), media_type=STATIC[name])
+
+    return app
