@@ -19,7 +19,7 @@ from ssamt.errors import DataError
 from ssamt.fileio import write_json, write_text
 from ssamt.train.config import config_to_yaml, load_config
 from ssamt.train.logging import read_metrics
-from ssamt.train.report import plot_curves, recall_table
+from ssamt.train.report import phase2_losses, plot_curves, recall_table
 from ssamt.train.validate import validate_config
 
 MANIFEST = "ssamt-quickstart.json"
@@ -131,7 +131,9 @@ def write_report(out: Path, cfg, test: dict, result: dict, timings: dict[str, fl
     if "reranked" in test:
         rows[f"SSAMT, re-ranked with Eq. 5 (K={test['k']})"] = test["reranked"]
     table = recall_table(rows)
-    png = plot_curves(read_metrics(out / "run"), out / "curves.png")
+    records = read_metrics(out / "run")
+    margins = {"2·alpha1": 2 * cfg.loss.alpha1, "2·alpha2": 2 * cfg.loss.alpha2}
+    png = plot_curves(records, out / "curves.png", margins)
     chance = 2 * 100 * (1 + 5 + 10) / n_img  # a random ranker, roughly (paper metric RSum)
     lines = [
         "# SSAMT quick start", "",
@@ -139,6 +141,8 @@ def write_report(out: Path, cfg, test: dict, result: dict, timings: dict[str, fl
          f"{test['num_captions']} captions (protocol as Flickr30K: the whole test split)."), "",
         "## Test recall (paper Table 1 layout)", "", table, "",
         f"A random ranker scores RSum of about {chance:.1f} on {n_img} images.", "",
+        *eq5_lines(test, result.get("eq5")),
+        "## Phase 2", "", *phase2_lines(records, cfg), "",
         "## Timings", "", "| stage | seconds |", "|---|---:|",
         *(f"| {name} | {sec:.0f} |" for name, sec in timings.items()), "",
         "## Training curves", "",
@@ -149,7 +153,37 @@ def write_report(out: Path, cfg, test: dict, result: dict, timings: dict[str, fl
     ]
     write_text(out / "report.md", "\n".join(lines))
     summary = {"test": test, "timings": timings, "size": size, "seed": seed,
-               "config": cfg.to_dict(), "train": {k: v["state"] for k, v in result.items()}}
+               "config": cfg.to_dict(), "eq5": result.get("eq5"),
+               "phase2_losses": phase2_losses(records),
+               "train": {k: result[k]["state"] for k in ("intra", "inter") if k in result}}
     write_json(out / "results.json", summary)
     return {"table": table, "seconds": timings, "report": str(out / "report.md"),
             "rsum": test.get("reranked", test["intra"])["rsum"], "results": summary}
+
+
+def eq5_lines(test: dict, chosen: dict | None) -> list[str]:
+    """Which Eq. 5 weights re-ranked the test split, and where they came from."""
+    if "reranked" not in test:
+        return []
+    where = "the config (no dev choice)"
+    if chosen:
+        where = (f"chosen on {chosen['images']} dev images: dev RSum {chosen['rsum']:.1f} "
+                 f"against {chosen['stage1_rsum']:.1f} for stage 1")
+    gap = test["reranked"]["rsum"] - test["intra"]["rsum"]
+    return [(f"Re-ranking changes test RSum by {gap:+.1f}, with Eq. 5 weights "
+             f"mu1={test['mu1']:g}, mu2={test['mu2']:g} ({where})."), ""]
+
+
+def phase2_lines(records: list[dict], cfg) -> list[str]:
+    """Where the phase-2 losses end against 2 alpha, their level when nothing is learned."""
+    end = phase2_losses(records)
+    if not end:
+        return ["(no phase-2 updates logged)"]
+    rows = [("L1 (ranks s_A + s_G)" if cfg.loss.l1_with_intra else "L1", "L1", cfg.loss.alpha1),
+            ("L1, s_G alone (logged, not trained)", "L1_sG", cfg.loss.alpha1),
+            ("L2", "L2", cfg.loss.alpha2), ("L3 (within part types)", "L3", cfg.loss.alpha3)]
+    return [("Mean of the last 10% of logged updates against 2·alpha, where a loss sits when "
+             "the inter encoder scores every pair alike:"), "",
+            "| term | end of phase 2 | 2·alpha |", "|---|---:|---:|",
+            *(f"| {label} | {end[key]:.4f} | {2 * alpha:.2f} |"
+              for label, key, alpha in rows if key in end)]

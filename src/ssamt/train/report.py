@@ -41,8 +41,19 @@ def recall_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join([head, *body])
 
 
-def plot_curves(records: list[dict[str, Any]], path: str | Path) -> Path | None:
-    """Training loss per phase and dev RSum against updates, as a PNG (matplotlib Agg)."""
+def phase2_losses(records: list[dict[str, Any]], tail: float = 0.1) -> dict[str, float]:
+    """Mean of each phase-2 loss term over the last `tail` share of its logged updates: what
+    the curves end at (L1 and L2 sit at 2 alpha while the inter encoder learns nothing)."""
+    train = [r for r in records if r["kind"] == "train" and r["phase"] == "inter"]
+    last = train[-max(1, round(tail * len(train))):] if train else []
+    keys = ("L1", "L1_sG", "L2", "L3")
+    return {k: sum(r[k] for r in last) / len(last) for k in keys if last and all(k in r for r in last)}
+
+
+def plot_curves(records: list[dict[str, Any]], path: str | Path,
+                margins: dict[str, float] | None = None) -> Path | None:
+    """Training loss per phase and dev RSum against updates, as a PNG (matplotlib Agg).
+    margins: labelled levels drawn across the phase-2 panel (e.g. "2 alpha1": 0.2)."""
     try:
         import matplotlib
 
@@ -53,10 +64,14 @@ def plot_curves(records: list[dict[str, Any]], path: str | Path) -> Path | None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, phase in zip(axes[:2], ("intra", "inter")):
         train = [r for r in records if r["kind"] == "train" and r["phase"] == phase]
-        for key in ("loss", "L0", "L1", "L2", "L3"):
+        for key in ("loss", "L0", "L1", "L1_sG", "L2", "L3"):
             pts = [(r["step"], r[key]) for r in train if isinstance(r.get(key), (int, float))]
             if pts and (key != "loss" or phase == "inter"):
-                ax.plot(*zip(*pts), label=key)
+                ax.plot(*zip(*pts), label=key, linestyle=":" if key == "L1_sG" else "-")
+        if phase == "inter":
+            for label, level in (margins or {}).items():
+                ax.axhline(level, color="grey", linewidth=0.8, linestyle="--")
+                ax.annotate(label, (0, level), fontsize=7, color="grey", va="bottom")
         ax.set_title(f"phase {'1 (intra)' if phase == 'intra' else '2 (inter)'}: train loss")
         ax.set_xlabel("update")
         ax.legend(fontsize=8)
