@@ -9,7 +9,6 @@ words, each word tagged with the item it came from, so an edit knows its token s
 
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -71,7 +70,11 @@ class CaptionSpec:
     period: bool = False
 
     def copy(self) -> CaptionSpec:
-        return copy.deepcopy(self)
+        """A deep copy (by hand: copy.deepcopy made minimal-pair generation 10x slower)."""
+        nps = [NP(n.entity, n.type, n.count, n.noun, [list(a) for a in n.adjs],
+                  [list(a) for a in n.pred], n.definite) for n in self.nps]
+        rels = [Rel(r.subj, r.rel, r.obj, list(r.words)) for r in self.rels]
+        return CaptionSpec(nps, rels, [list(i) for i in self.items], self.setting, self.period)
 
     def render(self) -> tuple[list[str], list[tuple]]:
         """(words, one tag per word); tags: ("w",), ("set",), ("det", m), ("adj", m, k),
