@@ -78,6 +78,8 @@ def _minimal_parser(sub) -> None:
                    help="split of the minimal pairs (default test)")
     p.add_argument("--rerank-k", type=int, default=10, metavar="K",
                    help="Eq. 5 re-ranks the top K for the scene-truth recall (default 10)")
+    p.add_argument("--images", type=int, default=0, metavar="N",
+                   help="only the pairs of the first N images (default 0: all; smoke runs)")
     p.add_argument("--device", default="auto", help="cpu, cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -155,12 +157,12 @@ def _run_minimal(args: argparse.Namespace, out, device: str) -> int:
     from ssamt.errors import ConfigError
     from ssamt.retrieval.analysis.minimal_report import run_minimal_pairs
 
-    if args.rerank_k < 0:
-        raise ConfigError("--rerank-k must be >= 0")
+    if args.rerank_k < 0 or args.images < 0:
+        raise ConfigError("--rerank-k and --images must be >= 0")
     models = {"pm": Path(args.checkpoint),
               "lm": Path(args.checkpoint_wo_pm) if args.checkpoint_wo_pm else None}
     run_minimal_pairs(models, args.data, out, split=args.split, rerank_k=args.rerank_k,
-                      device=device, progress=not args.quiet)
+                      device=device, max_images=args.images, progress=not args.quiet)
     print(f"report: {out / 'report.md'}")
     return 0
 

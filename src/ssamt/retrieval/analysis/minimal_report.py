@@ -62,7 +62,8 @@ def _plot(out: Path, measured: dict[str, dict[str, dict[str, float]]]) -> None:
 
 def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out: str | Path, *,
                       split: str = "test", rerank_k: int = 10, device: str = "cpu",
-                      batch_size: int = 128, progress: bool = False) -> dict[str, Any]:
+                      batch_size: int = 128, max_images: int = 0,
+                      progress: bool = False) -> dict[str, Any]:
     """Measure each given model ("pm" required, "lm" optional), write the report folder."""
     from ssamt.fileio import write_json, write_text
     from ssamt.retrieval.analysis.minimal_pairs import __doc__ as definitions
@@ -71,7 +72,7 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    inputs = load_inputs(data_dir, split, out, progress=progress)
+    inputs = load_inputs(data_dir, split, out, max_images=max_images, progress=progress)
     measured, recalls = {}, {}
     for key, path in models.items():
         if path is None:

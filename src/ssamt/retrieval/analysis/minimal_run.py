@@ -50,14 +50,16 @@ def _edited_cache(data_dir: Path, split: str, cache_dir: Path | None) -> Path:
 
 
 def load_inputs(data_dir: str | Path, split: str, cache_dir: Path | None = None, *,
-                progress: bool = False) -> MinimalInputs:
-    """Everything the analysis reads from a synthetic folder (module docstring)."""
+                max_images: int = 0, progress: bool = False) -> MinimalInputs:
+    """Everything the analysis reads from a synthetic folder (module docstring); with
+    max_images > 0 only the pairs of the first max_images images (smoke runs, tests)."""
     from ssamt.data.precomp import open_split
     from ssamt.data.synth_minimal import read_edited_images, read_pairs
     from ssamt.labels.store import build_or_load_labels, labels_for_split
 
     data_dir = Path(data_dir)
-    records = read_pairs(data_dir, split)
+    records = [r for r in read_pairs(data_dir, split)
+               if max_images <= 0 or r["image"] < max_images]
     if not records:
         raise DataError(data_dir / f"{split}_minimal.jsonl", "has no minimal pairs")
     sp = open_split(data_dir, split)
