@@ -117,7 +117,8 @@ def test_command_writes_the_report_with_and_without_pm(tiny, tmp_path):
                  "--rerank-k", "2", "--device", "cpu", "--quiet"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert json.loads((out / "results_wo_pm.json").read_text()) == results
-    n = sum(1 for line in open(data / "test_minimal.jsonl") if json.loads(line)["image"] < 4)
+    lines = (data / "test_minimal.jsonl").read_text().splitlines()
+    n = sum(1 for line in lines if json.loads(line)["image"] < 4)
     assert sum(r["n"] for r in results.values()) == n
     for r in results.values():
         assert set(r) == {"intra", "inter_global", "local", "eq5", "localized", "n"}

@@ -34,8 +34,8 @@ from ssamt.data.synth_scene import Scene
 from ssamt.data.synth_truth import caption_true
 from ssamt.data.synth_world import (
     ACTIONS,
-    OBJECTS_BY_NAME,
     OBJECT_TYPES,
+    OBJECTS_BY_NAME,
     PASSIVE,
     RELATIONS,
     SIZES,
@@ -224,14 +224,23 @@ def image_edits(scene: Scene, specs: list[CaptionSpec]) -> Iterator[tuple[int, E
             edited = copy.deepcopy(scene)
             edited.entities[a].attrs[g], edited.entities[b].attrs[g] = vb, va
             yield from _falsified(specs, edited, "image-swap-attribute",
-                                  lambda s: _mention_tags(s, {a, b}, g))
+                                  _attribute_tagger({a, b}, g))
     for k, (s, rel, o) in enumerate(scene.relations):
         if rel in ACTIONS:
             edited = copy.deepcopy(scene)
             edited.relations[k] = (o, rel, s)
-            yield from _falsified(specs, edited, "image-swap-action", lambda sp: {
-                ("rel", r) for r, x in enumerate(sp.rels) if x.rel == rel
-                and {sp.nps[x.subj].entity, sp.nps[x.obj].entity} == {s, o}})
+            yield from _falsified(specs, edited, "image-swap-action", _action_tagger(rel, s, o))
+
+
+def _attribute_tagger(entities: set[int], group: str):
+    """caption -> tags of its attributes of `group` on mentions of `entities`."""
+    return lambda spec: _mention_tags(spec, entities, group)
+
+
+def _action_tagger(rel: str, s: int, o: int):
+    """caption -> tags of its relation words naming `rel` between entities s and o."""
+    return lambda sp: {("rel", r) for r, x in enumerate(sp.rels) if x.rel == rel
+                       and {sp.nps[x.subj].entity, sp.nps[x.obj].entity} == {s, o}}
 
 
 def _falsified(specs, edited: Scene, name: str, tags_of) -> Iterator[tuple[int, Edit]]:

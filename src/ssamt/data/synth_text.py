@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ssamt.data.synth_caption import NUMBERS, NP, CaptionSpec, Rel, article  # noqa: F401 (re-exported)
+from ssamt.data.synth_caption import NP, NUMBERS, CaptionSpec, Rel, article  # noqa: F401 (re-exported)
 from ssamt.data.synth_scene import Entity, Scene
 from ssamt.data.synth_world import PASSIVE, PREPOSITIONS, SIZES, SPATIAL, VERBS
 

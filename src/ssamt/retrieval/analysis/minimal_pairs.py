@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ssamt.data.batch import ImageBatch
-from ssamt.explain import Part, parts_from_scores, reference_levels
+from ssamt.explain import Part, parts_from_scores
 from ssamt.labels.graph import CaptionGraph
 from ssamt.model.scores import cos_each, s_global, s_phrase, s_region
 from ssamt.retrieval.analysis.pm_accuracy import pairwise_accuracy

@@ -97,15 +97,15 @@ def _report_lines(models, data_dir, split, measured, recalls, n: int) -> list[st
     runs = ", ".join(f"{MODEL_NAMES[k]} `{p}`" for k, p in models.items() if p is not None)
     lines = ["# Minimal pairs (issue 11)", "",
              f"Data: `{data_dir}`, split `{split}`, {n} minimal pairs. Runs: {runs}.", "",
-             "Pairwise accuracy (%): the true caption (image) scores above the edited one; "
-             "localized (%): the flagged part of the edited pair touches the edit. Edit types "
-             "with \"swap\" keep the bag of words.", "",
+             ("Pairwise accuracy (%): the true caption (image) scores above the edited one; "
+              "localized (%): the flagged part of the edited pair touches the edit. Edit types "
+              "with \"swap\" keep the bag of words."), "",
              minimal_pair_table(measured["pm"], measured.get("lm")), ""]
     if "lm" in measured:
         lines += ["SSAMT w/o PM, every score:", "", minimal_pair_table(measured["lm"]), ""]
     lines += ["![minimal pairs](minimal-pairs.png)", ""]
     if recalls:
         lines += ["## Recall: standard and scene truth", "",
-                  "Scene truth counts a result correct when the caption is true of the image "
-                  "(ssamt.retrieval.scene_truth).", "", recall_table(recalls), ""]
+                  ("Scene truth counts a result correct when the caption is true of the image "
+                   "(ssamt.retrieval.scene_truth)."), "", recall_table(recalls), ""]
     return lines
