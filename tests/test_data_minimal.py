@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +193,16 @@ def test_add_minimal_to_an_existing_folder_and_missing_files(tiny, tmp_path, cap
             (copy / p.name).write_bytes(p.read_bytes())
     assert main(["synth", str(copy), "--add-minimal"]) == 0
     assert (copy / "test_minimal.jsonl").read_bytes() == (tiny / "test_minimal.jsonl").read_bytes()
+    # the same bytes in a process with another string hash seed (no set order leaks in)
+    env = {**os.environ, "PYTHONHASHSEED": "12345",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
+                                          os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-m", "ssamt", "synth", str(copy), "--add-minimal"],
+                   check=True, env=env, capture_output=True)
+    for split in ("dev", "testall"):
+        for suffix in ("minimal.jsonl", "minimal_ims.npy"):
+            name = f"{split}_{suffix}"
+            assert (copy / name).read_bytes() == (tiny / name).read_bytes(), name
     (copy / "test_caps.txt").write_text("another caption\n" * 500)
     assert main(["synth", str(copy), "--add-minimal"]) != 0
     err = capsys.readouterr().err.strip().splitlines()

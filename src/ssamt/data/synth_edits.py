@@ -217,7 +217,7 @@ def image_edits(scene: Scene, specs: list[CaptionSpec]) -> Iterator[tuple[int, E
     that it makes false; the Edit's spec is the unchanged caption, its scene the edited one."""
     ents = scene.entities
     for a, b in combinations(range(len(ents)), 2):
-        for g in set(ents[a].attrs) & set(ents[b].attrs):
+        for g in sorted(set(ents[a].attrs) & set(ents[b].attrs)):  # sorted: no hash order
             va, vb = ents[a].attrs[g], ents[b].attrs[g]
             if va == vb or va not in ents[b].type.attrs[g] or vb not in ents[a].type.attrs[g]:
                 continue
