@@ -124,7 +124,7 @@ def test_command_writes_the_report_with_and_without_pm(tiny, tmp_path):
         assert set(r) == {"intra", "inter_global", "local", "eq5", "localized", "n"}
         assert all(0 <= r[k] <= 100 for k in r if k != "n")
     report = (out / "report.md").read_text()
-    assert minimal_pair_table(results, results) in report
+    assert "| swap-role |" in report and "localized by chance" in report
     assert "true by scene" in report and (out / "minimal-pairs.png").stat().st_size > 0
     recall = json.loads((out / "recall.json").read_text())
     assert set(recall) == {"SSAMT", "SSAMT w/o PM"}
@@ -136,3 +136,13 @@ def test_missing_pairs_are_one_clear_line(tiny, tmp_path, capsys):
                  "--out", str(tmp_path / "out"), "--device", "cpu", "--quiet"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "test_minimal.jsonl" in err[0] and "--add-minimal" in err[0]
+
+
+def test_minimal_pair_table_for_the_quick_start_report():
+    res = {"swap-role": {"intra": 50.0, "inter_global": 60.0, "local": 55.0, "eq5": 70.0,
+                         "localized": 40.0, "n": 3}}
+    lines = minimal_pair_table(res).splitlines()
+    assert lines[0] == "| edit | n | dual (s_A) | s_G | s_P+s_R | Eq. 5 | localized |"
+    assert lines[2] == "| swap-role | 3 | 50.0 | 60.0 | 55.0 | 70.0 | 40.0 |"
+    wide = minimal_pair_table(res, res, {"swap-role": 25.0}).splitlines()
+    assert wide[2] == "| swap-role | 3 | 50.0 | 60.0 | 55.0 | 70.0 | 40.0 | 70.0 | 40.0 | 25.0 |"

@@ -12,7 +12,8 @@ the pair itself:
   eq5           Eq. 5 = s_A + mu1 s_G + mu2 (s_P + s_R), with the run's mu1, mu2
 accuracy = % of records whose positive scores above the negative (ties count one half).
 
-localized = % of negatives whose flagged part touches the edit: the part (phrase node or
+localized = % of negatives whose flagged part touches the edit (the report also gives the
+rate of a part picked at random, `chance_localized`): the part (phrase node or
 content word, as `ssamt explain` lists them) that scores furthest below the reference level of
 its type, score - ref_type, with ref_type the mean score of that type's parts in the
 image's own captions against the original image (the explain verdict's ordering; a plain
@@ -135,6 +136,16 @@ def localized(graph: CaptionGraph, parts: Sequence[Part], reference: dict[str, f
     """Whether the flagged part of the caption has a token in the edited span."""
     part = flagged_part(parts, reference)
     return part is not None and bool(part_tokens(graph, part) & span_tokens(graph, char_spans))
+
+
+def chance_localized(graph: CaptionGraph, parts: Sequence[Part], reference: dict[str, float],
+                     char_spans: Sequence[Sequence[int]]) -> float:
+    """Share of the candidate parts (judged, type in the reference) touching the edited span:
+    how often a part picked at random would count as localized (a long span, as the two noun
+    phrases of a swap-role edit, is touched by most parts)."""
+    span = span_tokens(graph, char_spans)
+    cands = [p for p in parts if p.judged and p.level in reference]
+    return sum(bool(part_tokens(graph, p) & span) for p in cands) / len(cands) if cands else 0.0
 
 
 # ----- the table ----------------------------------------------------------------------------

@@ -22,18 +22,24 @@ _HEADER = {"intra": "dual (s_A)", "inter_global": "s_G", "local": "s_P+s_R", "eq
 
 
 def minimal_pair_table(results: dict[str, dict[str, float]],
-                       wo_pm: dict[str, dict[str, float]] | None = None) -> str:
+                       wo_pm: dict[str, dict[str, float]] | None = None,
+                       chance: dict[str, float] | None = None) -> str:
     """Markdown: one row per edit type with its count, the accuracy (%) of each score and
-    the localized share; with `wo_pm`, its Eq. 5 accuracy and localized share beside them."""
+    the localized share; with `wo_pm`, its Eq. 5 accuracy and localized share beside them;
+    with `chance`, the localized share of a part picked at random."""
     header = ["edit", "n", *(_HEADER[k] for k in SCORES), "localized"]
     if wo_pm is not None:
         header += ["Eq. 5 w/o PM", "localized w/o PM"]
+    if chance is not None:
+        header.append("localized by chance")
     rows = []
     for edit, r in results.items():
         row = [edit, str(r["n"]), *(rep.fmt(r[k]) for k in SCORES), rep.fmt(r["localized"])]
         if wo_pm is not None:
             other = wo_pm.get(edit, {})
             row += [rep.fmt(other.get("eq5")), rep.fmt(other.get("localized"))]
+        if chance is not None:
+            row.append(rep.fmt(chance.get(edit)))
         rows.append(row)
     return rep.md_table(header, rows)
 
@@ -67,18 +73,23 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
     """Measure each given model ("pm" required, "lm" optional), write the report folder."""
     from ssamt.fileio import write_json, write_text
     from ssamt.retrieval.analysis.minimal_pairs import __doc__ as definitions
-    from ssamt.retrieval.analysis.minimal_run import load_inputs, measure, scene_truth_recalls
+    from ssamt.retrieval.analysis.minimal_run import (
+        load_inputs,
+        measure_with_chance,
+        scene_truth_recalls,
+    )
     from ssamt.train.checkpoint import load_model
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(data_dir, split, out, max_images=max_images, progress=progress)
-    measured, recalls = {}, {}
+    measured, recalls, chance = {}, {}, {}
     for key, path in models.items():
         if path is None:
             continue
         model, vocab, config = load_model(path, device)
-        measured[key] = measure(model, vocab, config, inputs, batch_size=batch_size, device=device)
+        measured[key], chance[key] = measure_with_chance(model, vocab, config, inputs,
+                                                         batch_size=batch_size, device=device)
         rec = scene_truth_recalls(model, vocab, config, data_dir, split, rerank_k, device=device)
         if rec is not None:
             recalls[MODEL_NAMES[key]] = rec
@@ -87,22 +98,24 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
         write_json(out / "results_wo_pm.json", measured["lm"])
     write_json(out / "recall.json", recalls)
     _plot(out, measured)
-    lines = _report_lines(models, data_dir, split, measured, recalls, len(inputs.records))
+    lines = _report_lines(models, data_dir, split, measured, chance, recalls,
+                          len(inputs.records))
     lines += ["## Definitions", "", "```text", definitions.strip(), "```", ""]
     write_text(out / "report.md", "\n".join(lines))
     return {"results": measured, "recall": recalls}
 
 
-def _report_lines(models, data_dir, split, measured, recalls, n: int) -> list[str]:
+def _report_lines(models, data_dir, split, measured, chance, recalls, n: int) -> list[str]:
     runs = ", ".join(f"{MODEL_NAMES[k]} `{p}`" for k, p in models.items() if p is not None)
     lines = ["# Minimal pairs (issue 11)", "",
              f"Data: `{data_dir}`, split `{split}`, {n} minimal pairs. Runs: {runs}.", "",
              ("Pairwise accuracy (%): the true caption (image) scores above the edited one; "
               "localized (%): the flagged part of the edited pair touches the edit. Edit types "
               "with \"swap\" keep the bag of words."), "",
-             minimal_pair_table(measured["pm"], measured.get("lm")), ""]
+             minimal_pair_table(measured["pm"], measured.get("lm"), chance["pm"]), ""]
     if "lm" in measured:
-        lines += ["SSAMT w/o PM, every score:", "", minimal_pair_table(measured["lm"]), ""]
+        lines += ["SSAMT w/o PM, every score:", "",
+                  minimal_pair_table(measured["lm"], chance=chance["lm"]), ""]
     lines += ["![minimal pairs](minimal-pairs.png)", ""]
     if recalls:
         lines += ["## Recall: standard and scene truth", "",

@@ -20,6 +20,7 @@ from ssamt.retrieval.analysis.minimal_pairs import (
     SCORES,
     ImageRows,
     accuracy_by_edit,
+    chance_localized,
     localized,
     score_pairs,
 )
@@ -90,6 +91,14 @@ def negative_rows(inputs: MinimalInputs, k: int) -> tuple[int, int]:
 def measure(model: Any, vocab: Any, config: dict[str, Any], inputs: MinimalInputs, *,
             batch_size: int = 128, device: str = "cpu") -> dict[str, dict[str, float]]:
     """results.json of one model: {edit type: {SCORES..., "localized", "n"}}."""
+    return measure_with_chance(model, vocab, config, inputs, batch_size=batch_size,
+                               device=device)[0]
+
+
+def measure_with_chance(model: Any, vocab: Any, config: dict[str, Any], inputs: MinimalInputs,
+                        *, batch_size: int = 128, device: str = "cpu"
+                        ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """(measure's results, {edit type: % localized by a part picked at random})."""
     from ssamt.data.synth_edits import EDIT_TYPES
     from ssamt.data.tables import DEFAULT_MAX_TOKENS, TextTable
     from ssamt.explain import reference_levels
@@ -116,7 +125,12 @@ def measure(model: Any, vocab: Any, config: dict[str, Any], inputs: MinimalInput
     pos = {k: own.scores[k][pos_idx] for k in SCORES}
     loc = np.array([localized(inputs.graphs[rows[k, 1]], neg.parts[k], refs[r["image"]],
                               r["char_spans"]) for k, r in enumerate(inputs.records)])
-    return accuracy_by_edit(inputs.records, pos, neg.scores, loc, EDIT_TYPES)
+    chance = np.array([chance_localized(inputs.graphs[rows[k, 1]], neg.parts[k],
+                                        refs[r["image"]], r["char_spans"])
+                       for k, r in enumerate(inputs.records)])
+    edits = np.array([r["edit"] for r in inputs.records])
+    return (accuracy_by_edit(inputs.records, pos, neg.scores, loc, EDIT_TYPES),
+            {e: float(100 * chance[edits == e].mean()) for e in EDIT_TYPES if (edits == e).any()})
 
 
 def scene_truth_recalls(model: Any, vocab: Any, config: dict[str, Any], data_dir: str | Path,
