@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from ssamt.data.synth_features import prototype_bank
 from ssamt.data.synth_scene import Scene
 from ssamt.errors import DataError
 from ssamt.fileio import atomic_open
+
+if TYPE_CHECKING:
+    from ssamt.data.synth import SynthSize
 
 MINIMAL_VERSION = 1
 MINIMAL_SPLITS = ("dev", "test", "testall")
@@ -82,7 +85,7 @@ def pair_record(i: int, c: int, edit: Edit, source: str, row: int | None) -> dic
     return rec
 
 
-def write_minimal_pairs(folder: str | Path, cfg, seed: int, generator: int) -> None:
+def write_minimal_pairs(folder: str | Path, cfg: SynthSize, seed: int, generator: int) -> None:
     """Write the minimal-pair files of dev, test and testall into `folder` (module docstring);
     cfg: the folder's SynthSize."""
     folder = Path(folder)
@@ -91,7 +94,7 @@ def write_minimal_pairs(folder: str | Path, cfg, seed: int, generator: int) -> N
         _write_split(folder, split, cfg.images(split), cfg, seed, generator, bank)
 
 
-def _write_split(folder: Path, split: str, n: int, cfg, seed: int, generator: int,
+def _write_split(folder: Path, split: str, n: int, cfg: SynthSize, seed: int, generator: int,
                  bank: np.ndarray) -> None:
     stream = _STREAM[split]
     rng = random.Random(f"ssamt-synth:{seed}:{stream}")  # as synth._write_split

@@ -13,12 +13,15 @@ best true one. Conventions as in metrics.py: (N_img, N_cap) scores, pessimistic 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ssamt.retrieval.metrics import RECALL_KS, recall_at, with_rsum
+
+if TYPE_CHECKING:
+    from ssamt.retrieval.rerank import TwoStageScores
 
 _BLOCK_ELEMENTS = 1 << 24
 
@@ -79,7 +82,7 @@ def split_truth(data_dir: str | Path, split: str) -> np.ndarray | None:
     return truth_matrix(read_scenes(data_dir, split), read_specs(data_dir, split))
 
 
-def truth_recalls(scores, caption_to_image: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+def truth_recalls(scores: TwoStageScores, caption_to_image: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     """Standard and scene-truth recalls of one ranking (a rerank.TwoStageScores: .intra,
     .i2t, .t2i (N_img, N_cap)), for `ssamt evaluate` and the quick-start report:
     {"standard": {"intra": METRIC_KEYS, "reranked": ...}, "scene_truth": {...}}."""
