@@ -40,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
     cfg = SIZES[args.size]
     print(f"wrote {out}: train {cfg.train:,}, dev {cfg.dev:,}, test {cfg.test:,}, "
           f"testall {cfg.testall:,} images, 5 captions each, {cfg.regions} regions x "
-          f"{cfg.dim} features ({cfg.dtype}) with boxes")
+          f"{cfg.dim} features ({cfg.dtype}) with boxes; minimal pairs for dev, test, testall")
     return 0

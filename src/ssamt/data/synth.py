@@ -1,7 +1,8 @@
 """Synthetic scenes in the precomp format: a dataset that trains on a CPU in minutes.
 
 `generate(out_dir, size, seed)` writes train/dev/test/testall splits (features, captions,
-ids, boxes, and the ground-truth scenes as JSON lines), deterministic for a seed. The
+ids, boxes, and the ground-truth scenes as JSON lines), deterministic for a seed, and for
+dev/test/testall the minimal pairs of issue 11 (synth_minimal; their own random streams). The
 folder is written under a temporary name and renamed at the end, so a crash never leaves a
 half-written dataset; an existing folder is only written into when it is empty or was
 written by this generator (it has the marker file, whose "files" list is the manifest of
