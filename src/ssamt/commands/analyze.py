@@ -76,6 +76,7 @@ def _minimal_parser(sub) -> None:
                    help="report folder: report.md, results.json, minimal-pairs.png")
     p.add_argument("--split", default="test", choices=("dev", "test", "testall"),
                    help="split of the minimal pairs (default test)")
+    add_labels_cache_argument(p)
     p.add_argument("--rerank-k", type=int, default=10, metavar="K",
                    help="Eq. 5 re-ranks the top K for the scene-truth recall (default 10)")
     p.add_argument("--images", type=int, default=0, metavar="N",

@@ -82,7 +82,7 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    inputs = load_inputs(data_dir, split, out, max_images=max_images, progress=progress)
+    inputs = load_inputs(data_dir, split, max_images=max_images, progress=progress)
     measured, recalls, chance = {}, {}, {}
     for key, path in models.items():
         if path is None:

@@ -2,12 +2,12 @@
 
 The inputs of a split are loaded once for every model: the minimal-pair records, the split's
 caption graphs (label cache), the edited captions' graphs (parsed once and cached beside the
-split's label cache as {split}_minimal_labels.jsonl) and the images (split, then edited).
+split's label cache as {split}_minimal_labels.jsonl, see labels.store.label_cache_paths) and
+the images (split, then edited).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,11 +43,12 @@ class MinimalInputs:
     images: ImageRows
 
 
-def _edited_cache(data_dir: Path, split: str, cache_dir: Path | None) -> Path:
-    """Beside the split's label cache, or in cache_dir when the data folder is read-only."""
-    if os.access(data_dir, os.W_OK) or cache_dir is None:
-        return data_dir / f"{split}_minimal_labels.jsonl"
-    return cache_dir / f"{split}_minimal_labels.jsonl"
+def _edited_cache(data_dir: Path, split: str, cache_dir: Path | None) -> list[Path]:
+    """Where the edited captions' parses are cached: as the split's label cache (beside the
+    data, else the user cache; --labels-cache DIR overrides), named {split}_minimal_labels."""
+    from ssamt.labels.store import label_cache_paths
+
+    return label_cache_paths(data_dir, f"{split}_minimal", cache_dir)
 
 
 def load_inputs(data_dir: str | Path, split: str, cache_dir: Path | None = None, *,
