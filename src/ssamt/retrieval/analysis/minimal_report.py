@@ -78,16 +78,18 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
         measure_with_chance,
         scene_truth_recalls,
     )
+    from ssamt.retrieval.evaluate import describe_eq5
     from ssamt.train.checkpoint import load_model
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(data_dir, split, max_images=max_images, progress=progress)
-    measured, recalls, chance = {}, {}, {}
+    measured, recalls, chance, weights = {}, {}, {}, {}
     for key, path in models.items():
         if path is None:
             continue
         model, vocab, config = load_model(path, device)
+        weights[key] = describe_eq5(config)
         measured[key], chance[key] = measure_with_chance(model, vocab, config, inputs,
                                                          batch_size=batch_size, device=device)
         rec = scene_truth_recalls(model, vocab, config, data_dir, split, rerank_k, device=device)
@@ -99,14 +101,16 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
     write_json(out / "recall.json", recalls)
     _plot(out, measured)
     lines = _report_lines(models, data_dir, split, measured, chance, recalls,
-                          len(inputs.records))
+                          len(inputs.records), weights)
     lines += ["## Definitions", "", "```text", definitions.strip(), "```", ""]
     write_text(out / "report.md", "\n".join(lines))
     return {"results": measured, "recall": recalls}
 
 
-def _report_lines(models, data_dir, split, measured, chance, recalls, n: int) -> list[str]:
-    runs = ", ".join(f"{MODEL_NAMES[k]} `{p}`" for k, p in models.items() if p is not None)
+def _report_lines(models, data_dir, split, measured, chance, recalls, n: int,
+                  weights: dict[str, str]) -> list[str]:
+    runs = ", ".join(f"{MODEL_NAMES[k]} `{p}` ({weights[k]})"
+                     for k, p in models.items() if p is not None)
     lines = ["# Minimal pairs (issue 11)", "",
              f"Data: `{data_dir}`, split `{split}`, {n} minimal pairs. Runs: {runs}.", "",
              ("Pairwise accuracy (%): the true caption (image) scores above the edited one; "
