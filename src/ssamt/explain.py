@@ -198,11 +198,20 @@ def score_parts(model: Any, vocab: Vocab, max_tokens: int, image: ImageBatch,
     device = next(model.parameters()).device
     scores, mask, pair = pair_scores(model, image.to(device), txt.to(device), mu1, mu2)
     n_slots = txt.phrase_mask.shape[1]  # P, at least 1 (data/tables.py)
+    return parts_from_scores(graph, scores, mask, n_slots, max_tokens, vocab, labels), pair
+
+
+def parts_from_scores(graph: CaptionGraph, scores: torch.Tensor, mask: torch.Tensor,
+                      n_slots: int, max_tokens: int, vocab: Vocab,
+                      labels: ImageLabels | None = None) -> list[Part]:
+    """Rows of `graph` (phrases, then tokens) from one row of part scores: scores, mask
+    (P + L,) as cos_each(h^I, H^T)[b] and H_txt_mask[b], n_slots = P of the batch (the
+    first word's slot); labels: L_i for the label-rule column. No verdicts."""
     phrases = _phrase_rows(graph, kept_phrases(graph, max_tokens), scores, mask,
                            None if labels is None else mark_phrases(graph, labels))
     words = _word_rows(graph, n_slots, min(len(graph.tokens), max_tokens), scores, mask,
                        None if labels is None else mark_tokens(graph, labels), vocab)
-    return phrases + words, pair
+    return phrases + words
 
 
 # ----- the verdict -----------------------------------------------------------------------

@@ -5,6 +5,7 @@
     ssamt analyze pm-accuracy   --data DIR --out OUT --checkpoint RUN [--checkpoint-wo-pm RUN2]
     ssamt analyze data-fraction --data DIR --out OUT [--fractions 1.0 0.75 0.5 0.25]  # Table 5
     ssamt analyze all           --data DIR --out OUT --jobs 8  # all three, 8 trainings at a time
+    ssamt analyze minimal-pairs --checkpoint RUN [--checkpoint-wo-pm RUN2] --data DIR --out OUT
 
 Trainings go to RUNS (default OUT/runs; pass one --runs to several analyses to share runs);
 a stopped analysis continues where it stopped when run again.
@@ -17,7 +18,7 @@ import argparse
 from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache
 
 HELP = ("the paper's analyses: ablation (Table 3), pm-accuracy (Table 4), data-fraction "
-        "(Table 5), or all three")
+        "(Table 5), or all three; minimal-pairs (issue 11)")
 
 
 def _common(p: argparse.ArgumentParser, trains: bool = True) -> None:
@@ -59,6 +60,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="use N random positive pairs (default 0: all)")
     for name in ("data-fraction", "all"):
         _fraction_parser(sub, name)
+    _minimal_parser(sub)
+
+
+def _minimal_parser(sub) -> None:
+    p = sub.add_parser("minimal-pairs", help="accuracy on minimal pairs (a true caption or "
+                       "image vs one edit of it) per edit type, and whether the model's lowest "
+                       "phrase score falls on the edit; needs a synthetic folder's "
+                       "*_minimal.jsonl (issue 11)")
+    p.add_argument("--checkpoint", required=True, metavar="RUN", help="SSAMT run folder or checkpoint")
+    p.add_argument("--checkpoint-wo-pm", metavar="RUN2", default=None,
+                   help="the run trained without the phrase-matching loss, reported beside it")
+    p.add_argument("--data", required=True, metavar="DIR", help="synthetic data folder")
+    p.add_argument("--out", required=True, metavar="OUT",
+                   help="report folder: report.md, results.json, minimal-pairs.png")
+    p.add_argument("--split", default="test", choices=("dev", "test", "testall"),
+                   help="split of the minimal pairs (default test)")
+    add_labels_cache_argument(p)
+    p.add_argument("--rerank-k", type=int, default=10, metavar="K",
+                   help="Eq. 5 re-ranks the top K for the scene-truth recall (default 10)")
+    p.add_argument("--images", type=int, default=0, metavar="N",
+                   help="only the pairs of the first N images (default 0: all; smoke runs)")
+    p.add_argument("--device", default="auto", help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def _fraction_parser(sub, name: str) -> None:
@@ -101,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     apply_labels_cache(args)
     out = Path(args.out)
     check_output(out / "report.md")  # before hours of training, not after
+    if args.analysis == "minimal-pairs":
+        return _run_minimal(args, out, resolve_device(args.device))
     runs = Path(args.runs) if getattr(args, "runs", None) else out / "runs"
     setup = TrainSetup(args.data, args.config, tuple(args.overrides), resolve_device(args.device),
                        progress=not args.quiet, test_images=getattr(args, "test_images", 0))
@@ -122,6 +148,22 @@ def run(args: argparse.Namespace) -> int:
             "lm": Path(args.checkpoint_wo_pm) if args.checkpoint_wo_pm else None}
         run_pm_accuracy(models, setup, out, split=args.split, seed=args.seed,
                         max_pairs=args.max_pairs)
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def _run_minimal(args: argparse.Namespace, out, device: str) -> int:
+    from pathlib import Path
+
+    from ssamt.errors import ConfigError
+    from ssamt.retrieval.analysis.minimal_report import run_minimal_pairs
+
+    if args.rerank_k < 0 or args.images < 0:
+        raise ConfigError("--rerank-k and --images must be >= 0")
+    models = {"pm": Path(args.checkpoint),
+              "lm": Path(args.checkpoint_wo_pm) if args.checkpoint_wo_pm else None}
+    run_minimal_pairs(models, args.data, out, split=args.split, rerank_k=args.rerank_k,
+                      device=device, max_images=args.images, progress=not args.quiet)
     print(f"report: {out / 'report.md'}")
     return 0
 

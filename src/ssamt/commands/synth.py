@@ -15,6 +15,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default); medium: 30,000 (about 1.4 GB)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--generator", type=int, choices=(1, 2), default=1,
+                        help="1: one object per type (default, unchanged); 2: up to two objects "
+                             "of a type and more captions binding attributes to both related "
+                             "objects (minimal pairs then occur in training too)")
+    parser.add_argument("--add-minimal", action="store_true",
+                        help="only add the minimal-pair files (dev/test/testall "
+                             "*_minimal.jsonl, *_minimal_ims.npy, *_capspecs.jsonl) to the "
+                             "existing synthetic folder OUT_DIR")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,9 +30,15 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.data.synth import SIZES, generate
 
     check_ranges(args, {"seed": 0})
-    out = generate(args.out_dir, size=args.size, seed=args.seed, progress=not args.quiet)
+    if args.add_minimal:
+        from ssamt.data.synth_minimal import add_minimal_pairs
+
+        print(f"added minimal pairs to {add_minimal_pairs(args.out_dir)}")
+        return 0
+    out = generate(args.out_dir, size=args.size, seed=args.seed, progress=not args.quiet,
+                   generator=args.generator)
     cfg = SIZES[args.size]
     print(f"wrote {out}: train {cfg.train:,}, dev {cfg.dev:,}, test {cfg.test:,}, "
           f"testall {cfg.testall:,} images, 5 captions each, {cfg.regions} regions x "
-          f"{cfg.dim} features ({cfg.dtype}) with boxes")
+          f"{cfg.dim} features ({cfg.dtype}) with boxes; minimal pairs for dev, test, testall")
     return 0

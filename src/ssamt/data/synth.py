@@ -1,7 +1,8 @@
 """Synthetic scenes in the precomp format: a dataset that trains on a CPU in minutes.
 
 `generate(out_dir, size, seed)` writes train/dev/test/testall splits (features, captions,
-ids, boxes, and the ground-truth scenes as JSON lines), deterministic for a seed. The
+ids, boxes, and the ground-truth scenes as JSON lines), deterministic for a seed, and for
+dev/test/testall the minimal pairs of issue 11 (synth_minimal; their own random streams). The
 folder is written under a temporary name and renamed at the end, so a crash never leaves a
 half-written dataset; an existing folder is only written into when it is empty or was
 written by this generator (it has the marker file, whose "files" list is the manifest of
@@ -31,14 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from ssamt.data.npyfile import read_header
-from ssamt.data.synth_features import prototype_bank, region_layout, render_features
-from ssamt.data.synth_scene import sample_scene
-from ssamt.data.synth_text import captions
+from ssamt.data.synth_draw import CAPTIONS_PER_IMAGE, GENERATORS, draw_image
+from ssamt.data.synth_features import prototype_bank, render_features
+from ssamt.data.synth_minimal import MINIMAL_VERSION, write_minimal_pairs
 from ssamt.errors import ConfigError, DataError, OutputError
 
 MARKER = "ssamt-synth.json"
-GENERATOR_VERSION = 1
-CAPTIONS_PER_IMAGE = 5
+GENERATOR_VERSION = 1  # the default generator; `--generator 2` writes version 2 (synth_draw)
 _CHUNK = 512  # images rendered at once: bounds memory (512 x 36 x 512 floats = 38 MB)
 
 
@@ -69,12 +69,18 @@ _GENERATED = ("train", "dev", "testall")
 
 
 def generate(out_dir: str | os.PathLike, size: str = "tiny", seed: int = 0,
-             progress: bool = False) -> Path:
-    """Write a synthetic precomp dataset to `out_dir`; returns its path."""
+             progress: bool = False, generator: int = GENERATOR_VERSION) -> Path:
+    """Write a synthetic precomp dataset to `out_dir`; returns its path.
+
+    Besides the precomp files, dev, test and testall get minimal pairs (synth_minimal,
+    issue 11), drawn from their own random streams: the other files do not change."""
     if size not in SIZES:
         raise ConfigError(f"unknown synthetic size {size!r} (choose from {', '.join(SIZES)})")
     if seed < 0:
         raise ConfigError(f"the seed must be >= 0, got {seed}")
+    if generator not in GENERATORS:
+        raise ConfigError(f"unknown generator {generator!r} (choose from "
+                          f"{', '.join(map(str, GENERATORS))})")
     out = Path(out_dir)
     check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -82,11 +88,13 @@ def generate(out_dir: str | os.PathLike, size: str = "tiny", seed: int = 0,
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()  # (not mkdtemp: its 0700 mode would stick to the renamed folder)
     try:
-        _write_all(tmp, SIZES[size], seed, progress)
+        _write_all(tmp, SIZES[size], seed, progress, generator)
+        write_minimal_pairs(tmp, SIZES[size], seed, generator)
         files = sorted(p.name for p in tmp.iterdir())
         (tmp / MARKER).write_text(json.dumps(
-            {"generator": "ssamt.data.synth", "version": GENERATOR_VERSION, "size": size,
-             "seed": seed, **asdict(SIZES[size]), "files": files}, indent=2) + "\n")
+            {"generator": "ssamt.data.synth", "version": generator, "size": size,
+             "seed": seed, **asdict(SIZES[size]), "minimal_pairs": MINIMAL_VERSION,
+             "files": files}, indent=2) + "\n")
         _replace(tmp, out)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -162,13 +170,14 @@ def _running(pid: str) -> bool:
     return True
 
 
-def _write_all(folder: Path, cfg: SynthSize, seed: int, progress: bool) -> None:
+def _write_all(folder: Path, cfg: SynthSize, seed: int, progress: bool,
+               generator: int = GENERATOR_VERSION) -> None:
     bank = prototype_bank(seed, cfg.dim)
     total = sum(cfg.images(s) for s in _GENERATED)
     bar = _progress_bar(total, progress)
     try:
         for split in _GENERATED:
-            _write_split(folder, split, cfg, seed, bank, bar)
+            _write_split(folder, split, cfg, seed, bank, bar, generator)
         _copy_prefix(folder, "testall", "test", cfg.test)
     finally:
         if bar is not None:
@@ -190,7 +199,7 @@ def _npy_header(handle, shape: tuple[int, ...], dtype: np.dtype) -> None:
 
 
 def _write_split(folder: Path, split: str, cfg: SynthSize, seed: int, bank: np.ndarray,
-                 bar) -> None:
+                 bar, generator: int = GENERATOR_VERSION) -> None:
     """Scenes, captions, features and boxes of one split, rendered _CHUNK images at a time
     and appended to the .npy files with plain writes (writing through a memmap would keep
     the whole file resident in this process)."""
@@ -210,11 +219,11 @@ def _write_split(folder: Path, split: str, cfg: SynthSize, seed: int, bank: np.n
             noise = np.empty((b, R), np.float32)
             box = np.empty((b, R, 4), np.float32)
             for j in range(b):
-                scene = sample_scene(rng, cfg.objects, max_members=R - 2)
-                coef[j], noise[j], box[j] = region_layout(rng, scene, R)
-                caps.writelines(c + "\n" for c in captions(rng, scene, CAPTIONS_PER_IMAGE))
+                d = draw_image(rng, cfg.objects, R, generator)
+                coef[j], noise[j], box[j] = d.coef, d.noise, d.boxes
+                caps.writelines(c.text() + "\n" for c in d.specs)
                 ids.write(f"synth-{split}-{start + j:06d}\n")
-                scenes.write(json.dumps(scene.to_json()) + "\n")
+                scenes.write(json.dumps(d.scene.to_json()) + "\n")
             feats = render_features(coef, noise, bank, noise_rng)
             ims.write(feats.astype(cfg.dtype, copy=False).tobytes())
             boxes.write(box.tobytes())

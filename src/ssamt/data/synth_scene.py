@@ -55,8 +55,11 @@ class Scene:
         }
 
 
-def sample_scene(rng: random.Random, n_objects: tuple[int, int], max_members: int) -> Scene:
-    """A scene of n_objects[0]..n_objects[1] related objects, at most max_members regions."""
+def sample_scene(rng: random.Random, n_objects: tuple[int, int], max_members: int,
+                 repeats: bool = False) -> Scene:
+    """A scene of n_objects[0]..n_objects[1] related objects, at most max_members regions.
+    repeats (generator 2, issue 11): up to two objects of one type, told apart by their
+    attributes; the default keeps one object per type (generator 1, unchanged draws)."""
     target = rng.randint(*n_objects)
     first = rng.choices(OBJECT_TYPES, _TYPE_WEIGHTS)[0]
     entities = [Entity(first, 1, _sample_attrs(rng, first))]
@@ -64,7 +67,7 @@ def sample_scene(rng: random.Random, n_objects: tuple[int, int], max_members: in
     for _ in range(8 * target):
         if len(entities) >= target:
             break
-        grown = _grow(rng, entities)
+        grown = _grow(rng, entities, repeats)
         if grown is not None:
             entity, relation = grown
             entities.append(entity)
@@ -78,13 +81,17 @@ def _sample_attrs(rng: random.Random, t: ObjectType) -> dict[str, str]:
     return {group: rng.choice(values) for group, values in t.attrs.items()}
 
 
-def _grow(rng: random.Random, entities: list[Entity]) -> tuple[Entity, tuple] | None:
+def _grow(rng: random.Random, entities: list[Entity],
+          repeats: bool = False) -> tuple[Entity, tuple] | None:
     """A new entity related to an existing one, or None if the draw found no sensible pair."""
     rel = rng.choices(RELATIONS, _REL_WEIGHTS)[0]
     anchor = rng.randrange(len(entities))
     anchor_type = entities[anchor].type
     new_is_subject = rng.random() < 0.5
     used = {e.type.name for e in entities}  # one entity per type keeps captions unambiguous
+    if repeats:  # generator 2: a second object of a type, so attributes must bind
+        names = [e.type.name for e in entities]
+        used = {n for n in used if names.count(n) >= 2}
     candidates, weights = [], []
     for t, w in zip(OBJECT_TYPES, _TYPE_WEIGHTS):
         if t.name in used:
@@ -99,7 +106,16 @@ def _grow(rng: random.Random, entities: list[Entity]) -> tuple[Entity, tuple] | 
     t = rng.choices(candidates, weights)[0]
     new = len(entities)
     relation = (new, rel, anchor) if new_is_subject else (anchor, rel, new)
-    return Entity(t, 1, _sample_attrs(rng, t)), relation
+    attrs = _sample_attrs(rng, t)
+    if repeats:
+        same = [e.attrs for e in entities if e.type is t]
+        for _ in range(8):  # objects of one type differ in an attribute
+            if attrs not in same:
+                break
+            attrs = _sample_attrs(rng, t)
+        else:
+            return None
+    return Entity(t, 1, attrs), relation
 
 
 def _make_groups(rng: random.Random, entities: list[Entity], relations: list[tuple],

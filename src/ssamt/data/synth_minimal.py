@@ -1,0 +1,209 @@
+"""Minimal-pair files of a synthetic folder (issue 11), beside the precomp files.
+
+For dev, test and testall:
+  {split}_minimal.jsonl       one edit a line: {"image", "caption" (line in {split}_caps.txt),
+                              "edit" (synth_edits.EDIT_TYPES), "side" ("text" | "image"),
+                              "source" (the true caption), "text" (the edited caption; the
+                              source itself for image-side edits), "span" (indices of the
+                              edited words in text.split()), "char_spans" ([start, end) in
+                              text), "span_words", and "spec" (the edited CaptionSpec) or
+                              "scene" (the edited scene) with "edited_image" (its row)}
+  {split}_minimal_ims.npy     (M, R, D) features of the edited scenes, as {split}_ims.npy
+  {split}_minimal_boxes.npy   (M, R, 4) their boxes (the original image's: edits move no box)
+  {split}_capspecs.jsonl      the CaptionSpec of every caption, for scene truth
+
+The files are made by replaying the split's random stream (synth_draw) and checking the
+captions against {split}_caps.txt; the choice of edits has its own random stream per image,
+so the other files are the same with or without them. An edited image is the original
+features plus (coef(edited) - coef(original)) @ prototypes: the same regions, slots and
+noise, only the edited objects' prototype weights differ.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ssamt.data.synth_caption import CaptionSpec
+from ssamt.data.synth_draw import CAPTIONS_PER_IMAGE, ImageDraw, draw_image, relayout
+from ssamt.data.synth_edits import EDIT_TYPES, Edit, image_edits, text_edits
+from ssamt.data.synth_features import prototype_bank
+from ssamt.data.synth_scene import Scene
+from ssamt.errors import DataError
+from ssamt.fileio import atomic_open
+
+if TYPE_CHECKING:
+    from ssamt.data.synth import SynthSize
+
+MINIMAL_VERSION = 1
+MINIMAL_SPLITS = ("dev", "test", "testall")
+# split -> the random stream it is drawn from (test is the first images of testall)
+_STREAM = {"dev": "dev", "test": "testall", "testall": "testall"}
+
+
+def choose_edits(rng: random.Random, scene: Scene,
+                 specs: list[CaptionSpec]) -> list[tuple[int, Edit]]:
+    """At most one (caption index, Edit) per edit type for an image, drawn from every
+    caption's candidates."""
+    by_type: dict[str, list[tuple[int, Edit]]] = {}
+    for c, spec in enumerate(specs):
+        for e in text_edits(spec, scene):
+            by_type.setdefault(e.edit, []).append((c, e))
+    for c, e in image_edits(scene, specs):
+        by_type.setdefault(e.edit, []).append((c, e))
+    return [rng.choice(by_type[name]) for name in EDIT_TYPES if name in by_type]
+
+
+def char_spans(words: list[str], span: list[int]) -> list[list[int]]:
+    """[start, end) character ranges of runs of consecutive span words in " ".join(words)."""
+    starts = np.cumsum([0] + [len(w) + 1 for w in words])
+    out: list[list[int]] = []
+    for w in span:
+        a, b = int(starts[w]), int(starts[w] + len(words[w]))
+        if out and out[-1][1] + 1 == a:
+            out[-1][1] = b
+        else:
+            out.append([a, b])
+    return out
+
+
+def pair_record(i: int, c: int, edit: Edit, source: str, row: int | None) -> dict[str, Any]:
+    words, _ = edit.spec.render()
+    span = edit.span()
+    rec = {"image": i, "caption": i * CAPTIONS_PER_IMAGE + c, "edit": edit.edit,
+           "side": "text" if edit.scene is None else "image", "source": source,
+           "text": edit.spec.text(), "span": span, "char_spans": char_spans(words, span),
+           "span_words": [words[w] for w in span]}
+    if edit.scene is None:
+        rec["spec"] = edit.spec.to_json()
+    else:
+        rec["scene"], rec["edited_image"] = edit.scene.to_json(), row
+    return rec
+
+
+def write_minimal_pairs(folder: str | Path, cfg: SynthSize, seed: int, generator: int) -> None:
+    """Write the minimal-pair files of dev, test and testall into `folder` (module docstring);
+    cfg: the folder's SynthSize."""
+    folder = Path(folder)
+    bank = prototype_bank(seed, cfg.dim)
+    for split in MINIMAL_SPLITS:
+        _write_split(folder, split, cfg.images(split), cfg, seed, generator, bank)
+
+
+def _write_split(folder: Path, split: str, n: int, cfg: SynthSize, seed: int, generator: int,
+                 bank: np.ndarray) -> None:
+    stream = _STREAM[split]
+    rng = random.Random(f"ssamt-synth:{seed}:{stream}")  # as synth._write_split
+    feats = np.load(folder / f"{split}_ims.npy", mmap_mode="r")
+    boxes = np.load(folder / f"{split}_boxes.npy", mmap_mode="r")
+    caps = (folder / f"{split}_caps.txt").read_text(encoding="utf-8").splitlines()
+    rows: list[np.ndarray] = []
+    row_boxes: list[np.ndarray] = []
+    with atomic_open(folder / f"{split}_minimal.jsonl", "w") as out, \
+            atomic_open(folder / f"{split}_capspecs.jsonl", "w") as specs_out:
+        for i in range(n):
+            d = draw_image(rng, cfg.objects, cfg.regions, generator)
+            texts = [s.text() for s in d.specs]
+            if texts != caps[i * CAPTIONS_PER_IMAGE:(i + 1) * CAPTIONS_PER_IMAGE]:
+                raise DataError(folder / f"{split}_caps.txt", f"image {i}: the captions differ "
+                                "from the generator's (another seed, size or generator?)")
+            specs_out.writelines(json.dumps(s.to_json()) + "\n" for s in d.specs)
+            pick = random.Random(f"ssamt-minimal:{seed}:{stream}:{i}")
+            for c, edit in choose_edits(pick, d.scene, d.specs):
+                row = None
+                if edit.scene is not None:
+                    row = len(rows)
+                    rows.append(_edited_features(d, edit.scene, feats[i], bank))
+                    row_boxes.append(np.asarray(boxes[i]))
+                out.write(json.dumps(pair_record(i, c, edit, texts[c], row)) + "\n")
+    shape = (len(rows), cfg.regions)
+    _save(folder / f"{split}_minimal_ims.npy",
+          np.stack(rows) if rows else np.zeros((*shape, cfg.dim), feats.dtype))
+    _save(folder / f"{split}_minimal_boxes.npy",
+          np.stack(row_boxes) if rows else np.zeros((*shape, 4), np.float32))
+
+
+def _edited_features(d: ImageDraw, edited: Scene, feats: np.ndarray,
+                     bank: np.ndarray) -> np.ndarray:
+    """(R, D) features of the edited scene (module docstring), in the split's dtype."""
+    delta = (relayout(d, edited) - d.coef) @ bank  # (R, K) @ (K, D)
+    return (np.asarray(feats, np.float32) + delta).astype(feats.dtype)
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    with atomic_open(path, "wb", encoding=None) as handle:
+        np.save(handle, array)
+
+
+# ----- reading ----------------------------------------------------------------------------
+
+
+def minimal_paths(data_dir: str | Path, split: str) -> dict[str, Path]:
+    d = Path(data_dir)
+    return {"pairs": d / f"{split}_minimal.jsonl", "ims": d / f"{split}_minimal_ims.npy",
+            "boxes": d / f"{split}_minimal_boxes.npy", "specs": d / f"{split}_capspecs.jsonl",
+            "scenes": d / f"{split}_scenes.jsonl"}
+
+
+def _need(path: Path) -> Path:
+    if not path.is_file():
+        raise DataError(path, "missing: minimal pairs exist only for synthetic folders; write "
+                              f"them with `ssamt synth {path.parent} --add-minimal`")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(_need(path), encoding="utf-8") as handle:
+        try:
+            return [json.loads(line) for line in handle if line.strip()]
+        except ValueError as exc:
+            raise DataError(path, f"not JSON lines ({exc})") from None
+
+
+def read_pairs(data_dir: str | Path, split: str) -> list[dict[str, Any]]:
+    """The records of {split}_minimal.jsonl (module docstring)."""
+    return read_jsonl(minimal_paths(data_dir, split)["pairs"])
+
+
+def read_edited_images(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(M, R, D) features and (M, 4) boxes of the edited scenes (memory-mapped)."""
+    p = minimal_paths(data_dir, split)
+    return np.load(_need(p["ims"]), mmap_mode="r"), np.load(_need(p["boxes"]), mmap_mode="r")
+
+
+def read_specs(data_dir: str | Path, split: str) -> list[CaptionSpec]:
+    return [CaptionSpec.from_json(d) for d in read_jsonl(minimal_paths(data_dir, split)["specs"])]
+
+
+def read_scenes(data_dir: str | Path, split: str) -> list[Scene]:
+    from ssamt.data.synth_truth import scene_from_json
+
+    return [scene_from_json(d) for d in read_jsonl(minimal_paths(data_dir, split)["scenes"])]
+
+
+def add_minimal_pairs(data_dir: str | Path) -> Path:
+    """Write the minimal-pair files into an existing `ssamt synth` folder (its marker gives
+    size, seed and generator); DataError when it is not one."""
+    from ssamt.data.synth import MARKER, SIZES, manifest
+
+    folder = Path(data_dir)
+    marker = folder / MARKER
+    try:
+        meta = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        raise DataError(marker, "missing or unreadable: not a folder written by "
+                                "`ssamt synth`") from None
+    if meta.get("generator") != "ssamt.data.synth" or meta.get("size") not in SIZES:
+        raise DataError(marker, "not a marker of `ssamt synth`")
+    write_minimal_pairs(folder, SIZES[meta["size"]], int(meta["seed"]),
+                        int(meta.get("version", 1)))
+    meta["minimal_pairs"] = MINIMAL_VERSION
+    written = {f"{split}_{suffix}" for split in MINIMAL_SPLITS for suffix in (
+        "minimal.jsonl", "minimal_ims.npy", "minimal_boxes.npy", "capspecs.jsonl")}
+    meta["files"] = sorted((set(manifest(folder)) - {MARKER}) | written)  # a regenerate replaces them
+    marker.write_text(json.dumps(meta, indent=2) + "\n")
+    return folder

@@ -1,0 +1,148 @@
+"""`ssamt analyze minimal-pairs` (issue 11): the batched accuracies and localization match a
+plain one-pair-at-a-time loop over explain's scoring, on the tiny synthetic test split with a
+small random model; the command writes the report folder; missing pairs are one clear line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ssamt.cli import main
+from ssamt.data.batch import ImageBatch
+from ssamt.data.precomp import open_split
+from ssamt.data.synth_edits import EDIT_TYPES
+from ssamt.data.synth_minimal import read_edited_images
+from ssamt.data.tables import TextTable
+from ssamt.data.vocab import Vocab
+from ssamt.explain import image_batch, pair_scores, reference_levels, score_parts
+from ssamt.model.config import ModelConfig
+from ssamt.model.ssamt import SSAMT
+from ssamt.retrieval.analysis.minimal_pairs import SCORES
+from ssamt.retrieval.analysis.minimal_report import minimal_pair_table
+from ssamt.retrieval.analysis.minimal_run import load_inputs, measure, negative_rows
+
+MAX_TOKENS = 24
+CONFIG = {"model": {"max_tokens": MAX_TOKENS}, "loss": {"mu1": 0.25, "mu2": 0.05}}
+IMAGES = 10  # pairs of the first 10 test images (about 70 records): seconds
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    pytest.importorskip("spacy")
+    from ssamt.data.synth import generate
+    from ssamt.labels.store import labels_for_split
+    from ssamt.train.checkpoint import save_checkpoint
+
+    root = tmp_path_factory.mktemp("minimal-analysis")
+    data = generate(root / "data", size="tiny", seed=0, progress=False)
+    store = labels_for_split(data, "test")
+    split = open_split(data, "test")
+    vocab = Vocab.build((g.tokens for g in store.graphs), min_count=1)
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=len(vocab), d_model=16, n_heads=2, n_layers=1, d_ffn=32,
+                         dropout=0.0, d_region=split.feature_dim,
+                         d_box=split.base_boxes.shape[-1], max_tokens=MAX_TOKENS)
+    model = SSAMT(config).eval()
+    run = root / "run"
+    save_checkpoint(run / "best.pt", {"train_config": CONFIG, "model_config": config.to_dict(),
+                                      "vocab": vocab.to_dict(), "model": model.state_dict()})
+    return data, split, store, vocab, model, run
+
+
+def _plain(model, vocab, data, split, store, inputs):
+    """Per record, one pair at a time: scores of both pairs and whether the flagged part
+    touches the edited words (the synthetic captions' tokens are their words)."""
+    ims, boxes = read_edited_images(data, "test")
+    pos, neg, loc = {k: [] for k in SCORES}, {k: [] for k in SCORES}, []
+    for k, r in enumerate(inputs.records):
+        img = image_batch(split, r["image"])
+        if r["side"] == "text":
+            neg_img, graph = img, inputs.graphs[negative_rows(inputs, k)[1]]
+        else:
+            row = r["edited_image"]
+            neg_img = ImageBatch(torch.from_numpy(np.array(ims[row:row + 1], np.float32)),
+                                 torch.ones(1, ims.shape[1], dtype=torch.bool),
+                                 torch.from_numpy(np.array(boxes[row:row + 1], np.float32)))
+            graph = store.graphs[r["caption"]]
+        assert [t for t in graph.tokens if t != "."] == r["text"].lower().rstrip(".").split()
+        for side, im, g in ((pos, img, store.graphs[r["caption"]]), (neg, neg_img, graph)):
+            txt = TextTable([g], vocab, max_tokens=MAX_TOKENS).batch([0])
+            s = pair_scores(model, im, txt, 0.25, 0.05)[2]
+            for key, v in (("intra", s["intra"]), ("inter_global", s["inter_global"]),
+                           ("local", s["s_P"] + s["s_R"]), ("eq5", s["eq5"])):
+                side[key].append(v)
+        refs = reference_levels([p for g in store.image_graphs(r["image"]) for p in
+                                 score_parts(model, vocab, MAX_TOKENS, img, g, None, 0.25, 0.05)[0]])
+        parts = score_parts(model, vocab, MAX_TOKENS, neg_img, graph, None, 0.25, 0.05)[0]
+        flagged = min((p for p in parts if p.judged and p.level in refs),
+                      key=lambda p: p.score - refs[p.level])
+        tokens = set(graph.phrases[flagged.index].span) if flagged.kind == "phrase" else {flagged.index}
+        loc.append(bool(tokens & set(r["span"])))
+    return ({k: np.array(v) for k, v in pos.items()}, {k: np.array(v) for k, v in neg.items()},
+            np.array(loc))
+
+
+def test_accuracies_and_localization_match_a_plain_loop(tiny):
+    data, split, store, vocab, model, _ = tiny
+    inputs = load_inputs(data, "test", max_images=IMAGES)
+    got = measure(model, vocab, CONFIG, inputs, batch_size=16)
+    pos, neg, loc = _plain(model, vocab, data, split, store, inputs)
+    edits = np.array([r["edit"] for r in inputs.records])
+    assert list(got) == [e for e in EDIT_TYPES if e in set(edits)] and len(got) >= 7
+    for edit, row in got.items():
+        m = edits == edit
+        assert row["n"] == m.sum()
+        for k in SCORES:
+            want = 100 * np.mean((pos[k][m] > neg[k][m]) + 0.5 * (pos[k][m] == neg[k][m]))
+            assert row[k] == pytest.approx(want, abs=1e-9), (edit, k)
+        assert row["localized"] == pytest.approx(100 * loc[m].mean()), edit
+
+
+def test_command_writes_the_report_with_and_without_pm(tiny, tmp_path):
+    data, _, _, _, _, run = tiny
+    out = tmp_path / "out"
+    assert main(["analyze", "minimal-pairs", "--checkpoint", str(run), "--checkpoint-wo-pm",
+                 str(run), "--data", str(data), "--out", str(out), "--images", "4",
+                 "--rerank-k", "2", "--device", "cpu", "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert json.loads((out / "results_wo_pm.json").read_text()) == results
+    lines = (data / "test_minimal.jsonl").read_text().splitlines()
+    n = sum(1 for line in lines if json.loads(line)["image"] < 4)
+    assert sum(r["n"] for r in results.values()) == n
+    for r in results.values():
+        assert set(r) == {"intra", "inter_global", "local", "eq5", "localized", "n"}
+        assert all(0 <= r[k] <= 100 for k in r if k != "n")
+    report = (out / "report.md").read_text()
+    assert "| swap-role |" in report and "localized by chance" in report
+    assert "true by scene" in report and (out / "minimal-pairs.png").stat().st_size > 0
+    recall = json.loads((out / "recall.json").read_text())
+    assert set(recall) == {"SSAMT", "SSAMT w/o PM"}
+
+
+def test_missing_pairs_are_one_clear_line(tiny, tmp_path, capsys):
+    _, _, _, _, _, run = tiny
+    assert main(["analyze", "minimal-pairs", "--checkpoint", str(run), "--data", str(tmp_path),
+                 "--out", str(tmp_path / "out"), "--device", "cpu", "--quiet"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "test_minimal.jsonl" in err[0] and "--add-minimal" in err[0]
+
+
+def test_minimal_pair_table_for_the_quick_start_report():
+    res = {"swap-role": {"intra": 50.0, "inter_global": 60.0, "local": 55.0, "eq5": 70.0,
+                         "localized": 40.0, "n": 3}}
+    lines = minimal_pair_table(res).splitlines()
+    assert lines[0] == "| edit | n | dual (s_A) | s_G | s_P+s_R | Eq. 5 | localized |"
+    assert lines[2] == "| swap-role | 3 | 50.0 | 60.0 | 55.0 | 70.0 | 40.0 |"
+    wide = minimal_pair_table(res, res, {"swap-role": 25.0}).splitlines()
+    assert wide[2] == "| swap-role | 3 | 50.0 | 60.0 | 55.0 | 70.0 | 40.0 | 70.0 | 40.0 | 25.0 |"
