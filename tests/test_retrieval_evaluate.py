@@ -72,3 +72,17 @@ def test_model_left_in_training_mode_if_it_was():
     evaluate_tables(model, images, texts, c2i, k=2)
     assert model.training and not any(model.modes_seen)
     assert torch.is_grad_enabled()
+
+
+def test_scene_truth_recall_per_fold_and_diagonal_truth_equals_standard():
+    model, images, texts, c2i = _data()
+    own = c2i[None, :] == np.arange(10)[:, None]  # (N_img, N_cap): only the source image
+    res = evaluate_tables(model, images, texts, c2i, protocol="f30k", k=4, mu1=MU1, mu2=MU2,
+                          truth=own)
+    assert res["scene_truth"]["intra"] == pytest.approx(res["intra"])
+    assert res["scene_truth"]["reranked"] == pytest.approx(res["reranked"])
+    everything = np.ones_like(own)  # every caption true of every image: R@1 = 100
+    res = evaluate_tables(model, images, texts, c2i, protocol="f30k", k=4, mu1=MU1, mu2=MU2,
+                          truth=everything)
+    assert res["scene_truth"]["reranked"]["i2t_R@1"] == 100.0
+    assert "scene truth" in format_results(res)

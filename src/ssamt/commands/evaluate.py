@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         format_results,
     )
     from ssamt.retrieval.protocols import DEFAULT_SPLIT
+    from ssamt.retrieval.scene_truth import split_truth
     from ssamt.train.checkpoint import load_model_info
     from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
 
@@ -87,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         model, vocab, split, graphs, protocol=args.protocol, k=k, mu1=mu1, mu2=mu2,
         max_tokens=max_tokens, batch_size=args.batch_size, device=device,
         progress=progress, search=args.search,
+        truth=split_truth(args.data, split_name),  # synthetic data: scene-truth R@K too
     )
     result = {"checkpoint": str(info.path), "data": str(args.data), "device": device,
               "checkpoint_phase": info.phase, "train_data_fingerprint": info.data_fingerprint,

@@ -78,10 +78,12 @@ def evaluate_test(run_dir: Path, data_dir: Path, k: int, device: str, progress: 
     mu1, mu2 = eq5_weights(config)  # chosen on dev at the end of phase 2
     split = open_split(data_dir, "test")
     graphs = labels_for_split(data_dir, "test").graphs
+    from ssamt.retrieval.scene_truth import split_truth
+
     return evaluate_model(model, vocab, split, graphs, protocol="f30k", k=k,
                           mu1=mu1, mu2=mu2,
                           max_tokens=config["model"]["max_tokens"], device=device,
-                          progress=progress)
+                          progress=progress, truth=split_truth(data_dir, "test"))
 
 
 def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
@@ -130,6 +132,8 @@ def write_report(out: Path, cfg, test: dict, result: dict, timings: dict[str, fl
     rows = {"SSAMT, intra dual encoder (stage 1)": test["intra"]}
     if "reranked" in test:
         rows[f"SSAMT, re-ranked with Eq. 5 (K={test['k']})"] = test["reranked"]
+    for name, m in test.get("scene_truth", {}).items():  # issue 11: any true result counts
+        rows[f"{'stage 1' if name == 'intra' else 're-ranked'}, scene truth"] = m
     table = recall_table(rows)
     records = read_metrics(out / "run")
     margins = {"2·alpha1": 2 * cfg.loss.alpha1, "2·alpha2": 2 * cfg.loss.alpha2}
