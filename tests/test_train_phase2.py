@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from test_train_runner import TINY, tiny_data
 
-from ssamt.model.negatives import hard_partners, random_partners
+from ssamt.model.negatives import hard_partners, intra_topm, random_partners
 from ssamt.train.config import load_config
 from ssamt.train.phase2 import (
     EpochPartners,
@@ -46,7 +46,7 @@ def test_hard_partners_come_from_the_intra_top_m_of_either_direction():
     same = c2i[None, :] == torch.arange(12)[:, None]
     top_caps = sims.masked_fill(same, -2).topk(m, dim=1).indices  # per image
     top_imgs = sims.T.masked_fill(same.T, -2).topk(m, dim=1).indices  # per caption
-    p = hard_partners(img, txt, c2i, m, torch.Generator().manual_seed(0))
+    p = hard_partners(intra_topm(img, txt, c2i, m), c2i, torch.Generator().manual_seed(0))
     via_caption = via_image = 0
     for c in range(len(c2i)):
         i = int(c2i[c])

@@ -9,6 +9,8 @@ in row chunks, so 30k images x 150k captions never builds the full 4.5e9-entry m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -116,22 +118,46 @@ def random_partners(caption_image: torch.Tensor,
     return _random_caption_of((caption_image + shift) % n_img, caption_image, generator)
 
 
-def hard_partners(img_emb: torch.Tensor, txt_emb: torch.Tensor, caption_image: torch.Tensor,
-                  m: int = 10, generator: torch.Generator | None = None,
-                  chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> torch.Tensor:
+@dataclass(frozen=True)
+class IntraTopM:
+    """The intra top-m of every caption c (paper end of 2.4), computed once per phase: the
+    intra encoders are frozen in phase 2, so these lists do not change between epochs.
+
+    cap_idx (N_cap, m'), cap_cnt (N_cap,): captions of other images, best first, for c's
+        image (cos(a^I_i, a^T));  img_idx (N_cap, m'), img_cnt (N_cap,): other images for c
+        (cos(a^T_c, a^I)). Entries past a row's count are not candidates.
+    """
+
+    cap_idx: torch.Tensor
+    cap_cnt: torch.Tensor
+    img_idx: torch.Tensor
+    img_cnt: torch.Tensor
+
+
+def intra_topm(img_emb: torch.Tensor, txt_emb: torch.Tensor, caption_image: torch.Tensor,
+               m: int = 10, chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> IntraTopM:
+    """IntraTopM of every caption; img_emb (N_img, d), txt_emb (N_cap, d), caption_image
+    (N_cap,). Scores run on the embeddings' device in chunks (topm_other_groups)."""
+    caption_image = caption_image.long().cpu()
+    images = torch.arange(img_emb.shape[0])
+    cap_idx, cap_cnt = topm_other_groups(img_emb, txt_emb, images, caption_image, m, chunk_elems)
+    img_idx, img_cnt = topm_other_groups(txt_emb, img_emb, caption_image, images, m, chunk_elems)
+    return IntraTopM(cap_idx[caption_image], cap_cnt[caption_image], img_idx, img_cnt)
+
+
+def hard_partners(top: IntraTopM, caption_image: torch.Tensor,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
     """A partner caption for every caption c, sampled by intra scores (paper end of 2.4)
     -> (N_cap,) long.
 
     For half of the captions (a fair coin each) the partner is one of the top-m captions of
-    other images for c's image, cos(a^I_i, a^T) (a hard negative caption for I_i); for the
-    other half it is a caption of one of the top-m other images for c, cos(a^T_c, a^I) (a
-    hard negative image for T_c). Never a caption of c's own image.
-    img_emb: (N_img, d); txt_emb: (N_cap, d); caption_image: (N_cap,).
+    other images for c's image (a hard negative caption for I_c); for the other half it is a
+    caption of one of the top-m other images for c (a hard negative image for T_c). Never a
+    caption of c's own image.
     """
     caption_image = caption_image.long().cpu()
-    positives = torch.arange(caption_image.shape[0])
-    neg_cap, neg_img = sample_negatives(img_emb, txt_emb, caption_image, positives, m,
-                                        generator, chunk_elems)
+    neg_cap = _draw(top.cap_idx, top.cap_cnt, generator, "caption")
+    neg_img = _draw(top.img_idx, top.img_cnt, generator, "image")
     via_image = _random_caption_of(neg_img, caption_image, generator)
-    coin = torch.rand(positives.shape[0], generator=generator) < 0.5
+    coin = torch.rand(caption_image.shape[0], generator=generator) < 0.5
     return torch.where(coin, neg_cap, via_image)

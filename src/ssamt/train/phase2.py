@@ -1,8 +1,8 @@
 """Phase 2 (paper 3.2): freeze the intra encoders and train the inter encoder with L1-L3.
 
-Each epoch the frozen intra encoders embed the training set once and every caption gets a
-partner caption of another image: uniformly at random, and one sampled from the intra
-top-m (end of paper 2.4). An update takes a token-budget batch of n anchor captions c with
+The frozen intra encoders embed the training set once per phase; every epoch each caption
+then draws a partner caption of another image: uniformly at random, and one sampled from
+the intra top-m (end of paper 2.4). An update takes a token-budget batch of n anchor captions c with
 their partners p and runs the inter encoder on the 2n positives (I_c, T_c), (I_p, T_p) and
 on the 2n cross pairs (I_c, T_p), (I_p, T_c): every positive gets one negative caption and
 one negative image, and every negative of the update is made of a positive's image and
@@ -118,20 +118,30 @@ class EpochPartners:
     txt_emb: torch.Tensor
 
 
-def sample_epoch_partners(model, train: SplitData, m: int, seed: int, epoch: int,
-                          device: torch.device, batch_size: int = 256,
-                          progress: bool = False) -> EpochPartners:
-    """Random and top-m partners of every caption; deterministic in (seed, epoch), so a
-    resumed run draws the same ones."""
-    from ssamt.model.negatives import hard_partners, random_partners
+def intra_pool(model, train: SplitData, m: int, device: torch.device, batch_size: int = 256,
+               progress: bool = False):
+    """-> (img_emb (N_img, d), txt_emb (N_cap, d), IntraTopM): the frozen intra encoders'
+    embeddings of the training set and every caption's top-m, once per phase."""
+    from ssamt.model.negatives import intra_topm
     from ssamt.retrieval.encode import encode_gallery
 
     img_emb, txt_emb = encode_gallery(model, train.images, train.texts, batch_size=batch_size,
                                       device=device, progress=progress)  # (N_img, d), (N_cap, d)
+    top = intra_topm(img_emb.to(device), txt_emb.to(device),
+                     torch.from_numpy(train.caption_image), m)
+    return img_emb, txt_emb, top
+
+
+def sample_epoch_partners(pool, train: SplitData, seed: int, epoch: int) -> EpochPartners:
+    """Random and top-m partners of every caption from `pool` (intra_pool); deterministic in
+    (seed, epoch), so a resumed run draws the same ones."""
+    from ssamt.model.negatives import hard_partners, random_partners
+
+    img_emb, txt_emb, top = pool
     c2i = torch.from_numpy(train.caption_image)
     gen = torch.Generator().manual_seed(int(seed) * 100003 + int(epoch))
     rand = random_partners(c2i, gen)
-    hard = hard_partners(img_emb.to(device), txt_emb.to(device), c2i, m, gen)
+    hard = hard_partners(top, c2i, gen)
     return EpochPartners(rand.numpy(), hard.numpy(), img_emb, txt_emb)
 
 
@@ -182,13 +192,15 @@ def inter_task(model, objective: InterObjective, train: SplitData, cfg: TrainCon
     with it), so a token budget holds the same number of positive pairs as before.
     """
     weights = {"L1": cfg.loss.lambda1, "L2": cfg.loss.lambda2, "L3": cfg.loss.lambda3}
-    epoch_partners: dict[str, EpochPartners] = {}
+    epoch_partners: dict[str, Any] = {}
     switch = hard_from_update(cfg)
 
     def start_epoch(epoch: int) -> None:
-        epoch_partners["now"] = sample_epoch_partners(
-            model, train, cfg.loss.negatives_m, cfg.seed, epoch, device, cfg.eval.batch_size,
-            progress)
+        if "pool" not in epoch_partners:  # the intra part is frozen: embed and rank once
+            epoch_partners["pool"] = intra_pool(model, train, cfg.loss.negatives_m, device,
+                                                cfg.eval.batch_size, progress)
+        epoch_partners["now"] = sample_epoch_partners(epoch_partners["pool"], train, cfg.seed,
+                                                      epoch)
 
     def make_inputs(anchors: list[int], epoch: int, update: int) -> dict[str, Any]:
         return inter_inputs(train, anchors, epoch_partners["now"], update >= switch, device,
