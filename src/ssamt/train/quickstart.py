@@ -19,6 +19,7 @@ from ssamt.errors import DataError
 from ssamt.fileio import write_json, write_text
 from ssamt.train.config import config_to_yaml, load_config
 from ssamt.train.logging import read_metrics
+from ssamt.train.phase2 import hard_from_update
 from ssamt.train.report import phase2_losses, plot_curves, recall_table
 from ssamt.train.validate import validate_config
 
@@ -137,7 +138,8 @@ def write_report(out: Path, cfg, test: dict, result: dict, timings: dict[str, fl
     table = recall_table(rows)
     records = read_metrics(out / "run")
     margins = {"2·alpha1": 2 * cfg.loss.alpha1, "2·alpha2": 2 * cfg.loss.alpha2}
-    png = plot_curves(records, out / "curves.png", margins)
+    events = {"top-m partners from here": hard_from_update(cfg)}
+    png = plot_curves(records, out / "curves.png", margins, events)
     chance = 2 * 100 * (1 + 5 + 10) / n_img  # a random ranker, roughly (paper metric RSum)
     lines = [
         "# SSAMT quick start", "",

@@ -41,6 +41,19 @@ def recall_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join([head, *body])
 
 
+def _mark_phase2(ax, margins: dict[str, float], events: dict[str, int]) -> None:
+    levels: dict[float, list[str]] = {}
+    for label, level in margins.items():
+        levels.setdefault(round(level, 6), []).append(label)
+    for level, labels in levels.items():
+        ax.axhline(level, color="grey", linewidth=0.8, linestyle="--")
+        ax.annotate(" = ".join(labels), (0, level), fontsize=7, color="grey", va="bottom")
+    for label, step in events.items():
+        ax.axvline(step, color="grey", linewidth=0.8, linestyle=":")
+        ax.annotate(label, (step, ax.get_ylim()[1]), fontsize=7, color="grey", va="top",
+                    ha="left", rotation=90)
+
+
 def phase2_losses(records: list[dict[str, Any]], tail: float = 0.1) -> dict[str, float]:
     """Mean of each phase-2 loss term over the last `tail` share of its logged updates: what
     the curves end at (L1 and L2 sit at 2 alpha while the inter encoder learns nothing)."""
@@ -51,9 +64,11 @@ def phase2_losses(records: list[dict[str, Any]], tail: float = 0.1) -> dict[str,
 
 
 def plot_curves(records: list[dict[str, Any]], path: str | Path,
-                margins: dict[str, float] | None = None) -> Path | None:
+                margins: dict[str, float] | None = None,
+                events: dict[str, int] | None = None) -> Path | None:
     """Training loss per phase and dev RSum against updates, as a PNG (matplotlib Agg).
-    margins: labelled levels drawn across the phase-2 panel (e.g. "2 alpha1": 0.2)."""
+    margins: labelled levels drawn across the phase-2 panel (e.g. "2·alpha1": 0.2; labels of
+    one level are joined); events: labelled phase-2 updates marked by a vertical line."""
     try:
         import matplotlib
 
@@ -69,9 +84,7 @@ def plot_curves(records: list[dict[str, Any]], path: str | Path,
             if pts and (key != "loss" or phase == "inter"):
                 ax.plot(*zip(*pts), label=key, linestyle=":" if key == "L1_sG" else "-")
         if phase == "inter":
-            for label, level in (margins or {}).items():
-                ax.axhline(level, color="grey", linewidth=0.8, linestyle="--")
-                ax.annotate(label, (0, level), fontsize=7, color="grey", va="bottom")
+            _mark_phase2(ax, margins or {}, events or {})
         ax.set_title(f"phase {'1 (intra)' if phase == 'intra' else '2 (inter)'}: train loss")
         ax.set_xlabel("update")
         ax.legend(fontsize=8)
