@@ -83,7 +83,7 @@ def bench_scale(shape: str, ks: list[int], d: int = 1024) -> None:
 
 def load_gallery(args: argparse.Namespace, config: dict, vocab) -> tuple:
     """(ImageTable, TextTable, caption_to_image) of the split, cut to --max-images."""
-    from ssamt.labels.store import labels_for_split
+    from ssamt.data.split_labels import labels_for_split
 
     split = open_split(args.data, args.split)
     graphs = labels_for_split(args.data, args.split).graphs

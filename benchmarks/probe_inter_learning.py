@@ -40,13 +40,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def load(checkpoint: str, data: str):
-    from ssamt.commands.train import load_data
     from ssamt.train.checkpoint import load_model
     from ssamt.train.config import load_config
+    from ssamt.train.data import load_train_dev
 
     model, vocab, config = load_model(checkpoint, "cpu")
     cfg = load_config("synthetic", [f"model.max_tokens={config['model']['max_tokens']}"])
-    train, _, _ = load_data(data, cfg, vocab.to_dict(), False)
+    train, _, _ = load_train_dev(data, cfg, vocab.to_dict(), False)
     return model, train
 
 

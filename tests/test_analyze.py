@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from ssamt.retrieval.analysis.pm_accuracy import (
+from ssamt.pipelines.analysis.pm_accuracy import (
     accuracy_table,
     auc,
     pairwise_accuracy,
@@ -16,7 +16,7 @@ from ssamt.retrieval.analysis.pm_accuracy import (
     phrase_accuracy,
     sample_test_negatives,
 )
-from ssamt.retrieval.analysis.runs import subset_captions, subset_images
+from ssamt.pipelines.analysis.runs import subset_captions, subset_images
 
 # Runs of a few updates on tiny models: the report machinery, not the numbers.
 FAST = ["model.d_model=16", "model.d_ffn=32", "model.n_heads=2",
@@ -128,7 +128,7 @@ def test_subset_keeps_whole_images_with_all_captions():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from ssamt.train.quickstart import prepare_data
+    from ssamt.pipelines.quickstart import prepare_data
 
     root = tmp_path_factory.mktemp("analyze")
     return prepare_data(root, "tiny", 0, False), root / "runs"
@@ -200,7 +200,7 @@ def test_finished_runs_are_skipped_and_configs_checked(tiny, tmp_path):
 
 
 def test_plan_jobs_covers_the_three_analyses():
-    from ssamt.retrieval.analysis.parallel import plan_jobs
+    from ssamt.pipelines.analysis.parallel import plan_jobs
 
     intra, inter = plan_jobs([0.5, 1.0, 0.5])
     assert [j.name for j in intra] == ["no-phrases/intra", "phrases/intra", "phrases-frac0.50/intra"]

@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from ssamt.data.precomp import open_split
 from ssamt.data.tables import TextTable, kept_phrases
 from ssamt.data.vocab import Vocab
-from ssamt.explain import explain_pair, format_explanation, image_batch, verdict_cuts
 from ssamt.labels.rule import mark_phrases, mark_tokens
 from ssamt.model.config import ModelConfig
 from ssamt.model.ssamt import SSAMT
+from ssamt.pipelines.explain import explain_pair, format_explanation, image_batch, verdict_cuts
 
 MAX_TOKENS = 24
 CONFIG = {"model": {"max_tokens": MAX_TOKENS},
@@ -37,8 +37,8 @@ def one_thread():
 def tiny(tmp_path_factory):
     """Synthetic test split with cached labels, a random model and its run folder."""
     pytest.importorskip("spacy")
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.data.synth import generate
-    from ssamt.labels.store import labels_for_split
     from ssamt.train.checkpoint import save_checkpoint
 
     root = tmp_path_factory.mktemp("explain")

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from ssamt.data.split_labels import labels_for_split
 from ssamt.errors import DataError
-from ssamt.labels import build_or_load_labels, labels_for_split, parse
+from ssamt.labels import build_or_load_labels, parse
 from ssamt.labels import store as store_mod
 
 CAPTIONS = [

@@ -17,12 +17,12 @@ from ssamt.data.synth_edits import EDIT_TYPES
 from ssamt.data.synth_minimal import read_edited_images
 from ssamt.data.tables import TextTable
 from ssamt.data.vocab import Vocab
-from ssamt.explain import image_batch, pair_scores, reference_levels, score_parts
 from ssamt.model.config import ModelConfig
 from ssamt.model.ssamt import SSAMT
-from ssamt.retrieval.analysis.minimal_pairs import SCORES
-from ssamt.retrieval.analysis.minimal_report import minimal_pair_table
-from ssamt.retrieval.analysis.minimal_run import load_inputs, measure, negative_rows
+from ssamt.pipelines.analysis.minimal_pairs import SCORES
+from ssamt.pipelines.analysis.minimal_report import minimal_pair_table
+from ssamt.pipelines.analysis.minimal_run import load_inputs, measure, negative_rows
+from ssamt.pipelines.explain import image_batch, pair_scores, reference_levels, score_parts
 
 MAX_TOKENS = 24
 CONFIG = {"model": {"max_tokens": MAX_TOKENS}, "loss": {"mu1": 0.25, "mu2": 0.05}}
@@ -40,8 +40,8 @@ def one_thread():
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     pytest.importorskip("spacy")
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.data.synth import generate
-    from ssamt.labels.store import labels_for_split
     from ssamt.train.checkpoint import save_checkpoint
 
     root = tmp_path_factory.mktemp("minimal-analysis")

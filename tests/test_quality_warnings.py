@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ssamt.cli import main
-from ssamt.labels.store import labels_for_split
+from ssamt.data.split_labels import labels_for_split
 from ssamt.train.checkpoint import save_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

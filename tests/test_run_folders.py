@@ -110,7 +110,7 @@ def test_resume_and_phase_inter_on_other_data_are_refused(trained, capsys):
 
 
 def test_analysis_reuse_checks_the_data(trained):
-    from ssamt.retrieval.analysis.runs import check_same_config
+    from ssamt.pipelines.analysis.runs import check_same_config
 
     root, a, b, _ = trained
     cfg = load_config("synthetic", TINY)

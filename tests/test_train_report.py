@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ssamt.pipelines.quickstart import eq5_lines, phase2_lines
 from ssamt.train.config import load_config
-from ssamt.train.quickstart import eq5_lines, phase2_lines
 from ssamt.train.report import phase2_losses
 
 

@@ -16,7 +16,7 @@ import torch
 
 from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED, PhraseMarks
 from ssamt.errors import ConfigError
-from ssamt.model.scores import InterOutput, cos_each, s_global, s_phrase, s_region
+from ssamt.model.scores import InterOutput, cos_each, masked_mean, s_global, s_phrase, s_region
 
 TERMS = ("L0", "L1", "L2", "L3")
 # Logged, never trained: the s_G-only hinge of L1 (meaningful when L1 ranks s_A + s_G).
@@ -27,10 +27,7 @@ def _set_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """(B,) stays; (B, K) -> mean over the K members (where mask is True) -> (B,)."""
     if x.dim() == 1:
         return x
-    if mask is None:
-        return x.mean(-1)
-    m = mask.to(x.dtype)
-    return (x * m).sum(-1) / m.sum(-1).clamp_min(1.0)
+    return x.mean(-1) if mask is None else masked_mean(x, mask)
 
 
 def tril(pos: torch.Tensor, neg: torch.Tensor, alpha: float,

@@ -112,14 +112,14 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.commands.common import check_ranges, resolve_device
     from ssamt.errors import ConfigError
     from ssamt.fileio import check_output
-    from ssamt.retrieval.analysis import (
+    from ssamt.pipelines.analysis import (
         TrainSetup,
         run_ablation,
         run_data_fraction,
         run_pm_accuracy,
         train_pm_models,
     )
-    from ssamt.retrieval.analysis.runs import run_config
+    from ssamt.pipelines.analysis.runs import run_config
 
     check_ranges(args, {"seed": 0, "subset_seed": 0, "test_images": 0, "max_pairs": 0})
     apply_labels_cache(args)
@@ -156,7 +156,7 @@ def _run_minimal(args: argparse.Namespace, out, device: str) -> int:
     from pathlib import Path
 
     from ssamt.errors import ConfigError
-    from ssamt.retrieval.analysis.minimal_report import run_minimal_pairs
+    from ssamt.pipelines.analysis.minimal_report import run_minimal_pairs
 
     if args.rerank_k < 0 or args.images < 0:
         raise ConfigError("--rerank-k and --images must be >= 0")
@@ -171,14 +171,14 @@ def _run_minimal(args: argparse.Namespace, out, device: str) -> int:
 def _run_all(args: argparse.Namespace, setup, out, runs) -> int:
     """Train every run (args.jobs at a time), then write the three reports from them."""
     from ssamt.errors import ConfigError
-    from ssamt.retrieval.analysis import (
+    from ssamt.pipelines.analysis import (
         run_ablation,
         run_data_fraction,
         run_pm_accuracy,
         train_pm_models,
     )
-    from ssamt.retrieval.analysis.drivers import load_training_data
-    from ssamt.retrieval.analysis.parallel import train_all
+    from ssamt.pipelines.analysis.parallel import train_all
+    from ssamt.pipelines.analysis.runs import load_training_data
 
     fractions = sorted(set(args.fractions), reverse=True)
     if args.max_pairs < 0:

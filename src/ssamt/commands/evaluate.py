@@ -51,8 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ssamt.data.precomp import open_split
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.fileio import check_output, is_stdout, write_json
-    from ssamt.labels.store import labels_for_split
     from ssamt.retrieval.evaluate import (
         describe_eq5,
         eq5_source,

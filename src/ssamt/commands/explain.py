@@ -4,7 +4,7 @@
     ssamt explain --checkpoint RUN --data DIR --image 3 --text "two dogs on a baseball field"
 
 Prints one row per phrase node and word of the caption with cos(h^I, H^T_k), the model's
-verdict (ssamt.explain: below the level of the same type in the image's own captions minus a
+verdict (ssamt.pipelines.explain: below the level of the same type in the image's own captions minus a
 margin, or below --threshold) and the label rule's verdict against L_i of the image.
 Caption graphs come from the split's label cache when there is one (so a machine without
 spaCy can explain a caption index), else only the captions needed are parsed.
@@ -78,8 +78,9 @@ def _graphs(args: argparse.Namespace, split: PrecompSplit,
             lines: list[int]) -> list[CaptionGraph]:
     """CaptionGraphs of caption lines `lines`: from the split's label cache when it exists
     (rebuilt if stale, as every command does; ssamt.labels.store), else parsed now."""
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.labels.parser import parse
-    from ssamt.labels.store import label_cache_paths, labels_for_split
+    from ssamt.labels.store import label_cache_paths
 
     if any(path.is_file() for path in label_cache_paths(args.data, args.split)):
         graphs = labels_for_split(args.data, args.split, progress=sys.stderr.isatty()).graphs
@@ -90,10 +91,15 @@ def _graphs(args: argparse.Namespace, split: PrecompSplit,
 def run(args: argparse.Namespace) -> int:
     from ssamt.data.precomp import open_split
     from ssamt.errors import SsamtError
-    from ssamt.explain import check_caption_index, explain_pair, format_explanation, image_batch
     from ssamt.fileio import check_output, is_stdout, write_json
     from ssamt.labels.parser import parse
     from ssamt.labels.rule import build_image_labels
+    from ssamt.pipelines.explain import (
+        check_caption_index,
+        explain_pair,
+        format_explanation,
+        image_batch,
+    )
     from ssamt.train.checkpoint import load_model_info
     from ssamt.train.compat import check_data_fits, note_phase1
 
@@ -121,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         graph = parse([args.text])[0]
     else:
         graph = graphs[-1] if extra else own_graphs[own.index(args.caption)]
-    # The reference: the image's other captions (never the explained one, ssamt.explain).
+    # The reference: the image's other captions (never the explained one, ssamt.pipelines.explain).
     ref_lines = [line for line, g in zip(own, own_graphs)
                  if line != args.caption and g.text != graph.text]
     expl = explain_pair(model, vocab, config, image, graph, build_image_labels(own_graphs),

@@ -30,9 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
 
     from ssamt.data.precomp import split_paths
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.errors import ConfigError
     from ssamt.fileio import check_output, is_stdout
-    from ssamt.labels.store import label_cache_paths, labels_for_split
+    from ssamt.labels.store import label_cache_paths
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ssamt.commands.common import check_ranges, resolve_device
-    from ssamt.train.quickstart import run_quickstart
+    from ssamt.pipelines.quickstart import run_quickstart
 
     check_ranges(args, {"seed": 0})
     result = run_quickstart(args.out, size=args.size, seed=args.seed,

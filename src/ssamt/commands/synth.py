@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_ranges(args, {"seed": 0})
     if args.add_minimal:
-        from ssamt.data.synth_minimal import add_minimal_pairs
+        from ssamt.data.synth import add_minimal_pairs
 
         print(f"added minimal pairs to {add_minimal_pairs(args.out_dir)}")
         return 0

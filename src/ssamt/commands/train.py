@@ -60,23 +60,6 @@ def resolve_config(args: argparse.Namespace):
     return cfg, None
 
 
-def load_data(data_dir: str, cfg, vocab_dict, progress: bool):
-    """-> (train SplitData with labels, the whole dev SplitData or None, vocab); the epoch
-    evaluation takes its first eval.max_images, Eq. 5's weights are chosen on more."""
-    from ssamt.data.precomp import available_splits
-    from ssamt.data.vocab import Vocab
-    from ssamt.train.data import load_split
-
-    vocab = Vocab.from_dict(vocab_dict) if vocab_dict is not None else None
-    train, vocab = load_split(data_dir, "train", vocab, min_count=cfg.vocab_min_count,
-                              max_tokens=cfg.model.max_tokens, with_labels=True, progress=progress)
-    dev = None
-    if "dev" in available_splits(data_dir):
-        dev, _ = load_split(data_dir, "dev", vocab, max_tokens=cfg.model.max_tokens,
-                            progress=progress)
-    return train, dev, vocab
-
-
 def preflight(args: argparse.Namespace, cfg) -> None:
     """Everything about RUN_DIR and DATA that can be refused before minutes of label parsing:
     the run's state (resume, finished phase 2, --overwrite) and, when continuing a run, that
@@ -99,6 +82,7 @@ def preflight(args: argparse.Namespace, cfg) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ssamt.train.data import load_train_dev
     from ssamt.train.distributed import barrier, cleanup, init_from_env
     from ssamt.train.report import summary_lines
     from ssamt.train.runfolder import lock_run
@@ -114,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
                 preflight(args, cfg)
             else:  # rank 0 parses and caches the labels first
                 barrier(info)
-            train_data, dev_data, vocab = load_data(args.data, cfg, vocab_dict,
-                                                    progress=not args.quiet and info.is_main)
+            train_data, dev_data, vocab = load_train_dev(
+                args.data, cfg, vocab_dict, progress=not args.quiet and info.is_main)
             if info.is_main:
                 barrier(info)
             result = train(cfg, train_data, dev_data, vocab, args.out, phase=args.phase,

@@ -34,7 +34,7 @@ import numpy as np
 from ssamt.data.npyfile import read_header
 from ssamt.data.synth_draw import CAPTIONS_PER_IMAGE, GENERATORS, draw_image
 from ssamt.data.synth_features import prototype_bank, render_features
-from ssamt.data.synth_minimal import MINIMAL_VERSION, write_minimal_pairs
+from ssamt.data.synth_minimal import MINIMAL_SPLITS, MINIMAL_VERSION, write_minimal_pairs
 from ssamt.errors import ConfigError, DataError, OutputError
 
 MARKER = "ssamt-synth.json"
@@ -252,3 +252,24 @@ def _copy_prefix(folder: Path, src: str, dst: str, n: int) -> None:
                 open(folder / f"{dst}_{name}", "w", encoding="utf-8") as fout:
             fout.writelines(next(fin) for _ in range(n * per_image))
 
+
+def add_minimal_pairs(data_dir: str | Path) -> Path:
+    """Write the minimal-pair files into an existing `ssamt synth` folder (its marker gives
+    size, seed and generator); DataError when it is not one."""
+    folder = Path(data_dir)
+    marker = folder / MARKER
+    try:
+        meta = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        raise DataError(marker, "missing or unreadable: not a folder written by "
+                                "`ssamt synth`") from None
+    if meta.get("generator") != "ssamt.data.synth" or meta.get("size") not in SIZES:
+        raise DataError(marker, "not a marker of `ssamt synth`")
+    write_minimal_pairs(folder, SIZES[meta["size"]], int(meta["seed"]),
+                        int(meta.get("version", 1)))
+    meta["minimal_pairs"] = MINIMAL_VERSION
+    written = {f"{split}_{suffix}" for split in MINIMAL_SPLITS for suffix in (
+        "minimal.jsonl", "minimal_ims.npy", "minimal_boxes.npy", "capspecs.jsonl")}
+    meta["files"] = sorted((set(manifest(folder)) - {MARKER}) | written)  # a regenerate replaces them
+    marker.write_text(json.dumps(meta, indent=2) + "\n")
+    return folder

@@ -183,27 +183,3 @@ def read_scenes(data_dir: str | Path, split: str) -> list[Scene]:
     from ssamt.data.synth_truth import scene_from_json
 
     return [scene_from_json(d) for d in read_jsonl(minimal_paths(data_dir, split)["scenes"])]
-
-
-def add_minimal_pairs(data_dir: str | Path) -> Path:
-    """Write the minimal-pair files into an existing `ssamt synth` folder (its marker gives
-    size, seed and generator); DataError when it is not one."""
-    from ssamt.data.synth import MARKER, SIZES, manifest
-
-    folder = Path(data_dir)
-    marker = folder / MARKER
-    try:
-        meta = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        raise DataError(marker, "missing or unreadable: not a folder written by "
-                                "`ssamt synth`") from None
-    if meta.get("generator") != "ssamt.data.synth" or meta.get("size") not in SIZES:
-        raise DataError(marker, "not a marker of `ssamt synth`")
-    write_minimal_pairs(folder, SIZES[meta["size"]], int(meta["seed"]),
-                        int(meta.get("version", 1)))
-    meta["minimal_pairs"] = MINIMAL_VERSION
-    written = {f"{split}_{suffix}" for split in MINIMAL_SPLITS for suffix in (
-        "minimal.jsonl", "minimal_ims.npy", "minimal_boxes.npy", "capspecs.jsonl")}
-    meta["files"] = sorted((set(manifest(folder)) - {MARKER}) | written)  # a regenerate replaces them
-    marker.write_text(json.dumps(meta, indent=2) + "\n")
-    return folder

@@ -2,14 +2,14 @@
 
 `parse` turns captions into text scene graphs, `build_image_labels` / `mark_phrases` /
 `mark_tokens` apply the positive/negative rule of DESIGN.md section 2, and
-`build_or_load_labels` / `labels_for_split` cache a split's parses on disk.
+`build_or_load_labels` caches parses on disk (a precomp split's: ssamt.data.split_labels).
 spaCy is imported only when a caption is actually parsed.
 """
 
 from ssamt.labels.graph import PHRASE_TYPES, CaptionGraph, Phrase
 from ssamt.labels.parser import parse
 from ssamt.labels.rule import ImageLabels, build_image_labels, mark_phrases, mark_tokens
-from ssamt.labels.store import LabelStore, build_or_load_labels, labels_for_split
+from ssamt.labels.store import LabelStore, build_or_load_labels
 
 __all__ = [
     "PHRASE_TYPES",
@@ -19,7 +19,6 @@ __all__ = [
     "Phrase",
     "build_image_labels",
     "build_or_load_labels",
-    "labels_for_split",
     "mark_phrases",
     "mark_tokens",
     "parse",

@@ -116,19 +116,6 @@ def label_cache_paths(data_dir: str | Path, split: str,
     return [Path(data_dir) / name, user_cache_dir() / "labels" / key / name]
 
 
-def labels_for_split(data_dir: str | Path, split: str, out: str | Path | None = None, *,
-                     workers: int = 1, progress: bool = False,
-                     cache_dir: str | Path | None = None) -> LabelStore:
-    """Labels of a precomp split, cached at `out` (default: label_cache_paths)."""
-    from ssamt.data.precomp import open_split
-
-    data = open_split(data_dir, split)
-    where = [Path(out)] if out is not None else label_cache_paths(data_dir, split, cache_dir)
-    return build_or_load_labels(data.captions, data.captions_per_image,
-                                where[0] if out is not None else where,
-                                workers=workers, progress=progress)
-
-
 def _write_first_writable(paths: list[Path], keys: CacheKeys, captions_per_image: int,
                           graphs: list[CaptionGraph]) -> None:
     for path in paths:

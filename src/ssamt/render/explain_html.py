@@ -110,7 +110,7 @@ def _verdict(expl: Any) -> str:
 
 def explanation_html(expl: Any, title: Sequence[str], picture: str,
                      captions: Sequence[str] = (), relations: Sequence[str] = ()) -> str:
-    """The page of an ssamt.explain.Explanation; `picture` is trusted inline HTML
+    """The page of an ssamt.pipelines.explain.Explanation; `picture` is trusted inline HTML
     (ssamt.render.pictures.picture_html), everything else is escaped."""
     words = [p for p in expl.parts if p.kind == "word"]
     phrases = [p for p in expl.parts if p.kind == "phrase"]

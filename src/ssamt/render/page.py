@@ -14,7 +14,7 @@ from ssamt.render.pictures import picture, picture_html
 def explanation_page(expl: Any, title: Sequence[str], split: Any, image: int,
                      images_root: str | Path | None = None,
                      thumbs: str | Path | None = None) -> str:
-    """The HTML of `expl` (an ssamt.explain.Explanation of image `image` of `split`)."""
+    """The HTML of `expl` (an ssamt.pipelines.explain.Explanation of image `image` of `split`)."""
     pic = picture(split, image, images_root, thumbs)
     return explanation_html(expl, title, picture_html(pic), pic.captions, pic.relations)
 

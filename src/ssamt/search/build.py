@@ -130,8 +130,8 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
     """Encode split `split` of `data_dir` with the run at `checkpoint` into the index folder
     `out` (module docstring). Returns the manifest."""
     from ssamt.data.precomp import open_split
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable
-    from ssamt.labels.store import labels_for_split
     from ssamt.retrieval.encode import encode_gallery
     from ssamt.train.checkpoint import load_model, resolve_checkpoint
 

@@ -1,5 +1,5 @@
 """Explain a search result: the phrase-to-image scores of one image and one caption of an
-index (ssamt.explain, paper Figure 3), with the caption parses stored in the index, so no
+index (ssamt.pipelines.explain, paper Figure 3), with the caption parses stored in the index, so no
 parser is needed unless the caption is the user's own text."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ def explain_hit(searcher: Any, image_id: str | int, *, text: str | None = None,
     """(Explanation, image index, whether the caption is one of the image's own) of image
     `image_id` and either a text of one's own or caption line `caption` of the gallery.
     The image's other captions are the verdict's reference and give L_i (labels)."""
-    from ssamt.explain import explain_pair
     from ssamt.labels.rule import build_image_labels
+    from ssamt.pipelines.explain import explain_pair
 
     if (text is None) == (caption is None):
         raise SsamtError("explain needs either a text or a caption index, not both")

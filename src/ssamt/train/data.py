@@ -77,11 +77,11 @@ def load_split(data_dir: str | Path, split: str, vocab=None, *, min_count: int =
     vocabulary from this split when `vocab` is None (the training split)."""
     from ssamt.data.fingerprint import split_fingerprint
     from ssamt.data.precomp import open_split
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.data.tables import ImageTable, TextTable
-    from ssamt.labels.store import labels_for_split
 
     split_obj = open_split(data_dir, split)
-    store = labels_for_split(data_dir, split, progress=progress)
+    store = labels_for_split(data_dir, split, progress=progress, opened=split_obj)
     if vocab is None:
         vocab = build_vocab(store.graphs, min_count)
     texts = TextTable(store.graphs, vocab, max_tokens=max_tokens)
@@ -96,3 +96,19 @@ def load_split(data_dir: str | Path, split: str, vocab=None, *, min_count: int =
         fingerprint=split_fingerprint(split_obj),
     )
     return data, vocab
+
+
+def load_train_dev(data_dir: str, cfg, vocab_dict, progress: bool):
+    """-> (train SplitData with labels, the whole dev SplitData or None, vocab); the epoch
+    evaluation takes its first eval.max_images, Eq. 5's weights are chosen on more."""
+    from ssamt.data.precomp import available_splits
+    from ssamt.data.vocab import Vocab
+
+    vocab = Vocab.from_dict(vocab_dict) if vocab_dict is not None else None
+    train, vocab = load_split(data_dir, "train", vocab, min_count=cfg.vocab_min_count,
+                              max_tokens=cfg.model.max_tokens, with_labels=True, progress=progress)
+    dev = None
+    if "dev" in available_splits(data_dir):
+        dev, _ = load_split(data_dir, "dev", vocab, max_tokens=cfg.model.max_tokens,
+                            progress=progress)
+    return train, dev, vocab

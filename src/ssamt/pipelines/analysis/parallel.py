@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ssamt.errors import SsamtError
-from ssamt.retrieval.analysis.runs import VARIANTS, TrainSetup, group_name
+from ssamt.pipelines.analysis.runs import (
+    VARIANTS,
+    TrainSetup,
+    data_for_fraction,
+    group_name,
+    load_training_data,
+)
 
 
 @dataclass(frozen=True)
@@ -46,25 +52,12 @@ def plan_jobs(fractions) -> tuple[list[Job], list[Job]]:
             [Job(p, f, v) for p, f in groups for v in VARIANTS])
 
 
-def data_for_fraction(setup: TrainSetup, full, fraction: float, subset_seed: int):
-    """(train, dev, vocab) of a fraction of the training images (full data at 1.0)."""
-    from ssamt.retrieval.analysis.drivers import dev_for
-    from ssamt.retrieval.analysis.runs import run_config, subset_images, subset_train
-
-    if fraction >= 1.0:
-        return full
-    keep = subset_images(full[0].num_images, fraction, subset_seed)
-    sub, vocab = subset_train(full[0], keep, run_config(setup, True, None).vocab_min_count)
-    return sub, dev_for(setup, vocab), vocab
-
-
 def run_job(setup: TrainSetup, runs: Path, job: Job, subset_seed: int, threads: int,
             log_path: Path | None = None) -> str:
     """Train one job's run folder (skipped when done) -> a one-line status."""
     import torch
 
-    from ssamt.retrieval.analysis.drivers import load_training_data
-    from ssamt.retrieval.analysis.runs import ensure_intra, ensure_variant, run_config
+    from ssamt.pipelines.analysis.runs import ensure_intra, ensure_variant, run_config
 
     if log_path is not None:  # a worker: its output goes to its own log, not the terminal
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,20 +7,20 @@ evaluation code: `ssamt analyze ablation | pm-accuracy | data-fraction`.
 - report.py:      the paper's numbers, markdown tables, plots
 """
 
-from ssamt.retrieval.analysis.drivers import (
+from ssamt.pipelines.analysis.drivers import (
     run_ablation,
     run_data_fraction,
     run_pm_accuracy,
     train_pm_models,
 )
-from ssamt.retrieval.analysis.pm_accuracy import (
+from ssamt.pipelines.analysis.pm_accuracy import (
     pair_scores,
     pairwise_accuracy,
     phrase_accuracy,
     pm_accuracy,
     sample_test_negatives,
 )
-from ssamt.retrieval.analysis.runs import (
+from ssamt.pipelines.analysis.runs import (
     VARIANTS,
     TrainSetup,
     subset_captions,

@@ -59,8 +59,8 @@ def _stage(timings: dict[str, float], name: str, t0: float, progress: bool) -> f
 
 def prepare_data(out: Path, size: str, seed: int, progress: bool) -> Path:
     """Synthetic precomp data plus cached phrase labels of train, dev and test."""
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.data.synth import generate
-    from ssamt.labels.store import labels_for_split
 
     data_dir = generate(out / "data", size=size, seed=seed, progress=progress)
     for split in ("train", "dev", "test"):
@@ -71,7 +71,7 @@ def prepare_data(out: Path, size: str, seed: int, progress: bool) -> Path:
 def evaluate_test(run_dir: Path, data_dir: Path, k: int, device: str, progress: bool) -> dict:
     """Two-stage recall of the run's best checkpoint on the test split (the evaluate path)."""
     from ssamt.data.precomp import open_split
-    from ssamt.labels.store import labels_for_split
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.retrieval.evaluate import eq5_weights, evaluate_model
     from ssamt.train.checkpoint import load_model
 
@@ -107,14 +107,14 @@ def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
 
 def _pipeline(out: Path, run_dir: Path, cfg, size: str, seed: int, device: str,
               progress: bool) -> dict[str, Any]:
-    from ssamt.commands.train import load_data
+    from ssamt.train.data import load_train_dev
     from ssamt.train.runner import train
 
     timings: dict[str, float] = {}
     t_start = t = time.perf_counter()
     data_dir = prepare_data(out, size, seed, progress)
     t = _stage(timings, "data and labels", t, progress)
-    train_data, dev_data, vocab = load_data(str(data_dir), cfg, None, progress)
+    train_data, dev_data, vocab = load_train_dev(str(data_dir), cfg, None, progress)
     result = train(cfg, train_data, dev_data, vocab, run_dir, device=device, progress=progress)
     timings["phase 1"] = result["intra"]["seconds"]
     timings["phase 2"] = result["inter"]["seconds"]

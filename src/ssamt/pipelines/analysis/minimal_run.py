@@ -16,7 +16,7 @@ import numpy as np
 
 from ssamt.errors import DataError
 from ssamt.labels.graph import CaptionGraph
-from ssamt.retrieval.analysis.minimal_pairs import (
+from ssamt.pipelines.analysis.minimal_pairs import (
     SCORES,
     ImageRows,
     accuracy_by_edit,
@@ -56,8 +56,9 @@ def load_inputs(data_dir: str | Path, split: str, cache_dir: Path | None = None,
     """Everything the analysis reads from a synthetic folder (module docstring); with
     max_images > 0 only the pairs of the first max_images images (smoke runs, tests)."""
     from ssamt.data.precomp import open_split
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.data.synth_minimal import read_edited_images, read_pairs
-    from ssamt.labels.store import build_or_load_labels, labels_for_split
+    from ssamt.labels.store import build_or_load_labels
 
     data_dir = Path(data_dir)
     records = [r for r in read_pairs(data_dir, split)
@@ -102,7 +103,7 @@ def measure_with_chance(model: Any, vocab: Any, config: dict[str, Any], inputs: 
     """(measure's results, {edit type: % localized by a part picked at random})."""
     from ssamt.data.synth_edits import EDIT_TYPES
     from ssamt.data.tables import DEFAULT_MAX_TOKENS, TextTable
-    from ssamt.explain import reference_levels
+    from ssamt.pipelines.explain import reference_levels
     from ssamt.retrieval.evaluate import eq5_weights
 
     mu1, mu2 = eq5_weights(config)
@@ -139,8 +140,8 @@ def scene_truth_recalls(model: Any, vocab: Any, config: dict[str, Any], data_dir
     """Standard and scene-truth R@K of the dual encoder and of Eq. 5 re-ranking of the top k
     (ssamt.retrieval.scene_truth.truth_recalls) on the whole split; None without specs."""
     from ssamt.data.precomp import open_split
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable
-    from ssamt.labels.store import labels_for_split
     from ssamt.retrieval.encode import encode_gallery
     from ssamt.retrieval.evaluate import eq5_weights
     from ssamt.retrieval.rerank import two_stage

@@ -14,26 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from ssamt.fileio import write_json, write_text
-from ssamt.retrieval.analysis import report as rep
-from ssamt.retrieval.analysis.runs import (
+from ssamt.pipelines.analysis import report as rep
+from ssamt.pipelines.analysis.runs import (
     VARIANTS,
     TrainSetup,
+    data_for_fraction,
     ensure_intra,
     ensure_variant,
     group_name,
+    load_training_data,
     run_config,
 )
 
 
 def _log(setup: TrainSetup, text: str) -> None:
     print(f"[analyze] {text}", flush=True)
-
-
-def load_training_data(setup: TrainSetup):
-    """(train with labels, dev, vocab) of the data folder, loaded once per analysis."""
-    from ssamt.commands.train import load_data
-
-    return load_data(setup.data_dir, run_config(setup, True, None), None, setup.progress)
 
 
 def train_group(setup: TrainSetup, runs: Path, use_phrases: bool, variants, data,
@@ -114,7 +109,6 @@ def run_data_fraction(setup: TrainSetup, out: Path, runs: Path, fractions, subse
                       variants=("gm", "lm", "pm"), full=None) -> dict[str, Any]:
     """Table 5: test RSum of SSAMT w/o PM&LM, w/o PM and full at fractions of the train images.
     `full`: (train, dev, vocab) of all training data when already loaded."""
-    from ssamt.retrieval.analysis.parallel import data_for_fraction
 
     full = full or load_training_data(setup)
     measured: dict[str, dict[str, Any]] = {}
@@ -145,19 +139,6 @@ def run_data_fraction(setup: TrainSetup, out: Path, runs: Path, fractions, subse
                                 "measured": measured})
 
 
-def dev_for(setup: TrainSetup, vocab):
-    """The whole dev split encoded with `vocab`, or None (the runner takes its first
-    eval.max_images for the epoch evaluations and more to choose Eq. 5's weights)."""
-    from ssamt.data.precomp import available_splits
-    from ssamt.train.data import load_split
-
-    if "dev" not in available_splits(setup.data_dir):
-        return None
-    cfg = run_config(setup, True, None)
-    dev, _ = load_split(setup.data_dir, "dev", vocab, max_tokens=cfg.model.max_tokens)
-    return dev
-
-
 def train_pm_models(setup: TrainSetup, runs: Path, data=None) -> dict[str, Path]:
     """SSAMT and SSAMT w/o PM (the +PM and +LM runs of the phrases group)."""
     train_group(setup, runs, True, ("lm", "pm"), data or load_training_data(setup))
@@ -169,9 +150,9 @@ def measure_pm_accuracy(checkpoint: Path, data_dir: str, split: str, seed: int, 
                         device: str) -> dict[str, Any]:
     """Table 4 accuracies of one checkpoint on one split."""
     from ssamt.data.precomp import open_split
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.data.tables import ImageTable, TextTable
-    from ssamt.labels.store import labels_for_split
-    from ssamt.retrieval.analysis.pm_accuracy import pm_accuracy
+    from ssamt.pipelines.analysis.pm_accuracy import pm_accuracy
     from ssamt.train.checkpoint import load_model_info
     from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
 
@@ -210,7 +191,7 @@ def per_type_markdown(measured: dict[str, dict[str, Any]]) -> str:
 def run_pm_accuracy(models: dict[str, Path | None], setup: TrainSetup, out: Path, *,
                     split: str = "test", seed: int = 0, max_pairs: int = 0) -> dict[str, Any]:
     """Table 4 for SSAMT ("pm") and, when given, SSAMT w/o PM ("lm")."""
-    from ssamt.retrieval.analysis.pm_accuracy import __doc__ as definitions
+    from ssamt.pipelines.analysis.pm_accuracy import __doc__ as definitions
 
     measured = {name: measure_pm_accuracy(path, setup.data_dir, split, seed, max_pairs, setup.device)
                 for name, path in models.items() if path is not None}

@@ -18,7 +18,7 @@ content word, as `ssamt explain` lists them) that scores furthest below the refe
 its type, score - ref_type, with ref_type the mean score of that type's parts in the
 image's own captions against the original image (the explain verdict's ordering; a plain
 lowest score would nearly always be a relation, whose parts sit lowest in every caption,
-see ssamt.explain), has a token in the edited span. Phrase parts cover their span (a relation
+see ssamt.pipelines.explain), has a token in the edited span. Phrase parts cover their span (a relation
 phrase spans its subject and object nouns as well).
 """
 
@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from ssamt.data.batch import ImageBatch
-from ssamt.explain import Part, parts_from_scores
 from ssamt.labels.graph import CaptionGraph
 from ssamt.model.scores import cos_each, s_global, s_phrase, s_region
-from ssamt.retrieval.analysis.pm_accuracy import pairwise_accuracy
+from ssamt.pipelines.analysis.pm_accuracy import pairwise_accuracy
+from ssamt.pipelines.explain import Part, parts_from_scores
 
 SCORES = ("intra", "inter_global", "local", "eq5")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ssamt.retrieval.analysis import report as rep
-from ssamt.retrieval.analysis.minimal_pairs import SCORES
+from ssamt.pipelines.analysis import report as rep
+from ssamt.pipelines.analysis.minimal_pairs import SCORES
 from ssamt.retrieval.metrics import METRIC_KEYS
 
 MODEL_NAMES = {"pm": "SSAMT", "lm": "SSAMT w/o PM"}
@@ -72,8 +72,8 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
                       progress: bool = False) -> dict[str, Any]:
     """Measure each given model ("pm" required, "lm" optional), write the report folder."""
     from ssamt.fileio import write_json, write_text
-    from ssamt.retrieval.analysis.minimal_pairs import __doc__ as definitions
-    from ssamt.retrieval.analysis.minimal_run import (
+    from ssamt.pipelines.analysis.minimal_pairs import __doc__ as definitions
+    from ssamt.pipelines.analysis.minimal_run import (
         load_inputs,
         measure_with_chance,
         scene_truth_recalls,

@@ -136,7 +136,7 @@ def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
     written to test.json."""
     from ssamt.data.fingerprint import split_fingerprint
     from ssamt.data.precomp import open_split
-    from ssamt.labels.store import labels_for_split
+    from ssamt.data.split_labels import labels_for_split
     from ssamt.retrieval.evaluate import eq5_weights, evaluate_model
     from ssamt.train.checkpoint import load_model
 
@@ -210,3 +210,35 @@ def subset_train(train_data, keep: np.ndarray, min_count: int):
     data = SplitData(ImageTable(split), texts, c2i, labels, train_data.feature_dim,
                      train_data.box_dim, fingerprint=split_fingerprint(split))
     return data, vocab
+
+
+# ----- the data every run of an analysis shares ------------------------------------------
+
+
+def load_training_data(setup: TrainSetup):
+    """(train with labels, dev, vocab) of the data folder, loaded once per analysis."""
+    from ssamt.train.data import load_train_dev
+
+    return load_train_dev(setup.data_dir, run_config(setup, True, None), None, setup.progress)
+
+
+def dev_for(setup: TrainSetup, vocab):
+    """The whole dev split encoded with `vocab`, or None (the runner takes its first
+    eval.max_images for the epoch evaluations and more to choose Eq. 5's weights)."""
+    from ssamt.data.precomp import available_splits
+    from ssamt.train.data import load_split
+
+    if "dev" not in available_splits(setup.data_dir):
+        return None
+    cfg = run_config(setup, True, None)
+    dev, _ = load_split(setup.data_dir, "dev", vocab, max_tokens=cfg.model.max_tokens)
+    return dev
+
+
+def data_for_fraction(setup: TrainSetup, full, fraction: float, subset_seed: int):
+    """(train, dev, vocab) of a fraction of the training images (full data at 1.0)."""
+    if fraction >= 1.0:
+        return full
+    keep = subset_images(full[0].num_images, fraction, subset_seed)
+    sub, vocab = subset_train(full[0], keep, run_config(setup, True, None).vocab_min_count)
+    return sub, dev_for(setup, vocab), vocab
