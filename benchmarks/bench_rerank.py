@@ -22,7 +22,7 @@ from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable
 from ssamt.fileio import write_json
 from ssamt.retrieval.encode import encode_gallery
 from ssamt.retrieval.evaluate import eq5_weights, evaluate_tables
-from ssamt.train.checkpoint import load_model
+from ssamt.train.run import load_run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale:
         bench_scale(args.scale, args.ks)
         return 0
-    model, vocab, config = load_model(args.checkpoint, args.device)
+    run = load_run(args.checkpoint, args.device)
+    model, vocab, config = run.model, run.vocab, run.settings()
     mu1, mu2 = eq5_weights(config)
     images, texts, c2i = load_gallery(args, config, vocab)
     t0 = time.perf_counter()

@@ -40,11 +40,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def load(checkpoint: str, data: str):
-    from ssamt.train.checkpoint import load_model
     from ssamt.train.config import load_config
     from ssamt.train.data import load_train_dev
+    from ssamt.train.run import load_run
 
-    model, vocab, config = load_model(checkpoint, "cpu")
+    run = load_run(checkpoint, "cpu")
+    model, vocab, config = run.model, run.vocab, run.settings()
     cfg = load_config("synthetic", [f"model.max_tokens={config['model']['max_tokens']}"])
     train, _, _ = load_train_dev(data, cfg, vocab.to_dict(), False)
     return model, train

@@ -13,8 +13,9 @@ import torch
 
 from ssamt.cli import main
 from ssamt.errors import CheckpointError, SsamtError
-from ssamt.train.checkpoint import load_model, save_checkpoint, vocab_hash
+from ssamt.train.checkpoint import save_checkpoint, vocab_hash
 from ssamt.train.config import load_config
+from ssamt.train.run import load_run
 from ssamt.train.validate import validate_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -179,11 +180,11 @@ def test_vocabulary_that_does_not_belong_to_the_weights_is_refused(tmp_path):
     payload["vocab"] = Vocab(["<pad>", "<unk>", "a", "dog", "cat"]).to_dict()
     save_checkpoint(path, payload)
     with pytest.raises(CheckpointError, match="does not belong to these weights"):
-        load_model(path)
+        load_run(path)
     swapped = _checkpoint(tmp_path / "swapped.pt", 12, vocab_tokens=["<pad>", "<unk>", "dog", "a"],
                           hash_of=Vocab(["<pad>", "<unk>", "a", "dog"]))
     with pytest.raises(CheckpointError, match="vocabulary was replaced"):
-        load_model(swapped)
+        load_run(swapped)
 
 
 # ---- a full file system, where this machine can make one -----------------------------------

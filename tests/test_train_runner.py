@@ -1,4 +1,4 @@
-"""Both phases on a tiny hand-made data set: checkpoints, best/last, exact resume, load_model."""
+"""Both phases on a tiny hand-made data set: checkpoints, best/last, exact resume, load_run."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import torch
 
 from ssamt.errors import SsamtError
 from ssamt.labels.graph import CaptionGraph, Phrase
-from ssamt.train.checkpoint import load_checkpoint, load_model
+from ssamt.train.checkpoint import load_checkpoint
 from ssamt.train.config import load_config
 from ssamt.train.data import SplitData, build_vocab
+from ssamt.train.run import load_run
 
 COLORS = ["red", "blue", "green", "white"]
 ANIMALS = ["dog", "cat", "horse", "bird"]
@@ -94,9 +95,9 @@ def test_both_phases_write_checkpoints_and_metrics(tmp_path):
     last = load_checkpoint(run / "last.pt")
     assert last["state"]["phase"] == "inter" and "optimizer" in last and "scheduler" in last
     assert "optimizer" not in load_checkpoint(run / "best.pt")
-    model, vocab, config = load_model(run)
-    assert len(vocab) == last["model_config"]["vocab_size"] and config["loss"]["mu1"] == 0.3
-    assert not model.training
+    opened = load_run(run)
+    assert len(opened.vocab) == last["model_config"]["vocab_size"] and opened.config.loss.mu1 == 0.3
+    assert not opened.model.training and opened.phase == "inter" and opened.path == run / "best.pt"
     with pytest.raises(SsamtError, match="--resume"):
         _train(tmp_path, "run")
 
@@ -148,8 +149,8 @@ def test_phase2_stores_eq5_weights_chosen_on_dev(tmp_path):
     assert chosen["split"] == "dev" and chosen["k"] == 3 and len(chosen["grid"]) == 45
     for name in ("best.pt", "last.pt"):
         assert load_checkpoint(tmp_path / "run" / name)["eq5"]["mu1"] == chosen["mu1"]
-    _, _, config = load_model(tmp_path / "run")
-    assert eq5_weights(config) == (chosen["mu1"], chosen["mu2"])
+    opened = load_run(tmp_path / "run")
+    assert opened.eq5_weights() == eq5_weights(opened.settings()) == (chosen["mu1"], chosen["mu2"])
     off = load_config("synthetic", [*TINY, "eval.select_mu=false"])
     from ssamt.train.runner import train
 

@@ -50,20 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssamt.data.precomp import open_split
-    from ssamt.data.split_labels import labels_for_split
     from ssamt.fileio import check_output, is_stdout, write_json
-    from ssamt.retrieval.evaluate import (
-        describe_eq5,
-        eq5_source,
-        eq5_weights,
-        evaluate_model,
-        format_results,
-    )
+    from ssamt.pipelines.evaluation import evaluate_run
+    from ssamt.retrieval.evaluate import format_results
     from ssamt.retrieval.protocols import DEFAULT_SPLIT
-    from ssamt.retrieval.scene_truth import split_truth
-    from ssamt.train.checkpoint import load_model_info
-    from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
+    from ssamt.train.run import load_run
 
     check_ranges(args, {"rerank_k": 0, "batch_size": 1}, finite=("mu1", "mu2"))
     split_name = args.split or DEFAULT_SPLIT[args.protocol]
@@ -72,32 +63,15 @@ def run(args: argparse.Namespace) -> int:
     apply_labels_cache(args)
     device = resolve_device(args.device)
     progress = not args.quiet and sys.stderr.isatty()
-    model, vocab, config, info = load_model_info(args.checkpoint, device)
-    mu1, mu2 = eq5_weights(config, args.mu1, args.mu2)
-    split = open_split(args.data, split_name)
-    check_data_fits(model.config, split, info.path)  # before parsing and encoding anything
-    k = None if args.exhaustive else args.rerank_k
-    if k != 0 and note_phase1(info.phase, info.path):
-        k = 0
-    # Cached next to the data after the first run (spaCy parsing is the slow part).
-    graphs = labels_for_split(args.data, split_name, progress=progress).graphs
-    oov = oov_rate(graphs, vocab)
-    warn_oov(oov, info.path, f"{args.data} ({split_name})")
-    max_tokens = config.get("model", {}).get("max_tokens") if isinstance(config, dict) else None
-    result = evaluate_model(
-        model, vocab, split, graphs, protocol=args.protocol, k=k, mu1=mu1, mu2=mu2,
-        max_tokens=max_tokens, batch_size=args.batch_size, device=device,
-        progress=progress, search=args.search,
-        truth=split_truth(args.data, split_name),  # synthetic data: scene-truth R@K too
-    )
-    result = {"checkpoint": str(info.path), "data": str(args.data), "device": device,
-              "checkpoint_phase": info.phase, "train_data_fingerprint": info.data_fingerprint,
-              "oov_rate": round(oov, 4), "mu_source": eq5_source(config, args.mu1, args.mu2),
-              **result}
+    run = load_run(args.checkpoint, device)
+    result = evaluate_run(run, args.data, split_name, protocol=args.protocol,
+                          k=None if args.exhaustive else args.rerank_k, mu1=args.mu1,
+                          mu2=args.mu2, batch_size=args.batch_size, device=device,
+                          progress=progress, search=args.search)
     table_to = sys.stderr if is_stdout(args.json) else sys.stdout
     print(format_results(result), file=table_to)
     if result.get("k") != 0:
-        print(describe_eq5(config, args.mu1, args.mu2), file=table_to)
+        print(run.describe_eq5(args.mu1, args.mu2), file=table_to)
     if args.json:
         write_json(args.json, result)
         if not is_stdout(args.json):

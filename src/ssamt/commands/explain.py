@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
         format_explanation,
         image_batch,
     )
-    from ssamt.train.checkpoint import load_model_info
     from ssamt.train.compat import check_data_fits, note_phase1
+    from ssamt.train.run import load_run
 
     if args.text is not None and not args.text.strip():
         raise SsamtError("--text is empty: give a caption with at least one word")
@@ -114,9 +114,10 @@ def run(args: argparse.Namespace) -> int:
     if args.caption is not None:
         check_caption_index(split, args.caption)
     device = resolve_device(args.device)
-    model, vocab, config, info = load_model_info(args.checkpoint, device)
-    check_data_fits(model.config, split, info.path)
-    note_phase1(info.phase, info.path, "the phrase scores below come from an untrained "
+    run = load_run(args.checkpoint, device)
+    model, vocab, config = run.model, run.vocab, run.settings()
+    check_data_fits(model.config, split, run.path)
+    note_phase1(run.phase, run.path, "the phrase scores below come from an untrained "
                                        "encoder")
     k = split.captions_per_image
     own = list(range(args.image * k, (args.image + 1) * k))  # DESIGN.md section 3
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_explanation(expl, _title(args, positive)),
           file=sys.stderr if is_stdout(args.json) else sys.stdout)
     if args.json:
-        write_json(args.json, {"checkpoint": str(info.path),
+        write_json(args.json, {"checkpoint": str(run.path),
                                "data": str(args.data), "split": args.split, "image": args.image,
                                "caption_index": args.caption, "positive_pair": positive,
                                "reference_captions": ref_lines,

@@ -246,7 +246,7 @@ def explain_pair(model: Any, vocab: Vocab, config: dict[str, Any], image: ImageB
                  mu2: float | None = None) -> Explanation:
     """Phrase-to-image scores of caption `graph` against `image` (one image, B = 1).
 
-    model, vocab, config: as from ssamt.train.checkpoint.load_model; config["model"]
+    model, vocab, config: a Run's (ssamt.train.run.load_run) model, vocab, settings(); config["model"]
         ["max_tokens"] cuts the caption as in training and evaluation; config["loss"] gives
         mu1 / mu2 (Eq. 5) and alpha3 (the default margin is alpha3 / 2).
     labels:    L_i of the image, for the label-rule column (None: no column).

@@ -70,21 +70,11 @@ def prepare_data(out: Path, size: str, seed: int, progress: bool) -> Path:
 
 def evaluate_test(run_dir: Path, data_dir: Path, k: int, device: str, progress: bool) -> dict:
     """Two-stage recall of the run's best checkpoint on the test split (the evaluate path)."""
-    from ssamt.data.precomp import open_split
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.retrieval.evaluate import eq5_weights, evaluate_model
-    from ssamt.train.checkpoint import load_model
+    from ssamt.pipelines.evaluation import evaluate_run
+    from ssamt.train.run import load_run
 
-    model, vocab, config = load_model(run_dir, device)
-    mu1, mu2 = eq5_weights(config)  # chosen on dev at the end of phase 2
-    split = open_split(data_dir, "test")
-    graphs = labels_for_split(data_dir, "test").graphs
-    from ssamt.retrieval.scene_truth import split_truth
-
-    return evaluate_model(model, vocab, split, graphs, protocol="f30k", k=k,
-                          mu1=mu1, mu2=mu2,
-                          max_tokens=config["model"]["max_tokens"], device=device,
-                          progress=progress, truth=split_truth(data_dir, "test"))
+    return evaluate_run(load_run(run_dir, device), data_dir, "test", k=k, device=device,
+                        progress=progress)
 
 
 def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,

@@ -25,7 +25,7 @@ from ssamt.retrieval.rerank import two_stage
 def eq5_weights(config: dict[str, Any], mu1: float | None = None,
                 mu2: float | None = None) -> tuple[float, float]:
     """Eq. 5's mu1 / mu2: as given, else those phase 2 chose on dev (config["eq5"], from
-    load_model), else the run's config (loss section), else the paper's Flickr30K values
+    ssamt.train.run.Run.settings), else the run's config (loss section), else the paper's Flickr30K values
     (0.3, 0.1)."""
     source = eq5_source(config)
     chosen = config.get(source, {}) if source in ("eq5", "loss") else {}

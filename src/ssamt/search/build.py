@@ -131,9 +131,10 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
     `out` (module docstring). Returns the manifest."""
     from ssamt.data.precomp import open_split
     from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable
+    from ssamt.data.tables import ImageTable, TextTable
     from ssamt.retrieval.encode import encode_gallery
-    from ssamt.train.checkpoint import load_model, resolve_checkpoint
+    from ssamt.train.checkpoint import resolve_checkpoint
+    from ssamt.train.run import load_run
 
     import_faiss()  # fail before minutes of encoding
     out, ckpt = Path(out), resolve_checkpoint(checkpoint)
@@ -141,10 +142,11 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
     t0 = time.perf_counter()
     data = open_split(data_dir, split)
     check_ann_options(kind, ivf_nlist, data.num_images)  # before minutes of encoding
-    model, vocab, config = load_model(ckpt, device)
+    run = load_run(ckpt, device)
+    model, vocab = run.model, run.vocab
     check_fits(model.config, data, ckpt)
     graphs = labels_for_split(data_dir, split, progress=progress).graphs
-    max_tokens = (config.get("model", {}) or {}).get("max_tokens") or DEFAULT_MAX_TOKENS
+    max_tokens = run.max_tokens
     img, txt = encode_gallery(model, ImageTable(data), TextTable(graphs, vocab, max_tokens),
                               batch_size=batch_size, device=device, progress=progress)
     img, txt = img.numpy(), txt.numpy()

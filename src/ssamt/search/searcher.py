@@ -61,14 +61,15 @@ class Searcher:
         One query's tensors are small, so on a busy machine 1 thread is the fastest: each
         parallel region otherwise waits for a second core (BENCHMARKS.md, Search)."""
         from ssamt.retrieval.evaluate import eq5_weights
-        from ssamt.train.checkpoint import load_model
+        from ssamt.train.run import load_run
 
         if threads is not None:
             set_threads(threads)
         index_dir = Path(index_dir)
         manifest = read_manifest(index_dir)
         ckpt, split = _verified_inputs(index_dir, manifest, checkpoint, data)
-        model, vocab, config = load_model(ckpt, device)
+        run = load_run(ckpt, device)
+        model, vocab, config = run.model, run.vocab, run.settings()
         mu1, mu2 = eq5_weights(config, mu1, mu2)
         searcher = cls(index_dir, manifest, model, vocab, config, split, mu1, mu2, device)
         searcher.threads = threads

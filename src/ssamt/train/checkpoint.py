@@ -24,14 +24,13 @@ from __future__ import annotations
 import pickle
 import random
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ssamt.errors import CheckpointError, SsamtError
+from ssamt.errors import CheckpointError
 from ssamt.fileio import atomic_open
 
 FORMAT = "ssamt-checkpoint"
@@ -105,56 +104,7 @@ def vocab_hash(vocab_dict: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(tokens).encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """What a command must know about a checkpoint besides its model."""
-
-    path: Path
-    phase: str | None           # "intra" (phase 1 only: the inter encoder is untrained), "inter"
-    data_fingerprint: str | None
-
-
-def load_model(path_or_run_dir: str | Path, device: str | torch.device = "cpu"):
-    """The one loader for every command: -> (SSAMT in eval mode on `device`, Vocab, train config dict).
-
-    The architecture comes from the checkpoint itself (DESIGN.md section 6), so no preset or
-    flag is needed. Weights that do not fit the stored architecture raise CheckpointError.
-    The config dict also holds "eq5" when phase 2 chose Eq. 5's weights on dev (see
-    ssamt.retrieval.evaluate.eq5_weights).
-    """
-    model, vocab, config, _ = load_model_info(path_or_run_dir, device)
-    return model, vocab, config
-
-
-def load_model_info(path_or_run_dir: str | Path, device: str | torch.device = "cpu"):
-    """load_model plus a CheckpointInfo. A vocabulary that does not belong to the weights
-    (another size, or another token list than the one trained) is refused: every caption
-    would be encoded into the wrong embedding rows."""
-    from ssamt.data.vocab import Vocab
-    from ssamt.model.config import ModelConfig
-    from ssamt.model.ssamt import SSAMT
-
-    path = resolve_checkpoint(path_or_run_dir)
-    payload = load_checkpoint(path)
-    try:
-        config = ModelConfig.from_dict(payload["model_config"])
-        model = SSAMT(config)
-        model.load_state_dict(payload["model"], strict=True)
-        vocab = Vocab.from_dict(payload["vocab"])
-    except (RuntimeError, TypeError, KeyError, ValueError, SsamtError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(path, f"weights do not match the stored model config: {first}") from None
-    _check_vocab(path, payload, len(vocab), config.vocab_size)
-    model.to(device).eval()
-    state = payload.get("state") if isinstance(payload.get("state"), dict) else {}
-    info = CheckpointInfo(path, state.get("phase"), payload.get("data_fingerprint"))
-    train_config = dict(payload["train_config"])
-    if "eq5" in payload:  # Eq. 5's weights chosen on dev after phase 2
-        train_config["eq5"] = payload["eq5"]
-    return model, vocab, train_config, info
-
-
-def _check_vocab(path: Path, payload: dict[str, Any], size: int, rows: int) -> None:
+def check_vocab(path: Path, payload: dict[str, Any], size: int, rows: int) -> None:
     if size != rows:
         raise CheckpointError(path, f"its vocabulary has {size:,} tokens but the weights have "
                                     f"{rows:,} embedding rows: the vocabulary does not belong "

@@ -153,17 +153,18 @@ def measure_pm_accuracy(checkpoint: Path, data_dir: str, split: str, seed: int, 
     from ssamt.data.split_labels import labels_for_split
     from ssamt.data.tables import ImageTable, TextTable
     from ssamt.pipelines.analysis.pm_accuracy import pm_accuracy
-    from ssamt.train.checkpoint import load_model_info
     from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
+    from ssamt.train.run import load_run
 
-    model, vocab, config, info = load_model_info(checkpoint, device)
+    run = load_run(checkpoint, device)
+    model, vocab = run.model, run.vocab
     split_obj = open_split(data_dir, split)
-    check_data_fits(model.config, split_obj, info.path)
-    note_phase1(info.phase, info.path, "its global, local and phrase scores below are those "
+    check_data_fits(model.config, split_obj, run.path)
+    note_phase1(run.phase, run.path, "its global, local and phrase scores below are those "
                                        "of an untrained encoder")
     store = labels_for_split(data_dir, split)
-    warn_oov(oov_rate(store.graphs, vocab), info.path, f"{data_dir} ({split})")
-    texts = TextTable(store.graphs, vocab, max_tokens=config["model"]["max_tokens"])
+    warn_oov(oov_rate(store.graphs, vocab), run.path, f"{data_dir} ({split})")
+    texts = TextTable(store.graphs, vocab, max_tokens=run.max_tokens)
     res = pm_accuracy(model, ImageTable(split_obj), texts, split_obj.caption_image, store,
                       seed=seed, max_pairs=max_pairs, device=device)
     return {"checkpoint": str(checkpoint), "split": split, **res}

@@ -78,8 +78,7 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
         measure_with_chance,
         scene_truth_recalls,
     )
-    from ssamt.retrieval.evaluate import describe_eq5
-    from ssamt.train.checkpoint import load_model
+    from ssamt.train.run import load_run
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,8 +87,9 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
     for key, path in models.items():
         if path is None:
             continue
-        model, vocab, config = load_model(path, device)
-        weights[key] = describe_eq5(config)
+        run = load_run(path, device)
+        model, vocab, config = run.model, run.vocab, run.settings()
+        weights[key] = run.describe_eq5()
         measured[key], chance[key] = measure_with_chance(model, vocab, config, inputs,
                                                          batch_size=batch_size, device=device)
         rec = scene_truth_recalls(model, vocab, config, data_dir, split, rerank_k, device=device)

@@ -134,26 +134,16 @@ def _finished(payload: dict) -> bool:
 def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
     """Stage-1 and re-ranked test recall of the run's best.pt (the `ssamt evaluate` path),
     written to test.json."""
-    from ssamt.data.fingerprint import split_fingerprint
-    from ssamt.data.precomp import open_split
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.retrieval.evaluate import eq5_weights, evaluate_model
-    from ssamt.train.checkpoint import load_model
+    from ssamt.data.fingerprint import data_fingerprint
+    from ssamt.pipelines.evaluation import evaluate_run as evaluate
+    from ssamt.train.run import load_run
 
-    model, vocab, config = load_model(run_dir, setup.device)
-    mu1, mu2 = eq5_weights(config)  # chosen on dev at the end of phase 2
-    split = open_split(setup.data_dir, "test")
-    fingerprint = split_fingerprint(split)
-    graphs = labels_for_split(setup.data_dir, "test").graphs
-    if 0 < setup.test_images < split.num_images:
-        graphs = graphs[: setup.test_images * split.captions_per_image]
-        split = split.subset(range(setup.test_images))
-    result = evaluate_model(model, vocab, split, graphs, protocol="f30k", k=k,
-                            mu1=mu1, mu2=mu2,
-                            max_tokens=config["model"]["max_tokens"], device=setup.device)
+    result = evaluate(load_run(run_dir, setup.device), setup.data_dir, "test", k=k,
+                      device=setup.device, test_images=setup.test_images)
     result.pop("folds", None)
     result["test_images"] = setup.test_images
-    result["test_fingerprint"] = fingerprint  # the whole test split (test_images says the part)
+    # the whole test split (test_images says the part)
+    result["test_fingerprint"] = data_fingerprint(setup.data_dir, "test")
     write_json(run_dir / TEST_NAME, result)
     return result
 

@@ -1,0 +1,92 @@
+"""A trained run opened for use: the one way every command and pipeline opens a checkpoint.
+
+    run = load_run("runs/synth", device="cpu")     # a run folder (best.pt, else last.pt) or a file
+    run.model, run.vocab, run.config.loss.alpha3, run.max_tokens
+    mu1, mu2 = run.eq5_weights()                   # chosen on dev by phase 2, else the config's
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ssamt.errors import CheckpointError, ConfigError, SsamtError
+from ssamt.train.checkpoint import check_vocab, load_checkpoint, resolve_checkpoint
+from ssamt.train.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Run:
+    """model: SSAMT in eval mode; vocab: its Vocab; config: the TrainConfig it was trained
+    with; path: the checkpoint file read; phase: "intra" (phase 1 only: the inter encoder is
+    untrained) or "inter"; data_fingerprint: of its training data (None for runs made before
+    fingerprints); eq5: Eq. 5's weights chosen on dev after phase 2 ({"mu1", "mu2", "rsum",
+    "stage1_rsum", "split", "images", ...}) or None."""
+
+    model: Any
+    vocab: Any
+    config: TrainConfig
+    path: Path
+    phase: str | None
+    data_fingerprint: str | None
+    eq5: dict[str, Any] | None
+
+    @property
+    def max_tokens(self) -> int:
+        """Word positions of the model: captions are cut here as in training."""
+        return int(self.model.config.max_tokens)
+
+    def settings(self) -> dict[str, Any]:
+        """The training config as a plain dict, with "eq5" when phase 2 chose the weights
+        (the form ssamt.retrieval.evaluate.eq5_weights and ssamt.pipelines.explain read)."""
+        out = self.config.to_dict()
+        if self.eq5:
+            out["eq5"] = dict(self.eq5)
+        return out
+
+    def eq5_weights(self, mu1: float | None = None, mu2: float | None = None) -> tuple[float, float]:
+        """mu1, mu2: as given, else chosen on dev, else the training config's."""
+        from ssamt.retrieval.evaluate import eq5_weights
+
+        return eq5_weights(self.settings(), mu1, mu2)
+
+    def describe_eq5(self, mu1: float | None = None, mu2: float | None = None) -> str:
+        from ssamt.retrieval.evaluate import describe_eq5
+
+        return describe_eq5(self.settings(), mu1, mu2)
+
+
+def load_run(path_or_run_dir: str | Path, device: str | torch.device = "cpu") -> Run:
+    """Open a checkpoint file, or a run folder's best.pt (else last.pt), on `device`.
+
+    The architecture comes from the checkpoint itself (DESIGN.md section 6), so no preset or
+    flag is needed. Weights that do not fit the stored architecture, and a vocabulary that
+    does not belong to the weights (another size, or another token list than the one
+    trained: every caption would be encoded into the wrong rows), raise CheckpointError.
+    """
+    from ssamt.data.vocab import Vocab
+    from ssamt.model.config import ModelConfig
+    from ssamt.model.ssamt import SSAMT
+
+    path = resolve_checkpoint(path_or_run_dir)
+    payload = load_checkpoint(path)
+    try:
+        model_config = ModelConfig.from_dict(payload["model_config"])
+        model = SSAMT(model_config)
+        model.load_state_dict(payload["model"], strict=True)
+        vocab = Vocab.from_dict(payload["vocab"])
+    except (RuntimeError, TypeError, KeyError, ValueError, SsamtError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(path, f"weights do not match the stored model config: {first}") from None
+    check_vocab(path, payload, len(vocab), model_config.vocab_size)
+    try:
+        config = TrainConfig.from_dict(payload["train_config"])
+    except ConfigError as exc:
+        raise CheckpointError(path, f"its training config cannot be read: {exc}") from None
+    model.to(device).eval()
+    state = payload.get("state") if isinstance(payload.get("state"), dict) else {}
+    eq5 = payload.get("eq5") if isinstance(payload.get("eq5"), dict) else None
+    return Run(model, vocab, config, path, state.get("phase"), payload.get("data_fingerprint"), eq5)
