@@ -211,12 +211,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
 
 
 def preset_path(name: str) -> Path | None:
-    """The YAML file of a named preset: the package copy (installed) or the repo's configs/."""
+    """The YAML file of a named preset, shipped in the package (`src/ssamt/configs/`; the
+    repository's `configs/` is a link to it: one copy of the presets)."""
     packaged = resources.files("ssamt") / "configs" / f"{name}.yaml"
-    if packaged.is_file():
-        return Path(str(packaged))
-    repo = Path(__file__).resolve().parents[3] / "configs" / f"{name}.yaml"
-    return repo if repo.is_file() else None
+    return Path(str(packaged)) if packaged.is_file() else None
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
