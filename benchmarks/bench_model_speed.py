@@ -19,9 +19,10 @@ import time
 
 import torch
 
-from ssamt.model import SSAMT, model_config
+from ssamt.model import SSAMT
 from ssamt.model.scores import s_global, s_phrase, s_region
 from ssamt.model.synthetic import random_image_batch, random_text_batch
+from ssamt.train.config import load_config
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -104,7 +105,8 @@ def max_output_diff(model: SSAMT, img, txt) -> float:
 def main() -> None:
     args = parse_args()
     torch.manual_seed(0)
-    cfg = model_config(args.preset, args.vocab_size)
+    cfg = load_config(args.preset).model.with_data(vocab_size=args.vocab_size, d_region=2048,
+                                                   d_box=0)  # BUTD regions, no boxes
     model = SSAMT(cfg).to(args.device)
     model.freeze_intra()  # phase 2
     g = torch.Generator().manual_seed(0)

@@ -140,11 +140,12 @@ def main() -> None:
 def paper_stage2(k: int = 32, repeats: int = 5) -> None:
     """Stage 2 of one query at the paper's size: the inter encoder and Eq. 5 on k pairs of
     36 BUTD regions (2048-d) and a 12-word caption with 6 phrases, random weights."""
-    from ssamt.model.config import model_config
     from ssamt.model.ssamt import SSAMT
     from ssamt.model.synthetic import random_image_batch, random_text_batch
+    from ssamt.train.config import load_config
 
-    model = SSAMT(model_config("paper-coco", 9568)).eval()
+    config = load_config("paper-coco").model.with_data(vocab_size=9568, d_region=2048, d_box=0)
+    model = SSAMT(config).eval()
     g = torch.Generator().manual_seed(0)
     img = random_image_batch(k, 36, 2048, generator=g, full=True)
     txt = random_text_batch(k, 12, 6, 9568, generator=g, full=True)

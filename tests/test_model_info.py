@@ -14,4 +14,4 @@ def test_info_paper_preset(capsys):
 
 def test_info_unknown_preset(capsys):
     assert main(["info", "--config", "nope"]) == 2
-    assert "unknown model preset" in capsys.readouterr().err
+    assert "unknown preset 'nope'" in capsys.readouterr().err  # the training presets' schema

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ssamt.data.batch import ImageBatch, TextBatch
-from ssamt.model import SSAMT, model_config
+from ssamt.model import SSAMT, ModelConfig
 from ssamt.model.synthetic import random_image_batch, random_text_batch
 
 V, DR = 40, 12
@@ -14,7 +14,8 @@ V, DR = 40, 12
 
 def _model(**kw) -> SSAMT:
     torch.manual_seed(0)
-    cfg = model_config("small", V, d_model=32, n_heads=4, d_ffn=48, d_region=DR, **kw)
+    cfg = ModelConfig(**{"vocab_size": V, "d_model": 32, "n_heads": 4, "n_layers": 2, "d_ffn": 48,
+                         "dropout": 0.1, "d_region": DR, "d_box": 0, **kw})
     return SSAMT(cfg).eval()
 
 

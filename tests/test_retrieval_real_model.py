@@ -45,7 +45,7 @@ def tiny(tmp_path):
     vocab = Vocab(WORDS)
     torch.manual_seed(0)
     config = ModelConfig(vocab_size=len(vocab), d_model=32, n_heads=4, n_layers=2, d_ffn=64,
-                         dropout=0.1, d_region=D_REGION, max_tokens=16)
+                         dropout=0.1, d_region=D_REGION, d_box=0, max_tokens=16)
     model = SSAMT(config).eval()
     return tmp_path, graphs, vocab, model
 

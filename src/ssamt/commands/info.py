@@ -10,21 +10,27 @@ PAPER_TOTAL = 64.7e6  # paper section 3.2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="paper-coco",
-                        help="model preset: paper-f30k, paper-coco or small (default paper-coco)")
+    parser.add_argument("--config", default="paper-coco", metavar="PRESET_OR_FILE",
+                        help="training preset (paper-f30k, paper-coco, synthetic) or a YAML "
+                             "file: its model section (default paper-coco)")
     parser.add_argument("--vocab-size", type=int, default=9568,
                         help="vocabulary size (default 9,568)")
     parser.add_argument("--d-region", type=int, default=None,
-                        help="region feature size (default: the preset's)")
+                        help="region feature size (default: the config's, else 2048 as BUTD)")
+    parser.add_argument("--d-box", type=int, default=None,
+                        help="box geometry size (default: the config's, else 0 = no boxes)")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ssamt.model import SSAMT, model_config
+    from ssamt.model import SSAMT
+    from ssamt.train.config import load_config
 
-    overrides = {} if args.d_region is None else {"d_region": args.d_region}
-    config = model_config(args.config, args.vocab_size, **overrides)
+    model = load_config(args.config).model  # the schema every command reads
+    d_region = args.d_region or model.d_region or 2048  # BUTD region features
+    d_box = model.d_box if args.d_box is None and model.d_box is not None else (args.d_box or 0)
+    config = model.with_data(vocab_size=args.vocab_size, d_region=d_region, d_box=d_box)
     with torch.device("meta"):  # shapes only: no memory, no initialisation
         counts = SSAMT(config).num_parameters()
     print(f"model preset {args.config}: vocab {config.vocab_size:,}, d {config.d_model}, "

@@ -34,6 +34,11 @@ class SSAMT(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        if not config.complete:
+            from ssamt.errors import ConfigError
+
+            raise ConfigError("model config: vocab_size, d_region and d_box come from the data; "
+                              "fill them in with ModelConfig.with_data before building")
         self.config = config
         self.text_embed = TextEmbeddings(config)
         self.image_embed = ImageEmbeddings(config)

@@ -19,22 +19,9 @@ from typing import Any, get_type_hints
 import yaml
 
 from ssamt.errors import ConfigError
+from ssamt.model.config import ModelConfig
 
 PRESETS = ("paper-f30k", "paper-coco", "synthetic")
-
-
-@dataclass(frozen=True)
-class ModelSection:
-    """Architecture without the data-derived sizes (vocab_size, d_region, d_box, which
-    training fills in from the vocabulary and the feature files). Paper 3.2 defaults."""
-
-    d_model: int = 1024
-    n_heads: int = 16
-    n_layers: int = 2
-    d_ffn: int = 2048
-    dropout: float = 0.3
-    max_tokens: int = 64
-    use_phrases: bool = True
 
 
 @dataclass(frozen=True)
@@ -115,7 +102,7 @@ class TrainConfig:
     name: str = "custom"
     seed: int = 0
     vocab_min_count: int = 5  # paper 3.2: drop words seen fewer than 5 times
-    model: ModelSection = field(default_factory=ModelSection)
+    model: ModelConfig = field(default_factory=ModelConfig)  # sizes from the data left None
     phase1: PhaseConfig = field(default_factory=PhaseConfig)
     phase2: PhaseConfig = field(default_factory=PhaseConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -141,6 +128,10 @@ def _to_plain(value: Any) -> Any:
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     """Check and convert one leaf value to its declared type."""
     text = str(hint)
+    if text.endswith("| None"):  # optional: None stays None, anything else its type
+        if value is None:
+            return None
+        return _coerce(value, {"int": int, "float": float, "str": str}[text.split(" |")[0]], key)
     if text.startswith("tuple"):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {value!r}")

@@ -59,16 +59,11 @@ def seed_everything(seed: int) -> None:
 
 
 def build_model(cfg: TrainConfig, vocab_size: int, data: SplitData):
-    """SSAMT from the config's architecture plus the data's sizes."""
-    from ssamt.model.config import ModelConfig
+    """SSAMT from the config's architecture plus the data's sizes (filled in here only)."""
     from ssamt.model.ssamt import SSAMT
 
-    m = cfg.model
-    config = ModelConfig(vocab_size=vocab_size, d_model=m.d_model, n_heads=m.n_heads,
-                         n_layers=m.n_layers, d_ffn=m.d_ffn, dropout=m.dropout,
-                         d_region=data.feature_dim, d_box=data.box_dim,
-                         max_tokens=m.max_tokens, use_phrases=m.use_phrases)
-    return SSAMT(config)
+    return SSAMT(cfg.model.with_data(vocab_size=vocab_size, d_region=data.feature_dim,
+                                     d_box=data.box_dim))
 
 
 def dev_evaluator(model, dev: SplitData | None, cfg: TrainConfig, device: torch.device, k: int):

@@ -26,14 +26,13 @@ _PHASE_RANGES = {"lr": (0, True), "token_budget": (1, False), "accum_steps": (1,
                  "log_every": (0, False)}
 _LOSS_MIN = {"negatives_m": 1}  # alphas and lambdas >= 0, mu1/mu2 any finite number
 _EVAL_RANGES = {"rerank_k": 0, "max_images": 0, "batch_size": 1, "every_epochs": 0}
-_MODEL_MIN = {"d_model": 1, "n_heads": 1, "n_layers": 1, "d_ffn": 1, "max_tokens": 1}
 
 
 def validate_config(cfg: Any, source: str = "config") -> None:
     """Raise ConfigError naming the first out-of-range value of `cfg` (a TrainConfig)."""
     _at_least(source, "seed", cfg.seed, 0)
     _at_least(source, "vocab_min_count", cfg.vocab_min_count, 1)
-    _model(source, cfg.model)
+    # the model section checks itself (ModelConfig.__post_init__) when the config is read
     for name in ("phase1", "phase2"):
         _phase(source, name, getattr(cfg, name))
     _loss(source, cfg.loss)
@@ -55,16 +54,6 @@ def _at_least(source: str, key: str, value: float, low: float, strict: bool = Fa
     _finite(source, key, value)
     if value < low or (strict and value == low):
         _fail(source, key, value, f"> {low}" if strict else f">= {low}")
-
-
-def _model(source: str, model: Any) -> None:
-    for key, low in _MODEL_MIN.items():
-        _at_least(source, f"model.{key}", getattr(model, key), low)
-    if model.d_model % model.n_heads:
-        _fail(source, "model.d_model", model.d_model,
-              f"a multiple of model.n_heads ({model.n_heads})")
-    if not 0.0 <= model.dropout < 1.0:
-        _fail(source, "model.dropout", model.dropout, "in [0, 1)")
 
 
 def _phase(source: str, name: str, phase: Any) -> None:

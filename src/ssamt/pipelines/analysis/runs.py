@@ -65,12 +65,19 @@ def run_config(setup: TrainSetup, use_phrases: bool, variant: str | None):
 
 
 def check_same_config(run_dir: Path, cfg, train_data=None) -> None:
-    """A run folder is only reused for the config it was trained with, and the data."""
-    from ssamt.train.config import config_to_yaml
+    """A run folder is only reused for the config it was trained with, and the data. The
+    saved config.yaml is compared as a config (keys the code added since, at their
+    defaults, do not count as a difference), not as text."""
+    from ssamt.errors import ConfigError
+    from ssamt.train.config import TrainConfig, read_yaml
     from ssamt.train.runfolder import check_same_data, read_data_identity
 
     saved = run_dir / "config.yaml"
-    if saved.is_file() and saved.read_text(encoding="utf-8") != config_to_yaml(cfg):
+    try:
+        same = not saved.is_file() or TrainConfig.from_dict(read_yaml(saved)) == cfg
+    except ConfigError:
+        same = False
+    if not same:
         raise SsamtError(f"{run_dir} was trained with another config (see its config.yaml); "
                          "pass another --runs folder or the same --config/--set")
     if train_data is not None:
