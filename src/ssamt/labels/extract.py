@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ssamt.labels import lexicon as lx
-from ssamt.labels.factual import normalize_word
 from ssamt.labels.graph import KEY_TAG, CaptionGraph, Phrase
+from ssamt.labels.lexicon import normalize_word
 from ssamt.labels.modifiers_data import ATTR_PAIRS, NAME_PAIRS
 
 Token = Any  # a spaCy Token

@@ -18,19 +18,11 @@ from pathlib import Path
 
 from ssamt.errors import DataError
 from ssamt.labels.graph import CaptionGraph
+from ssamt.labels.lexicon import normalize_word
 
 Tuple = tuple[str, ...]
 
 _TUPLE_RE = re.compile(r"\(([^()]*)\)")
-_IRREGULAR = {
-    "feet": "foot", "teeth": "tooth", "men": "man", "women": "woman", "people": "person",
-    "children": "child", "mice": "mouse", "geese": "goose", "knives": "knife",
-    "leaves": "leaf", "shelves": "shelf", "wolves": "wolf", "halves": "half",
-    "calves": "calf", "loaves": "loaf", "scarves": "scarf",
-}
-_NO_STRIP = ("ss", "us", "glasses", "pants", "jeans", "shorts", "clothes")
-
-
 @dataclass(frozen=True)
 class GoldGraph:
     """One FACTUAL row: the caption and its gold tuples (raw strings, as annotated)."""
@@ -74,21 +66,6 @@ def read_factual(path: str | Path) -> list[GoldGraph]:
         objs, attrs, rels = parse_graph_text(row["scene_graph"])
         graphs.append(GoldGraph(row["caption"], tuple(objs), tuple(attrs), tuple(rels)))
     return graphs
-
-
-def normalize_word(word: str) -> str:
-    """Fold a plural noun to its singular, the same way for gold and prediction."""
-    if word in _IRREGULAR:
-        return _IRREGULAR[word]
-    if len(word) <= 3 or word.endswith(_NO_STRIP):
-        return word
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "xes", "sses", "zes")):
-        return word[:-2]
-    if word.endswith("s"):
-        return word[:-1]
-    return word
 
 
 def normalize(phrase: str) -> str:

@@ -102,3 +102,28 @@ TRANSITIVE = {"wear", "hold", "touch", "try", "carry", "use", "make", "attach", 
 # scene itself is what the caption describes (COCO / Flickr30K captions often start so).
 FRAMES = {"picture", "photo", "photograph", "image", "view", "shot", "snapshot", "pic",
           "closeup", "close-up", "close", "scene", "display"}
+
+
+# Plural nouns folded to the singular, for the parser and the FACTUAL scorer alike.
+_IRREGULAR = {
+    "feet": "foot", "teeth": "tooth", "men": "man", "women": "woman", "people": "person",
+    "children": "child", "mice": "mouse", "geese": "goose", "knives": "knife",
+    "leaves": "leaf", "shelves": "shelf", "wolves": "wolf", "halves": "half",
+    "calves": "calf", "loaves": "loaf", "scarves": "scarf",
+}
+_NO_STRIP = ("ss", "us", "glasses", "pants", "jeans", "shorts", "clothes")
+
+
+def normalize_word(word: str) -> str:
+    """Fold a plural noun to its singular, the same way for gold and prediction."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    if len(word) <= 3 or word.endswith(_NO_STRIP):
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "sses", "zes")):
+        return word[:-2]
+    if word.endswith("s"):
+        return word[:-1]
+    return word
