@@ -128,7 +128,7 @@ def test_image_table_reads_rows(tmp_path):
 
 
 def test_marks_with_the_real_rule():
-    from ssamt.labels.rule import build_image_labels
+    from ssamt.labels.matching import build_image_labels
 
     labels = build_image_labels([GRAPHS[0]])  # the image of "a red dog on the grass ."
     marks = marks_batch([GRAPHS[3], GRAPHS[0]], [labels, labels])

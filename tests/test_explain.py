@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ssamt.data.precomp import open_split
 from ssamt.data.tables import TextTable, kept_phrases
 from ssamt.data.vocab import Vocab
-from ssamt.labels.rule import mark_phrases, mark_tokens
+from ssamt.labels.matching import mark_phrases, mark_tokens
 from ssamt.model.config import ModelConfig
 from ssamt.model.ssamt import SSAMT
 from ssamt.pipelines.explain import explain_pair, format_explanation, image_batch, verdict_cuts

@@ -30,7 +30,7 @@ def caption_graph(color: str, animal: str, place: str) -> CaptionGraph:
 
 class Labels:
     def __init__(self, graphs, caption_image):
-        from ssamt.labels.rule import build_image_labels
+        from ssamt.labels.matching import build_image_labels
 
         self._labels = [build_image_labels([g for g, i in zip(graphs, caption_image) if i == k])
                         for k in range(int(caption_image.max()) + 1)]

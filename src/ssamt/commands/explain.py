@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.data.precomp import open_split
     from ssamt.errors import SsamtError
     from ssamt.fileio import check_output, is_stdout, write_json
+    from ssamt.labels.matching import build_image_labels
     from ssamt.labels.parser import parse
-    from ssamt.labels.rule import build_image_labels
     from ssamt.pipelines.explain import (
         check_caption_index,
         explain_pair,

@@ -151,10 +151,10 @@ def marks_batch(
 
     Returns PhraseMarks with phrase_marks (B, P) and token_marks (B, L) padded exactly like
     TextTable.batch of the same graphs with the same max_tokens / max_phrases.
-    mark_phrases / mark_tokens default to ssamt.labels.rule's (injectable for tests).
+    mark_phrases / mark_tokens default to ssamt.labels.matching's (injectable for tests).
     """
     if mark_phrases is None or mark_tokens is None:
-        from ssamt.labels import rule
+        from ssamt.labels import matching as rule
 
         mark_phrases = mark_phrases or rule.mark_phrases
         mark_tokens = mark_tokens or rule.mark_tokens

@@ -7,8 +7,8 @@ spaCy is imported only when a caption is actually parsed.
 """
 
 from ssamt.labels.graph import PHRASE_TYPES, CaptionGraph, Phrase
+from ssamt.labels.matching import ImageLabels, build_image_labels, mark_phrases, mark_tokens
 from ssamt.labels.parser import parse
-from ssamt.labels.rule import ImageLabels, build_image_labels, mark_phrases, mark_tokens
 from ssamt.labels.store import LabelStore, build_or_load_labels
 
 __all__ = [

@@ -183,10 +183,10 @@ def _child(t: Token, dep: str) -> Token | None:
 
 def to_graph(text: str, doc: Any, analyzer: Any, attr_modifiers: frozenset[str]) -> CaptionGraph:
     """Build the CaptionGraph of one parsed caption."""
-    from ssamt.labels import rules
+    from ssamt.labels import grammar
 
     b = _Builder(doc, analyzer, attr_modifiers)
-    rules.apply_all(b)
+    grammar.apply_all(b)
     objects, attributes, relations, phrases = [], [], [], []
     for key, span in b.phrases.items():
         kind = {"obj": "object", "attr": "attribute", "rel": "relation"}[key[0]]

@@ -29,8 +29,8 @@ from pathlib import Path
 from ssamt.errors import DataError, OutputError
 from ssamt.fileio import atomic_open, check_output, is_stdout, user_cache_dir
 from ssamt.labels.graph import CaptionGraph, Phrase
+from ssamt.labels.matching import ImageLabels, build_image_labels
 from ssamt.labels.parser import clean
-from ssamt.labels.rule import ImageLabels, build_image_labels
 
 FORMAT = "ssamt-labels/1"
 CACHE_ENV = "SSAMT_LABELS_CACHE"  # set by --labels-cache DIR

@@ -45,7 +45,7 @@ from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable, kept_ph
 from ssamt.data.vocab import UNK, Vocab
 from ssamt.errors import ConfigError, DataError, SsamtError
 from ssamt.labels.graph import CaptionGraph
-from ssamt.labels.rule import ImageLabels, mark_phrases, mark_tokens
+from ssamt.labels.matching import ImageLabels, mark_phrases, mark_tokens
 from ssamt.model.scores import cos_each, s_global, s_phrase, s_region
 from ssamt.retrieval.evaluate import eq5_weights
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ssamt.labels.graph import CaptionGraph, Phrase
-from ssamt.labels.rule import build_image_labels, mark_phrases, mark_tokens
+from ssamt.labels.matching import build_image_labels, mark_phrases, mark_tokens
 
 STOP = {"a", "an", "the", "on", "in", "of", "is", ".", ","}
 
