@@ -16,7 +16,7 @@ CONFIG = {"model": {"max_tokens": MAX_TOKENS}, "loss": {"mu1": 0.25, "mu2": 0.05
 def make_gallery(root: Path, index: bool = True) -> dict[str, Any]:
     from ssamt.data.precomp import open_split
     from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.synth import generate
+    from ssamt.data.synth.generator import generate
     from ssamt.data.vocab import Vocab
     from ssamt.model.config import ModelConfig
     from ssamt.model.ssamt import SSAMT

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 from ssamt.cli import main
-from ssamt.data.synth import SIZES, generate
-from ssamt.data.synth_caption import CaptionSpec
-from ssamt.data.synth_draw import draw_image
-from ssamt.data.synth_edits import EDIT_TYPES
-from ssamt.data.synth_minimal import read_edited_images, read_pairs, read_scenes, read_specs
-from ssamt.data.synth_truth import caption_true, scene_from_json, truth_matrix
-from ssamt.data.synth_world import ATTRIBUTE_VALUES, PASSIVE, VERBS
-from ssamt.data.synth_world import SIZES as SIZE_WORDS
+from ssamt.data.synth.caption import CaptionSpec
+from ssamt.data.synth.draw import draw_image
+from ssamt.data.synth.edits import EDIT_TYPES
+from ssamt.data.synth.generator import SIZES, generate
+from ssamt.data.synth.minimal import read_edited_images, read_pairs, read_scenes, read_specs
+from ssamt.data.synth.truth import caption_true, scene_from_json, truth_matrix
+from ssamt.data.synth.world import ATTRIBUTE_VALUES, PASSIVE, VERBS
+from ssamt.data.synth.world import SIZES as SIZE_WORDS
 from ssamt.errors import DataError
 from ssamt.retrieval.scene_truth import scene_truth_recall, truth_ranks_i2t, truth_ranks_t2i
 

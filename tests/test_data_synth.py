@@ -11,11 +11,11 @@ import pytest
 
 from ssamt.cli import main
 from ssamt.data.precomp import SPLITS, open_split
-from ssamt.data.synth import MARKER, SIZES, generate
-from ssamt.data.synth_features import INDEX, region_layout
-from ssamt.data.synth_scene import Entity, Scene, sample_scene
-from ssamt.data.synth_text import captions
-from ssamt.data.synth_world import OBJECTS_BY_NAME, RELATIONS, relation_allowed
+from ssamt.data.synth.features import INDEX, region_layout
+from ssamt.data.synth.generator import MARKER, SIZES, generate
+from ssamt.data.synth.scene import Entity, Scene, sample_scene
+from ssamt.data.synth.text import captions
+from ssamt.data.synth.world import OBJECTS_BY_NAME, RELATIONS, relation_allowed
 from ssamt.errors import DataError
 
 

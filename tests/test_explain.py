@@ -38,7 +38,7 @@ def tiny(tmp_path_factory):
     """Synthetic test split with cached labels, a random model and its run folder."""
     pytest.importorskip("spacy")
     from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.synth import generate
+    from ssamt.data.synth.generator import generate
     from ssamt.train.checkpoint import save_checkpoint
 
     root = tmp_path_factory.mktemp("explain")

@@ -13,8 +13,8 @@ import torch
 from ssamt.cli import main
 from ssamt.data.batch import ImageBatch
 from ssamt.data.precomp import open_split
-from ssamt.data.synth_edits import EDIT_TYPES
-from ssamt.data.synth_minimal import read_edited_images
+from ssamt.data.synth.edits import EDIT_TYPES
+from ssamt.data.synth.minimal import read_edited_images
 from ssamt.data.tables import TextTable
 from ssamt.data.vocab import Vocab
 from ssamt.model.config import ModelConfig
@@ -41,7 +41,7 @@ def one_thread():
 def tiny(tmp_path_factory):
     pytest.importorskip("spacy")
     from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.synth import generate
+    from ssamt.data.synth.generator import generate
     from ssamt.train.checkpoint import save_checkpoint
 
     root = tmp_path_factory.mktemp("minimal-analysis")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ssamt.cli import main
-from ssamt.data.synth import MARKER, generate
+from ssamt.data.synth.generator import MARKER, generate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sandbox import child_env, ssamt_argv

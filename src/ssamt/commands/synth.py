@@ -27,11 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ssamt.commands.common import check_ranges
-    from ssamt.data.synth import SIZES, generate
+    from ssamt.data.synth.generator import SIZES, generate
 
     check_ranges(args, {"seed": 0})
     if args.add_minimal:
-        from ssamt.data.synth import add_minimal_pairs
+        from ssamt.data.synth.generator import add_minimal_pairs
 
         print(f"added minimal pairs to {add_minimal_pairs(args.out_dir)}")
         return 0

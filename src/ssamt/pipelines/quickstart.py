@@ -37,7 +37,7 @@ def _manifest(out: Path) -> list[str]:
 
 def check_out_folder(out: Path) -> None:
     """Refuse, before anything is deleted, an OUT whose data or run folder is not ours."""
-    from ssamt.data.synth import check_replaceable
+    from ssamt.data.synth.generator import check_replaceable
 
     if out.exists() and not out.is_dir():
         raise DataError(out, "exists and is not a folder")
@@ -60,7 +60,7 @@ def _stage(timings: dict[str, float], name: str, t0: float, progress: bool) -> f
 def prepare_data(out: Path, size: str, seed: int, progress: bool) -> Path:
     """Synthetic precomp data plus cached phrase labels of train, dev and test."""
     from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.synth import generate
+    from ssamt.data.synth.generator import generate
 
     data_dir = generate(out / "data", size=size, seed=seed, progress=progress)
     for split in ("train", "dev", "test"):

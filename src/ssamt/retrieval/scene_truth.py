@@ -4,7 +4,7 @@ image, not only when it is one of the image's own captions.
 Standard R@K scores every query by its source image alone: on the small synthetic set 11.1%
 of test captions are fully true of another test image, and a model that ranks such an image
 first is counted wrong. With a truth matrix (N_img, N_cap) bool, truth[i, j] = caption j is
-true of image i (for synthetic data: ssamt.data.synth_truth.truth_matrix, or
+true of image i (for synthetic data: ssamt.data.synth.truth.truth_matrix, or
 `split_truth(data_dir, split)`), the ranks below count only untrue items ranked above the
 best true one. Conventions as in metrics.py: (N_img, N_cap) scores, pessimistic ties,
 0-based ranks, blocks of rows / columns.
@@ -74,8 +74,8 @@ def scene_truth_recall(i2t_sims: np.ndarray | torch.Tensor, t2i_sims: np.ndarray
 def split_truth(data_dir: str | Path, split: str) -> np.ndarray | None:
     """The truth matrix of a synthetic split from its scenes and caption specs, or None when
     the folder has no caption specs (real data, or a folder made before issue 11)."""
-    from ssamt.data.synth_minimal import minimal_paths, read_scenes, read_specs
-    from ssamt.data.synth_truth import truth_matrix
+    from ssamt.data.synth.minimal import minimal_paths, read_scenes, read_specs
+    from ssamt.data.synth.truth import truth_matrix
 
     if not minimal_paths(data_dir, split)["specs"].is_file():
         return None

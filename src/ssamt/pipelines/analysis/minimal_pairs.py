@@ -1,7 +1,7 @@
 """Minimal-pair accuracy and localization (issue 11): does the model prefer the true caption
 (image) to the same caption (image) with one edit, and does it point at the edit?
 
-For each record of {split}_minimal.jsonl (ssamt.data.synth_minimal):
+For each record of {split}_minimal.jsonl (ssamt.data.synth.minimal):
 - text-side edit:  positive (image, true caption) vs negative (image, edited caption);
 - image-side edit: positive (image, caption) vs negative (edited image, caption).
 Each pair is scored as everywhere else (DESIGN.md section 2), from the inter encoder run on

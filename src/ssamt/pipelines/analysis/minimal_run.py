@@ -57,7 +57,7 @@ def load_inputs(data_dir: str | Path, split: str, cache_dir: Path | None = None,
     max_images > 0 only the pairs of the first max_images images (smoke runs, tests)."""
     from ssamt.data.precomp import open_split
     from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.synth_minimal import read_edited_images, read_pairs
+    from ssamt.data.synth.minimal import read_edited_images, read_pairs
     from ssamt.labels.store import build_or_load_labels
 
     data_dir = Path(data_dir)
@@ -101,7 +101,7 @@ def measure_with_chance(model: Any, vocab: Any, config: dict[str, Any], inputs: 
                         *, batch_size: int = 128, device: str = "cpu"
                         ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """(measure's results, {edit type: % localized by a part picked at random})."""
-    from ssamt.data.synth_edits import EDIT_TYPES
+    from ssamt.data.synth.edits import EDIT_TYPES
     from ssamt.data.tables import DEFAULT_MAX_TOKENS, TextTable
     from ssamt.pipelines.explain import reference_levels
     from ssamt.retrieval.evaluate import eq5_weights

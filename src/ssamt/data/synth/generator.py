@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from ssamt.data.npyfile import read_header
-from ssamt.data.synth_draw import CAPTIONS_PER_IMAGE, GENERATORS, draw_image
-from ssamt.data.synth_features import prototype_bank, render_features
-from ssamt.data.synth_minimal import MINIMAL_SPLITS, MINIMAL_VERSION, write_minimal_pairs
+from ssamt.data.synth.draw import CAPTIONS_PER_IMAGE, GENERATORS, draw_image
+from ssamt.data.synth.features import prototype_bank, render_features
+from ssamt.data.synth.minimal import MINIMAL_SPLITS, MINIMAL_VERSION, write_minimal_pairs
 from ssamt.errors import ConfigError, DataError, OutputError
 
 MARKER = "ssamt-synth.json"

@@ -29,10 +29,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import combinations
 
-from ssamt.data.synth_caption import CaptionSpec, Rel, default_rel_words
-from ssamt.data.synth_scene import Scene
-from ssamt.data.synth_truth import caption_true
-from ssamt.data.synth_world import (
+from ssamt.data.synth.caption import CaptionSpec, Rel, default_rel_words
+from ssamt.data.synth.scene import Scene
+from ssamt.data.synth.truth import caption_true
+from ssamt.data.synth.world import (
     ACTIONS,
     OBJECT_TYPES,
     OBJECTS_BY_NAME,

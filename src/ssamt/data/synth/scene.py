@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from ssamt.data.synth_world import (
+from ssamt.data.synth.world import (
     ACTIONS,
     OBJECT_TYPES,
     RELATIONS,

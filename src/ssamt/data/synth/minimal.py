@@ -28,16 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ssamt.data.synth_caption import CaptionSpec
-from ssamt.data.synth_draw import CAPTIONS_PER_IMAGE, ImageDraw, draw_image, relayout
-from ssamt.data.synth_edits import EDIT_TYPES, Edit, image_edits, text_edits
-from ssamt.data.synth_features import prototype_bank
-from ssamt.data.synth_scene import Scene
+from ssamt.data.synth.caption import CaptionSpec
+from ssamt.data.synth.draw import CAPTIONS_PER_IMAGE, ImageDraw, draw_image, relayout
+from ssamt.data.synth.edits import EDIT_TYPES, Edit, image_edits, text_edits
+from ssamt.data.synth.features import prototype_bank
+from ssamt.data.synth.scene import Scene
 from ssamt.errors import DataError
 from ssamt.fileio import atomic_open
 
 if TYPE_CHECKING:
-    from ssamt.data.synth import SynthSize
+    from ssamt.data.synth.generator import SynthSize
 
 MINIMAL_VERSION = 1
 MINIMAL_SPLITS = ("dev", "test", "testall")
@@ -180,6 +180,6 @@ def read_specs(data_dir: str | Path, split: str) -> list[CaptionSpec]:
 
 
 def read_scenes(data_dir: str | Path, split: str) -> list[Scene]:
-    from ssamt.data.synth_truth import scene_from_json
+    from ssamt.data.synth.truth import scene_from_json
 
     return [scene_from_json(d) for d in read_jsonl(minimal_paths(data_dir, split)["scenes"])]

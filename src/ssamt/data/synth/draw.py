@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ssamt.data.synth_caption import CaptionSpec
-from ssamt.data.synth_features import region_layout
-from ssamt.data.synth_scene import Scene, sample_scene
-from ssamt.data.synth_text import STYLE_V1, STYLE_V2, caption_specs
+from ssamt.data.synth.caption import CaptionSpec
+from ssamt.data.synth.features import region_layout
+from ssamt.data.synth.scene import Scene, sample_scene
+from ssamt.data.synth.text import STYLE_V1, STYLE_V2, caption_specs
 
 CAPTIONS_PER_IMAGE = 5
 # 1: one object per type (the default; its output never changes for a seed).

@@ -14,8 +14,8 @@ import random
 
 import numpy as np
 
-from ssamt.data.synth_scene import SETTINGS, Scene
-from ssamt.data.synth_world import ACTIONS, ATTRIBUTE_VALUES, OBJECT_TYPES
+from ssamt.data.synth.scene import SETTINGS, Scene
+from ssamt.data.synth.world import ACTIONS, ATTRIBUTE_VALUES, OBJECT_TYPES
 
 BACKGROUNDS = ("sky", "wall", "ground", "grass", "water", "road", "floor", "window")
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ssamt.data.synth_caption import NP, NUMBERS, CaptionSpec, Rel, article  # noqa: F401 (re-exported)
-from ssamt.data.synth_scene import Entity, Scene
-from ssamt.data.synth_world import PASSIVE, PREPOSITIONS, SIZES, SPATIAL, VERBS
+from ssamt.data.synth.caption import NP, NUMBERS, CaptionSpec, Rel, article  # noqa: F401 (re-exported)
+from ssamt.data.synth.scene import Entity, Scene
+from ssamt.data.synth.world import PASSIVE, PREPOSITIONS, SIZES, SPATIAL, VERBS
 
 SETTING_PHRASES = {
     "park": ("in a park", "in the park"), "beach": ("on the beach", "at the beach"),

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ssamt.data.synth_caption import NP, CaptionSpec
-from ssamt.data.synth_scene import Entity, Scene
-from ssamt.data.synth_world import OBJECTS_BY_NAME
+from ssamt.data.synth.caption import NP, CaptionSpec
+from ssamt.data.synth.scene import Entity, Scene
+from ssamt.data.synth.world import OBJECTS_BY_NAME
 
 _CONVERSE = {"next to": "next to", "behind": "in front of", "in front of": "behind"}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ssamt.data.synth_world import OBJECTS_BY_NAME, PASSIVE, PREPOSITIONS, SPATIAL, VERBS
+from ssamt.data.synth.world import OBJECTS_BY_NAME, PASSIVE, PREPOSITIONS, SPATIAL, VERBS
 
 NUMBERS = {2: "two", 3: "three"}
 _POSTURE = {"part": {"sit": "sitting", "stand": "standing"},
