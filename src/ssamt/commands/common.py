@@ -73,3 +73,15 @@ def input_files(checkpoint: str | None, data_dir: str, split: str) -> list:
         files += [run / name for name in ("best.pt", "last.pt", "phase1.pt")] if run.is_dir() \
             else [run]
     return files
+
+
+def add_searcher_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that opens an index (`ssamt search`, `ssamt serve`)."""
+    parser.add_argument("--checkpoint", default=None, metavar="RUN",
+                        help="the index's checkpoint, if it moved since the build")
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="the index's data folder, if it moved since the build")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch and FAISS (default 1: one query's tensors "
+                             "are small, and a second thread waits for a free core)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ssamt.commands.common import resolve_device
+from ssamt.commands.common import add_searcher_arguments, resolve_device
 
 HELP = "search an index: text -> images, or --image ID -> captions (two stages, Eq. 5)"
 
@@ -25,14 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rerank-k", type=int, default=32, metavar="K",
                         help="stage-1 candidates re-scored with Eq. 5 (default 32; 0 = none)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--checkpoint", default=None, metavar="RUN",
-                        help="the index's checkpoint, if it moved since the build")
-    parser.add_argument("--data", default=None, metavar="DIR",
-                        help="the index's data folder, if it moved since the build")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for torch and FAISS (default 1: one query's tensors "
-                             "are small, and a second thread waits for a free core)")
+    add_searcher_arguments(parser)
 
 
 def _line(hit, text_mode: bool) -> str:

@@ -10,7 +10,7 @@ import argparse
 import errno
 import socket
 
-from ssamt.commands.common import resolve_device
+from ssamt.commands.common import add_searcher_arguments, resolve_device
 
 HELP = "web app over an index: search box, result grid, re-ranking toggle, explanations"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -24,14 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--images-root", default=None, metavar="DIR",
                         help="folder of the original pictures (COCO, Flickr30K) to show them")
-    parser.add_argument("--checkpoint", default=None, metavar="RUN",
-                        help="the index's checkpoint, if it moved since the build")
-    parser.add_argument("--data", default=None, metavar="DIR",
-                        help="the index's data folder, if it moved since the build")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for torch and FAISS (default 1: one query's tensors "
-                             "are small, and a second thread waits for a free core)")
+    add_searcher_arguments(parser)
 
 
 def check_port(host: str, port: int) -> None:

@@ -61,27 +61,44 @@ class Gallery:
 
 
 def create_app(gallery: Gallery) -> Any:
-    from fastapi import FastAPI, HTTPException, Query
-    from fastapi.responses import FileResponse, HTMLResponse, Response
+    """The FastAPI app over one gallery: JSON under /api/, the page at /."""
+    from fastapi import FastAPI
 
     app = FastAPI(title="ssamt search", version="1",
                   description="Image-text search with a trained SSAMT: stage 1 from FAISS, "
                               "stage 2 the inter encoder's Eq. 5 on the top rerank_k.")
-    searcher = gallery.searcher
+    _add_search_routes(app, gallery)
+    _add_explain_routes(app, gallery)
+    _add_page_routes(app)
+    return app
 
-    def image_index(image_id: str) -> int:
+
+def _image_index(gallery: Gallery, image_id: str) -> int:
+    """The gallery row of an image id; unknown -> 404."""
+    from fastapi import HTTPException
+
+    try:
+        return gallery.searcher.resolve_image(image_id)
+    except SsamtError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _guarded(gallery: Gallery, fn, *args, **kwargs):
+    """One model call at a time; a refused input -> 400 with its one line."""
+    from fastapi import HTTPException
+
+    with gallery.lock:
         try:
-            return searcher.resolve_image(image_id)
+            return fn(*args, **kwargs)
         except SsamtError as exc:
-            raise HTTPException(404, str(exc)) from None
+            raise HTTPException(400, str(exc)) from None
 
-    def guarded(fn, *args, **kwargs):
-        with gallery.lock:
-            try:
-                return fn(*args, **kwargs)
-            except SsamtError as exc:
-                raise HTTPException(400, str(exc)) from None
 
+def _add_search_routes(app: Any, gallery: Gallery) -> None:
+    from fastapi import HTTPException, Query
+    from fastapi.responses import FileResponse, Response
+
+    searcher = gallery.searcher
     K = Query(10, ge=1, le=MAX_K, description=f"results, 1..{MAX_K}")
     RK = Query(32, ge=0, le=MAX_RERANK_K,
                description=f"candidates re-ranked with Eq. 5, 0..{MAX_RERANK_K}")
@@ -101,7 +118,7 @@ def create_app(gallery: Gallery) -> Any:
                                    description="a caption to search images for"),
                     k: int = K, rerank_k: int = RK) -> dict[str, Any]:
         """Text -> images; `results` re-ranked, `stage1_results` the dual encoder's order."""
-        out = guarded(searcher.text, q, k=k, rerank_k=rerank_k).to_json()
+        out = _guarded(gallery, searcher.text, q, k=k, rerank_k=rerank_k).to_json()
         for hit in out["results"] + out["stage1_results"]:
             hit["picture"] = gallery.picture_kind(hit["index"])
         return out
@@ -111,15 +128,15 @@ def create_app(gallery: Gallery) -> Any:
                                      description="image id (ids.txt line, else index)"),
                      k: int = K, rerank_k: int = RK) -> dict[str, Any]:
         """Image -> captions of the gallery."""
-        i = image_index(id)
-        out = guarded(searcher.image, searcher.image_id(i), k=k, rerank_k=rerank_k).to_json()
+        i = _image_index(gallery, id)
+        out = _guarded(gallery, searcher.image, searcher.image_id(i), k=k, rerank_k=rerank_k).to_json()
         out["image"] = gallery.image_info(i)
         return out
 
     @app.get("/api/images/{image_id}")
     def image(image_id: str) -> dict[str, Any]:
         """One image: id, index, captions and what picture it has (svg, file or none)."""
-        return gallery.image_info(image_index(image_id))
+        return gallery.image_info(_image_index(gallery, image_id))
 
     @app.get("/api/images/{image_id}/picture", response_model=None)
     def picture(image_id: str) -> Response:
@@ -127,7 +144,7 @@ def create_app(gallery: Gallery) -> Any:
         from ssamt.render.pictures import media_type
         from ssamt.render.pictures import picture as make_picture
 
-        pic = make_picture(searcher.split, image_index(image_id), gallery.images_root,
+        pic = make_picture(searcher.split, _image_index(gallery, image_id), gallery.images_root,
                            gallery.thumbs)
         if pic.kind == "svg":
             return Response(pic.svg, media_type="image/svg+xml")
@@ -136,15 +153,22 @@ def create_app(gallery: Gallery) -> Any:
         raise HTTPException(404, f"image {image_id} has no picture (start the server with "
                                  "--images-root DIR for the original pictures)")
 
+
+def _add_explain_routes(app: Any, gallery: Gallery) -> None:
+    from fastapi import HTTPException, Query
+    from fastapi.responses import HTMLResponse
+
+    searcher = gallery.searcher
+
     def explanation(image_id: str, text: str | None, caption: int | None):
         from ssamt.search.explain import explain_hit
 
-        i = image_index(image_id)
+        i = _image_index(gallery, image_id)
         if caption is not None and not 0 <= caption < searcher.split.num_captions:
             raise HTTPException(404, f"unknown caption {caption}")
         if (text is None) == (caption is None):
             raise HTTPException(422, "give either text or caption")
-        return guarded(explain_hit, searcher, searcher.image_id(i), text=text, caption=caption)
+        return _guarded(gallery, explain_hit, searcher, searcher.image_id(i), text=text, caption=caption)
 
     T = Query(None, min_length=1, max_length=MAX_QUERY_CHARS, description="a caption")
     C = Query(None, ge=0, description="a caption line of the gallery")
@@ -174,6 +198,11 @@ def create_app(gallery: Gallery) -> Any:
         return explanation_page(expl, [f"image {searcher.image_id(i)}, {what}"],
                                 searcher.split, i, gallery.images_root, gallery.thumbs)
 
+
+def _add_page_routes(app: Any) -> None:
+    from fastapi import HTTPException
+    from fastapi.responses import HTMLResponse, Response
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
         return _static("index.html")
@@ -183,5 +212,3 @@ def create_app(gallery: Gallery) -> Any:
         if name not in STATIC:  # a fixed set: no path ever reaches the file system
             raise HTTPException(404, "not found")
         return Response(_static(name), media_type=STATIC[name])
-
-    return app
