@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ssamt.model.negatives import chunk_rows, sample_negatives, topm_other_groups
+from ssamt.model.negatives import chunk_rows, draw_negatives, intra_topm, topm_other_groups
 
 
 def _data(n_img=12, per=3, d=8, seed=0):
@@ -32,8 +32,7 @@ def test_negatives_are_in_top_m_and_never_same_image():
     img, txt, cap_img = _data()
     positives = torch.arange(36)
     g = torch.Generator().manual_seed(1)
-    neg_cap, neg_img = sample_negatives(img, txt, cap_img, positives, m=3, generator=g,
-                                        chunk_elems=50)
+    neg_cap, neg_img = draw_negatives(intra_topm(img, txt, cap_img, m=3, chunk_elems=50), g)
     pos_img = cap_img[positives]
     assert (cap_img[neg_cap] != pos_img).all() and (neg_img != pos_img).all()
     top_cap, _ = topm_other_groups(img, txt, torch.arange(12), cap_img, 3)
@@ -44,10 +43,10 @@ def test_negatives_are_in_top_m_and_never_same_image():
 
 def test_m_larger_than_candidates_and_no_candidate():
     img, txt, cap_img = _data(n_img=2, per=2)
-    neg_cap, neg_img = sample_negatives(img, txt, cap_img, torch.arange(4), m=10)
+    neg_cap, neg_img = draw_negatives(intra_topm(img, txt, cap_img, m=10))
     assert (cap_img[neg_cap] != cap_img).all() and (neg_img != cap_img).all()
     with pytest.raises(ValueError, match="no negative"):
-        sample_negatives(img[:1], txt[:2], cap_img[:2], torch.arange(2))
+        draw_negatives(intra_topm(img[:1], txt[:2], cap_img[:2]))
 
 
 def test_chunk_rows_bounds_block():
@@ -61,13 +60,13 @@ def test_30k_images_150k_captions_in_bounded_memory():
     # matrix (18 GB).
     code = textwrap.dedent("""
         import resource, torch
-        from ssamt.model.negatives import sample_negatives
+        from ssamt.model.negatives import draw_negatives, intra_topm
         g = torch.Generator().manual_seed(0)
         img = torch.randn(30_000, 16, generator=g)
         txt = torch.randn(150_000, 16, generator=g)
         cap = torch.arange(30_000).repeat_interleave(5)
         pos = torch.arange(150_000)
-        nc, ni = sample_negatives(img, txt, cap, pos, m=10, generator=g)
+        nc, ni = draw_negatives(intra_topm(img, txt, cap, m=10), g)
         assert (cap[nc] != cap[pos]).all() and (ni != cap[pos]).all()
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     """)

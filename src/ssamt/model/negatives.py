@@ -59,32 +59,6 @@ def _draw(idx: torch.Tensor, count: torch.Tensor, generator: torch.Generator | N
     return idx.gather(1, pick[:, None])[:, 0]
 
 
-def sample_negatives(img_emb: torch.Tensor, txt_emb: torch.Tensor,
-                     caption_image: torch.Tensor, positives: torch.Tensor, m: int = 10,
-                     generator: torch.Generator | None = None,
-                     chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> tuple[torch.Tensor, torch.Tensor]:
-    """Negative caption and image for each positive pair (caption positives[b], its image).
-
-    img_emb: (N_img, d) a^I; txt_emb: (N_cap, d) a^T; caption_image: (N_cap,) image index
-    of each caption; positives: (B,) caption indices.
-    Returns (neg_caption (B,), neg_image (B,)) long CPU tensors, dataset indices.
-    Scores are computed on the embeddings' device.
-    """
-    caption_image = caption_image.long().cpu()
-    positives = positives.long().cpu()
-    pos_img = caption_image[positives]  # (B,)
-    # Negative captions depend only on the image: score each distinct image once.
-    images, inverse = pos_img.unique(return_inverse=True)
-    cap_idx, cap_cnt = topm_other_groups(img_emb[images.to(img_emb.device)], txt_emb, images,
-                                         caption_image, m, chunk_elems)
-    neg_caption = _draw(cap_idx[inverse], cap_cnt[inverse], generator, "caption")
-    all_images = torch.arange(img_emb.shape[0])
-    img_idx, img_cnt = topm_other_groups(txt_emb[positives.to(txt_emb.device)], img_emb,
-                                         pos_img, all_images, m, chunk_elems)
-    neg_image = _draw(img_idx, img_cnt, generator, "image")
-    return neg_caption, neg_image
-
-
 # ----- partners: negatives that are also positives of the same update ---------------------
 #
 # Phase 2 pairs every anchor caption c (image i) with a partner caption p of another image
@@ -145,6 +119,14 @@ def intra_topm(img_emb: torch.Tensor, txt_emb: torch.Tensor, caption_image: torc
     return IntraTopM(cap_idx[caption_image], cap_cnt[caption_image], img_idx, img_cnt)
 
 
+def draw_negatives(top: IntraTopM, generator: torch.Generator | None = None,
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A negative caption and a negative image for every caption (N_cap,) each, uniform among
+    its top-m (paper end of 2.4); ValueError when some caption has no candidate."""
+    return (_draw(top.cap_idx, top.cap_cnt, generator, "caption"),
+            _draw(top.img_idx, top.img_cnt, generator, "image"))
+
+
 def hard_partners(top: IntraTopM, caption_image: torch.Tensor,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """A partner caption for every caption c, sampled by intra scores (paper end of 2.4)
@@ -156,8 +138,7 @@ def hard_partners(top: IntraTopM, caption_image: torch.Tensor,
     caption of c's own image.
     """
     caption_image = caption_image.long().cpu()
-    neg_cap = _draw(top.cap_idx, top.cap_cnt, generator, "caption")
-    neg_img = _draw(top.img_idx, top.img_cnt, generator, "image")
+    neg_cap, neg_img = draw_negatives(top, generator)
     via_image = _random_caption_of(neg_img, caption_image, generator)
     coin = torch.rand(caption_image.shape[0], generator=generator) < 0.5
     return torch.where(coin, neg_cap, via_image)
