@@ -136,7 +136,10 @@ def write_report(out: Path, cfg, test: dict, result: dict, timings: dict[str, fl
         (f"Synthetic data, size `{size}`, seed {seed}: test split of {n_img} images and "
          f"{test['num_captions']} captions (protocol as Flickr30K: the whole test split)."), "",
         "## Test recall (paper Table 1 layout)", "", table, "",
-        f"A random ranker scores RSum of about {chance:.1f} on {n_img} images.", "",
+        f"A random ranker scores RSum of about {chance:.1f} on {n_img} images."
+        + (" Scene-truth rows count a result as correct when the caption is true of the image "
+           "by its synthetic scene, not only for its source image." if "scene_truth" in test
+           else ""), "",
         *eq5_lines(test, result.get("eq5")),
         "## Phase 2", "", *phase2_lines(records, cfg), "",
         "## Timings", "", "| stage | seconds |", "|---|---:|",
