@@ -157,3 +157,31 @@ def test_phase2_stores_eq5_weights_chosen_on_dev(tmp_path):
     data, vocab = tiny_data(tmp_path / "data2")
     assert train(off, data, data, vocab, tmp_path / "off", progress=False).get("eq5") is None
     assert "eq5" not in load_checkpoint(tmp_path / "off" / "best.pt")
+
+
+def test_a_checkpoint_from_before_the_one_schema_still_opens(tmp_path):
+    """Checkpoints written before issues 10 and 13: the train config's model section had no
+    data sizes, the loss section no phase-2 switches, and there is no "eq5" entry."""
+    from ssamt.data.vocab import Vocab
+    from ssamt.model import SSAMT, ModelConfig
+    from ssamt.train.checkpoint import save_checkpoint
+
+    vocab = Vocab(["dog", "cat"])
+    model_config = ModelConfig(vocab_size=len(vocab), d_model=16, n_heads=2, n_layers=1,
+                               d_ffn=32, dropout=0.0, d_region=12, d_box=0, max_tokens=16)
+    old_train_config = {
+        "name": "synthetic", "seed": 0, "vocab_min_count": 1,
+        "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ffn": 32, "dropout": 0.0,
+                  "max_tokens": 16, "use_phrases": True},
+        "loss": {"alpha1": 0.1, "mu1": 0.3, "mu2": 0.1, "negatives_m": 10},
+    }
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "best.pt", {
+        "train_config": old_train_config, "model_config": model_config.to_dict(),
+        "vocab": vocab.to_dict(), "model": SSAMT(model_config).state_dict(),
+        "state": {"phase": "inter"}})
+    run = load_run(tmp_path)
+    assert run.model.config == model_config and run.max_tokens == 16
+    assert run.config.model.vocab_size is None and run.config.loss.hard_negatives_from == 0.5
+    assert run.eq5 is None and run.eq5_weights() == (0.3, 0.1)  # the config's, no dev choice
+    assert "training config" in run.describe_eq5()
