@@ -12,17 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from ssamt.data.butd import read_butd
 from ssamt.data.precomp_writer import PrecompWriter, captions_per_image, read_caption_table
 from ssamt.errors import DataError
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(unit="img", desc="import")
 
 
 def import_butd(tsv_paths: Sequence[str | Path], out: str | Path, *, split: str = "test",
@@ -31,11 +25,10 @@ def import_butd(tsv_paths: Sequence[str | Path], out: str | Path, *, split: str 
     """Write split `split` of `out` from the TSVs; returns counts (images, skipped, cut)."""
     table = read_caption_table(captions) if captions is not None else None
     k = captions_per_image(table) if table is not None else 0
-    writer = PrecompWriter(out, split, dtype)
     stats = {"images": 0, "no_captions": 0, "cut": 0, "regions": regions, "captions": k}
     seen: set[str] = set()
-    bar = _progress(progress)
-    try:
+    with PrecompWriter(out, split, dtype) as writer, \
+            tqdm(unit="img", desc="import", disable=not progress) as bar:
         for path in tsv_paths:
             for rec in read_butd(path):
                 if rec.image_id in seen:
@@ -52,13 +45,6 @@ def import_butd(tsv_paths: Sequence[str | Path], out: str | Path, *, split: str 
                 stats["cut"] += len(rec.features) > r
                 caps = table[rec.image_id][:k] if table is not None else ()
                 writer.add(rec.image_id, rec.features[:r], rec.normalized_boxes()[:r], caps)
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
         stats["images"] = writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
     return stats

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from typing_extensions import Self
 
 from ssamt.data.precomp import split_paths
 from ssamt.errors import DataError
@@ -73,6 +74,14 @@ class PrecompWriter:
         self.ids.write(f"{image_id}\n")
         self.caps.writelines(" ".join(c.split()) + "\n" for c in captions)
         self.count += 1
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """An error inside `with` removes the partial files (close() was never reached)."""
+        if exc_type is not None:
+            self.abort()
 
     def close(self) -> int:
         """Finish the headers and put the files in place; returns the image count."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from ssamt.data.precomp_writer import PrecompWriter, captions_per_image, read_caption_table
 from ssamt.errors import ConfigError, DataError
@@ -65,11 +66,10 @@ def extract_features(images: str | Path, out: str | Path, *, split: str = "test"
     k = captions_per_image(table) if table is not None else 0
     model = load_backbone(device)
     boxes = grid_boxes(grid).numpy()
-    writer = PrecompWriter(out, split)
     stats = {"photos": len(paths), "images": 0, "skipped": 0, "regions": grid * grid,
              "captions": k}
-    bar = _bar(len(paths), progress)
-    try:
+    with PrecompWriter(out, split) as writer, \
+            tqdm(total=len(paths), unit="photo", desc="features", disable=not progress) as bar:
         batch: list[tuple[str, torch.Tensor]] = []
         for item in _readable(paths, folder, size, warn):
             batch.append(item)
@@ -80,12 +80,6 @@ def extract_features(images: str | Path, out: str | Path, *, split: str = "test"
         if writer.count == 0:
             raise DataError(folder, "no photo could be read")
         stats["images"] = writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
     stats["skipped"] = stats["photos"] - stats["images"]
     photos_manifest(out, split).write_text(json.dumps(
         {"root": str(folder.resolve()), "backbone": "efficientnet-lite0", "size": size,
@@ -100,13 +94,4 @@ def _write(writer, model, batch, boxes, grid, table, k, device, bar) -> None:
     feats = region_features(model, pixels, grid).cpu().numpy()  # (B, grid^2, 1280)
     for (pid, _), f in zip(batch, feats):
         writer.add(pid, f, boxes, table[pid][:k] if table is not None else ())
-    if bar is not None:
-        bar.update(len(batch))
-
-
-def _bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="photo", desc="features")
+    bar.update(len(batch))
