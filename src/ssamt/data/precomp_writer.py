@@ -12,12 +12,15 @@ import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from typing_extensions import Self
 
 from ssamt.data.precomp import split_paths
 from ssamt.errors import DataError
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+; annotations are never evaluated here
+    from typing_extensions import Self
 
 _HEADER_BYTES = 128  # magic (6) + version (2) + length (2) + dict padded with spaces
 
