@@ -9,23 +9,18 @@ import json
 import numpy as np
 import pytest
 import torch
+from _gallery import CONFIG, MAX_TOKENS, make_gallery
 
 from ssamt.cli import main
 from ssamt.data.batch import ImageBatch
-from ssamt.data.precomp import open_split
 from ssamt.data.synth.edits import EDIT_TYPES
 from ssamt.data.synth.minimal import read_edited_images
 from ssamt.data.tables import TextTable
-from ssamt.data.vocab import Vocab
-from ssamt.model.config import ModelConfig
-from ssamt.model.ssamt import SSAMT
 from ssamt.pipelines.analysis.minimal_pairs import SCORES
 from ssamt.pipelines.analysis.minimal_report import minimal_pair_table
 from ssamt.pipelines.analysis.minimal_run import load_inputs, measure, negative_rows
 from ssamt.pipelines.explain import image_batch, pair_scores, reference_levels, score_parts
 
-MAX_TOKENS = 24
-CONFIG = {"model": {"max_tokens": MAX_TOKENS}, "loss": {"mu1": 0.25, "mu2": 0.05}}
 IMAGES = 10  # pairs of the first 10 test images (about 70 records): seconds
 
 
@@ -39,25 +34,10 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
+    """The tiny test split with cached labels and a small random model's run (_gallery)."""
     pytest.importorskip("spacy")
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.synth.generator import generate
-    from ssamt.train.checkpoint import save_checkpoint
-
-    root = tmp_path_factory.mktemp("minimal-analysis")
-    data = generate(root / "data", size="tiny", seed=0, progress=False)
-    store = labels_for_split(data, "test")
-    split = open_split(data, "test")
-    vocab = Vocab.build((g.tokens for g in store.graphs), min_count=1)
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=len(vocab), d_model=16, n_heads=2, n_layers=1, d_ffn=32,
-                         dropout=0.0, d_region=split.feature_dim,
-                         d_box=split.base_boxes.shape[-1], max_tokens=MAX_TOKENS)
-    model = SSAMT(config).eval()
-    run = root / "run"
-    save_checkpoint(run / "best.pt", {"train_config": CONFIG, "model_config": config.to_dict(),
-                                      "vocab": vocab.to_dict(), "model": model.state_dict()})
-    return data, split, store, vocab, model, run
+    g = make_gallery(tmp_path_factory.mktemp("minimal-analysis"), index=False)
+    return g["data"], g["split"], g["store"], g["vocab"], g["model"], g["run"]
 
 
 def _plain(model, vocab, data, split, store, inputs):
