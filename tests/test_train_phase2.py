@@ -139,3 +139,65 @@ def test_objective_runs_and_l3_is_within_type(tmp_path):
     paper = InterOptions(0.1, 0.1, 0.1, l1_with_intra=False, l3_within_type=False)
     terms_paper = InterObjective(model, paper)(**inputs)
     assert terms_paper["L1"].item() == pytest.approx(terms_paper["L1_sG"].item())
+
+
+def test_edited_captions_follow_the_label_rule_and_are_drawn_per_epoch(tmp_path):
+    import dataclasses
+    from types import SimpleNamespace
+
+    from test_train_runner import Labels, caption_graph
+
+    from ssamt.data.tables import TextTable
+    from ssamt.labels.graph import Phrase
+    from ssamt.train.edited import build_edited_captions
+
+    data, vocab = tiny_data(tmp_path)
+    edited = build_edited_captions(data)
+    # every tiny caption "a red dog on the grass" has one role swap: "the grass on a red dog"
+    assert len(edited) == data.num_captions and edited.owner.tolist() == list(range(len(edited)))
+    assert edited.table.graphs[0].text == "the grass on a red dog"
+    draw = edited.draw(seed=3, epoch=1)
+    assert np.array_equal(draw, edited.draw(seed=3, epoch=1)) and draw.tolist() == list(range(32))
+    # an image whose captions state both directions has no role-swap negative
+    both = [caption_graph("red", "dog", "grass"), caption_graph("red", "dog", "grass")]
+    reversed_rel = Phrase("relation", ("rel", "grass", "on", "dog"), (2, 3, 5))
+    both[1] = dataclasses.replace(both[1], phrases=(*both[1].phrases[:3], reversed_rel))
+    c2i = np.array([0, 0])
+    fake = SimpleNamespace(texts=TextTable(both, vocab, max_tokens=16), num_captions=2,
+                           caption_image=c2i, labels=Labels(both, c2i))
+    none = build_edited_captions(fake)
+    assert len(none) == 0 and none.draw(0, 0).tolist() == [-1, -1]
+
+
+def test_edited_negatives_add_their_terms(tmp_path):
+    from ssamt.train.edited import build_edited_captions
+    from ssamt.train.runner import build_model
+
+    cfg = load_config("synthetic", [*TINY, "loss.edited_negatives=true"])
+    data, vocab = tiny_data(tmp_path)
+    torch.manual_seed(0)
+    model = build_model(cfg, len(vocab), data).eval()
+    c2i = torch.from_numpy(data.caption_image)
+    rand = random_partners(c2i, torch.Generator().manual_seed(0)).numpy()
+    parts = EpochPartners(rand, rand, F.normalize(torch.randn(16, 16), dim=1),
+                          F.normalize(torch.randn(len(c2i), 16), dim=1))
+    edited = build_edited_captions(data)
+    options = InterOptions.from_config(cfg)
+    anchors = [0, 3, 6, 9]
+    args = (data, anchors, parts, False, torch.device("cpu"), options)
+    plain = inter_inputs(*args, with_marks=True)
+    with_edits = inter_inputs(*args, with_marks=True, edits=(edited, edited.draw(0, 0)))
+    batch = with_edits["edited"]
+    assert batch.rows.tolist() == [0, 1, 2, 3]
+    assert torch.equal(batch.texts.token_ids, edited.table.batch(anchors).token_ids)
+    # the swapped relation is the mismatched phrase; the objects still match
+    assert batch.marks.phrase_marks[0].tolist()[:4] == [1, 1, 1, 0]
+    objective = InterObjective(model, options)
+    base, terms = objective(**plain), objective(**with_edits)
+    assert {"L1_edit", "L3_edit"} <= set(terms)
+    for name in ("L1", "L3"):
+        assert terms[name].item() == pytest.approx(base[name].item() + terms[f"{name}_edit"].item(),
+                                                   rel=1e-5)
+    terms["L1_edit"].requires_grad_(False)
+    terms["L3"].backward()
+    assert any(p.grad is not None for p in model.inter_parameters())

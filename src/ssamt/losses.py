@@ -19,8 +19,9 @@ from ssamt.errors import ConfigError
 from ssamt.model.scores import InterOutput, cos_each, masked_mean, s_global, s_phrase, s_region
 
 TERMS = ("L0", "L1", "L2", "L3")
-# Logged, never trained: the s_G-only hinge of L1 (meaningful when L1 ranks s_A + s_G).
-DIAGNOSTICS = ("L1_sG",)
+# Logged, never trained: the s_G-only hinge of L1 (meaningful when L1 ranks s_A + s_G), and
+# the edited negatives' shares of L1 / L3 (issue 11; already inside L1 / L3).
+DIAGNOSTICS = ("L1_sG", "L1_edit", "L3_edit")
 
 
 def _set_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -157,10 +158,42 @@ class PhraseSupervision:
     reference: MatchedReference | None = None
 
 
+@dataclass(frozen=True)
+class EditedNegatives:
+    """Edited captions as extra negative captions of e of the positives (train.edited).
+
+    pos:  the positives' inter runs, (I_i, T_i) for those e rows;  neg: runs on (I_i, T_i').
+    sup:  L3 supervision of T_i' w.r.t. L_i (None: no L3);  intra: s_A of (pos, neg), (e,)
+          each, or None (L1 on s_G alone).
+    """
+
+    pos: InterOutput
+    neg: InterOutput
+    sup: PhraseSupervision | None = None
+    intra: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+def edited_terms(edited: EditedNegatives, alpha1: float, alpha2: float,
+                 alpha3: float) -> dict[str, torch.Tensor]:
+    """L1, L2 and L3 of the edited negative captions -> scalars (means over the e rows)."""
+    g_pos, g_neg = s_global(edited.pos.h_img, edited.pos.h_txt), s_global(edited.neg.h_img,
+                                                                          edited.neg.h_txt)
+    if edited.intra is not None:
+        g_pos, g_neg = g_pos + edited.intra[0], g_neg + edited.intra[1]
+    out = {"L1": tril(g_pos, g_neg, alpha1).mean(),
+           "L2": tril(s_phrase(edited.pos), s_phrase(edited.neg), alpha2).mean()}
+    sup = edited.sup
+    if sup is not None:
+        out["L3"] = phrase_matching(edited.neg, sup.marks, alpha3, sup.types,
+                                    sup.reference).mean()
+    return out
+
+
 def inter_losses(pos: InterOutput, neg_txt: InterOutput, neg_img: InterOutput,
                  sup_txt: PhraseSupervision | None, sup_img: PhraseSupervision | None,
                  alpha1: float, alpha2: float, alpha3: float,
                  intra: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+                 edited: EditedNegatives | None = None,
                  ) -> dict[str, torch.Tensor]:
     """L1 (global), L2 (local), L3 (phrase matching) of B positive pairs -> scalars.
 
@@ -171,6 +204,8 @@ def inter_losses(pos: InterOutput, neg_txt: InterOutput, neg_img: InterOutput,
              where the dual encoder is wrong instead of re-learning what it already ranks
              (DESIGN.md section 2, revised; docs/PHASE2.md). "L1_sG", the hinge of s_G alone,
              is always returned as a diagnostic (weight it 0 to log it only).
+    edited:  edited negative captions of some positives (issue 11): their L1 / L2 / L3
+             means are added to the terms (and L1 / L3's logged as "L1_edit" / "L3_edit").
     L3 is left out of the dict when either supervision is None (e.g. weight 0, w/o PM).
     """
     g_pos, g_txt, g_img = (s_global(o.h_img, o.h_txt) for o in (pos, neg_txt, neg_img))
@@ -187,6 +222,12 @@ def inter_losses(pos: InterOutput, neg_txt: InterOutput, neg_img: InterOutput,
         l3 = (phrase_matching(neg_txt, sup_txt.marks, alpha3, sup_txt.types, sup_txt.reference)
               + phrase_matching(neg_img, sup_img.marks, alpha3, sup_img.types, sup_img.reference))
         terms["L3"] = l3.mean()
+    if edited is not None:
+        for name, value in edited_terms(edited, alpha1, alpha2, alpha3).items():
+            if name in terms:
+                terms[name] = terms[name] + value
+                if name != "L2":
+                    terms[f"{name}_edit"] = value.detach()
     return terms
 
 

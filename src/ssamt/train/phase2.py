@@ -22,6 +22,7 @@ import torch
 from ssamt.data.batch import MARK_MATCHED, ImageBatch, PhraseMarks, TextBatch
 from ssamt.train.config import TrainConfig
 from ssamt.train.data import SplitData
+from ssamt.train.edited import EditedBatch, EditedCaptions, build_edited_captions, edited_batch
 from ssamt.train.engine import PhaseTask
 
 
@@ -35,12 +36,13 @@ class InterOptions:
     l1_with_intra: bool = True  # L1 ranks s_A + s_G (the sum Eq. 5 ranks by)
     l3_within_type: bool = True  # L3 compares matched and mismatched parts of one type
     l3_reference: bool = True  # the positive caption's parts join H+ of their type
+    edited_negatives: bool = False  # minimal edits of the anchors as negatives (train.edited)
 
     @classmethod
     def from_config(cls, cfg: TrainConfig) -> InterOptions:
         loss = cfg.loss
         return cls(loss.alpha1, loss.alpha2, loss.alpha3, loss.l1_with_intra,
-                   loss.l3_within_type, loss.l3_reference)
+                   loss.l3_within_type, loss.l3_reference, loss.edited_negatives)
 
 
 class InterObjective(torch.nn.Module):
@@ -54,7 +56,8 @@ class InterObjective(torch.nn.Module):
     def forward(self, images: ImageBatch, texts: TextBatch, swap: torch.Tensor,
                 a_img: torch.Tensor | None, a_txt: torch.Tensor | None,
                 marks_pos: PhraseMarks | None,
-                marks_cross: PhraseMarks | None) -> dict[str, torch.Tensor]:
+                marks_cross: PhraseMarks | None,
+                edited: EditedBatch | None = None) -> dict[str, torch.Tensor]:
         """2n positive pairs (images[r], texts[r]); cross pair r = (images[r], texts[swap[r]]).
 
         swap:        (2n,) the partner row of each row (an involution).
@@ -62,7 +65,8 @@ class InterObjective(torch.nn.Module):
         marks_pos:   marks of texts[r] against the labels of images[r] (for the reference).
         marks_cross: marks of texts[swap[r]] against the labels of images[r] (L3).
         Cross row r is the negative caption of positive r and, through swap, the negative
-        image of positive swap[r].
+        image of positive swap[r]. edited: minimal edits of some anchors' captions, each a
+        further negative caption of its anchor (issue 11).
         """
         from ssamt.losses import inter_losses
 
@@ -75,10 +79,34 @@ class InterObjective(torch.nn.Module):
             s_cross = (a_img * a_txt[swap]).sum(-1)
             intra = (s_pos, s_cross, s_cross[swap])
         sup_txt, sup_img = self._supervision(pos, texts, swap, marks_pos, marks_cross)
+        extra = None
+        if edited is not None:
+            extra = self._edited(images, pos, edited, a_img, intra, sup_txt)
         o = self.options
         terms = inter_losses(pos, cross, neg_img, sup_txt, sup_img, o.alpha1, o.alpha2,
-                             o.alpha3, intra=intra)
+                             o.alpha3, intra=intra, edited=extra)
         return {name: value.float() for name, value in terms.items()}
+
+    def _edited(self, images: ImageBatch, pos, edited: EditedBatch, a_img, intra, sup_txt):
+        """EditedNegatives of the anchors in edited.rows: the inter encoder on (I_r, T_r'),
+        s_A of T_r' from the frozen intra text encoder, L3 with the anchor's reference."""
+        from ssamt.losses import EditedNegatives, PhraseSupervision, part_types
+
+        rows = edited.rows
+        neg = self.model.inter(images.index(rows), edited.texts)
+        pair_intra = None
+        if intra is not None:
+            with torch.no_grad():  # the intra encoders are frozen in phase 2
+                a_edit = torch.nn.functional.normalize(self.model.encode_texts(edited.texts),
+                                                       dim=-1)
+            pair_intra = (intra[0][rows], (a_img[rows] * a_edit.to(a_img.dtype)).sum(-1))
+        sup = None
+        if edited.marks is not None and sup_txt is not None:
+            types = part_types(edited.texts.phrase_types, edited.texts.token_mask)
+            reference = sup_txt.reference  # row r of sup_txt: caption swap[r] against image r
+            sup = PhraseSupervision(edited.marks, types if self.options.l3_within_type else None,
+                                    None if reference is None else reference.index(rows))
+        return EditedNegatives(pos.index(rows), neg, sup, pair_intra)
 
     def _supervision(self, pos, texts: TextBatch, swap: torch.Tensor,
                      marks_pos: PhraseMarks | None, marks_cross: PhraseMarks | None):
@@ -160,12 +188,14 @@ def paired_rows(anchors: np.ndarray, partners: np.ndarray) -> tuple[np.ndarray, 
 
 
 def inter_inputs(train: SplitData, anchors: list[int], partners: EpochPartners, hard: bool,
-                 device: torch.device, options: InterOptions, with_marks: bool) -> dict[str, Any]:
-    """One phase-2 batch: n anchors, their partners, the cross pairs' marks (L3)."""
+                 device: torch.device, options: InterOptions, with_marks: bool,
+                 edits: tuple[EditedCaptions, np.ndarray] | None = None) -> dict[str, Any]:
+    """One phase-2 batch: n anchors, their partners, the cross pairs' marks (L3), and with
+    `edits` (the edited captions and this epoch's draw) the anchors' edited negatives."""
     caps, swap = paired_rows(np.asarray(anchors, dtype=np.int64),
                              partners.hard if hard else partners.random)
     imgs = train.caption_image[caps]
-    marks_pos = marks_cross = None
+    marks_pos = marks_cross = labels = None
     if with_marks and train.labels is not None:
         labels = [train.labels.image_labels(int(i)) for i in imgs]
         marks_cross = train.texts.marks(caps[swap], labels).to(device)
@@ -181,6 +211,8 @@ def inter_inputs(train: SplitData, anchors: list[int], partners: EpochPartners, 
         "swap": torch.from_numpy(swap).to(device),
         "a_img": a_img, "a_txt": a_txt,
         "marks_pos": marks_pos, "marks_cross": marks_cross,
+        "edited": None if edits is None else edited_batch(
+            edits[0], edits[1], caps[:len(anchors)], labels, device),
     }
 
 
@@ -201,10 +233,16 @@ def inter_task(model, objective: InterObjective, train: SplitData, cfg: TrainCon
                                                 cfg.eval.batch_size, progress)
         epoch_partners["now"] = sample_epoch_partners(epoch_partners["pool"], train, cfg.seed,
                                                       epoch)
+        if cfg.loss.edited_negatives and train.labels is not None:
+            if "edited" not in epoch_partners:  # the parses are fixed: edit them once
+                epoch_partners["edited"] = build_edited_captions(train, progress)
+            edited = epoch_partners["edited"]
+            epoch_partners["edits"] = (edited, edited.draw(cfg.seed, epoch))
 
     def make_inputs(anchors: list[int], epoch: int, update: int) -> dict[str, Any]:
         return inter_inputs(train, anchors, epoch_partners["now"], update >= switch, device,
-                            objective_options(objective), with_marks=cfg.loss.lambda3 > 0)
+                            objective_options(objective), with_marks=cfg.loss.lambda3 > 0,
+                            edits=epoch_partners.get("edits"))
 
     return PhaseTask(
         name="inter", objective=objective, weights=weights, costs=2 * train.pair_costs(),
