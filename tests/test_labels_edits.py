@@ -44,7 +44,7 @@ def spans(g: CaptionGraph) -> dict:
 
 def test_swap_attribute_trades_the_words_and_rebinds_the_keys():
     (edit,) = swap_attribute_edits(CUP)
-    assert edit.graph.tokens == tuple(["a", "blue", "cup", "on", "a", "red", "table"])
+    assert edit.graph.tokens == ("a", "blue", "cup", "on", "a", "red", "table")
     assert edit.changed == {("attr", "blue", "cup"), ("attr", "red", "table")}
     assert keys(edit.graph) == {("obj", "cup"), ("obj", "table"), ("attr", "blue", "cup"),
                                 ("attr", "red", "table"), ("rel", "cup", "on", "table")}
@@ -55,7 +55,7 @@ def test_swap_attribute_trades_the_words_and_rebinds_the_keys():
 
 def test_swap_role_moves_each_noun_phrase_with_its_attributes():
     (edit,) = swap_role_edits(DOG)
-    assert edit.graph.tokens == tuple(["a", "small", "cat", "chasing", "a", "dog"])
+    assert edit.graph.tokens == ("a", "small", "cat", "chasing", "a", "dog")
     assert edit.changed == {("rel", "cat", "chase", "dog")}
     s = spans(edit.graph)
     assert s[("attr", "small", "cat")] == ["small", "cat"]
