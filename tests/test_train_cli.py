@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -36,6 +37,9 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     assert "RSum" in out
     report = (tmp_path / "report.md").read_text()
     assert "i2t R@1" in report and "```yaml" in report
+    assert "## Minimal pairs (test split)" in report and "| swap-attribute |" in report
+    minimal = json.loads((tmp_path / "results.json").read_text())["test"]["minimal_pairs"]
+    assert {"swap-attribute", "swap-role"} <= set(minimal["results"])
     assert (tmp_path / "curves.png").stat().st_size > 1000
     assert (tmp_path / "run" / "best.pt").is_file()
     assert main(["evaluate", "--checkpoint", str(tmp_path / "run"), "--data",
