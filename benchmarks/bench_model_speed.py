@@ -17,11 +17,12 @@ import argparse
 import platform
 import time
 
+import _tests_path  # noqa: F401  (puts tests/ on sys.path)
 import torch
+from random_batches import random_image_batch, random_text_batch
 
 from ssamt.model import SSAMT
 from ssamt.model.scores import s_global, s_phrase, s_region
-from ssamt.model.synthetic import random_image_batch, random_text_batch
 from ssamt.train.config import load_config
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}

@@ -140,8 +140,10 @@ def main() -> None:
 def paper_stage2(k: int = 32, repeats: int = 5) -> None:
     """Stage 2 of one query at the paper's size: the inter encoder and Eq. 5 on k pairs of
     36 BUTD regions (2048-d) and a 12-word caption with 6 phrases, random weights."""
+    import _tests_path  # noqa: F401  (puts tests/ on sys.path)
+    from random_batches import random_image_batch, random_text_batch
+
     from ssamt.model.ssamt import SSAMT
-    from ssamt.model.synthetic import random_image_batch, random_text_batch
     from ssamt.train.config import load_config
 
     config = load_config("paper-coco").model.with_data(vocab_size=9568, d_region=2048, d_box=0)

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from random_batches import random_image_batch, random_text_batch
 
 from ssamt.model import mask as masks
-from ssamt.model.synthetic import random_image_batch, random_text_batch
 
 
 def _loop_mask(txt, img) -> torch.Tensor:

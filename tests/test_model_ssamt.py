@@ -4,10 +4,10 @@ from dataclasses import replace
 
 import pytest
 import torch
+from random_batches import random_image_batch, random_text_batch
 
 from ssamt.data.batch import ImageBatch, TextBatch
 from ssamt.model import SSAMT, ModelConfig
-from ssamt.model.synthetic import random_image_batch, random_text_batch
 
 V, DR = 40, 12
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ssamt.cli import main
+from ssamt.train.checkpoint import load_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,3 +45,63 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     assert (tmp_path / "run" / "best.pt").is_file()
     assert main(["evaluate", "--checkpoint", str(tmp_path / "run"), "--data",
                  str(tmp_path / "data"), "--rerank-k", "3", "--quiet"]) == 0
+
+
+@pytest.fixture(scope="module")
+def started_runs(tmp_path_factory):
+    """Tiny data on disk (a train split only, so nothing is read after training) and two
+    run folders: one stopped mid phase 1, one whose phase 1 finished."""
+    from test_train_runner import TINY, tiny_data
+
+    from ssamt.train import phase1
+    from ssamt.train.config import load_config
+    from ssamt.train.runner import train
+
+    root = tmp_path_factory.mktemp("started")
+    data, vocab = tiny_data(root / "data")
+    cfg = load_config("synthetic", TINY)
+    train(cfg, data, None, vocab, root / "phase1-done", phase="intra", progress=False)
+    original, calls = phase1.intra_inputs, []
+
+    def stop_at_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    phase1.intra_inputs = stop_at_the_third
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, data, None, vocab, root / "stopped", progress=False)
+    finally:
+        phase1.intra_inputs = original
+    return root
+
+
+@pytest.mark.parametrize(("run", "flags", "reads"), [
+    ("stopped", ["--resume"], {"last.pt": 1}),
+    ("phase1-done", ["--resume"], {"last.pt": 1, "phase1.pt": 1}),
+    ("phase1-done", ["--phase", "inter"], {"phase1.pt": 1, "last.pt": 1}),
+])
+def test_continuing_a_run_reads_each_checkpoint_once(started_runs, tmp_path, monkeypatch,
+                                                     run, flags, reads):
+    """The command reads the run's checkpoint once (start_point) for its config, its checks
+    and training; --phase inter also reads last.pt once, to see whether phase 2 started."""
+    import collections
+    import shutil
+
+    import torch
+
+    shutil.copytree(started_runs / run, tmp_path / run)
+    counted, load = collections.Counter(), torch.load
+
+    def counting_load(f, *args, **kwargs):
+        counted[Path(f).name] += 1
+        return load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    assert main(["train", "--data", str(started_runs / "data"), "--out", str(tmp_path / run),
+                 "--quiet", *flags]) == 0
+    assert dict(counted) == reads
+    state = load_checkpoint(tmp_path / run / "last.pt")["state"]
+    assert state["phase"] == "inter" and state["done"]  # and it trained phase 2 to the end

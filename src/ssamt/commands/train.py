@@ -35,67 +35,87 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_labels_cache_argument(parser)
 
 
-def resolve_config(args: argparse.Namespace):
-    """-> (TrainConfig, vocab dict or None): from the run's checkpoint when continuing."""
-    from pathlib import Path
+def continues(args: argparse.Namespace) -> bool:
+    """--resume or --phase inter: the config and vocabulary come from the run's checkpoint."""
+    return bool(args.resume or args.phase == "inter")
 
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """The refusals that need the arguments only (before the run folder is locked or read)."""
     from ssamt.errors import ConfigError
-    from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME, load_checkpoint
-    from ssamt.train.config import TrainConfig, apply_overrides, load_config
+
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume continues a run and --overwrite starts it over: pick one")
+    if args.resume and args.overrides:
+        raise ConfigError("--set cannot change a resumed run (it continues with its own config)")
+    if not continues(args) and args.config is None:
+        raise ConfigError("--config is required for a new run (a preset name or a YAML file)")
+
+
+def new_config(args: argparse.Namespace):
+    """A new run's TrainConfig: --config with --set, checked."""
+    from ssamt.train.config import load_config
     from ssamt.train.validate import validate_config
 
-    if args.resume or args.phase == "inter":
-        if args.resume and args.overrides:
-            raise ConfigError("--set cannot change a resumed run (it continues with its own config)")
-        name = LAST_NAME if args.resume else PHASE1_NAME
-        payload = load_checkpoint(Path(args.out) / name)
-        data = apply_overrides(payload["train_config"], args.overrides)
-        cfg = TrainConfig.from_dict(data)
-        validate_config(cfg, f"{Path(args.out) / name} config")
-        return cfg, payload["vocab"]
-    if args.config is None:
-        raise ConfigError("--config is required for a new run (a preset name or a YAML file)")
     cfg = load_config(args.config, args.overrides)
     validate_config(cfg, f"config {args.config}")
-    return cfg, None
+    return cfg
 
 
-def preflight(args: argparse.Namespace, cfg) -> None:
-    """Everything about RUN_DIR and DATA that can be refused before minutes of label parsing:
-    the run's state (resume, finished phase 2, --overwrite) and, when continuing a run, that
-    --data is the data it was trained on."""
+def continued_config(args: argparse.Namespace, start):
+    """-> (TrainConfig, vocab dict) of a continued run, from the checkpoint that
+    ssamt.train.runner.start_point read (start.settings: last.pt on --resume, phase1.pt for
+    --phase inter), with --set applied (--phase inter only)."""
+    from pathlib import Path
+
+    from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME
+    from ssamt.train.config import TrainConfig, apply_overrides
+    from ssamt.train.validate import validate_config
+
+    name = LAST_NAME if args.resume else PHASE1_NAME
+    data = apply_overrides(start.settings["train_config"], args.overrides)
+    cfg = TrainConfig.from_dict(data)
+    validate_config(cfg, f"{Path(args.out) / name} config")
+    return cfg, start.settings["vocab"]
+
+
+def preflight(args: argparse.Namespace, start) -> None:
+    """When continuing a run, that --data is the data it was trained on: refused before
+    minutes of label parsing. (The run's state, resume, finished phase 2 and --overwrite,
+    were checked by start_point.)"""
     from pathlib import Path
 
     from ssamt.data.fingerprint import data_fingerprint
     from ssamt.train.runfolder import check_same_data
-    from ssamt.train.runner import start_point
 
-    if args.resume and args.overwrite:
-        from ssamt.errors import ConfigError
-
-        raise ConfigError("--resume continues a run and --overwrite starts it over: pick one")
-    run_dir = Path(args.out)
-    payload, _, _ = start_point(run_dir, args.phase, args.resume, args.overwrite)
-    if payload is not None:
-        check_same_data(payload.get("data_fingerprint"), data_fingerprint(args.data), run_dir,
-                        "resume it" if args.resume else "continue it")
+    if start.payload is not None:
+        check_same_data(start.payload.get("data_fingerprint"), data_fingerprint(args.data),
+                        Path(args.out), "resume it" if args.resume else "continue it")
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ssamt.train.data import load_train_dev
     from ssamt.train.distributed import barrier, cleanup, init_from_env
     from ssamt.train.report import summary_lines
     from ssamt.train.runfolder import lock_run
-    from ssamt.train.runner import train
+    from ssamt.train.runner import start_point, train
 
     device = resolve_device(args.device)
     apply_labels_cache(args)
-    cfg, vocab_dict = resolve_config(args)
+    check_arguments(args)
+    cfg = None if continues(args) else new_config(args)
     info = init_from_env(device)
     try:
         with lock_run(args.out) if info.is_main else _nothing():
+            # The run folder's checkpoint, read once: for the config, the checks and training.
+            start = start_point(Path(args.out), args.phase, args.resume, args.overwrite)
+            vocab_dict = None
+            if cfg is None:
+                cfg, vocab_dict = continued_config(args, start)
             if info.is_main:
-                preflight(args, cfg)
+                preflight(args, start)
             else:  # rank 0 parses and caches the labels first
                 barrier(info)
             train_data, dev_data, vocab = load_train_dev(
@@ -104,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                 barrier(info)
             result = train(cfg, train_data, dev_data, vocab, args.out, phase=args.phase,
                            resume=args.resume, overwrite=args.overwrite, device=device,
-                           progress=not args.quiet, info=info)
+                           progress=not args.quiet, info=info, start=start)
         if info.is_main:
             print("\n".join(summary_lines(result, args.out)))
     finally:

@@ -13,7 +13,7 @@ import contextlib
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -87,21 +87,38 @@ def dev_evaluator(model, dev: SplitData | None, cfg: TrainConfig, device: torch.
     return evaluate
 
 
-def start_point(run_dir: Path, phase: str, resume: bool,
-                overwrite: bool = False) -> tuple[dict | None, str, tuple[str, ...]]:
-    """-> (checkpoint to start from or None, first phase to run, results to clear first).
+class StartPoint(NamedTuple):
+    """Where a run starts, as `start_point` read it from the run folder.
 
-    Reads only, so a command can call it before loading any data. A run's results are only
-    replaced with `overwrite`, and then cleared first so no old file stays mixed in."""
+    payload:  the checkpoint to start from (None: a new run);
+    first:    the first phase to run ("intra" or "inter");
+    stale:    results to clear before training;
+    settings: the checkpoint whose train_config and vocab the run continues with: last.pt on
+              resume, phase1.pt for --phase inter (None: a new run, configured by the caller).
+    """
+
+    payload: dict | None
+    first: str
+    stale: tuple[str, ...]
+    settings: dict | None
+
+
+def start_point(run_dir: Path, phase: str, resume: bool, overwrite: bool = False) -> StartPoint:
+    """Read where a run starts; each checkpoint file is read once.
+
+    Reads only, so a command can call it before loading any data, and hand the result to
+    `train(start=...)` instead of having it read again. A run's results are only replaced
+    with `overwrite`, and then cleared first so no old file stays mixed in."""
     if resume:
-        payload = load_checkpoint(run_dir / LAST_NAME)
-        st = payload["state"]
+        last = load_checkpoint(run_dir / LAST_NAME)
+        st = last["state"]
         if st["phase"] == "intra" and not st["done"]:
-            return payload, "intra", ()
+            return StartPoint(last, "intra", (), last)
         if st["phase"] == "intra":  # phase 1 finished: phase 2 starts from phase1.pt
             phase1 = run_dir / PHASE1_NAME
-            return (load_checkpoint(phase1) if phase1.is_file() else payload), "inter", ()
-        return payload, "inter", ()
+            start = load_checkpoint(phase1) if phase1.is_file() else last
+            return StartPoint(start, "inter", (), last)
+        return StartPoint(last, "inter", (), last)
     last = run_dir / LAST_NAME
     if phase == "inter":
         start = load_checkpoint(run_dir / PHASE1_NAME)
@@ -110,14 +127,15 @@ def start_point(run_dir: Path, phase: str, resume: bool,
                 raise RunFolderError(f"{run_dir} already holds phase-2 results (last.pt, "
                                      "best.pt): pass --resume to continue them, --overwrite "
                                      "to train phase 2 again, or choose another --out")
-            return start, "inter", (BEST_NAME, LAST_NAME, "test.json")
-        return start, "inter", ()
+            return StartPoint(start, "inter", (BEST_NAME, LAST_NAME, "test.json"), start)
+        return StartPoint(start, "inter", (), start)
     if last.exists():
         if not overwrite:
             raise RunFolderError(f"{last} exists: pass --resume to continue that run, "
                                  "--overwrite to start it over, or choose another --out")
-        return None, "intra", (BEST_NAME, LAST_NAME, PHASE1_NAME, "metrics.jsonl", "test.json")
-    return None, "intra", ()
+        return StartPoint(None, "intra",
+                          (BEST_NAME, LAST_NAME, PHASE1_NAME, "metrics.jsonl", "test.json"), None)
+    return StartPoint(None, "intra", (), None)
 
 
 def _clear(run_dir: Path, names: tuple[str, ...]) -> None:
@@ -181,10 +199,14 @@ def _phase2(model, cfg, train_data, dev_data, device, info, ctx, payload) -> dic
 def train(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData | None, vocab,
           run_dir: str | Path, *, phase: str = "both", resume: bool = False,
           overwrite: bool = False, device: str = "cpu", progress: bool = True,
-          info: DistInfo | None = None) -> dict[str, Any]:
+          info: DistInfo | None = None, start: StartPoint | None = None) -> dict[str, Any]:
     """Train; returns {"intra": ..., "inter": ...} with each phase's final state, last epoch
     train means, last dev metrics and seconds. Checkpoints and metrics go to `run_dir`,
-    locked for the whole run (ssamt.train.runfolder)."""
+    locked for the whole run (ssamt.train.runfolder).
+
+    start: `start_point(run_dir, phase, resume, overwrite)` as the caller already read it
+    while holding the run folder's lock (`ssamt train` reads it once, before loading the
+    data); read here when None."""
     if phase not in PHASES:
         raise SsamtError(f"--phase must be one of {', '.join(PHASES)}, not {phase!r}")
     validate_config(cfg)  # commands check it on reading; this guards library callers
@@ -193,11 +215,12 @@ def train(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData | None, v
     info = info or init_from_env(device)
     lock = lock_run(run_dir) if info.is_main else contextlib.nullcontext()
     with lock:
-        payload, first, stale = start_point(run_dir, phase, resume, overwrite)
-        _check_data(run_dir, payload, train_data, resume)
-        _clear(run_dir, stale)
+        if start is None:
+            start = start_point(run_dir, phase, resume, overwrite)
+        _check_data(run_dir, start.payload, train_data, resume)
+        _clear(run_dir, start.stale)
         return _train_locked(cfg, train_data, dev_data, vocab, run_dir, phase, device,
-                             progress, info, payload, first)
+                             progress, info, start.payload, start.first)
 
 
 def _train_locked(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData | None, vocab,

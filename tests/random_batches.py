@@ -1,4 +1,7 @@
-"""Random, correctly padded model inputs for tests and benchmarks (no data files needed)."""
+"""Random, correctly padded model inputs for tests and benchmarks (no data files needed).
+
+A test helper, not part of the package: tests import it as `random_batches` (pytest puts
+tests/ on sys.path); benchmarks first `import _tests_path` (benchmarks/_tests_path.py)."""
 
 from __future__ import annotations
 
