@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from _gallery import make_gallery
+from test_data_tables import reference_batch
+
 from ssamt.data.tables import ImageTable, TextTable
 from ssamt.retrieval.encode import encode_gallery
 from ssamt.retrieval.rerank import candidate_pairs, score_pair_terms, topk_rows, two_stage
-from test_data_tables import reference_batch
 
 
 @pytest.fixture(scope="module")
