@@ -77,7 +77,7 @@ class OldTextTable:
                 types.append(PHRASE_TYPE_IDS[graph.phrases[p].type])
                 spans.extend(graph.phrases[p].span)
                 n_span.append(len(graph.phrases[p].span))
-        off = lambda n: np.concatenate([[0], np.cumsum(n)]).astype(np.int64)  # noqa: E731
+        off = lambda n: np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
         self._tokens, self._tok_off = np.asarray(tokens, np.int64), off(n_tok)
         self._types, self._ph_off = np.asarray(types, np.int64), off(n_ph)
         self._spans, self._span_off = np.asarray(spans, np.int64), off(n_span)
@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     stage1 = time.perf_counter() - t0
     ids_i, ids_c = np.arange(len(images)), np.arange(len(texts))
     cast = torch.bfloat16 if args.bf16 else None
-    kw = dict(image_ids=ids_i, caption_ids=ids_c, batch_size=args.batch_size, device=device,
-              autocast=cast)
+    kw = {"image_ids": ids_i, "caption_ids": ids_c, "batch_size": args.batch_size,
+          "device": device, "autocast": cast}
     paths = {
         "before (per-item assembly)": lambda: old_score_pair_terms(
             model, images, old_texts, img_emb, txt_emb, pairs, **kw),
