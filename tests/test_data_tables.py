@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -136,3 +138,94 @@ def test_marks_with_the_real_rule():
     assert marks.phrase_marks[1].tolist() == [M, M, M, M]  # its own caption: all matched
     assert marks.phrase_marks[0, :4].tolist() == [X, X, X, X]  # man, umbrella: not there
     assert marks.token_marks[1].tolist() == [U, M, M, U, U, M, U] + [U] * 4
+
+
+def _random_graphs(n: int, seed: int, max_len: int = 150) -> list[CaptionGraph]:
+    """Captions of 0..max_len tokens whose phrases span tokens on both sides of bit 63 and
+    64 (the span bit sets are 64-bit words)."""
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(30)]
+    kinds = list(PHRASE_TYPE_IDS)
+    out = []
+    for _ in range(n):
+        length = int(rng.choice([0, 1, 5, 63, 64, 65, 127, 128, int(rng.integers(0, max_len))]))
+        tokens = [str(rng.choice(words)) for _ in range(length)]
+        phrases = []
+        for _ in range(int(rng.integers(0, 7)) if length else 0):
+            span = tuple(sorted({int(t) for t in rng.integers(0, length, int(rng.integers(1, 4)))}))
+            phrases.append((kinds[int(rng.integers(0, 3))], ("k", str(span)), span))
+        out.append(graph(" ".join(tokens), phrases) if tokens else
+                   CaptionGraph(text="", tokens=(), lemmas=(), stop=(), phrases=()))
+    return out
+
+
+def test_gather_matches_reference_on_long_captions():
+    graphs = _random_graphs(60, seed=1)
+    vocab = Vocab.build([g.tokens for g in graphs], min_count=1)
+    rng = np.random.default_rng(2)
+    for max_tokens, max_phrases in ((150, None), (64, None), (65, 3), (20, 2)):
+        table = TextTable(graphs, vocab, max_tokens=max_tokens, max_phrases=max_phrases)
+        for size in (1, 7, 60):
+            idx = rng.integers(0, len(graphs), size)
+            got = table.batch(idx)
+            sub = [graphs[i] for i in idx]
+            if max_phrases is not None:  # the reference keeps every surviving phrase
+                sub = [replace(g, phrases=tuple(g.phrases[p] for p in
+                                                _kept(g, max_tokens, max_phrases))) for g in sub]
+            want = reference_batch(sub, vocab, max_tokens)
+            for g, w in zip((got.token_ids, got.token_mask, got.phrase_types, got.phrase_mask,
+                             got.phrase_spans), want):
+                assert torch.equal(g, w), (max_tokens, idx)
+
+
+def _kept(g, max_tokens, max_phrases):
+    from ssamt.data.tables import kept_phrases
+
+    return kept_phrases(g, max_tokens, max_phrases)
+
+
+def test_empty_batch_and_empty_table():
+    table = TextTable(GRAPHS, VOCAB)
+    b = table.batch([])
+    assert b.token_ids.shape == (0, 1) and b.phrase_spans.shape == (0, 1, 1)
+    empty = TextTable([], VOCAB)
+    assert len(empty) == 0 and empty.costs().shape == (0,)
+
+
+def test_text_table_to_device_gives_the_same_batches():
+    table = TextTable(GRAPHS, VOCAB, max_tokens=7)
+    moved = table.to("cpu")  # the same code path as a GPU copy; `meta` cannot gather values
+    assert moved.device == torch.device("cpu") and table.device == torch.device("cpu")
+    for a, b in zip(table.batch([3, 0]).__dict__.values(), moved.batch([3, 0]).__dict__.values()):
+        assert torch.equal(a, b)
+
+
+def test_resident_image_table_same_batches_in_float32(tmp_path):
+    feats = np.random.default_rng(0).standard_normal((6, 3, 4)).astype(np.float16)
+    boxes = np.random.default_rng(1).random((6, 3, 4)).astype(np.float32)
+    np.save(tmp_path / "dev_ims.npy", feats)
+    np.save(tmp_path / "dev_boxes.npy", boxes)
+    (tmp_path / "dev_caps.txt").write_text("".join(f"c{i}\n" for i in range(12)))
+    table = ImageTable(open_split(tmp_path, "dev"))
+    sub = table.subset([5, 1, 2])
+    res = sub.resident("cpu", chunk=2)
+    assert res._resident[0].dtype == torch.float16  # held in the file's dtype
+    got, want = res.batch([2, 0, 0]), table.batch([2, 5, 5])
+    assert got.regions.dtype == torch.float32
+    assert torch.equal(got.regions, want.regions) and torch.equal(got.boxes, want.boxes)
+    assert torch.equal(got.region_mask, want.region_mask)
+
+
+def test_resident_checks_finite_once(tmp_path):
+    import pytest
+
+    from ssamt.errors import DataError
+
+    feats = np.zeros((3, 2, 2), dtype=np.float32)
+    feats[2, 1, 0] = np.nan
+    np.save(tmp_path / "dev_ims.npy", feats)
+    (tmp_path / "dev_caps.txt").write_text("".join(f"c{i}\n" for i in range(3)))
+    table = ImageTable(open_split(tmp_path, "dev"))
+    table.subset([0, 1]).resident("cpu")  # the bad image is not in this gallery
+    with pytest.raises(DataError, match="image 2"):
+        table.resident("cpu")

@@ -64,3 +64,29 @@ def test_parser_quality_floor_on_factual_dev():
     result = score(parse([g.caption for g in gold]), gold)
     assert result.n == 1000
     assert result.f1 >= 75.0  # issue 2 target; BENCHMARKS.md has the figure
+
+
+@pytest.mark.skipif(not FACTUAL_DEV.exists(), reason="FACTUAL data not available")
+def test_parse_without_torch_in_thinc_gives_the_same_graphs(tmp_path):
+    """`ssamt parse` in a fresh process hides torch from thinc's import (issue 15: ~1 CPU-s
+    of start-up); its graphs are byte-identical to a parse in a process holding torch."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import torch  # noqa: F401  # this process holds torch: its parse is the reference
+
+    from ssamt.commands.parse import _record
+    from ssamt.labels import parse
+
+    captions = [g.caption for g in read_factual(FACTUAL_DEV)][:300]
+    src = tmp_path / "caps.txt"
+    src.write_text("".join(c + "\n" for c in captions))
+    code = ("import sys; from ssamt.cli import main; rc = main(['parse', sys.argv[1], '-o', "
+            "sys.argv[2]]); assert 'torch' not in sys.modules; import torch; sys.exit(rc)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "out.jsonl")],
+                   check=True, env=env, capture_output=True)
+    want = "".join(json.dumps(_record(g), ensure_ascii=False) + "\n" for g in parse(captions))
+    assert (tmp_path / "out.jsonl").read_text() == want

@@ -40,13 +40,16 @@ CFG = PhaseConfig(lr=1e-2, token_budget=40, accum_steps=2, max_steps=14, warmup_
                   log_every=1)
 
 
-def _run(run_dir, crash_at=None, resume=False, cfg=CFG, seed_model=0):
+def _run(run_dir, crash_at=None, resume=False, cfg=CFG, seed_model=0, prefetch=True,
+         log=None):
     torch.manual_seed(seed_model)
     model = Toy()
     calls = {"n": 0}
 
     def make_inputs(idx, epoch, update):
         calls["n"] += 1
+        if log is not None:
+            log.append((list(idx), epoch, update))
         if crash_at is not None and calls["n"] == crash_at:
             raise KeyboardInterrupt  # a crash mid-epoch, after some checkpoints
         return {"x": DATA[idx], "y": TARGET[idx]}
@@ -68,7 +71,7 @@ def _run(run_dir, crash_at=None, resume=False, cfg=CFG, seed_model=0):
         state = TrainState.from_dict(restore_training(load_checkpoint(run_dir / "last.pt"),
                                                       model, opt, sched))
     ctx = RunContext(torch.device("cpu"), DistInfo(), MetricsLogger(run_dir, tensorboard=False),
-                     save, seed=3, progress=False)
+                     save, seed=3, progress=False, prefetch=prefetch)
     if not resume:
         torch.manual_seed(123)  # dropout stream; a resumed run must restore it from the file
     out = run_phase(task, cfg, state, ctx, opt, sched)
@@ -121,3 +124,24 @@ def test_non_finite_loss_stops_with_step_and_term(tmp_path):
                      lambda *a: None, progress=False)
     with pytest.raises(SsamtError, match=r"update 1: term L1"):
         run_phase(task, CFG, TrainState("toy"), ctx, opt, build_scheduler(opt, CFG))
+
+
+@pytest.mark.parametrize("accum", [1, 2, 4])
+def test_prefetch_builds_the_same_inputs_in_the_same_order(tmp_path, accum):
+    """The background thread asks make_inputs for exactly the (items, epoch, update) the
+    loop without it asks, no more (nothing past max_steps), and training ends identical."""
+    cfg = PhaseConfig(**{**CFG.__dict__, "accum_steps": accum, "max_steps": 7})
+    with_log, without_log = [], []
+    a, _ = _run(tmp_path / "a", cfg=cfg, prefetch=True, log=with_log)
+    b, _ = _run(tmp_path / "b", cfg=cfg, prefetch=False, log=without_log)
+    assert with_log == without_log and len(with_log) >= 7
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_prefetch_error_surfaces_when_its_batch_is_taken(tmp_path):
+    cfg = PhaseConfig(**{**CFG.__dict__, "save_every": 1})
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, crash_at=5, cfg=cfg)
+    # batches 1-4 trained (accum 2: two updates) and were saved before batch 5 failed
+    assert load_checkpoint(tmp_path / "last.pt")["state"]["batch_in_epoch"] == 4

@@ -10,6 +10,9 @@ calls the model's own lemmatizer on a miss: same results, paid once per distinct
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -51,7 +54,8 @@ class Analyzer:
     """spaCy tagging + parsing, plus cached coarse POS and lemmas."""
 
     def __init__(self) -> None:
-        from thinc.api import use_ops
+        with _thinc_without_torch():
+            from thinc.api import use_ops
 
         # numpy's BLAS instead of thinc's blis kernels: same parses, faster on one thread
         # (blas.py). Only this model's layers are built with these ops; the global default
@@ -117,6 +121,26 @@ def _tag_to_pos(nlp: Any) -> dict[str, str]:
                 if isinstance(tag, str):
                     table.setdefault(tag, rule["attrs"]["POS"])
     return table
+
+
+@contextmanager
+def _thinc_without_torch() -> Iterator[None]:
+    """Hide torch from thinc's first import when this process has not imported it.
+
+    thinc imports torch if it can, only to offer torch layers; this pipeline runs on numpy
+    ops. That import was 1.2 of ~19 CPU seconds of `ssamt parse` over FACTUAL's 38,861
+    captions (BENCHMARKS.md, issue 15). A process that already holds torch (training) is left
+    alone, and torch stays importable afterwards; thinc then reports has_torch = False.
+    """
+    if "torch" in sys.modules or "thinc" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` fail
+    try:
+        yield
+    finally:
+        if "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
 
 
 @lru_cache(maxsize=1)

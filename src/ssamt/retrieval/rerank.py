@@ -21,6 +21,7 @@ with continuous embeddings they do not occur in practice.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -122,31 +123,69 @@ def eq5_from_terms(terms: torch.Tensor, mu1: float, mu2: float) -> torch.Tensor:
     return terms[:, 0] + mu1 * terms[:, 1] + mu2 * terms[:, 2]
 
 
+class GalleryRows:
+    """A gallery's inputs held on the device once; `batch(positions)` gathers the rows of
+    gallery positions there (stage 2 assembles every pair batch by indexing, not by a loop).
+
+    table: an ImageTable (its gallery rows are read once and kept on the device, float16
+    stays float16 until gathered), a TextTable (its flat arrays are copied there once) or
+    any table with `.batch(rows)` (tests' fakes, wrappers: their batches are moved).
+    ids: (N,) table row of each gallery position.
+    """
+
+    def __init__(self, table: Any, ids: np.ndarray, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        if hasattr(table, "resident"):
+            self.table, self.ids = table.subset(ids).resident(self.device), None
+        elif hasattr(table, "to"):
+            self.table, self.ids = table.to(self.device), ids
+        else:
+            self.table, self.ids = table, ids
+
+    def batch(self, positions: np.ndarray) -> Any:
+        """The batch of gallery positions (B,), on the device."""
+        rows = positions if self.ids is None else self.ids[positions]
+        return self.table.batch(rows).to(self.device, non_blocking=True)
+
+
 def score_pair_terms(
     model: Any, image_table: Any, text_table: Any, img_emb: torch.Tensor,
     txt_emb: torch.Tensor, pairs: torch.Tensor, *,
     image_ids: Sequence[int] | np.ndarray, caption_ids: Sequence[int] | np.ndarray,
     batch_size: int = 256, device: torch.device | str = "cpu", progress: bool = False,
+    autocast: torch.dtype | None = None,
 ) -> torch.Tensor:
     """The terms of Eq. 5 (TERM_COLUMNS) of each (image, caption) row of `pairs` (M, 2),
     local gallery positions -> (M, 3) float32 on the CPU; weigh them with eq5_from_terms.
 
     img_emb (N_img, d) / txt_emb (N_cap, d): L2-normalized a^I / a^T of the gallery, so the
     intra encoders are not run again; image_ids / caption_ids map gallery positions to rows.
+    The gallery's inputs go to the device once (GalleryRows); each batch of pairs, sorted by
+    caption length, is a gather there, and the terms stay there until the end, so on a GPU
+    nothing waits for the host between batches. autocast: e.g. torch.bfloat16 on CUDA.
     """
     image_ids, caption_ids = np.asarray(image_ids), np.asarray(caption_ids)
+    device = torch.device(device)
     order = _pair_order(text_table, caption_ids, pairs)
-    chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
-    out = torch.empty(len(pairs), len(TERM_COLUMNS), dtype=torch.float32)
-    with eval_mode(model), torch.inference_mode():
-        for pos in _progress(chunks, len(chunks), "re-rank pairs", progress):
-            i, j = pairs[pos, 0], pairs[pos, 1]  # (b,) local image / caption positions
-            img = image_table.batch(image_ids[i.numpy()]).to(device)
-            txt = text_table.batch(caption_ids[j.numpy()]).to(device)
-            terms = model.eq5_terms(img_emb[i].to(device), txt_emb[j].to(device),
-                                    model.inter(img, txt))  # (b, 3)
-            out[torch.from_numpy(pos)] = terms.float().cpu()
-    return out
+    pairs_np = pairs.numpy()
+    images = GalleryRows(image_table, image_ids, device)
+    texts = GalleryRows(text_table, caption_ids, device)
+    img_emb, txt_emb = img_emb.to(device), txt_emb.to(device)
+    pairs_dev, order_dev = pairs.to(device), torch.from_numpy(order).to(device)
+    out = torch.empty(len(pairs), len(TERM_COLUMNS), dtype=torch.float32, device=device)
+    starts = range(0, len(order), batch_size)
+    cast = (torch.autocast(device.type, dtype=autocast) if autocast is not None
+            else contextlib.nullcontext())
+    with eval_mode(model), torch.inference_mode(), cast:
+        for s in _progress(starts, len(starts), "re-rank pairs", progress):
+            pos = order[s:s + batch_size]
+            pos_dev = order_dev[s:s + batch_size]
+            i_dev, j_dev = pairs_dev[pos_dev, 0], pairs_dev[pos_dev, 1]  # (b,) on the device
+            img = images.batch(pairs_np[pos, 0])  # sizes come from the CPU copies
+            txt = texts.batch(pairs_np[pos, 1])
+            terms = model.eq5_terms(img_emb[i_dev], txt_emb[j_dev], model.inter(img, txt))
+            out[pos_dev] = terms.float()  # (b, 3)
+    return out.cpu()
 
 
 def score_pairs(

@@ -4,7 +4,7 @@ caption-to-image map and (train split) the per-image label sets of phrase matchi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,27 @@ class SplitData:
         """(N_cap,) cost of each positive pair: caption + its image (#tokens + #regions,
         DESIGN.md section 4: the budget counts instances, not pairs)."""
         return self.texts.costs() + self.images.costs()[self.caption_image]
+
+    def on_device(self, device: Any, max_fraction: float = 0.4) -> SplitData:
+        """This split with its batches gathered on a GPU `device` (phase 2): the caption
+        table's flat arrays go there, and the image features too (in the file's dtype) when
+        they take at most `max_fraction` of the device's memory (Flickr30K train float16:
+        4.3 GB; COCO's 17-34 GB stays on the host and is read per batch). On the CPU, or
+        for tables that cannot move, the split itself."""
+        import torch
+
+        device = torch.device(device)
+        if device.type != "cuda" or not hasattr(self.texts, "to"):
+            return self
+        images = self.images
+        split = getattr(images, "split", None)
+        if split is not None and hasattr(images, "resident"):
+            nbytes = split.num_images * split.base_images[:1].nbytes
+            if split.base_boxes is not None:
+                nbytes += split.num_images * split.base_boxes[:1].nbytes
+            if nbytes <= max_fraction * torch.cuda.get_device_properties(device).total_memory:
+                images = images.resident(device)
+        return replace(self, images=images, texts=self.texts.to(device))
 
     def head(self, max_images: int) -> SplitData:
         """The first `max_images` images and their captions (a cheaper dev set)."""

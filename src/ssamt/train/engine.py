@@ -15,6 +15,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +62,8 @@ class PhaseTask:
     costs:       (N,) cost of each training item (#regions + #tokens, DESIGN.md section 4).
     make_inputs: (item indices, epoch, update) -> kwargs of the objective, already on the
                  device; `update` (updates done so far) drives schedules such as phase 2's
-                 random-to-hard negatives.
+                 random-to-hard negatives. A function of its arguments only (no global
+                 random state): the loop builds the next batch in a background thread.
     start_epoch: called with the epoch number before its first batch (also after a resume).
     evaluate:    () -> dict of dev metrics (rank 0 only), or None.
     params:      the parameters this phase trains.
@@ -92,6 +94,7 @@ class RunContext:
     save: Callable[..., None]
     seed: int = 0
     progress: bool = True
+    prefetch: bool = True  # build the next micro-batch in a background thread (_Prefetch)
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -143,38 +146,83 @@ def _micro_step(task: PhaseTask, inputs: dict, state: TrainState, scale: float, 
     return out
 
 
+class _Prefetch:
+    """The next micro-batch's inputs built in a background thread while this one trains.
+
+    make_inputs is a function of (item indices, epoch, update) only (no global random
+    state: phase 2 draws its partners at the start of the epoch), so building it early, in
+    another thread, gives the same inputs in the same order; the update it will see is
+    known in advance (this micro-batch's update + 1 when this one ends an update). Nothing
+    is prefetched past the epoch or past cfg.max_steps, so no batch is built that the loop
+    without prefetch would not build, and a resume (which restarts at state.batch_in_epoch)
+    is unaffected. An exception in make_inputs surfaces when its batch is taken, as before.
+    On a GPU the batch's gathers and copies are queued on the same stream as the step, so
+    the step never waits for the host to assemble the next batch.
+    """
+
+    def __init__(self, task: PhaseTask, enabled: bool) -> None:
+        self.task = task
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="ssamt-prefetch") if enabled else None
+        self.pending: tuple[tuple[int, int, int], Future] | None = None
+
+    def take(self, batches: list[list[int]], pos: int, epoch: int, update: int) -> dict:
+        key = (pos, epoch, update)
+        if self.pending is not None and self.pending[0] == key:
+            future, self.pending = self.pending[1], None
+            return future.result()
+        return self.task.make_inputs(batches[pos], epoch, update)
+
+    def ahead(self, batches: list[list[int]], pos: int, epoch: int, update: int) -> None:
+        if self.pool is not None and pos < len(batches):
+            self.pending = ((pos, epoch, update),
+                            self.pool.submit(self.task.make_inputs, batches[pos], epoch, update))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def train_one_epoch(task: PhaseTask, batches: list[list[int]], cfg: PhaseConfig, optimizer,
                     scheduler, state: TrainState, ctx: RunContext) -> dict[str, float]:
     """Updates over this rank's `batches` of epoch `state.epoch`, from `state.batch_in_epoch`
-    on, until the epoch or `cfg.max_steps` ends. Returns the epoch's mean loss terms."""
+    on, until the epoch or `cfg.max_steps` ends. Returns the epoch's mean loss terms.
+    With ctx.prefetch the next micro-batch's inputs are built while this one trains."""
     task.objective.train()
     sums: dict[str, float] = {}
     count, window, t0, items = 0, [], time.perf_counter(), 0
     bar = tqdm(total=len(batches), initial=state.batch_in_epoch, leave=False,
                desc=f"{task.name} epoch {state.epoch}", disable=not (ctx.progress and ctx.info.is_main))
-    while state.batch_in_epoch < len(batches) and state.step < cfg.max_steps:
-        idx = batches[state.batch_in_epoch]
-        state.batch_in_epoch += 1
-        last = state.batch_in_epoch == len(batches)
-        sync = state.batch_in_epoch % cfg.accum_steps == 0 or last
-        terms = _micro_step(task, task.make_inputs(idx, state.epoch, state.step), state,
-                            1.0 / cfg.accum_steps, sync, ctx.device)
-        items += len(idx)
-        window.append(terms)
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + v
-        count += 1
-        bar.update(1)
-        if sync:
-            lr = optimizer.param_groups[0]["lr"]  # the rate this update uses
-            norm = _update(task, cfg, optimizer, scheduler)
-            state.step += 1
-            speed = items / max(time.perf_counter() - t0, 1e-9)
-            _after_update(task.name, cfg, state, ctx, window, {"grad_norm": norm, "lr": lr,
-                                                               "pairs_per_s": speed}, bar)
-            window = []
-            if cfg.save_every and state.step % cfg.save_every == 0:
-                ctx.save("last.pt", state, optimizer, scheduler, True)
+    prefetch = _Prefetch(task, ctx.prefetch)
+    try:
+        while state.batch_in_epoch < len(batches) and state.step < cfg.max_steps:
+            idx = batches[state.batch_in_epoch]
+            inputs = prefetch.take(batches, state.batch_in_epoch, state.epoch, state.step)
+            state.batch_in_epoch += 1
+            last = state.batch_in_epoch == len(batches)
+            sync = state.batch_in_epoch % cfg.accum_steps == 0 or last
+            next_update = state.step + int(sync)
+            if next_update < cfg.max_steps:
+                prefetch.ahead(batches, state.batch_in_epoch, state.epoch, next_update)
+            terms = _micro_step(task, inputs, state, 1.0 / cfg.accum_steps, sync, ctx.device)
+            del inputs  # let the batch's memory go before the next one arrives
+            items += len(idx)
+            window.append(terms)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            bar.update(1)
+            if sync:
+                lr = optimizer.param_groups[0]["lr"]  # the rate this update uses
+                norm = _update(task, cfg, optimizer, scheduler)
+                state.step += 1
+                speed = items / max(time.perf_counter() - t0, 1e-9)
+                _after_update(task.name, cfg, state, ctx, window,
+                              {"grad_norm": norm, "lr": lr, "pairs_per_s": speed}, bar)
+                window = []
+                if cfg.save_every and state.step % cfg.save_every == 0:
+                    ctx.save("last.pt", state, optimizer, scheduler, True)
+    finally:
+        prefetch.close()
     bar.close()
     return {k: v / max(count, 1) for k, v in sums.items()}
 

@@ -190,7 +190,8 @@ def _phase2(model, cfg, train_data, dev_data, device, info, ctx, payload) -> dic
     for p in model.inter_parameters():
         p.requires_grad_(True)
     objective = wrap_ddp(InterObjective(model, InterOptions.from_config(cfg)), info, device)
-    task = inter_task(model, objective, train_data, cfg, device,
+    # on a GPU every update's batch is a gather there (issue 15); same batches either way
+    task = inter_task(model, objective, train_data.on_device(device), cfg, device,
                       dev_evaluator(model, dev_data, cfg, device, cfg.eval.rerank_k),
                       progress=ctx.progress and info.is_main)
     return _run_one(task, cfg.phase2, ctx, payload, model, "inter")
