@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 import types
 from pathlib import Path
 
@@ -80,9 +79,8 @@ def _save_run(tiny, monkeypatch) -> None:
         "vocab": vocab.to_dict(), "model": model.state_dict()})
     # Caption parsing (spaCy) is the labels engineer's; hand it the graphs directly.
     store = types.SimpleNamespace(graphs=graphs)
-    fake = types.ModuleType("ssamt.labels.store")
-    fake.labels_for_split = lambda data_dir, split, *a, **kw: store
-    monkeypatch.setitem(sys.modules, "ssamt.labels.store", fake)
+    monkeypatch.setattr("ssamt.data.split_labels.labels_for_split",
+                        lambda data_dir, split, *a, **kw: store)
 
 
 def test_evaluate_command_end_to_end(tiny, monkeypatch, capsys):
