@@ -18,10 +18,10 @@ import time
 import torch
 
 from ssamt.data.precomp import open_split
-from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable
+from ssamt.data.tables import ImageTable, TextTable
 from ssamt.fileio import write_json
 from ssamt.retrieval.encode import encode_gallery
-from ssamt.retrieval.evaluate import eq5_weights, evaluate_tables
+from ssamt.retrieval.evaluate import evaluate_tables
 from ssamt.train.run import load_run
 
 
@@ -81,7 +81,7 @@ def bench_scale(shape: str, ks: list[int], d: int = 1024) -> None:
     print(f"peak RSS {peak:.2f} GB")
 
 
-def load_gallery(args: argparse.Namespace, config: dict, vocab) -> tuple:
+def load_gallery(args: argparse.Namespace, vocab, max_tokens: int) -> tuple:
     """(ImageTable, TextTable, caption_to_image) of the split, cut to --max-images."""
     from ssamt.data.split_labels import labels_for_split
 
@@ -91,7 +91,6 @@ def load_gallery(args: argparse.Namespace, config: dict, vocab) -> tuple:
         n = min(args.max_images, split.num_images)
         split = split.subset(range(n))  # captions of images 0..n-1 are the first lines
         graphs = graphs[: split.num_captions]
-    max_tokens = config.get("model", {}).get("max_tokens") or DEFAULT_MAX_TOKENS
     return ImageTable(split), TextTable(graphs, vocab, max_tokens=max_tokens), split.caption_image
 
 
@@ -116,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         bench_scale(args.scale, args.ks)
         return 0
     run = load_run(args.checkpoint, args.device)
-    model, vocab, config = run.model, run.vocab, run.settings()
-    mu1, mu2 = eq5_weights(config)
-    images, texts, c2i = load_gallery(args, config, vocab)
+    model = run.model
+    mu1, mu2 = run.eq5_weights()
+    images, texts, c2i = load_gallery(args, run.vocab, run.max_tokens)
     t0 = time.perf_counter()
     emb = encode_gallery(model, images, texts, batch_size=args.batch_size, device=args.device)
     encode_s = time.perf_counter() - t0

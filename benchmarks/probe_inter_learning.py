@@ -45,10 +45,9 @@ def load(checkpoint: str, data: str):
     from ssamt.train.run import load_run
 
     run = load_run(checkpoint, "cpu")
-    model, vocab, config = run.model, run.vocab, run.settings()
-    cfg = load_config("synthetic", [f"model.max_tokens={config['model']['max_tokens']}"])
-    train, _, _ = load_train_dev(data, cfg, vocab.to_dict(), False)
-    return model, train
+    cfg = load_config("synthetic", [f"model.max_tokens={run.max_tokens}"])
+    train, _, _ = load_train_dev(data, cfg, run.vocab.to_dict(), False)
+    return run.model, train
 
 
 def draw(train, rng: np.random.Generator, b: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,16 @@ MAX_TOKENS = 24
 CONFIG = {"model": {"max_tokens": MAX_TOKENS}, "loss": {"mu1": 0.25, "mu2": 0.05}}
 
 
+def as_run(model: Any, vocab: Any, config: dict[str, Any]) -> Any:
+    """A trained run of an in-memory model (what load_run would open had it been saved with
+    `config` as its training config): the form the pipelines take."""
+    from ssamt.train.config import TrainConfig
+    from ssamt.train.run import Run
+
+    return Run(model, vocab, TrainConfig.from_dict(config), Path("in-memory"), "inter", None,
+               None)
+
+
 def make_gallery(root: Path, index: bool = True) -> dict[str, Any]:
     from ssamt.data.precomp import open_split
     from ssamt.data.split_labels import labels_for_split

@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from _gallery import as_run
 
 from ssamt.data.precomp import open_split
 from ssamt.data.tables import TextTable, kept_phrases
@@ -72,7 +73,7 @@ def test_scores_are_cosines_of_inter_outputs(tiny):
     _, split, store, vocab, model, _ = tiny
     graph = store.graphs[_negative(store, 2)]
     img = image_batch(split, 2)
-    expl = explain_pair(model, vocab, CONFIG, img, graph)
+    expl = explain_pair(as_run(model, vocab, CONFIG), img, graph)
     txt = TextTable([graph], vocab, max_tokens=MAX_TOKENS).batch([0])
     with torch.no_grad():
         out = model.inter(img, txt)
@@ -91,9 +92,10 @@ def test_scores_are_cosines_of_inter_outputs(tiny):
 
 def test_rows_line_up_with_graph_and_label_rule(tiny):
     _, split, store, vocab, model, _ = tiny
+    trained = as_run(model, vocab, CONFIG)
     image = 4
     graph, labels = store.graphs[_negative(store, image)], store.image_labels(image)
-    expl = explain_pair(model, vocab, CONFIG, image_batch(split, image), graph, labels)
+    expl = explain_pair(trained, image_batch(split, image), graph, labels)
     phrases = [p for p in expl.parts if p.kind == "phrase"]
     words = [p for p in expl.parts if p.kind == "word"]
     assert [(p.type, p.key) for p in phrases] == [(ph.type, ph.key) for ph in graph.phrases]
@@ -104,16 +106,17 @@ def test_rows_line_up_with_graph_and_label_rule(tiny):
     assert [p.in_vocab for p in words] == [t in vocab for t in graph.tokens]
     table = format_explanation(expl)
     assert "label rule" in table and table.count("\n") >= len(expl.parts) + 4
-    assert explain_pair(model, vocab, CONFIG, image_batch(split, image), graph).has_labels is False
+    assert explain_pair(trained, image_batch(split, image), graph).has_labels is False
 
 
 def test_verdict_rule(tiny):
     _, split, store, vocab, model, _ = tiny
+    trained = as_run(model, vocab, CONFIG)
     image = 1
     img, own = image_batch(split, image), store.image_graphs(image)
     graph = store.graphs[_negative(store, image)]
-    expl = explain_pair(model, vocab, CONFIG, img, graph, None, own)
-    ref_parts = [explain_pair(model, vocab, CONFIG, img, g).parts for g in own]
+    expl = explain_pair(trained, img, graph, None, own)
+    ref_parts = [explain_pair(trained, img, g).parts for g in own]
 
     def levels(parts_lists) -> dict[str, float]:
         out = {}
@@ -129,12 +132,12 @@ def test_verdict_rule(tiny):
         want = None if p.score is None or p.type == "stop word" else p.score < expl.cuts[p.level]
         assert p.mismatch == want
     assert verdict_cuts({"word": 0.5}, 0.01, None)[0] == {"word": 0.49}
-    fixed = explain_pair(model, vocab, CONFIG, img, graph, None, own, threshold=0.0)
+    fixed = explain_pair(trained, img, graph, None, own, threshold=0.0)
     assert all(p.mismatch == (p.score < 0) for p in fixed.parts if p.judged)
     assert fixed.reference == expl.reference  # still shown next to the threshold
-    assert all(p.mismatch is None for p in explain_pair(model, vocab, CONFIG, img, graph).parts)
+    assert all(p.mismatch is None for p in explain_pair(trained, img, graph).parts)
     # The explained caption is left out of its own reference.
-    alone = explain_pair(model, vocab, CONFIG, img, own[0], None, own)
+    alone = explain_pair(trained, img, own[0], None, own)
     assert alone.reference == pytest.approx(levels(ref_parts[1:]))
 
 
@@ -142,15 +145,16 @@ def test_parts_the_model_does_not_see_have_no_score(tiny):
     _, split, store, vocab, model, _ = tiny
     graph = next(g for g in store.graphs
                  if len(g.tokens) > 8 and kept_phrases(g, 6) != list(range(len(g.phrases))))
-    cut = {"model": {"max_tokens": 6}}
-    expl = explain_pair(model, vocab, cut, image_batch(split, 0), graph)
+    torch.manual_seed(0)
+    cut = SSAMT(model.config.replace(max_tokens=6)).eval()  # 6 word positions
+    expl = explain_pair(as_run(cut, vocab, {}), image_batch(split, 0), graph)
     kept = set(kept_phrases(graph, 6))
     for p in expl.parts:
         seen = p.index in kept if p.kind == "phrase" else p.index < 6
         assert (p.score is not None) == seen and (p.mismatch is None or seen)
     assert "does not see" in format_explanation(expl)
     no_phrases = SSAMT(model.config.replace(use_phrases=False)).eval()
-    expl = explain_pair(no_phrases, vocab, CONFIG, image_batch(split, 0), graph)
+    expl = explain_pair(as_run(no_phrases, vocab, CONFIG), image_batch(split, 0), graph)
     assert all((p.score is None) == (p.kind == "phrase") for p in expl.parts)
 
 
@@ -165,7 +169,7 @@ def test_errors_name_the_file(tiny):
         image_batch(split, -1)
     empty = CaptionGraph(text="", tokens=(), lemmas=(), stop=())
     with pytest.raises(SsamtError, match="no words"):
-        explain_pair(model, vocab, CONFIG, image_batch(split, 0), empty)
+        explain_pair(as_run(model, vocab, CONFIG), image_batch(split, 0), empty)
 
 
 def _cli(tiny, *args: str) -> int:

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from _gallery import CONFIG, MAX_TOKENS, make_gallery
+from _gallery import CONFIG, MAX_TOKENS, as_run, make_gallery
 
 from ssamt.cli import main
 from ssamt.data.batch import ImageBatch
@@ -76,7 +76,7 @@ def _plain(model, vocab, data, split, store, inputs):
 def test_accuracies_and_localization_match_a_plain_loop(tiny):
     data, split, store, vocab, model, _ = tiny
     inputs = load_inputs(data, "test", max_images=IMAGES)
-    got = measure(model, vocab, CONFIG, inputs, batch_size=16)
+    got = measure(as_run(model, vocab, CONFIG), inputs, batch_size=16)
     pos, neg, loc = _plain(model, vocab, data, split, store, inputs)
     edits = np.array([r["edit"] for r in inputs.records])
     assert list(got) == [e for e in EDIT_TYPES if e in set(edits)] and len(got) >= 7

@@ -105,3 +105,57 @@ def test_continuing_a_run_reads_each_checkpoint_once(started_runs, tmp_path, mon
     assert dict(counted) == reads
     state = load_checkpoint(tmp_path / run / "last.pt")["state"]
     assert state["phase"] == "inter" and state["done"]  # and it trained phase 2 to the end
+
+
+def test_an_analysis_variant_reads_its_last_pt_once(started_runs, tmp_path, monkeypatch):
+    """ensure_variant reads a started variant's last.pt once: that copy says whether phase 2
+    finished and is where training continues from (stopped), or only that it finished."""
+    import collections
+
+    import torch
+    from test_train_runner import TINY, tiny_data
+
+    from ssamt.pipelines.analysis import runs
+    from ssamt.train import phase2
+    from ssamt.train.config import load_config
+
+    data, vocab = tiny_data(tmp_path / "data")
+    cfg, setup = load_config("synthetic", TINY), runs.TrainSetup(str(tmp_path / "data"))
+    variant = tmp_path / "pm"
+    monkeypatch.setattr(runs, "evaluate_run", lambda run_dir, setup, k: {"evaluated": run_dir})
+    original, calls = phase2.inter_inputs, []
+
+    def stop_at_the_sixth(*args, **kwargs):  # after two updates (accum_steps=2), saved
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    def ensure() -> dict:
+        return runs.ensure_variant(cfg, data, None, vocab, started_runs / "phase1-done", variant,
+                                   setup)
+
+    monkeypatch.setattr(phase2, "inter_inputs", stop_at_the_sixth)
+    with pytest.raises(KeyboardInterrupt):
+        ensure()
+    monkeypatch.setattr(phase2, "inter_inputs", original)
+    state = load_checkpoint(variant / "last.pt")["state"]
+    assert state["phase"] == "inter" and not state["done"]
+    counted, load = collections.Counter(), torch.load
+
+    def counting_load(f, *args, **kwargs):
+        counted[Path(f).name] += 1
+        return load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    assert ensure() == {"evaluated": variant}
+    assert dict(counted) == {"last.pt": 1}
+    monkeypatch.setattr(torch, "load", load)
+    state = load_checkpoint(variant / "last.pt")["state"]
+    assert state["phase"] == "inter" and state["done"]  # it trained phase 2 to the end
+    counted.clear()
+    monkeypatch.setattr(torch, "load", counting_load)
+    stamp = (variant / "last.pt").stat().st_mtime_ns
+    assert ensure() == {"evaluated": variant}  # finished: evaluated, not trained again
+    assert dict(counted) == {"last.pt": 1}
+    assert (variant / "last.pt").stat().st_mtime_ns == stamp

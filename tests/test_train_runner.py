@@ -142,7 +142,7 @@ def test_phase_inter_alone_needs_phase1(tmp_path):
 
 
 def test_phase2_stores_eq5_weights_chosen_on_dev(tmp_path):
-    from ssamt.retrieval.evaluate import eq5_weights
+    from ssamt.train.run import eq5_weights
 
     out = _train(tmp_path, "run")
     chosen = out["eq5"]

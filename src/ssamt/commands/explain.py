@@ -115,8 +115,7 @@ def run(args: argparse.Namespace) -> int:
         check_caption_index(split, args.caption)
     device = resolve_device(args.device)
     run = load_run(args.checkpoint, device)
-    model, vocab, config = run.model, run.vocab, run.settings()
-    check_data_fits(model.config, split, run.path)
+    check_data_fits(run.model.config, split, run.path)
     note_phase1(run.phase, run.path, "the phrase scores below come from an untrained "
                                        "encoder")
     k = split.captions_per_image
@@ -131,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     # The reference: the image's other captions (never the explained one, ssamt.pipelines.explain).
     ref_lines = [line for line, g in zip(own, own_graphs)
                  if line != args.caption and g.text != graph.text]
-    expl = explain_pair(model, vocab, config, image, graph, build_image_labels(own_graphs),
+    expl = explain_pair(run, image, graph, build_image_labels(own_graphs),
                         [graphs[own.index(line)] for line in ref_lines], margin=args.margin,
                         threshold=args.threshold, mu1=args.mu1, mu2=args.mu2)
     positive = None if args.caption is None else args.caption in own

@@ -27,7 +27,7 @@ def evaluate_run(run: Run, data_dir: str | Path, split: str, *, protocol: str = 
     """
     from ssamt.data.precomp import open_split
     from ssamt.data.split_labels import labels_for_split
-    from ssamt.retrieval.evaluate import eq5_source, evaluate_model
+    from ssamt.retrieval.evaluate import evaluate_model
     from ssamt.retrieval.scene_truth import split_truth
     from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
 
@@ -50,5 +50,5 @@ def evaluate_run(run: Run, data_dir: str | Path, split: str, *, protocol: str = 
                             device=device, progress=progress, search=search, truth=truth)
     return {"checkpoint": str(run.path), "data": str(data_dir), "device": str(device),
             "checkpoint_phase": run.phase, "train_data_fingerprint": run.data_fingerprint,
-            "oov_rate": round(oov, 4), "mu_source": eq5_source(run.settings(), mu1, mu2),
+            "oov_rate": round(oov, 4), "mu_source": run.eq5_source(mu1, mu2),
             **result}

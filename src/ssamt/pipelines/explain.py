@@ -35,21 +35,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ssamt.data.batch import ImageBatch, TextBatch
 from ssamt.data.precomp import PrecompSplit, split_paths
-from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable, kept_phrases
+from ssamt.data.tables import ImageTable, TextTable, kept_phrases
 from ssamt.data.vocab import UNK, Vocab
 from ssamt.errors import ConfigError, DataError, SsamtError
 from ssamt.labels.graph import CaptionGraph
 from ssamt.labels.matching import ImageLabels, mark_phrases, mark_tokens
 from ssamt.model.scores import cos_each, s_global, s_phrase, s_region
-from ssamt.retrieval.evaluate import eq5_weights
 
-DEFAULT_MARGIN = 0.05  # alpha3 / 2 when the checkpoint's config has no loss.alpha3
+if TYPE_CHECKING:
+    from ssamt.train.run import Run
 
 
 @dataclass(frozen=True)
@@ -139,10 +139,9 @@ class Explanation:
 # ----- the model's side -----------------------------------------------------------------
 
 
-def default_margin(config: dict[str, Any]) -> float:
-    """alpha3 / 2 of the run's config (module docstring), else DEFAULT_MARGIN."""
-    loss = config.get("loss", {}) if isinstance(config, dict) else {}
-    return float(loss["alpha3"]) / 2 if "alpha3" in loss else DEFAULT_MARGIN
+def default_margin(run: Run) -> float:
+    """alpha3 / 2 of the run's training config (module docstring)."""
+    return float(run.config.loss.alpha3) / 2
 
 
 @torch.no_grad()
@@ -239,16 +238,16 @@ def verdict_cuts(reference: dict[str, float], margin: float,
     return {level: ref - margin for level, ref in reference.items()}, rule
 
 
-def explain_pair(model: Any, vocab: Vocab, config: dict[str, Any], image: ImageBatch,
-                 graph: CaptionGraph, labels: ImageLabels | None = None,
+def explain_pair(run: Run, image: ImageBatch, graph: CaptionGraph,
+                 labels: ImageLabels | None = None,
                  reference: Sequence[CaptionGraph] = (), *, margin: float | None = None,
                  threshold: float | None = None, mu1: float | None = None,
                  mu2: float | None = None) -> Explanation:
     """Phrase-to-image scores of caption `graph` against `image` (one image, B = 1).
 
-    model, vocab, config: a Run's (ssamt.train.run.load_run) model, vocab, settings(); config["model"]
-        ["max_tokens"] cuts the caption as in training and evaluation; config["loss"] gives
-        mu1 / mu2 (Eq. 5) and alpha3 (the default margin is alpha3 / 2).
+    run:       the trained run (ssamt.train.run.load_run): its model and vocab; run.max_tokens
+        cuts the caption as in training and evaluation; run.eq5_weights(mu1, mu2) gives Eq.
+        5's weights and run.config.loss.alpha3 the default margin (alpha3 / 2).
     labels:    L_i of the image, for the label-rule column (None: no column).
     reference: the image's own captions, for the verdict (module docstring); one with the
         text of `graph` is left out. Without any (and no threshold) no part gets a verdict.
@@ -257,11 +256,11 @@ def explain_pair(model: Any, vocab: Vocab, config: dict[str, Any], image: ImageB
         raise SsamtError("the caption has no words to score")
     if len(image) != 1:
         raise ValueError(f"explain_pair scores one image, got a batch of {len(image)}")
-    margin = default_margin(config) if margin is None else margin
+    margin = default_margin(run) if margin is None else margin
     if margin < 0:
         raise ConfigError(f"the margin must be >= 0, got {margin}")
-    mu1, mu2 = eq5_weights(config, mu1, mu2)
-    max_tokens = (config.get("model", {}) or {}).get("max_tokens") or DEFAULT_MAX_TOKENS
+    mu1, mu2 = run.eq5_weights(mu1, mu2)
+    model, vocab, max_tokens = run.model, run.vocab, run.max_tokens
     parts, pair = score_parts(model, vocab, max_tokens, image, graph, labels, mu1, mu2)
     ref_parts = [p for g in reference if g.tokens and g.text != graph.text
                  for p in score_parts(model, vocab, max_tokens, image, g, None, mu1, mu2)[0]]

@@ -89,8 +89,7 @@ def minimal_pairs_test(run_dir: Path, data_dir: Path, device: str,
         return None
     run = load_run(run_dir, device)
     inputs = load_inputs(data_dir, "test", progress=progress)
-    results, chance = measure_with_chance(run.model, run.vocab, run.settings(), inputs,
-                                          device=device)
+    results, chance = measure_with_chance(run, inputs, device=device)
     return {"results": results, "chance": chance}
 
 

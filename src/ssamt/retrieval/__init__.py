@@ -1,7 +1,8 @@
 """ssamt.retrieval: encode once, two-stage ranking, recall metrics, evaluation protocols.
 
     from ssamt.retrieval import evaluate_model, format_results
-    result = evaluate_model(model, vocab, split, graphs, protocol="f30k", k=128, mu1=0.3, mu2=0.1)
+    result = evaluate_model(model, vocab, split, graphs, protocol="f30k", k=128, mu1=0.3, mu2=0.1,
+                            max_tokens=64)
     print(format_results(result))
 """
 

@@ -1,7 +1,11 @@
 """Evaluate a model on one split under one protocol: stage 1 and two-stage re-ranked recalls.
 
-    result = evaluate_model(model, vocab, split, graphs, protocol="f30k", k=128, mu1=0.3, mu2=0.1)
+    result = evaluate_model(model, vocab, split, graphs, protocol="f30k", k=128, mu1=0.3, mu2=0.1,
+                            max_tokens=64)
     print(format_results(result))
+
+Eq. 5's weights and the caption length are plain values here: a trained run's come from
+ssamt.train.run.Run (run.eq5_weights(), run.max_tokens), as pipelines.evaluation passes them.
 
 The split's images and captions are encoded once (their intra embeddings do not depend on
 the gallery); each protocol fold then slices the embeddings and ranks its own gallery.
@@ -20,45 +24,6 @@ from ssamt.retrieval.encode import encode_gallery
 from ssamt.retrieval.metrics import METRIC_KEYS
 from ssamt.retrieval.protocols import Fold, average_metrics, run_protocol
 from ssamt.retrieval.rerank import two_stage
-
-
-def eq5_weights(config: dict[str, Any], mu1: float | None = None,
-                mu2: float | None = None) -> tuple[float, float]:
-    """Eq. 5's mu1 / mu2: as given, else those phase 2 chose on dev (config["eq5"], from
-    ssamt.train.run.Run.settings), else the run's config (loss section), else the paper's Flickr30K values
-    (0.3, 0.1)."""
-    source = eq5_source(config)
-    chosen = config.get(source, {}) if source in ("eq5", "loss") else {}
-    return (float(chosen.get("mu1", 0.3)) if mu1 is None else mu1,
-            float(chosen.get("mu2", 0.1)) if mu2 is None else mu2)
-
-
-def eq5_source(config: dict[str, Any], mu1: float | None = None,
-               mu2: float | None = None) -> str:
-    """Where eq5_weights takes the weights from: "given", "eq5" (chosen on dev), "loss"
-    (the training config) or "paper"."""
-    if mu1 is not None and mu2 is not None:
-        return "given"
-    if isinstance(config, dict) and isinstance(config.get("eq5"), dict):
-        return "eq5"
-    if isinstance(config, dict) and isinstance(config.get("loss"), dict):
-        return "loss"
-    return "paper"
-
-
-def describe_eq5(config: dict[str, Any], mu1: float | None = None,
-                 mu2: float | None = None) -> str:
-    """One line naming Eq. 5's weights and where they come from."""
-    w1, w2 = eq5_weights(config, mu1, mu2)
-    source = eq5_source(config, mu1, mu2)
-    where = {"given": "given on the command line", "loss": "the training config",
-             "paper": "the paper's Flickr30K values"}.get(source)
-    if source == "eq5":
-        e = config["eq5"]
-        where = (f"chosen on {e.get('images', '?')} {e.get('split', 'dev')} images, dev RSum "
-                 f"{e.get('rsum', float('nan')):.1f} vs stage 1 {e.get('stage1_rsum', float('nan')):.1f}")
-    return f"Eq. 5 weights mu1={w1:g} mu2={w2:g} ({where})"
-
 
 INTRA, RERANKED = "intra", "reranked"
 
@@ -136,16 +101,17 @@ def evaluate_tables(
 
 def evaluate_model(
     model: Any, vocab: Any, split: Any, graphs: Sequence[Any], *, protocol: str = "f30k",
-    k: int | None = 128, mu1: float = 0.3, mu2: float = 0.1, max_tokens: int | None = None,
+    k: int | None = 128, mu1: float, mu2: float, max_tokens: int,
     batch_size: int = 128, device: torch.device | str = "cpu", progress: bool = False,
     search: str = "torch", truth: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """evaluate_tables on a PrecompSplit and the CaptionGraphs of its caption lines."""
-    from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable
+    """evaluate_tables on a PrecompSplit and the CaptionGraphs of its caption lines, cut at
+    `max_tokens` words (the model's, as in training)."""
+    from ssamt.data.tables import ImageTable, TextTable
 
     if len(graphs) != split.num_captions:
         raise ValueError(f"{len(graphs)} caption graphs for {split.num_captions} captions")
-    text_table = TextTable(graphs, vocab, max_tokens=max_tokens or DEFAULT_MAX_TOKENS)
+    text_table = TextTable(graphs, vocab, max_tokens=max_tokens)
     result = evaluate_tables(model, ImageTable(split), text_table, split.caption_image,
                              protocol=protocol, k=k, mu1=mu1, mu2=mu2, batch_size=batch_size,
                              device=device, progress=progress, search=search, truth=truth)

@@ -33,7 +33,7 @@ def explain_hit(searcher: Any, image_id: str | int, *, text: str | None = None,
         graph = own_graphs[own.index(caption)] if caption in own else \
             searcher.caption_graphs([caption])[0]
     reference = [g for line, g in zip(own, own_graphs) if line != caption and g.text != graph.text]
-    expl = explain_pair(searcher.model, searcher.vocab, searcher.config,
-                        searcher.image_table.batch([i]), graph, build_image_labels(own_graphs),
-                        reference, mu1=searcher.mu1, mu2=searcher.mu2)
+    expl = explain_pair(searcher.run, searcher.image_table.batch([i]), graph,
+                        build_image_labels(own_graphs), reference, mu1=searcher.mu1,
+                        mu2=searcher.mu2)
     return expl, i, None if caption is None else caption in own

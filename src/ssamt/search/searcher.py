@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,19 +23,21 @@ from ssamt.search.ann import load_ann, search
 from ssamt.search.manifest import data_fingerprint, file_sha256, read_manifest
 from ssamt.search.results import Hit, SearchResult, rank_hits
 
+if TYPE_CHECKING:
+    from ssamt.train.run import Run
+
 MAX_QUERY_CHARS = 1000
 
 
 class Searcher:
     """A gallery ready to search; build with `Searcher.open(index_dir)`."""
 
-    def __init__(self, index_dir: Path, manifest: dict[str, Any], model: Any, vocab: Any,
-                 config: dict[str, Any], split: Any, mu1: float, mu2: float,
-                 device: str) -> None:
+    def __init__(self, index_dir: Path, manifest: dict[str, Any], run: Run, split: Any,
+                 mu1: float, mu2: float, device: str) -> None:
         from ssamt.data.tables import ImageTable
 
         self.index_dir, self.manifest = index_dir, manifest
-        self.model, self.vocab, self.config, self.split = model, vocab, config, split
+        self.run, self.model, self.vocab, self.split = run, run.model, run.vocab, split
         self.mu1, self.mu2, self.device = mu1, mu2, device
         self.threads: int | None = None  # set by open(threads=...)
         self.image_table = ImageTable(split)
@@ -60,7 +62,6 @@ class Searcher:
         threads: CPU threads of torch and FAISS for this process (default: leave them).
         One query's tensors are small, so on a busy machine 1 thread is the fastest: each
         parallel region otherwise waits for a second core (BENCHMARKS.md, Search)."""
-        from ssamt.retrieval.evaluate import eq5_weights
         from ssamt.train.run import load_run
 
         if threads is not None:
@@ -69,9 +70,8 @@ class Searcher:
         manifest = read_manifest(index_dir)
         ckpt, split = _verified_inputs(index_dir, manifest, checkpoint, data)
         run = load_run(ckpt, device)
-        model, vocab, config = run.model, run.vocab, run.settings()
-        mu1, mu2 = eq5_weights(config, mu1, mu2)
-        searcher = cls(index_dir, manifest, model, vocab, config, split, mu1, mu2, device)
+        mu1, mu2 = run.eq5_weights(mu1, mu2)
+        searcher = cls(index_dir, manifest, run, split, mu1, mu2, device)
         searcher.threads = threads
         return searcher
 
@@ -104,9 +104,6 @@ class Searcher:
                 handle.seek(int(self._offsets[j]))
                 out.append(CaptionGraph.from_json(json.loads(handle.readline())))
         return out
-
-    def _max_tokens(self) -> int:
-        return int(self.manifest.get("max_tokens") or 64)
 
     # ---- queries ---------------------------------------------------------------------------
     def parse_query(self, query: str) -> Any:
@@ -142,7 +139,7 @@ class Searcher:
             raise SsamtError(f"no word of the query {query!r} is in the model's vocabulary: "
                              "nothing to search for")
         t0 = time.perf_counter()
-        table = TextTable([graph], self.vocab, max_tokens=self._max_tokens())
+        table = TextTable([graph], self.vocab, max_tokens=self.run.max_tokens)
         q = encode_texts(self.model, table, device=self.device)  # (1, d)
         scores, ids = search(self.image_index, q.numpy(), max(k, rerank_k))
         ids, scores = ids[0][ids[0] >= 0], scores[0][ids[0] >= 0]
@@ -176,7 +173,7 @@ class Searcher:
         ids, scores = ids[0][ids[0] >= 0], scores[0][ids[0] >= 0]
         cand = ids[:rerank_k]
         t1 = time.perf_counter()
-        table = TextTable(self.caption_graphs(cand), self.vocab, max_tokens=self._max_tokens())
+        table = TextTable(self.caption_graphs(cand), self.vocab, max_tokens=self.run.max_tokens)
         eq5 = self._stage2(np.zeros(len(cand), dtype=np.int64), np.arange(len(cand)),
                            self.image_table, table, q,
                            torch.from_numpy(np.asarray(self.caption_emb[cand])),

@@ -3,6 +3,10 @@
     run = load_run("runs/synth", device="cpu")     # a run folder (best.pt, else last.pt) or a file
     run.model, run.vocab, run.config.loss.alpha3, run.max_tokens
     mu1, mu2 = run.eq5_weights()                   # chosen on dev by phase 2, else the config's
+
+A Run is also where Eq. 5's weights and the caption length are read: every command and
+pipeline takes them from `run.eq5_weights()` and `run.max_tokens`, and the code below
+train (retrieval, model) takes them as plain values.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class Run:
 
     def settings(self) -> dict[str, Any]:
         """The training config as a plain dict, with "eq5" when phase 2 chose the weights
-        (the form ssamt.retrieval.evaluate.eq5_weights and ssamt.pipelines.explain read)."""
+        (the form eq5_weights below reads)."""
         out = self.config.to_dict()
         if self.eq5:
             out["eq5"] = dict(self.eq5)
@@ -49,14 +53,53 @@ class Run:
 
     def eq5_weights(self, mu1: float | None = None, mu2: float | None = None) -> tuple[float, float]:
         """mu1, mu2: as given, else chosen on dev, else the training config's."""
-        from ssamt.retrieval.evaluate import eq5_weights
-
         return eq5_weights(self.settings(), mu1, mu2)
 
-    def describe_eq5(self, mu1: float | None = None, mu2: float | None = None) -> str:
-        from ssamt.retrieval.evaluate import describe_eq5
+    def eq5_source(self, mu1: float | None = None, mu2: float | None = None) -> str:
+        """Where eq5_weights takes them from: "given", "eq5" (chosen on dev) or "loss"."""
+        return eq5_source(self.settings(), mu1, mu2)
 
+    def describe_eq5(self, mu1: float | None = None, mu2: float | None = None) -> str:
+        """One line naming Eq. 5's weights and where they come from."""
         return describe_eq5(self.settings(), mu1, mu2)
+
+
+def eq5_weights(config: dict[str, Any], mu1: float | None = None,
+                mu2: float | None = None) -> tuple[float, float]:
+    """Eq. 5's mu1 / mu2 of a run's settings() (Run.eq5_weights): as given, else those phase
+    2 chose on dev (config["eq5"]), else the run's config (loss section), else the paper's
+    Flickr30K values (0.3, 0.1)."""
+    source = eq5_source(config)
+    chosen = config.get(source, {}) if source in ("eq5", "loss") else {}
+    return (float(chosen.get("mu1", 0.3)) if mu1 is None else mu1,
+            float(chosen.get("mu2", 0.1)) if mu2 is None else mu2)
+
+
+def eq5_source(config: dict[str, Any], mu1: float | None = None,
+               mu2: float | None = None) -> str:
+    """Where eq5_weights takes the weights from: "given", "eq5" (chosen on dev), "loss"
+    (the training config) or "paper"."""
+    if mu1 is not None and mu2 is not None:
+        return "given"
+    if isinstance(config, dict) and isinstance(config.get("eq5"), dict):
+        return "eq5"
+    if isinstance(config, dict) and isinstance(config.get("loss"), dict):
+        return "loss"
+    return "paper"
+
+
+def describe_eq5(config: dict[str, Any], mu1: float | None = None,
+                 mu2: float | None = None) -> str:
+    """One line naming Eq. 5's weights and where they come from."""
+    w1, w2 = eq5_weights(config, mu1, mu2)
+    source = eq5_source(config, mu1, mu2)
+    where = {"given": "given on the command line", "loss": "the training config",
+             "paper": "the paper's Flickr30K values"}.get(source)
+    if source == "eq5":
+        e = config["eq5"]
+        where = (f"chosen on {e.get('images', '?')} {e.get('split', 'dev')} images, dev RSum "
+                 f"{e.get('rsum', float('nan')):.1f} vs stage 1 {e.get('stage1_rsum', float('nan')):.1f}")
+    return f"Eq. 5 weights mu1={w1:g} mu2={w2:g} ({where})"
 
 
 def load_run(path_or_run_dir: str | Path, device: str | torch.device = "cpu") -> Run:

@@ -88,11 +88,10 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
         if path is None:
             continue
         run = load_run(path, device)
-        model, vocab, config = run.model, run.vocab, run.settings()
         weights[key] = run.describe_eq5()
-        measured[key], chance[key] = measure_with_chance(model, vocab, config, inputs,
-                                                         batch_size=batch_size, device=device)
-        rec = scene_truth_recalls(model, vocab, config, data_dir, split, rerank_k, device=device)
+        measured[key], chance[key] = measure_with_chance(run, inputs, batch_size=batch_size,
+                                                         device=device)
+        rec = scene_truth_recalls(run, data_dir, split, rerank_k, device=device)
         if rec is not None:
             recalls[MODEL_NAMES[key]] = rec
     write_json(out / "results.json", measured["pm"])

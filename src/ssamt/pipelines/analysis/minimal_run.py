@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from ssamt.pipelines.analysis.minimal_pairs import (
     localized,
     score_pairs,
 )
+
+if TYPE_CHECKING:
+    from ssamt.train.run import Run
 
 
 @dataclass
@@ -90,24 +93,23 @@ def negative_rows(inputs: MinimalInputs, k: int) -> tuple[int, int]:
     return inputs.num_images + r["edited_image"], r["caption"]
 
 
-def measure(model: Any, vocab: Any, config: dict[str, Any], inputs: MinimalInputs, *,
-            batch_size: int = 128, device: str = "cpu") -> dict[str, dict[str, float]]:
-    """results.json of one model: {edit type: {SCORES..., "localized", "n"}}."""
-    return measure_with_chance(model, vocab, config, inputs, batch_size=batch_size,
-                               device=device)[0]
+def measure(run: Run, inputs: MinimalInputs, *, batch_size: int = 128,
+            device: str = "cpu") -> dict[str, dict[str, float]]:
+    """results.json of one trained run (ssamt.train.run.load_run): {edit type: {SCORES...,
+    "localized", "n"}}, with the run's Eq. 5 weights and max_tokens."""
+    return measure_with_chance(run, inputs, batch_size=batch_size, device=device)[0]
 
 
-def measure_with_chance(model: Any, vocab: Any, config: dict[str, Any], inputs: MinimalInputs,
-                        *, batch_size: int = 128, device: str = "cpu"
+def measure_with_chance(run: Run, inputs: MinimalInputs, *, batch_size: int = 128,
+                        device: str = "cpu"
                         ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """(measure's results, {edit type: % localized by a part picked at random})."""
     from ssamt.data.synth.edits import EDIT_TYPES
-    from ssamt.data.tables import DEFAULT_MAX_TOKENS, TextTable
+    from ssamt.data.tables import TextTable
     from ssamt.pipelines.explain import reference_levels
-    from ssamt.retrieval.evaluate import eq5_weights
 
-    mu1, mu2 = eq5_weights(config)
-    max_tokens = (config.get("model", {}) or {}).get("max_tokens") or DEFAULT_MAX_TOKENS
+    model, vocab, max_tokens = run.model, run.vocab, run.max_tokens
+    mu1, mu2 = run.eq5_weights()
     texts = TextTable(inputs.graphs, vocab, max_tokens=max_tokens)
     kw = {"vocab": vocab, "max_tokens": max_tokens, "batch_size": batch_size, "device": device}
     K = inputs.captions_per_image
@@ -135,15 +137,14 @@ def measure_with_chance(model: Any, vocab: Any, config: dict[str, Any], inputs: 
             {e: float(100 * chance[edits == e].mean()) for e in EDIT_TYPES if (edits == e).any()})
 
 
-def scene_truth_recalls(model: Any, vocab: Any, config: dict[str, Any], data_dir: str | Path,
-                        split: str, k: int, *, device: str = "cpu") -> dict[str, Any] | None:
+def scene_truth_recalls(run: Run, data_dir: str | Path, split: str, k: int, *,
+                        device: str = "cpu") -> dict[str, Any] | None:
     """Standard and scene-truth R@K of the dual encoder and of Eq. 5 re-ranking of the top k
     (ssamt.retrieval.scene_truth.truth_recalls) on the whole split; None without specs."""
     from ssamt.data.precomp import open_split
     from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.tables import DEFAULT_MAX_TOKENS, ImageTable, TextTable
+    from ssamt.data.tables import ImageTable, TextTable
     from ssamt.retrieval.encode import encode_gallery
-    from ssamt.retrieval.evaluate import eq5_weights
     from ssamt.retrieval.rerank import two_stage
     from ssamt.retrieval.scene_truth import split_truth, truth_recalls
 
@@ -151,10 +152,11 @@ def scene_truth_recalls(model: Any, vocab: Any, config: dict[str, Any], data_dir
     if truth is None:
         return None
     sp = open_split(data_dir, split)
-    max_tokens = (config.get("model", {}) or {}).get("max_tokens") or DEFAULT_MAX_TOKENS
+    model = run.model
     images = ImageTable(sp)
-    texts = TextTable(labels_for_split(data_dir, split).graphs, vocab, max_tokens=max_tokens)
+    texts = TextTable(labels_for_split(data_dir, split).graphs, run.vocab,
+                      max_tokens=run.max_tokens)
     img_emb, txt_emb = encode_gallery(model, images, texts, device=device)
-    mu1, mu2 = eq5_weights(config)
+    mu1, mu2 = run.eq5_weights()
     scores = two_stage(model, images, texts, img_emb, txt_emb, k, mu1, mu2, device=device)
     return {"k": k, **truth_recalls(scores, sp.caption_image, truth)}

@@ -108,9 +108,13 @@ def _copy_atomic(src: Path, dst: Path) -> None:
 
 def ensure_variant(cfg, train_data, dev_data, vocab, intra_dir: Path, run_dir: Path,
                    setup: TrainSetup) -> dict[str, Any]:
-    """Phase 2 of one variant from intra_dir/phase1.pt, then its test recall (cached)."""
-    from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME, load_checkpoint
-    from ssamt.train.runner import train
+    """Phase 2 of one variant from intra_dir/phase1.pt, then its test recall (cached).
+
+    A started variant's last.pt is read once, under the run folder's lock: that copy says
+    whether phase 2 finished and is where `train` continues from (runner.start_point)."""
+    from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME
+    from ssamt.train.runfolder import lock_run
+    from ssamt.train.runner import start_point, train
 
     check_same_config(run_dir, cfg, train_data)
     if (run_dir / TEST_NAME).is_file():
@@ -122,15 +126,14 @@ def ensure_variant(cfg, train_data, dev_data, vocab, intra_dir: Path, run_dir: P
         if (cached.get("test_images", 0) == setup.test_images
                 and cached.get("test_fingerprint") == data_fingerprint(setup.data_dir, "test")):
             return cached
-    last = run_dir / LAST_NAME
-    resume = last.is_file()
-    if resume and _finished(load_checkpoint(last)):
-        pass  # trained; only the test evaluation is missing
-    else:
-        if not resume:
-            _copy_atomic(intra_dir / PHASE1_NAME, run_dir / PHASE1_NAME)
-        train(cfg, train_data, dev_data, vocab, run_dir, phase="inter", resume=resume,
-              device=setup.device, progress=setup.progress)
+    with lock_run(run_dir):  # train takes it again (re-entrant): nothing changes in between
+        resume = (run_dir / LAST_NAME).is_file()
+        start = start_point(run_dir, "inter", resume=True) if resume else None
+        if start is None or not _finished(start.settings):  # else only the test is missing
+            if not resume:
+                _copy_atomic(intra_dir / PHASE1_NAME, run_dir / PHASE1_NAME)
+            train(cfg, train_data, dev_data, vocab, run_dir, phase="inter", resume=resume,
+                  device=setup.device, progress=setup.progress, start=start)
     return evaluate_run(run_dir, setup, cfg.eval.rerank_k)
 
 
