@@ -110,3 +110,26 @@ def test_the_label_rule_marks_the_edited_phrases_mismatched():
     marks = dict(zip((p.key for p in edit.graph.phrases), mark_phrases(edit.graph, labels)))
     assert marks[("attr", "blue", "cup")] is False and marks[("attr", "red", "table")] is False
     assert marks[("obj", "cup")] is True and marks[("rel", "cup", "on", "table")] is True
+
+
+def test_only_edits_whose_phrases_the_corpus_states_are_plausible():
+    from ssamt.labels.edits import PhraseCorpus
+
+    (edit,) = swap_attribute_edits(CUP)  # makes (blue, cup) and (red, table)
+    blue_cup = graph("a blue cup", "a blue cup", {"cup": [2]}, [("blue", "cup", [1])], [])
+    red_table = graph("a red table", "a red table", {"table": [2]}, [("red", "table", [1])], [])
+    assert not PhraseCorpus([CUP, DOG]).plausible(edit)
+    assert not PhraseCorpus([CUP, blue_cup]).plausible(edit)
+    assert PhraseCorpus([CUP, blue_cup, red_table]).plausible(edit)
+    # two attributes left on one object must occur together on one object somewhere
+    g = graph("a small red cup on a big table", "a small red cup on a big table",
+              {"cup": [3], "table": [7]},
+              [("small", "cup", [1]), ("red", "cup", [2]), ("big", "table", [6])], [])
+    swaps = {e.graph.text: e for e in swap_attribute_edits(g)}
+    big_small = swaps["a big red cup on a small table"]
+    red_big = graph("a big red cup", "a big red cup", {"cup": [3]},
+                    [("big", "cup", [1]), ("red", "cup", [2])], [])
+    small_table = graph("a small table", "a small table", {"table": [2]},
+                        [("small", "table", [1])], [])
+    assert not PhraseCorpus([g, small_table]).plausible(big_small)  # never "big" and "red"
+    assert PhraseCorpus([g, small_table, red_big]).plausible(big_small)

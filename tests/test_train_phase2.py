@@ -141,6 +141,14 @@ def test_objective_runs_and_l3_is_within_type(tmp_path):
     assert terms_paper["L1"].item() == pytest.approx(terms_paper["L1_sG"].item())
 
 
+def everything_plausible(data):
+    """A PhraseCorpus that also holds every edit of the tiny captions."""
+    from ssamt.labels.edits import PhraseCorpus, caption_edits
+
+    graphs = list(data.texts.graphs)
+    return PhraseCorpus([*graphs, *(e.graph for g in graphs for e in caption_edits(g))])
+
+
 def test_edited_captions_follow_the_label_rule_and_are_drawn_per_epoch(tmp_path):
     import dataclasses
     from types import SimpleNamespace
@@ -152,7 +160,10 @@ def test_edited_captions_follow_the_label_rule_and_are_drawn_per_epoch(tmp_path)
     from ssamt.train.edited import build_edited_captions
 
     data, vocab = tiny_data(tmp_path)
-    edited = build_edited_captions(data)
+    # "the grass on a red dog": no training caption says (grass, on, dog), so the text alone
+    # tells it is made up: not plausible, not used
+    assert len(build_edited_captions(data)) == 0
+    edited = build_edited_captions(data, corpus=everything_plausible(data))
     # every tiny caption "a red dog on the grass" has one role swap: "the grass on a red dog"
     assert len(edited) == data.num_captions and edited.owner.tolist() == list(range(len(edited)))
     assert edited.table.graphs[0].text == "the grass on a red dog"
@@ -165,7 +176,7 @@ def test_edited_captions_follow_the_label_rule_and_are_drawn_per_epoch(tmp_path)
     c2i = np.array([0, 0])
     fake = SimpleNamespace(texts=TextTable(both, vocab, max_tokens=16), num_captions=2,
                            caption_image=c2i, labels=Labels(both, c2i))
-    none = build_edited_captions(fake)
+    none = build_edited_captions(fake, corpus=everything_plausible(fake))
     assert len(none) == 0 and none.draw(0, 0).tolist() == [-1, -1]
 
 
@@ -181,15 +192,16 @@ def test_edited_negatives_add_their_terms(tmp_path):
     rand = random_partners(c2i, torch.Generator().manual_seed(0)).numpy()
     parts = EpochPartners(rand, rand, F.normalize(torch.randn(16, 16), dim=1),
                           F.normalize(torch.randn(len(c2i), 16), dim=1))
-    edited = build_edited_captions(data)
+    edited = build_edited_captions(data, corpus=everything_plausible(data))
     options = InterOptions.from_config(cfg)
     anchors = [0, 3, 6, 9]
     args = (data, anchors, parts, False, torch.device("cpu"), options)
     plain = inter_inputs(*args, with_marks=True)
     with_edits = inter_inputs(*args, with_marks=True, edits=(edited, edited.draw(0, 0)))
     batch = with_edits["edited"]
-    assert batch.rows.tolist() == [0, 1, 2, 3]
-    assert torch.equal(batch.texts.token_ids, edited.table.batch(anchors).token_ids)
+    caps = [*anchors, *rand[anchors]]  # the 2n positives: anchors, then their partners
+    assert batch.rows.tolist() == list(range(8))
+    assert torch.equal(batch.texts.token_ids, edited.table.batch(caps).token_ids)
     # the swapped relation is the mismatched phrase; the objects still match
     assert batch.marks.phrase_marks[0].tolist()[:4] == [1, 1, 1, 0]
     objective = InterObjective(model, options)

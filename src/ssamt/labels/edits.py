@@ -44,6 +44,37 @@ SYMMETRIC_RELATIONS = frozenset({
 })
 
 
+class PhraseCorpus:
+    """What a set of captions (the training set) says, to keep only plausible edits.
+
+    An edit is plausible when every phrase it makes occurs in some caption of the corpus and
+    every two attributes it leaves on one object occur together on an object of one caption.
+    An implausible edit ("a small large kitten", "a park standing under a tree") can be told
+    from a real caption by the text alone, so as a negative it teaches a language prior, not
+    grounding; a plausible one ("a blue cup on a red table") can only be judged by looking
+    at the image (SugarCrepe filters its edits for the same reason).
+    """
+
+    def __init__(self, graphs) -> None:
+        self.keys: set[Key] = set()
+        self.attribute_pairs: set[tuple[str, str]] = set()
+        for graph in graphs:
+            self.keys.update(p.key for p in graph.phrases)
+            self.attribute_pairs.update(_attribute_pairs(graph))
+
+    def plausible(self, edit: CaptionEdit) -> bool:
+        return edit.changed <= self.keys and _attribute_pairs(edit.graph) <= self.attribute_pairs
+
+
+def _attribute_pairs(graph: CaptionGraph) -> set[tuple[str, str]]:
+    """(value, value) of every two attributes of one object in the caption, sorted."""
+    by_holder: dict[str, set[str]] = {}
+    for p in graph.phrases:
+        if p.type == "attribute":
+            by_holder.setdefault(p.key[2], set()).add(p.key[1])
+    return {pair for values in by_holder.values() for pair in combinations(sorted(values), 2)}
+
+
 @dataclass(frozen=True)
 class CaptionEdit:
     """One edited caption: its kind, its parse, and the phrase keys it has that the original

@@ -8,7 +8,9 @@ itself (ssamt.labels.edits: its words swapped, the parse rewritten) as a negativ
 its own image. The edit's phrase marks come from the label rule against the image's label
 set, never from scene truth, so the recipe is the same on real captions; an edit is used
 only when the rule marks at least one phrase the edit made as mismatched (a swap the
-image's other captions state is not a negative).
+image's other captions state is not a negative), and only when it is plausible: every phrase
+it makes is said of some training image (labels.edits.PhraseCorpus), so that the text alone
+cannot tell it from a real caption.
 """
 
 from __future__ import annotations
@@ -49,29 +51,33 @@ class EditedCaptions:
 
 @dataclass(frozen=True)
 class EditedBatch:
-    """The edited negatives of one update: rows (e,) index the anchors (positive rows
-    0..n-1) that have one, texts their edited captions (e rows), marks the label rule's
-    marks of each against its anchor's image (None without L3)."""
+    """The edited negatives of one update: rows (e,) index the positive rows (0..2n-1) that
+    have one, texts their edited captions (e rows), marks the label rule's marks of each
+    against its row's image (None without L3)."""
 
     rows: torch.Tensor
     texts: TextBatch
     marks: PhraseMarks | None
 
 
-def build_edited_captions(train, progress: bool = False) -> EditedCaptions:
-    """The usable edits of the training captions (train.labels gives each image's L_i)."""
+def build_edited_captions(train, progress: bool = False, corpus=None) -> EditedCaptions:
+    """The usable edits of the training captions (train.labels gives each image's L_i);
+    corpus: the PhraseCorpus that judges plausibility (default: the training captions)."""
     from ssamt.data.tables import TextTable
-    from ssamt.labels.edits import caption_edits
+    from ssamt.labels.edits import PhraseCorpus, caption_edits
     from ssamt.labels.matching import phrase_positive
 
     graphs, owner, kinds = [], [], []
     first = np.zeros(train.num_captions + 1, dtype=np.int64)
     texts = train.texts
+    corpus = PhraseCorpus(texts.graphs) if corpus is None else corpus
     for j, graph in enumerate(_progress(texts.graphs, progress)):
         labels = train.labels.image_labels(int(train.caption_image[j]))
         for edit in caption_edits(graph):
             if all(phrase_positive(key, labels) for key in edit.changed):
                 continue  # the rule says the image has it: not a negative
+            if not corpus.plausible(edit):
+                continue  # the text alone would give it away
             graphs.append(edit.graph)
             owner.append(j)
             kinds.append(edit.kind)
@@ -81,11 +87,12 @@ def build_edited_captions(train, progress: bool = False) -> EditedCaptions:
     return EditedCaptions(table, np.asarray(owner, dtype=np.int64), first, kinds)
 
 
-def edited_batch(edited: EditedCaptions, drawn: np.ndarray, anchors: np.ndarray,
+def edited_batch(edited: EditedCaptions, drawn: np.ndarray, captions: np.ndarray,
                  labels: list | None, device: torch.device) -> EditedBatch | None:
-    """The edits drawn for `anchors` (n,) -> EditedBatch, or None when none has one.
-    labels: the ImageLabels of each anchor's image (None: no marks)."""
-    pick = drawn[anchors]
+    """The edits drawn for `captions` (2n,), the positives of an update ->
+    EditedBatch, or None when none has one. labels: the ImageLabels of each row's image
+    (None: no marks)."""
+    pick = drawn[captions]
     rows = np.flatnonzero(pick >= 0)
     if len(rows) == 0:
         return None

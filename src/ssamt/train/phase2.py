@@ -65,8 +65,8 @@ class InterObjective(torch.nn.Module):
         marks_pos:   marks of texts[r] against the labels of images[r] (for the reference).
         marks_cross: marks of texts[swap[r]] against the labels of images[r] (L3).
         Cross row r is the negative caption of positive r and, through swap, the negative
-        image of positive swap[r]. edited: minimal edits of some anchors' captions, each a
-        further negative caption of its anchor (issue 11).
+        image of positive swap[r]. edited: minimal edits of some positives' captions, each a
+        further negative caption of its row's image (issue 11).
         """
         from ssamt.losses import inter_losses
 
@@ -191,7 +191,7 @@ def inter_inputs(train: SplitData, anchors: list[int], partners: EpochPartners, 
                  device: torch.device, options: InterOptions, with_marks: bool,
                  edits: tuple[EditedCaptions, np.ndarray] | None = None) -> dict[str, Any]:
     """One phase-2 batch: n anchors, their partners, the cross pairs' marks (L3), and with
-    `edits` (the edited captions and this epoch's draw) the anchors' edited negatives."""
+    `edits` (the edited captions and this epoch's draw) the positives' edited negatives."""
     caps, swap = paired_rows(np.asarray(anchors, dtype=np.int64),
                              partners.hard if hard else partners.random)
     imgs = train.caption_image[caps]
@@ -211,8 +211,8 @@ def inter_inputs(train: SplitData, anchors: list[int], partners: EpochPartners, 
         "swap": torch.from_numpy(swap).to(device),
         "a_img": a_img, "a_txt": a_txt,
         "marks_pos": marks_pos, "marks_cross": marks_cross,
-        "edited": None if edits is None else edited_batch(
-            edits[0], edits[1], caps[:len(anchors)], labels, device),
+        "edited": None if edits is None else edited_batch(edits[0], edits[1], caps, labels,
+                                                           device),
     }
 
 
