@@ -59,6 +59,11 @@ def test_training_config_leaves_data_sizes_to_the_data():
 
 
 def test_phrase_init_is_checked_and_old_configs_keep_the_paper_start():
+    import pytest
+
+    from ssamt.errors import ConfigError
+    from ssamt.model.config import ModelConfig
+
     with pytest.raises(ConfigError, match="phrase_init"):
         ModelConfig(phrase_init="span")
     old = ModelConfig().to_dict()
