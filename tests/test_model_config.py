@@ -56,16 +56,3 @@ def test_training_config_leaves_data_sizes_to_the_data():
     assert (full.vocab_size, full.d_region, full.d_box, full.d_model) == (50, 256, 5, 128)
     with pytest.raises(ConfigError, match="d_region is 2048 but the data has 256"):
         model.replace(d_region=2048).with_data(vocab_size=50, d_region=256, d_box=0)
-
-
-def test_phrase_init_is_checked_and_old_configs_keep_the_paper_start():
-    import pytest
-
-    from ssamt.errors import ConfigError
-    from ssamt.model.config import ModelConfig
-
-    with pytest.raises(ConfigError, match="phrase_init"):
-        ModelConfig(phrase_init="span")
-    old = ModelConfig().to_dict()
-    del old["phrase_init"]  # a checkpoint written before the option
-    assert ModelConfig.from_dict(old).phrase_init == "type"

@@ -199,27 +199,3 @@ def test_eq5_formula_and_pairs_one_by_one():
                + 0.1 * cos(out.h_txt[b][None], hi).mean())
         torch.testing.assert_close(got[b], ref)
     torch.testing.assert_close(m.score_pairs(img, txt, 0.3, 0.1), got)
-
-
-def test_phrase_init_words_adds_the_mean_of_the_phrase_words_embeddings():
-    plain, words = _model(), _model(phrase_init="words")
-    words.load_state_dict(plain.state_dict())  # same weights: only the phrase start differs
-    _, txt = _batches(full=True)
-    emb = plain.text_embed
-    n_p = txt.phrase_types.shape[1]
-    with torch.no_grad():
-        pos = torch.arange(txt.token_ids.shape[1])
-        word_vecs = emb.token(txt.token_ids) + emb.position(pos)[None] + emb.segment.weight[0]
-        x = torch.cat([emb.global_node.expand(len(txt), 1, -1), emb.segment(txt.phrase_types),
-                       word_vecs], 1)
-        for b in range(len(txt)):  # the reference: one phrase at a time
-            for p in range(n_p):
-                span = txt.phrase_spans[b, p].nonzero().flatten()
-                if len(span):
-                    x[b, 1 + p] += word_vecs[b, span].mean(0)
-        want = emb.norm(x)
-        got = words.text_embed(txt)
-        assert torch.allclose(got, want, atol=1e-5)
-        assert not torch.allclose(plain.text_embed(txt)[:, 1:1 + n_p], want[:, 1:1 + n_p])
-        # padding stays padding: outputs of real entries do not change with more of it
-        assert torch.isfinite(words.inter(*_batches(full=False)).h_txt).all()
