@@ -11,8 +11,6 @@ from typing import Any
 
 from ssamt.errors import ConfigError
 
-PHRASE_INITS = ("type", "words")
-
 # Sizes a training config leaves to the data: the vocabulary and the feature files.
 DATA_SIZES = ("vocab_size", "d_region", "d_box")
 
@@ -34,10 +32,6 @@ class ModelConfig:
     max_tokens:  number of word positions (position embedding table size); longer captions
                  are cut there.
     use_phrases: False drops phrase nodes (Table 3 "mask transformer w/o phrases").
-    phrase_init: "type" (paper 2.2: a phrase node starts as its type's segment embedding and
-                 reads its words through the mask) or "words" (issue 11, a deviation: it
-                 also starts from the mean of its words' embeddings, so that its first
-                 layer already looks for its content in the image; see docs/PHASE2.md).
     vocab_size, d_region and d_box may be None in a training config: they come from the
     data, filled in at one place (`with_data`, called when training builds the model).
     """
@@ -52,12 +46,8 @@ class ModelConfig:
     d_box: int | None = None
     max_tokens: int = 64
     use_phrases: bool = True
-    phrase_init: str = "type"
 
     def __post_init__(self) -> None:
-        if self.phrase_init not in PHRASE_INITS:
-            raise ConfigError(f"model.phrase_init must be one of {list(PHRASE_INITS)}, got "
-                              f"{self.phrase_init!r}")
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "d_ffn", "d_region",
                      "max_tokens"):
             value = getattr(self, name)

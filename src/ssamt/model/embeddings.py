@@ -25,8 +25,7 @@ class TextEmbeddings(nn.Module):
 
     Words: token + position + word-segment embedding (BERT-style, paper 2.2).
     Phrase nodes: their phrase-type segment embedding only; their content comes from
-    attending to their own words through mask rule 3 (paper 2.2). With
-    config.phrase_init == "words" they also start from the mean of their words' embeddings.
+    attending to their own words through mask rule 3.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -38,7 +37,6 @@ class TextEmbeddings(nn.Module):
         self.global_node = nn.Parameter(torch.zeros(d))  # C^T
         self.norm = nn.LayerNorm(d)
         self.max_tokens = config.max_tokens
-        self.phrase_init = config.phrase_init
         nn.init.normal_(self.global_node, std=0.02)
 
     def forward(self, batch: TextBatch) -> torch.Tensor:
@@ -49,9 +47,6 @@ class TextEmbeddings(nn.Module):
         pos = torch.arange(n_l, device=ids.device)
         words = self.token(ids) + self.position(pos)[None] + self.segment.weight[WORD_SEGMENT]
         phrases = self.segment(types)  # (B, P, d); padding rows (type 0) are masked later
-        if self.phrase_init == "words":  # + the mean of the phrase's own word embeddings
-            spans = batch.phrase_spans.to(words.dtype)  # (B, P, L)
-            phrases = phrases + spans @ words / spans.sum(-1, keepdim=True).clamp_min(1.0)
         c_t = self.global_node.expand(n_b, 1, -1)  # (B, 1, d)
         return self.norm(torch.cat([c_t, phrases, words], dim=1))  # (B, 1 + P + L, d)
 
