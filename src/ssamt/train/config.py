@@ -75,6 +75,9 @@ class LossConfig:
     # Issue 11 (docs/PHASE2.md "Edited negatives"): each anchor also gets a minimal edit of
     # its own caption (attributes or roles swapped) as a negative, marked by the label rule.
     edited_negatives: bool = False
+    # Issue 11 (docs/PHASE2.md "Near-miss partners"): share of the captions whose partner is
+    # a caption of a near-miss image (all its words fit, some attribute / relation does not).
+    near_miss_share: float = 0.0
 
 
 @dataclass(frozen=True)

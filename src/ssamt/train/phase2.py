@@ -24,6 +24,7 @@ from ssamt.train.config import TrainConfig
 from ssamt.train.data import SplitData
 from ssamt.train.edited import EditedBatch, EditedCaptions, build_edited_captions, edited_batch
 from ssamt.train.engine import PhaseTask
+from ssamt.train.near_miss import find_near_misses
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,18 @@ def sample_epoch_partners(pool, train: SplitData, seed: int, epoch: int) -> Epoc
     return EpochPartners(rand.numpy(), hard.numpy(), img_emb, txt_emb)
 
 
+def with_near_misses(partners: EpochPartners, near, train: SplitData, share: float, seed: int,
+                     epoch: int) -> None:
+    """Replace `share` of both partner draws by near-miss partners (train.near_miss), in
+    place; deterministic in (seed, epoch) like the draws themselves."""
+    from ssamt.train.near_miss import mix_partners, near_miss_partners
+
+    gen = torch.Generator().manual_seed(int(seed) * 100003 + int(epoch) + 50021)
+    near_partner = near_miss_partners(near, train.caption_image, gen)
+    partners.random = mix_partners(partners.random, near_partner, share, gen)
+    partners.hard = mix_partners(partners.hard, near_partner, share, gen)
+
+
 def hard_from_update(cfg: TrainConfig) -> int:
     """First update that draws top-m partners: the random-to-hard switch (docs/PHASE2.md)."""
     return round(cfg.loss.hard_negatives_from * cfg.phase2.max_steps)
@@ -233,6 +246,11 @@ def inter_task(model, objective: InterObjective, train: SplitData, cfg: TrainCon
                                                 cfg.eval.batch_size, progress)
         epoch_partners["now"] = sample_epoch_partners(epoch_partners["pool"], train, cfg.seed,
                                                       epoch)
+        if cfg.loss.near_miss_share > 0:
+            if "near" not in epoch_partners:  # the labels are fixed: search them once
+                epoch_partners["near"] = find_near_misses(train, progress)
+            with_near_misses(epoch_partners["now"], epoch_partners["near"], train,
+                             cfg.loss.near_miss_share, cfg.seed, epoch)
         if cfg.loss.edited_negatives and train.labels is not None:
             if "edited" not in epoch_partners:  # the parses are fixed: edit them once
                 epoch_partners["edited"] = build_edited_captions(train, progress)

@@ -72,6 +72,11 @@ def _loss(source: str, loss: Any) -> None:
         _finite(source, f"loss.{key}", getattr(loss, key))
     for key, low in _LOSS_MIN.items():
         _at_least(source, f"loss.{key}", getattr(loss, key), low)
+    for key in ("hard_negatives_from", "near_miss_share"):  # shares
+        value = getattr(loss, key)
+        _finite(source, f"loss.{key}", value)
+        if not 0.0 <= value <= 1.0:
+            _fail(source, f"loss.{key}", value, "between 0 and 1")
 
 
 def _select_by(source: str, metric: str) -> None:
