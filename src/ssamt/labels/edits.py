@@ -105,11 +105,13 @@ def _contiguous(positions: set[int] | tuple[int, ...]) -> range | None:
     return range(lo, hi + 1) if hi - lo + 1 == len(set(positions)) else None
 
 
-def _swap_order(n: int, a: range, b: range) -> list[int]:
-    """Old token positions in their new order when the disjoint ranges a and b trade places."""
+def _swap_order(n: int, a: range, b: range) -> tuple[list[int], dict[int, int]]:
+    """When the disjoint ranges a and b of n tokens trade places: the old positions in their
+    new order, and each old position's new one."""
     if a.start > b.start:
         a, b = b, a
-    return [*range(a.start), *b, *range(a.stop, b.start), *a, *range(b.stop, n)]
+    order = [*range(a.start), *b, *range(a.stop, b.start), *a, *range(b.stop, n)]
+    return order, {old: new for new, old in enumerate(order)}
 
 
 def _rebuild(graph: CaptionGraph, order: list[int], phrases: list[Phrase]) -> CaptionGraph:
@@ -187,8 +189,7 @@ def swap_attribute_edits(graph: CaptionGraph) -> Iterator[CaptionEdit]:
 def _swap_attribute(graph: CaptionGraph, ka: int, wa: range, kb: int,
                     wb: range) -> CaptionEdit | None:
     moved = set(wa) | set(wb)
-    order = _swap_order(len(graph.tokens), wa, wb)
-    new_pos = {old: new for new, old in enumerate(order)}
+    order, new_pos = _swap_order(len(graph.tokens), wa, wb)
     holder = _object_spans(graph)
     phrases = []
     for k, p in enumerate(graph.phrases):
@@ -268,8 +269,7 @@ def swap_role_edits(graph: CaptionGraph) -> Iterator[CaptionEdit]:
 
 def _swap_role(graph: CaptionGraph, subj: str, a: range, obj: str,
                b: range) -> CaptionEdit | None:
-    order = _swap_order(len(graph.tokens), a, b)
-    new_pos = {old: new for new, old in enumerate(order)}
+    order, new_pos = _swap_order(len(graph.tokens), a, b)
     spans = _object_spans(graph)
     trade = {subj: obj, obj: subj}
     moved = set(a) | set(b)
