@@ -185,3 +185,13 @@ def test_a_checkpoint_from_before_the_one_schema_still_opens(tmp_path):
     assert run.config.model.vocab_size is None and run.config.loss.hard_negatives_from == 0.5
     assert run.eq5 is None and run.eq5_weights() == (0.3, 0.1)  # the config's, no dev choice
     assert "training config" in run.describe_eq5()
+
+
+def test_batches_are_built_ahead_only_when_the_model_is_not_on_the_cpu(tmp_path):
+    from ssamt.train.distributed import DistInfo
+    from ssamt.train.runner import _make_context
+
+    cfg = load_config("synthetic", TINY)
+    for device, ahead in (("cpu", False), ("cuda", True)):
+        ctx = _make_context(tmp_path, {}, None, DistInfo(), torch.device(device), cfg, None, False)
+        assert ctx.prefetch is ahead

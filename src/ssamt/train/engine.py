@@ -94,7 +94,8 @@ class RunContext:
     save: Callable[..., None]
     seed: int = 0
     progress: bool = True
-    prefetch: bool = True  # build the next micro-batch in a background thread (_Prefetch)
+    prefetch: bool = True  # build the next micro-batch in a background thread (_Prefetch);
+    # the runner turns it off on a CPU, where the thread competes with the model for cores
     history: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -157,7 +157,11 @@ def _make_context(run_dir: Path, static: dict, model, info: DistInfo, device, cf
                 static, model, state.to_dict(), optimizer if with_optimizer else None,
                 scheduler if with_optimizer else None))
 
-    return RunContext(device, info, logger, save, seed=cfg.seed, progress=progress)
+    # Batches are built ahead in a thread only when the model runs elsewhere (a GPU): on a
+    # CPU the thread takes cores from the model's own threads (150 phase-2 updates of the
+    # synthetic preset on the 2-core box: 39.0 s with it, 35.5 s without; BENCHMARKS.md).
+    return RunContext(device, info, logger, save, seed=cfg.seed, progress=progress,
+                      prefetch=torch.device(device).type != "cpu")
 
 
 def _run_one(task, phase_cfg, ctx: RunContext, payload: dict | None, model, name: str) -> dict:
