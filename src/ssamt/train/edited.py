@@ -3,7 +3,7 @@
 Negatives drawn from other images almost never differ from the positive by binding or role
 alone ("a red cup on a blue table" against "a blue cup on a red table"), so the inter
 encoder can rank them by content and never learn which object holds which attribute.
-With `loss.edited_negatives`, each anchor caption of an update also gets one minimal edit of
+With `loss.edited_negatives`, each positive caption of an update also gets one minimal edit of
 itself (ssamt.labels.edits: its words swapped, the parse rewritten) as a negative caption of
 its own image. The edit's phrase marks come from the label rule against the image's label
 set, never from scene truth, so the recipe is the same on real captions; an edit is used

@@ -37,13 +37,12 @@ class InterOptions:
     l1_with_intra: bool = True  # L1 ranks s_A + s_G (the sum Eq. 5 ranks by)
     l3_within_type: bool = True  # L3 compares matched and mismatched parts of one type
     l3_reference: bool = True  # the positive caption's parts join H+ of their type
-    edited_negatives: bool = False  # minimal edits of the anchors as negatives (train.edited)
 
     @classmethod
     def from_config(cls, cfg: TrainConfig) -> InterOptions:
         loss = cfg.loss
         return cls(loss.alpha1, loss.alpha2, loss.alpha3, loss.l1_with_intra,
-                   loss.l3_within_type, loss.l3_reference, loss.edited_negatives)
+                   loss.l3_within_type, loss.l3_reference)
 
 
 class InterObjective(torch.nn.Module):
@@ -89,8 +88,9 @@ class InterObjective(torch.nn.Module):
         return {name: value.float() for name, value in terms.items()}
 
     def _edited(self, images: ImageBatch, pos, edited: EditedBatch, a_img, intra, sup_txt):
-        """EditedNegatives of the anchors in edited.rows: the inter encoder on (I_r, T_r'),
-        s_A of T_r' from the frozen intra text encoder, L3 with the anchor's reference."""
+        """EditedNegatives of the positive rows in edited.rows: the inter encoder on
+        (I_r, T_r'), s_A of T_r' from the frozen intra text encoder, L3 with row r's matched
+        reference."""
         from ssamt.losses import EditedNegatives, PhraseSupervision, part_types
 
         rows = edited.rows
