@@ -1,4 +1,4 @@
-"""Edited captions as extra phase-2 negatives (issue 11; docs/PHASE2.md "Edited negatives").
+"""Edited captions as extra phase-2 negatives (issue 11; docs/PHASE2.md "Binding and roles").
 
 Negatives drawn from other images almost never differ from the positive by binding or role
 alone ("a red cup on a blue table" against "a blue cup on a red table"), so the inter

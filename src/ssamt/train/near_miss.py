@@ -1,4 +1,4 @@
-"""Near-miss images as phase-2 partners (issue 11; docs/PHASE2.md "Near-miss partners").
+"""Near-miss images as phase-2 partners (issue 11; docs/PHASE2.md "Binding and roles").
 
 A near miss of caption T is another training image whose label set holds every content word
 of T (so a bag of words fits it) while the label rule marks some attribute or relation
