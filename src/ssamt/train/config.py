@@ -72,7 +72,7 @@ class LossConfig:
     l1_with_intra: bool = True  # L1 ranks s_A + s_G, the sum Eq. 5 ranks by
     l3_within_type: bool = True  # L3 compares parts of one type (object/attribute/...)
     l3_reference: bool = True  # the positive caption's matched parts join H+ of their type
-    # Issue 11 (docs/PHASE2.md "Binding and roles"): each anchor also gets a minimal edit of
+    # Issue 11 (docs/PHASE2.md "Binding and roles"): each positive also gets a minimal edit of
     # its own caption (attributes or roles swapped) as a negative, marked by the label rule.
     edited_negatives: bool = False
     # Issue 11 (docs/PHASE2.md "Binding and roles"): share of the captions whose partner is
