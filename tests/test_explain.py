@@ -24,14 +24,7 @@ CONFIG = {"model": {"max_tokens": MAX_TOKENS},
           "loss": {"mu1": 0.25, "mu2": 0.05, "alpha3": 0.2}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are tiny: a second intra-op thread only adds waits (seconds per test on
-    a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

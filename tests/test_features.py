@@ -21,12 +21,7 @@ SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 PHOTOS = ("chelsea.png", "coffee.png", "rocket.jpg", "camera.png")  # camera: greyscale
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

@@ -24,12 +24,7 @@ from ssamt.pipelines.explain import image_batch, pair_scores, reference_levels, 
 IMAGES = 10  # pairs of the first 10 test images (about 70 records): seconds
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
