@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ssamt.progress import progress as show_progress
+
 Indices = Sequence[int] | np.ndarray
 
 
@@ -31,13 +33,6 @@ def eval_mode(model: Any) -> Iterator[None]:
         if was_training:
             model.train(True)
 
-
-def _progress(iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, unit="batch", leave=False)
 
 
 def _length_order(table: Any, indices: np.ndarray) -> np.ndarray:
@@ -66,7 +61,7 @@ def _encode(
     chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
     out: torch.Tensor | None = None
     with torch.inference_mode():
-        for pos in _progress(chunks, len(chunks), desc, progress):
+        for pos in show_progress(chunks, progress, desc, total=len(chunks), unit="batch"):
             emb = encode_fn(table.batch(idx[pos]).to(device)).float()  # (b, d)
             if out is None:
                 out = torch.empty(len(idx), emb.shape[1], dtype=torch.float32)

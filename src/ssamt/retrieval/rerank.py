@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssamt.retrieval.encode import _progress, eval_mode
+from ssamt.progress import progress as show_progress
+from ssamt.retrieval.encode import eval_mode
 
 # Elements per stage-1 block (~64 MB of float32).
 _BLOCK_ELEMENTS = 1 << 24
@@ -177,7 +178,7 @@ def score_pair_terms(
     cast = (torch.autocast(device.type, dtype=autocast) if autocast is not None
             else contextlib.nullcontext())
     with eval_mode(model), torch.inference_mode(), cast:
-        for s in _progress(starts, len(starts), "re-rank pairs", progress):
+        for s in show_progress(starts, progress, "re-rank pairs", total=len(starts), unit="batch"):
             pos = order[s:s + batch_size]
             pos_dev = order_dev[s:s + batch_size]
             i_dev, j_dev = pairs_dev[pos_dev, 0], pairs_dev[pos_dev, 1]  # (b,) on the device

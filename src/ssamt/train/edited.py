@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ssamt.data.batch import PhraseMarks, TextBatch
+from ssamt.progress import progress as show_progress
 
 
 @dataclass
@@ -71,7 +72,8 @@ def build_edited_captions(train, progress: bool = False, corpus=None) -> EditedC
     first = np.zeros(train.num_captions + 1, dtype=np.int64)
     texts = train.texts
     corpus = PhraseCorpus(texts.graphs) if corpus is None else corpus
-    for j, graph in enumerate(_progress(texts.graphs, progress)):
+    for j, graph in enumerate(show_progress(texts.graphs, progress, "edited negatives",
+                                            unit="caption")):
         labels = train.labels.image_labels(int(train.caption_image[j]))
         for edit in caption_edits(graph):
             if all(phrase_positive(key, labels) for key in edit.changed):
@@ -103,10 +105,3 @@ def edited_batch(edited: EditedCaptions, drawn: np.ndarray, captions: np.ndarray
     return EditedBatch(torch.from_numpy(rows).to(device),
                        edited.table.batch(ids).to(device, non_blocking=True), marks)
 
-
-def _progress(items, on: bool):
-    if not on:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc="edited negatives", unit="caption", leave=False)

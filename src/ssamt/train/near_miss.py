@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ssamt.progress import progress as show_progress
+
 
 @dataclass
 class NearMisses:
@@ -56,7 +58,8 @@ def find_near_misses(train, progress: bool = False) -> NearMisses:
             holders.setdefault(name, set()).add(k)
     first = np.zeros(train.num_captions + 1, dtype=np.int64)
     found: list[int] = []
-    for j, graph in enumerate(_progress(train.texts.graphs, progress)):
+    for j, graph in enumerate(show_progress(train.texts.graphs, progress, "near-miss images",
+                                            unit="caption")):
         objects = [p.key[1] for p in graph.phrases if p.type == "object"]
         if objects and any(p.type != "object" for p in graph.phrases):
             candidates = set.intersection(*(holders.get(o, set()) for o in objects))
@@ -96,10 +99,3 @@ def mix_partners(partners: np.ndarray, near: np.ndarray, share: float,
     coin = torch.rand(len(partners), generator=generator).numpy() < share
     return np.where(coin & (near >= 0), near, partners)
 
-
-def _progress(items, on: bool):
-    if not on:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc="near-miss images", unit="caption", leave=False)
