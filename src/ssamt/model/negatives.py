@@ -69,7 +69,7 @@ def _draw(idx: torch.Tensor, count: torch.Tensor, generator: torch.Generator | N
 # "score hub captions low" instead of matching (DESIGN.md section 2, revised; docs/PHASE2.md).
 
 
-def _random_caption_of(images: torch.Tensor, caption_image: torch.Tensor,
+def random_caption_of(images: torch.Tensor, caption_image: torch.Tensor,
                        generator: torch.Generator | None) -> torch.Tensor:
     """One caption drawn uniformly among the captions of each of `images` (B,) -> (B,)."""
     order = torch.argsort(caption_image, stable=True)  # captions grouped by image
@@ -89,7 +89,7 @@ def random_partners(caption_image: torch.Tensor,
     if n_img < 2:
         raise ValueError("partners need at least two images")
     shift = torch.randint(1, n_img, caption_image.shape, generator=generator)
-    return _random_caption_of((caption_image + shift) % n_img, caption_image, generator)
+    return random_caption_of((caption_image + shift) % n_img, caption_image, generator)
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,6 @@ def hard_partners(top: IntraTopM, caption_image: torch.Tensor,
     """
     caption_image = caption_image.long().cpu()
     neg_cap, neg_img = draw_negatives(top, generator)
-    via_image = _random_caption_of(neg_img, caption_image, generator)
+    via_image = random_caption_of(neg_img, caption_image, generator)
     coin = torch.rand(caption_image.shape[0], generator=generator) < 0.5
     return torch.where(coin, neg_cap, via_image)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ssamt.model.negatives import random_caption_of
 from ssamt.progress import progress as show_progress
 
 
@@ -79,17 +80,9 @@ def near_miss_partners(near: NearMisses, caption_image: np.ndarray,
         return np.full(len(counts), -1, dtype=np.int64)
     pick = near.first[:-1] + np.floor(u * np.maximum(counts, 1)).astype(np.int64)
     image = np.where(has, near.images[np.minimum(pick, len(near.images) - 1)], 0)
-    return np.where(has, _random_caption(image, caption_image, generator), -1)
-
-
-def _random_caption(images: np.ndarray, caption_image: np.ndarray,
-                    generator: torch.Generator) -> np.ndarray:
-    """A random caption of each image in `images` (N,) -> (N,) caption indices."""
-    order = np.argsort(caption_image, kind="stable")  # captions grouped by image
-    per = np.bincount(caption_image, minlength=int(caption_image.max()) + 1)
-    start = np.cumsum(per) - per
-    u = torch.rand(len(images), generator=generator).numpy()
-    return order[start[images] + np.floor(u * per[images]).astype(np.int64)]
+    caption = random_caption_of(torch.from_numpy(image), torch.from_numpy(caption_image),
+                                generator).numpy()
+    return np.where(has, caption, -1)
 
 
 def mix_partners(partners: np.ndarray, near: np.ndarray, share: float,
