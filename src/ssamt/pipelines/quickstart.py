@@ -68,26 +68,23 @@ def prepare_data(out: Path, size: str, seed: int, progress: bool) -> Path:
     return data_dir
 
 
-def evaluate_test(run_dir: Path, data_dir: Path, k: int, device: str, progress: bool) -> dict:
-    """Two-stage recall of the run's best checkpoint on the test split (the evaluate path)."""
+def evaluate_test(run, data_dir: Path, k: int, device: str, progress: bool) -> dict:
+    """Two-stage recall of the run (its best checkpoint, a train.run.Run) on the test split
+    (the evaluate path)."""
     from ssamt.pipelines.evaluation import evaluate_run
-    from ssamt.train.run import load_run
 
-    return evaluate_run(load_run(run_dir, device), data_dir, "test", k=k, device=device,
-                        progress=progress)
+    return evaluate_run(run, data_dir, "test", k=k, device=device, progress=progress)
 
 
-def minimal_pairs_test(run_dir: Path, data_dir: Path, device: str,
+def minimal_pairs_test(run, data_dir: Path, device: str,
                        progress: bool) -> dict[str, Any] | None:
-    """Pairwise accuracy and localization of the run's best checkpoint on the test split's
-    minimal pairs (issue 11, as `ssamt analyze minimal-pairs`); None when the data has none.
+    """Pairwise accuracy and localization of the run on the test split's minimal pairs
+    (issue 11, as `ssamt analyze minimal-pairs`); None when the data has none.
     -> {"results": {edit: {...}}, "chance": {edit: % localized at random}}."""
     from ssamt.pipelines.analysis.minimal_run import load_inputs, measure_with_chance
-    from ssamt.train.run import load_run
 
     if not (data_dir / "test_minimal.jsonl").exists():
         return None
-    run = load_run(run_dir, device)
     inputs = load_inputs(data_dir, "test", progress=progress)
     results, chance = measure_with_chance(run, inputs, device=device)
     return {"results": results, "chance": chance}
@@ -114,6 +111,7 @@ def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
 def _pipeline(out: Path, run_dir: Path, cfg, size: str, seed: int, device: str,
               progress: bool) -> dict[str, Any]:
     from ssamt.train.data import load_train_dev
+    from ssamt.train.run import load_run
     from ssamt.train.runner import train
 
     timings: dict[str, float] = {}
@@ -125,9 +123,10 @@ def _pipeline(out: Path, run_dir: Path, cfg, size: str, seed: int, device: str,
     timings["phase 1"] = result["intra"]["seconds"]
     timings["phase 2"] = result["inter"]["seconds"]
     t = _stage(timings, "training", t, progress)
-    test = evaluate_test(run_dir, data_dir, cfg.eval.rerank_k, device, progress)
+    run = load_run(run_dir, device)  # best.pt, read once for both measurements
+    test = evaluate_test(run, data_dir, cfg.eval.rerank_k, device, progress)
     t = _stage(timings, "test evaluation", t, progress)
-    minimal = minimal_pairs_test(run_dir, data_dir, device, progress)
+    minimal = minimal_pairs_test(run, data_dir, device, progress)
     if minimal is not None:
         test["minimal_pairs"] = minimal
         t = _stage(timings, "minimal pairs", t, progress)
