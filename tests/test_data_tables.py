@@ -7,11 +7,18 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED, MARK_UNLABELED, PHRASE_TYPE_IDS
+from ssamt.data.batch import (
+    MARK_MATCHED,
+    MARK_MISMATCHED,
+    MARK_UNLABELED,
+    PHRASE_TYPE_IDS,
+    ROLE_OBJECT,
+    ROLE_SUBJECT,
+)
 from ssamt.data.precomp import open_split
 from ssamt.data.tables import ImageTable, TextTable, marks_batch
 from ssamt.data.vocab import Vocab
-from ssamt.labels.graph import CaptionGraph, Phrase
+from ssamt.labels.graph import CaptionGraph, Phrase, relation_roles
 
 STOP = {"a", "the", "is", "on", "."}
 
@@ -51,14 +58,20 @@ def reference_batch(graphs, vocab, max_tokens):
     tok = torch.zeros(len(rows), L, dtype=torch.long)
     types = torch.zeros(len(rows), P, dtype=torch.long)
     spans = torch.zeros(len(rows), P, L, dtype=torch.bool)
-    for b, (ids, phrases) in enumerate(rows):
+    roles = torch.zeros(len(rows), P, L, dtype=torch.int8)
+    for b, ((ids, phrases), g) in enumerate(zip(rows, graphs)):
         for t, i in enumerate(ids):
             tok[b, t] = i
         for p, ph in enumerate(phrases):
             types[b, p] = PHRASE_TYPE_IDS[ph.type]
             for t in ph.span:
                 spans[b, p, t] = True
-    return tok, tok != 0, types, types != 0, spans
+            subj, obj = relation_roles(g, ph)
+            for t in subj:
+                roles[b, p, t] = ROLE_SUBJECT
+            for t in obj:
+                roles[b, p, t] = ROLE_OBJECT
+    return tok, tok != 0, types, types != 0, spans, roles
 
 
 def test_batch_matches_reference():
@@ -68,7 +81,7 @@ def test_batch_matches_reference():
             got = table.batch(idx)
             want = reference_batch([GRAPHS[i] for i in idx], VOCAB, max_tokens)
             for g, w in zip((got.token_ids, got.token_mask, got.phrase_types, got.phrase_mask,
-                             got.phrase_spans), want):
+                             got.phrase_spans, got.phrase_roles), want, strict=True):
                 assert torch.equal(g, w), (max_tokens, idx)
 
 
@@ -174,7 +187,7 @@ def test_gather_matches_reference_on_long_captions():
                                                 _kept(g, max_tokens, max_phrases))) for g in sub]
             want = reference_batch(sub, vocab, max_tokens)
             for g, w in zip((got.token_ids, got.token_mask, got.phrase_types, got.phrase_mask,
-                             got.phrase_spans), want):
+                             got.phrase_spans, got.phrase_roles), want, strict=True):
                 assert torch.equal(g, w), (max_tokens, idx)
 
 
@@ -229,3 +242,17 @@ def test_resident_checks_finite_once(tmp_path):
     table.subset([0, 1]).resident("cpu")  # the bad image is not in this gallery
     with pytest.raises(DataError, match="image 2"):
         table.resident("cpu")
+
+
+def test_relation_roles_name_subject_and_object_tokens():
+    g = GRAPHS[3]  # "a man holding a very long blue umbrella ...": rel (1, 2, 7)
+    assert relation_roles(g, g.phrases[3]) == ((1,), (7,))
+    assert relation_roles(g, g.phrases[0]) == ((), ())  # not a relation
+    passive = graph("a frisbee caught by a dog", [
+        ("object", ("obj", "frisbee"), (1,)), ("object", ("obj", "dog"), (5,)),
+        ("relation", ("rel", "dog", "catch", "frisbee"), (1, 2, 3, 5))])
+    assert relation_roles(passive, passive.phrases[2]) == ((5,), (1,))  # by key, not order
+    same = graph("a man next to a man", [
+        ("object", ("obj", "man"), (1,)),
+        ("relation", ("rel", "man", "next to", "man"), (1, 2, 3, 5))])
+    assert relation_roles(same, same.phrases[1]) == ((1,), (5,))  # one lemma: by position

@@ -20,6 +20,10 @@ MARK_MISMATCHED = 0
 MARK_MATCHED = 1
 MARK_UNLABELED = -1
 
+# Token roles inside a relation phrase's span (TextBatch.phrase_roles); the predicate is 0.
+ROLE_SUBJECT = 1
+ROLE_OBJECT = 2
+
 
 def _to(obj, device: torch.device | str, non_blocking: bool = False):
     changes = {}
@@ -39,6 +43,9 @@ class TextBatch:
     phrase_types: (B, P) long, PHRASE_TYPE_IDS, 0 = padding.
     phrase_mask:  (B, P) bool.
     phrase_spans: (B, P, L) bool, True where token l is in phrase p's span (mask rule 3).
+    phrase_roles: (B, P, L) int8 or None: ROLE_SUBJECT / ROLE_OBJECT where token l is the
+                  subject / object of relation phrase p (labels.graph.relation_roles), 0
+                  elsewhere; the phrase-grounding head reads it (None: no roles known).
     """
 
     token_ids: torch.Tensor
@@ -46,6 +53,7 @@ class TextBatch:
     phrase_types: torch.Tensor
     phrase_mask: torch.Tensor
     phrase_spans: torch.Tensor
+    phrase_roles: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.token_ids.shape[0])
@@ -55,7 +63,8 @@ class TextBatch:
 
     def index(self, idx: torch.Tensor) -> TextBatch:
         """Rows `idx` of every tensor (a gather along the batch axis)."""
-        return TextBatch(*(getattr(self, f.name)[idx] for f in fields(self)))
+        return TextBatch(*(None if getattr(self, f.name) is None else getattr(self, f.name)[idx]
+                           for f in fields(self)))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from ssamt.data.batch import (
     MARK_MISMATCHED,
     MARK_UNLABELED,
     PHRASE_TYPE_IDS,
+    ROLE_OBJECT,
+    ROLE_SUBJECT,
     ImageBatch,
     PhraseMarks,
     TextBatch,
@@ -26,7 +28,7 @@ from ssamt.data.batch import (
 from ssamt.data.npyfile import read_rows
 from ssamt.data.precomp import PrecompSplit, check_finite_rows
 from ssamt.data.vocab import Vocab
-from ssamt.labels.graph import CaptionGraph
+from ssamt.labels.graph import CaptionGraph, relation_roles
 
 # Longest caption kept, in tokens; COCO and Flickr30K captions are nearly all shorter.
 DEFAULT_MAX_TOKENS = 64
@@ -81,6 +83,8 @@ class _FlatTexts:
     types: torch.Tensor  # (Q + 1,) long
     ph_off: torch.Tensor  # (N + 1,) long
     span_bits: torch.Tensor  # (Q + 1, W) long
+    subj_bits: torch.Tensor  # (Q + 1, W) long: a relation's subject tokens (roles)
+    obj_bits: torch.Tensor  # (Q + 1, W) long: a relation's object tokens
 
 
 class TextTable:
@@ -105,6 +109,7 @@ class TextTable:
         self.max_tokens = max_tokens
         self.max_phrases = max_phrases
         tokens, n_tok, types, n_ph, spans, n_span = [], [], [], [], [], []
+        roles: dict[str, tuple[list[int], list[int]]] = {"subj": ([], []), "obj": ([], [])}
         for graph in graphs:
             ids = vocab.encode(graph.tokens[:max_tokens])
             tokens.extend(ids)
@@ -116,16 +121,24 @@ class TextTable:
                 types.append(PHRASE_TYPE_IDS[phrase.type])
                 spans.extend(phrase.span)
                 n_span.append(len(phrase.span))
+                for name, toks in zip(("subj", "obj"), relation_roles(graph, phrase)):
+                    roles[name][0].extend(toks)
+                    roles[name][1].append(len(toks))
         self._n_tok = np.asarray(n_tok, dtype=np.int64)  # (N,) kept on the CPU: batch sizes
         self._n_ph = np.asarray(n_ph, dtype=np.int64)  # (N,)  come from here, no device sync
         words = max(1, -(-max(n_tok, default=0) // 64))
         bits = _span_bits(np.asarray(spans, dtype=np.int64), n_span, words)
+        role_bits = {name: _span_bits(np.asarray(toks, dtype=np.int64), n, words)
+                     for name, (toks, n) in roles.items()}
+        pad = np.zeros((1, words), np.int64)
         self._flat = {"cpu": _FlatTexts(
             tokens=torch.tensor(tokens + [0], dtype=torch.long),
             tok_off=torch.from_numpy(_offsets(n_tok)),
             types=torch.tensor(types + [0], dtype=torch.long),
             ph_off=torch.from_numpy(_offsets(n_ph)),
-            span_bits=torch.from_numpy(np.concatenate([bits, np.zeros((1, words), np.int64)])),
+            span_bits=torch.from_numpy(np.concatenate([bits, pad])),
+            subj_bits=torch.from_numpy(np.concatenate([role_bits["subj"], pad])),
+            obj_bits=torch.from_numpy(np.concatenate([role_bits["obj"], pad])),
         )}
         self.device = torch.device("cpu")
 
@@ -189,10 +202,17 @@ def gather_texts(flat: _FlatTexts, idx: torch.Tensor, L: int, P: int) -> TextBat
     p0, p1 = flat.ph_off[idx], flat.ph_off[idx + 1]
     phrase_mask = ar_p < (p1 - p0)[:, None]  # (B, P)
     q = torch.where(phrase_mask, p0[:, None] + ar_p, flat.types.shape[0] - 1)  # (B, P)
-    bits = flat.span_bits[q][:, :, ar_l // 64]  # (B, P, L): the word holding token l's bit
-    spans = ((bits >> (ar_l % 64)) & 1).bool()  # (B, P, L)
+    spans = _bits_at(flat.span_bits, q, ar_l)  # (B, P, L)
+    roles = (_bits_at(flat.subj_bits, q, ar_l).to(torch.int8) * ROLE_SUBJECT
+             + _bits_at(flat.obj_bits, q, ar_l).to(torch.int8) * ROLE_OBJECT)
     return TextBatch(token_ids=token_ids, token_mask=token_mask, phrase_types=flat.types[q],
-                     phrase_mask=phrase_mask, phrase_spans=spans)
+                     phrase_mask=phrase_mask, phrase_spans=spans, phrase_roles=roles)
+
+
+def _bits_at(bit_sets: torch.Tensor, q: torch.Tensor, ar_l: torch.Tensor) -> torch.Tensor:
+    """(B, P, L) bool: token l's bit in the bit set of phrase q[b, p] (bit_sets (Q + 1, W))."""
+    words = bit_sets[q][:, :, ar_l // 64]  # (B, P, L): the word holding token l's bit
+    return ((words >> (ar_l % 64)) & 1).bool()
 
 
 def marks_batch(

@@ -88,3 +88,22 @@ class CaptionGraph:
             relations=tuple(tuple(r) for r in obj["relations"]),
             phrases=tuple(Phrase.from_json(p) for p in obj["phrases"]),
         )
+
+
+def relation_roles(graph: CaptionGraph, phrase: Phrase) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(subject tokens, object tokens) of a relation phrase's span; the rest of the span is
+    the predicate. The subject and object are the spans of the caption's object phrases for
+    the key's subject and object (inside the relation's span); when the two share a lemma
+    ("a man next to a man") or one is not found, the span's first token is the subject and
+    its last the object. Non-relation phrases give ((), ())."""
+    if phrase.type != "relation" or len(phrase.key) != 4 or not phrase.span:
+        return (), ()
+    span = set(phrase.span)
+    nouns = {p.key[1]: tuple(t for t in p.span if t in span)
+             for p in graph.phrases if p.type == "object" and len(p.key) == 2}
+    subj, obj = nouns.get(phrase.key[1], ()), nouns.get(phrase.key[3], ())
+    if phrase.key[1] == phrase.key[3] or not subj or not obj or set(subj) & set(obj):
+        if len(phrase.span) < 2:
+            return (), ()
+        return (phrase.span[0],), (phrase.span[-1],)
+    return subj, obj
