@@ -16,9 +16,9 @@ import torch
 
 from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED, PhraseMarks
 from ssamt.errors import ConfigError
-from ssamt.model.scores import InterOutput, cos_each, masked_mean, s_global, s_phrase, s_region
+from ssamt.model.scores import InterOutput, masked_mean, part_scores, s_global, s_phrase, s_region
 
-TERMS = ("L0", "L1", "L2", "L3")
+TERMS = ("L0", "L1", "L2", "L3", "LR")  # LR: role contrast (issue 11, train.role_contrast)
 # Logged, never trained: the s_G-only hinge of L1 (meaningful when L1 ranks s_A + s_G), and
 # the edited negatives' shares of L1 / L3 (issue 11; already inside L1 / L3).
 DIAGNOSTICS = ("L1_sG", "L1_edit", "L3_edit")
@@ -102,7 +102,7 @@ class MatchedReference:
     """Parts known to match an image, added to H+ of the within-type L3: the positive
     caption's matched parts, scored in the inter run on (image, its own caption).
 
-    cos:   (B, K) cos(h^I, H^T_k) of that run;  types: (B, K) part types;  matched: (B, K) bool.
+    cos:   (B, K) part scores of that run (model.scores.part_scores);  types: (B, K) part types;  matched: (B, K) bool.
     """
 
     cos: torch.Tensor
@@ -130,7 +130,7 @@ def phrase_matching(out: InterOutput, marks: PhraseMarks, alpha: float,
     positive run, joined to H+ per type (so attributes and relations, rarely matched in a
     negative caption, still get a matched side).
     """
-    cos = cos_each(out.h_img, out.H_txt)  # (B, P + L)
+    cos = part_scores(out)  # (B, P + L)
     combined = marks.combined()  # (B, P + L)
     matched = (combined == MARK_MATCHED) & out.H_txt_mask
     mismatched = (combined == MARK_MISMATCHED) & out.H_txt_mask

@@ -3,7 +3,8 @@
     ssamt explain --checkpoint RUN --data DIR --image 3 --caption 17
     ssamt explain --checkpoint RUN --data DIR --image 3 --text "two dogs on a baseball field"
 
-Prints one row per phrase node and word of the caption with cos(h^I, H^T_k), the model's
+Prints one row per phrase node and word of the caption with its phrase-to-image score (its
+best region's cosine with the grounding head, else cos(h^I, H^T_k)), the model's
 verdict (ssamt.pipelines.explain: below the level of the same type in the image's own captions minus a
 margin, or below --threshold) and the label rule's verdict against L_i of the image.
 Caption graphs come from the split's label cache when there is one (so a machine without

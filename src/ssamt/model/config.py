@@ -32,6 +32,8 @@ class ModelConfig:
     max_tokens:  number of word positions (position embedding table size); longer captions
                  are cut there.
     use_phrases: False drops phrase nodes (Table 3 "mask transformer w/o phrases").
+    grounding:   True scores each phrase and word by the region(s) it finds (model.grounding,
+                 docs/PHASE2.md "Phrase grounding"); False keeps the paper's cos(h^I, H^T_k).
     vocab_size, d_region and d_box may be None in a training config: they come from the
     data, filled in at one place (`with_data`, called when training builds the model).
     """
@@ -46,6 +48,7 @@ class ModelConfig:
     d_box: int | None = None
     max_tokens: int = 64
     use_phrases: bool = True
+    grounding: bool = False
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "d_ffn", "d_region",

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ssamt.data.batch import PHRASE_TYPE_IDS
+
 
 @dataclass(frozen=True)
 class InterOutput:
@@ -21,6 +23,8 @@ class InterOutput:
     H_txt:      (B, P + L, d) phrase then word outputs, lined up with PhraseMarks.combined()
                 (zeros at padding, and at every phrase slot when phrases are dropped).
     H_txt_mask: (B, P + L) bool.
+    parts:      (B, P + L) phrase-grounding score of each phrase and word (model.grounding),
+                or None: the model scores parts by cos(h^I, H^T_k) (paper 2.4).
     """
 
     h_img: torch.Tensor
@@ -29,11 +33,15 @@ class InterOutput:
     H_img_mask: torch.Tensor
     H_txt: torch.Tensor
     H_txt_mask: torch.Tensor
+    parts: torch.Tensor | None = None
+    phrase_types: torch.Tensor | None = None  # (B, P) of the P phrase slots first in H_txt
 
     def index(self, idx: torch.Tensor) -> InterOutput:
         """Rows `idx` of every output (a gather along the pair axis)."""
         return InterOutput(self.h_img[idx], self.h_txt[idx], self.H_img[idx],
-                           self.H_img_mask[idx], self.H_txt[idx], self.H_txt_mask[idx])
+                           self.H_img_mask[idx], self.H_txt[idx], self.H_txt_mask[idx],
+                           *(None if t is None else t[idx]
+                             for t in (self.parts, self.phrase_types)))
 
 
 def cos_each(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
@@ -52,9 +60,36 @@ def s_global(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return F.cosine_similarity(u, v, dim=-1)
 
 
+def part_scores(out: InterOutput) -> torch.Tensor:
+    """(B, P + L) phrase-to-image score of every phrase and word: its grounding score when
+    the model has the grounding head (model.grounding), else cos(h^I, H^T_k) (paper 2.4).
+    L3, s_P, explain and the analyses all read parts through here."""
+    if out.parts is not None:
+        return out.parts
+    return cos_each(out.h_img, out.H_txt)
+
+
 def s_phrase(out: InterOutput) -> torch.Tensor:
-    """s_P: mean over phrase+word outputs of cos(h^I, H^T_k) -> (B,) (phrase-to-image)."""
-    return masked_mean(cos_each(out.h_img, out.H_txt), out.H_txt_mask)
+    """s_P -> (B,): mean phrase-to-image score of the parts (paper 2.4: phrases and words).
+
+    With the grounding head, a caption that has phrases is scored by its phrases, each phrase
+    type (object, attribute, relation) weighing alike: the mean over the types present of
+    the mean score of that type's phrases. Its words score alike in a caption and its swap
+    (the same words, the same image), and a caption's many objects would outweigh its one
+    relation, so either would dilute what a relation or attribute sees (docs/PHASE2.md,
+    "Phrase grounding"). A caption with no phrase, or a model without phrase nodes, is
+    scored over its words."""
+    types = out.phrase_types
+    if out.parts is None or types is None or types.shape[1] == 0:
+        return masked_mean(part_scores(out), out.H_txt_mask)
+    n_p = types.shape[1]
+    phrases, scores = out.H_txt_mask[:, :n_p], out.parts[:, :n_p]
+    kinds = [phrases & (types == t) for t in sorted(PHRASE_TYPE_IDS.values())]
+    per_type = torch.stack([masked_mean(scores, k) for k in kinds], 1)  # (B, 3)
+    present = torch.stack([k.any(-1) for k in kinds], 1)
+    over_phrases = masked_mean(per_type, present)  # (B,)
+    over_words = masked_mean(out.parts[:, n_p:], out.H_txt_mask[:, n_p:])
+    return torch.where(phrases.any(-1), over_phrases, over_words)
 
 
 def s_region(out: InterOutput) -> torch.Tensor:

@@ -20,6 +20,7 @@ from ssamt.model import mask as masks
 from ssamt.model.config import ModelConfig
 from ssamt.model.embeddings import ImageEmbeddings, TextEmbeddings
 from ssamt.model.encoders import Encoder, InterEncoder, set_attention
+from ssamt.model.grounding import PhraseGrounding
 from ssamt.model.scores import InterOutput, eq5, eq5_terms
 
 
@@ -45,6 +46,7 @@ class SSAMT(nn.Module):
         self.intra_image = Encoder(config)
         self.intra_text = Encoder(config)
         self.inter_encoder = InterEncoder(config)
+        self.grounding = PhraseGrounding(config) if config.grounding else None
         self._intra_frozen = False
 
     # ----- parameter groups and phase 2 ---------------------------------------------------
@@ -58,6 +60,8 @@ class SSAMT(nn.Module):
 
     def inter_parameters(self) -> Iterator[nn.Parameter]:
         yield from self.inter_encoder.parameters()
+        if self.grounding is not None:  # phrase grounding is trained with the inter encoder
+            yield from self.grounding.parameters()
 
     def freeze_intra(self) -> None:
         """Phase 2 (paper 3.2): intra part gets no gradient and stays in eval mode."""
@@ -101,19 +105,39 @@ class SSAMT(nn.Module):
         t = self._text(txt)
         n_p, n_l = t.phrase_mask.shape[1], t.token_mask.shape[1]
         m = masks.inter_mask(t.phrase_mask, t.token_mask, t.phrase_spans, img.region_mask)
-        y = self.inter_encoder.forward_pair(self.text_embed(t), self.image_embed(img), m)
+        image_in = self.image_embed(img)  # (B, 1 + R, d)
+        y = self.inter_encoder.forward_pair(self.text_embed(t), image_in, m)
         ci = 1 + n_p + n_l  # index of C^I; y is (B, ci + 1 + R, d)
         H_txt, H_txt_mask = y[:, 1:ci], torch.cat([t.phrase_mask, t.token_mask], dim=1)
+        parts = None
+        if self.grounding is not None:
+            parts = self.grounding(self.text_embed.token(t.token_ids), t, image_in[:, 1:],
+                                   img.region_mask, img.boxes)  # (B, P + L)
         if n_p < n_p_full:  # phrases dropped: zero slots keep alignment with PhraseMarks
             H_txt = torch.cat([H_txt.new_zeros(len(txt), n_p_full, H_txt.shape[-1]), H_txt], 1)
             H_txt_mask = torch.cat([txt.phrase_mask.new_zeros(len(txt), n_p_full),
                                     H_txt_mask], 1)
+            if parts is not None:
+                parts = torch.cat([parts.new_zeros(len(txt), n_p_full), parts], 1)
         H_img, H_img_mask = y[:, ci + 1:], img.region_mask
         return InterOutput(
             h_img=y[:, ci], h_txt=y[:, 0],
             H_img=H_img * H_img_mask[..., None], H_img_mask=H_img_mask,
-            H_txt=H_txt * H_txt_mask[..., None], H_txt_mask=H_txt_mask,
+            H_txt=H_txt * H_txt_mask[..., None], H_txt_mask=H_txt_mask, parts=parts,
+            phrase_types=txt.phrase_types,
         )
+
+    def relation_geometry(self, img: ImageBatch,
+                          txt: TextBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, P) twice: the geometry term of each phrase's best region pair as a relation,
+        and of the same regions the other way round (model.grounding; train.role_contrast)."""
+        if self.grounding is None or img.boxes is None:
+            raise ValueError("the role contrast needs model.grounding and region boxes")
+        t = self._text(txt)
+        fwd, bwd = self.grounding.geometry_contrast(
+            self.text_embed.token(t.token_ids), t, self.image_embed(img)[:, 1:],
+            img.region_mask, img.boxes)
+        return fwd, bwd
 
     # ----- Eq. 5 --------------------------------------------------------------------------
 
@@ -144,5 +168,6 @@ class SSAMT(nn.Module):
             "intra image encoder": count(self.intra_image),
             "intra text encoder": count(self.intra_text),
             "inter encoder": count(self.inter_encoder),
+            **({} if self.grounding is None else {"phrase grounding": count(self.grounding)}),
             "total": count(self),
         }

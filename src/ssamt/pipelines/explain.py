@@ -2,7 +2,9 @@
 
 For image I and caption T the inter encoder gives h^I (the output at C^I) and H^T (one output
 per phrase node and word token, paper 2.3). The phrase-to-image score of part k is
-cos(h^I, H^T_k): the term of L2 (Eq. 2) and L3 (Eq. 3) and the phrase term of Eq. 5. This
+cos(h^I, H^T_k), or with the grounding head (model.grounding, the presets' default) the
+cosine of the part with its best region (ssamt.model.grounding); either way it is the term
+of L2 (Eq. 2) and L3 (Eq. 3) and the phrase term of Eq. 5 (model.scores.part_scores). This
 module shows those scores next to the label rule's verdict (DESIGN.md section 2), as in the
 paper's Figure 3, and flags the parts the model scores as not matching the image.
 
@@ -46,7 +48,7 @@ from ssamt.data.vocab import UNK, Vocab
 from ssamt.errors import ConfigError, DataError, SsamtError
 from ssamt.labels.graph import CaptionGraph
 from ssamt.labels.matching import ImageLabels, mark_phrases, mark_tokens
-from ssamt.model.scores import cos_each, s_global, s_phrase, s_region
+from ssamt.model.scores import part_scores, s_global, s_phrase, s_region
 
 if TYPE_CHECKING:
     from ssamt.train.run import Run
@@ -61,7 +63,7 @@ class Part:
     type:     "object" | "attribute" | "relation" | "word" | "stop word".
     text:     the caption words of the phrase's span, or the token.
     key:      the key the label rule looks up: the phrase key, or ("word", lemma).
-    score:    cos(h^I, H^T_k); None when the model does not see the part (a token past
+    score:    the phrase-to-image score (model.scores.part_scores); None when the model does not see the part (a token past
               max_tokens, a phrase whose span is cut there, or a model without phrase nodes).
     mismatch: the model's verdict (module docstring); None for stop words and unscored parts.
     label:    the label rule: True matched, False mismatched, None for stop words or no labels.
@@ -147,11 +149,11 @@ def default_margin(run: Run) -> float:
 @torch.no_grad()
 def pair_scores(model: Any, img: ImageBatch, txt: TextBatch, mu1: float,
                 mu2: float) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-    """One pair (B = 1) -> part scores (P + L,) cos(h^I, H^T_k), their mask (P + L,) and
+    """One pair (B = 1) -> part scores (P + L,) (part_scores), their mask (P + L,) and
     the pair-level scores (Explanation.scores), all on the CPU."""
     a_img, a_txt = model.encode_images(img), model.encode_texts(txt)  # (1, d) each
     out = model.inter(img, txt)
-    parts = cos_each(out.h_img, out.H_txt)[0]  # (P + L,) phrases then words
+    parts = part_scores(out)[0]  # (P + L,) phrases then words
     scores = {"eq5": model.eq5(a_img, a_txt, out, mu1, mu2), "intra": s_global(a_img, a_txt),
               "inter_global": s_global(out.h_img, out.h_txt), "s_P": s_phrase(out),
               "s_R": s_region(out)}
@@ -204,7 +206,7 @@ def parts_from_scores(graph: CaptionGraph, scores: torch.Tensor, mask: torch.Ten
                       n_slots: int, max_tokens: int, vocab: Vocab,
                       labels: ImageLabels | None = None) -> list[Part]:
     """Rows of `graph` (phrases, then tokens) from one row of part scores: scores, mask
-    (P + L,) as cos_each(h^I, H^T)[b] and H_txt_mask[b], n_slots = P of the batch (the
+    (P + L,) as part_scores(out)[b] and H_txt_mask[b], n_slots = P of the batch (the
     first word's slot); labels: L_i for the label-rule column. No verdicts."""
     phrases = _phrase_rows(graph, kept_phrases(graph, max_tokens), scores, mask,
                            None if labels is None else mark_phrases(graph, labels))

@@ -1,7 +1,7 @@
 """The explanation of one image-caption pair as a self-contained HTML page (paper Figure 3).
 
 The caption's words and phrases are chips coloured by their phrase-to-image score
-cos(h^I, H^T_k) (red low, green high, on the fixed cosine scale -1..1, so pages compare);
+(model.scores.part_scores) (red low, green high, on the fixed cosine scale -1..1, so pages compare);
 each phrase shows the model's verdict beside the label rule's; the Eq. 5 terms add up to
 the pair's score; the image is drawn inline. No script, font or picture is fetched.
 """
@@ -79,7 +79,7 @@ def eq5_terms(expl: Any) -> list[tuple[str, float]]:
     s = expl.scores
     return [("cos(a^I, a^T)  (intra, stage 1)", s["intra"]),
             (f"mu1 x cos(h^I, h^T)  (mu1 = {expl.mu1:g})", expl.mu1 * s["inter_global"]),
-            (f"mu2 x s_P: mean over parts of cos(h^I, H^T_k)  (mu2 = {expl.mu2:g})",
+            (f"mu2 x s_P: mean phrase-to-image score of the parts  (mu2 = {expl.mu2:g})",
              expl.mu2 * s["s_P"]),
             ("mu2 x s_R: mean over regions of cos(h^T, H^I_k)", expl.mu2 * s["s_R"])]
 

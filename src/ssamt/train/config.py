@@ -78,6 +78,10 @@ class LossConfig:
     # Issue 11 (docs/PHASE2.md "Binding and roles"): share of the captions whose partner is
     # a caption of a near-miss image (all its words fit, some attribute / relation does not).
     near_miss_share: float = 0.0
+    # Issue 11 (docs/PHASE2.md "Phrase grounding"): weight of LR, the hinge of each matched
+    # relation over itself with subject and object exchanged (train.role_contrast); 0 = off.
+    # Needs the grounding head (model.grounding).
+    lambda_role: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class EvalConfig:
     select_mu: bool = True
     select_mu_images: int = 1000  # dev images the weights are chosen on (0 = all)
     mu1_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
-    mu2_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4)
+    mu2_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,13 @@ class TrainConfig:
     phase2: PhaseConfig = field(default_factory=PhaseConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        if self.loss.lambda_role < 0:
+            raise ConfigError(f"loss.lambda_role must be >= 0, got {self.loss.lambda_role}")
+        if self.loss.lambda_role > 0 and not self.model.grounding:
+            raise ConfigError("loss.lambda_role > 0 needs model.grounding: true (the role "
+                              "contrast trains the grounding head)")
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))

@@ -172,12 +172,21 @@ def _run_one(task, phase_cfg, ctx: RunContext, payload: dict | None, model, name
     if payload is not None and payload["state"]["phase"] == name:
         state = TrainState.from_dict(restore_training(payload, model, optimizer, scheduler))
     elif payload is not None:  # continue from the previous phase's weights and RNG streams
-        model.load_state_dict(payload["model"])
+        load_previous_phase(model, payload["model"])
         restore_rng_state(payload["rng"])
     t0 = time.perf_counter()
     out = run_phase(task, phase_cfg, state, ctx, optimizer, scheduler)
     out["seconds"] = time.perf_counter() - t0
     return out
+
+
+def load_previous_phase(model, state: dict) -> None:
+    """The previous phase's weights into `model`. A phase-1 checkpoint made before the
+    phrase-grounding head existed (model.grounding) lacks it; phase 2 trains the head from
+    its initialization, so only its keys may be missing."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("grounding.") for k in missing):
+        model.load_state_dict(state)  # raises, with torch's list of the keys
 
 
 def _phase1(model, cfg, train_data, dev_data, device, info, ctx, payload) -> dict:

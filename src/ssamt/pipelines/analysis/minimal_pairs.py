@@ -33,7 +33,7 @@ import torch
 
 from ssamt.data.batch import ImageBatch
 from ssamt.labels.graph import CaptionGraph
-from ssamt.model.scores import cos_each, s_global, s_phrase, s_region
+from ssamt.model.scores import part_scores, s_global, s_phrase, s_region
 from ssamt.pipelines.analysis.pm_accuracy import pairwise_accuracy
 from ssamt.pipelines.explain import Part, parts_from_scores
 
@@ -86,7 +86,7 @@ def score_pairs(model: Any, images: Any, texts: Any, graphs: Sequence[CaptionGra
                "local": s_phrase(out) + s_region(out), "eq5": model.eq5(a_img, a_txt, out, mu1, mu2)}
         for k, v in got.items():
             scores[k].append(v.float().cpu().numpy())
-        cos = cos_each(out.h_img, out.H_txt).float().cpu()  # (B, P + L)
+        cos = part_scores(out).float().cpu()  # (B, P + L)
         mask = out.H_txt_mask.cpu()
         n_slots = tb.phrase_mask.shape[1]
         parts += [parts_from_scores(graphs[int(c)], cos[b], mask[b], n_slots, max_tokens, vocab)

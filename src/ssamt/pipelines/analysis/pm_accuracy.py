@@ -112,9 +112,9 @@ def _phrase_scores(inter, marks, types: torch.Tensor) -> dict[str, torch.Tensor]
     plus every labeled part's score, type and mark (part_*, flat) for the within-type AUC."""
     from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED
     from ssamt.losses import per_type_sums
-    from ssamt.model.scores import cos_each, masked_mean
+    from ssamt.model.scores import masked_mean, part_scores
 
-    cos, comb = cos_each(inter.h_img, inter.H_txt), marks.combined()
+    cos, comb = part_scores(inter), marks.combined()
     pos = (comb == MARK_MATCHED) & inter.H_txt_mask
     neg = (comb == MARK_MISMATCHED) & inter.H_txt_mask
     pos_sum, pos_cnt = per_type_sums(cos, pos, types)

@@ -27,8 +27,9 @@ from ssamt.fileio import atomic_open, write_json
 
 # Phase-2 loss switches: weights set to 0 for the terms switched off (same model, same data).
 VARIANTS: dict[str, list[str]] = {
-    "gm": ["loss.lambda2=0", "loss.lambda3=0"],  # MT+GM: L1 only
-    "lm": ["loss.lambda3=0"],                     # +LM: L1 + L2
+    # the role contrast (LR) is phrase matching too: off wherever L3 is
+    "gm": ["loss.lambda2=0", "loss.lambda3=0", "loss.lambda_role=0"],  # MT+GM: L1 only
+    "lm": ["loss.lambda3=0", "loss.lambda_role=0"],                     # +LM: L1 + L2
     "pm": [],                                     # +PM: L1 + L2 + L3 (full SSAMT)
 }
 TEST_NAME = "test.json"

@@ -1,0 +1,160 @@
+"""Phrase grounding: each part of a caption scored by the region(s) it finds in the image
+(issue 11; docs/PHASE2.md "Phrase grounding", a deviation from paper 2.4).
+
+The paper scores a phrase by cos(h^I, H^T_k), its inter-encoder output against the image's
+global node. Measured on minimal pairs, that score cannot tell "a black phone beside a white
+cat" from "a white phone beside a black cat", even when trained on such pairs directly:
+after two layers of mixing, no output keeps which word went with which region. This head
+keeps it. A phrase is the sum of its words' embeddings under one linear map per role, a
+region its embedding under another, and the phrase's score is its best region:
+
+    object / attribute phrase k:  g_k = max_r cos(A_type u_k, B x_r),  u_k = mean of its words
+    word w:                       g_w = max_r cos(A_word e_w, B x_r)
+    relation (s, p, o):           g_k = max_{r1 != r2} mean(cos(A_subj u_s + A_pred u_p, B x_r1),
+                                                           cos(A_obj u_o + A_pred' u_p, B x_r2),
+                                                           tanh(G(box r1, box r2) . P u_p))
+
+The maps are shared by every word, so what is learned for "black" and for "phone" holds for
+any pair of them; the max over regions then scores "black phone" highest where one region
+is both, which is binding. A relation's subject and object enter under different maps and
+land on two different regions whose relative geometry (with boxes) must fit the predicate,
+which is role. Inputs are the shared embeddings (frozen in phase 2), as the inter encoder's.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssamt.data.batch import PHRASE_TYPE_IDS, ROLE_OBJECT, ROLE_SUBJECT, TextBatch
+from ssamt.model.config import ModelConfig
+
+GEOMETRY_FEATURES = 8
+# Width of the geometry code: every image gets an (R, R, GEOMETRY_DIM) tensor, so it stays
+# small (R = 36 regions, 512 pairs a batch: 21M floats, against 680M at d = 1024).
+GEOMETRY_DIM = 32
+_MAPS = ("object", "attribute", "subject", "predicate", "object_role", "predicate_object",
+         "word")
+
+
+def relative_geometry(boxes: torch.Tensor) -> torch.Tensor:
+    """(B, R, G) boxes, first four columns x1, y1, x2, y2 in image units ->
+    (B, R, R, GEOMETRY_FEATURES): features of region i relative to region j."""
+    x1, y1, x2, y2 = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]  # (B, R)
+    w, h = (x2 - x1).clamp_min(1e-3), (y2 - y1).clamp_min(1e-3)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+
+    def diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a[:, :, None] - b[:, None, :]  # (B, R, R): i's minus j's
+
+    inter_w = (torch.minimum(x2[:, :, None], x2[:, None]) -
+               torch.maximum(x1[:, :, None], x1[:, None])).clamp_min(0)
+    inter_h = (torch.minimum(y2[:, :, None], y2[:, None]) -
+               torch.maximum(y1[:, :, None], y1[:, None])).clamp_min(0)
+    overlap = inter_w * inter_h / (w * h)[:, :, None]  # share of i inside j
+    return torch.stack([diff(cx, cx), diff(cy, cy), diff(y2, y2), diff(y1, y1), diff(y2, y1),
+                        diff(w.log(), w.log()), diff(h.log(), h.log()), overlap], dim=-1)
+
+
+def _span_mean(weights: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+    """weights (B, P, L) bool, words (B, L, d) -> (B, P, d) mean of the selected words."""
+    w = weights.to(words.dtype)
+    return (w @ words) / w.sum(-1, keepdim=True).clamp_min(1.0)
+
+
+def _best_region(query: torch.Tensor, regions: torch.Tensor,
+                 region_mask: torch.Tensor) -> torch.Tensor:
+    """cos of each query (B, K, d) with each region (B, R, d) -> (B, K, R), padding at -2."""
+    cos = F.normalize(query, dim=-1) @ F.normalize(regions, dim=-1).transpose(1, 2)
+    return cos.masked_fill(~region_mask[:, None, :], -2.0)
+
+
+class PhraseGrounding(nn.Module):
+    """forward(words, txt, regions, region_mask, boxes) -> (B, P + L) part scores in [-1, 1],
+    phrases then words, lined up with InterOutput.H_txt (0 at padding)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d = config.d_model
+        self.maps = nn.ModuleDict({name: nn.Linear(d, d, bias=False) for name in _MAPS})
+        self.region = nn.Linear(d, d)
+        self.geometry = None
+        if config.d_box:
+            self.geometry = nn.Sequential(nn.Linear(GEOMETRY_FEATURES, 2 * GEOMETRY_DIM),
+                                          nn.GELU(), nn.Linear(2 * GEOMETRY_DIM, GEOMETRY_DIM))
+            self.predicate_geometry = nn.Linear(d, GEOMETRY_DIM, bias=False)
+
+    def forward(self, words: torch.Tensor, txt: TextBatch, regions: torch.Tensor,
+                region_mask: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
+        """words (B, L, d): token embeddings of txt; regions (B, R, d): region embeddings;
+        region_mask (B, R) bool; boxes (B, R, G) or None."""
+        x = self.region(regions)  # (B, R, d)
+        word_q = self.maps["word"](words)  # (B, L, d)
+        g_words = _best_region(word_q, x, region_mask).amax(-1)  # (B, L)
+        g_phr = self._phrases(words, txt, x, region_mask, boxes)  # (B, P)
+        out = torch.cat([g_phr, g_words], dim=1)
+        return out * torch.cat([txt.phrase_mask, txt.token_mask], dim=1).to(out.dtype)
+
+    def _phrases(self, words: torch.Tensor, txt: TextBatch, x: torch.Tensor,
+                 region_mask: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
+        spans, types = txt.phrase_spans, txt.phrase_types  # (B, P, L), (B, P)
+        if spans.shape[1] == 0:
+            return words.new_zeros(words.shape[0], 0)
+        u = _span_mean(spans, words)  # (B, P, d)
+        single = torch.where((types == PHRASE_TYPE_IDS["attribute"])[..., None],
+                             self.maps["attribute"](u), self.maps["object"](u))
+        g_single = _best_region(single, x, region_mask).amax(-1)  # (B, P)
+        g_rel = self._relations(words, txt, x, region_mask, boxes)  # (B, P)
+        return torch.where(types == PHRASE_TYPE_IDS["relation"], g_rel, g_single)
+
+    def _relations(self, words: torch.Tensor, txt: TextBatch, x: torch.Tensor,
+                   region_mask: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
+        """(B, P): every phrase scored as a relation (callers keep the relation rows)."""
+        total, _, n_terms = self._relation_terms(words, txt, x, region_mask, boxes)
+        return total.flatten(2).amax(-1) / n_terms  # (B, P)
+
+    def geometry_contrast(self, words: torch.Tensor, txt: TextBatch, regions: torch.Tensor,
+                          region_mask: torch.Tensor,
+                          boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The geometry term of every phrase's best region pair (subject r1, object r2) as
+        a relation, and of the same two regions the other way round -> (B, P), (B, P).
+        (train.role_contrast: the predicate must fit its regions in its own order.)"""
+        if self.geometry is None:
+            raise ValueError("the geometry contrast needs region boxes (model.d_box > 0)")
+        x = self.region(regions)
+        total, geo, _ = self._relation_terms(words, txt, x, region_mask, boxes)
+        n_r = x.shape[1]
+        best = total.flatten(2).argmax(-1)  # (B, P): the pair the relation is scored by
+        r1, r2 = best // n_r, best % n_r
+        flat = geo.flatten(2)  # (B, P, R * R)
+        forward = flat.gather(2, best[..., None])[..., 0]
+        backward = flat.gather(2, (r2 * n_r + r1)[..., None])[..., 0]
+        return forward, backward
+
+    def _relation_terms(self, words: torch.Tensor, txt: TextBatch, x: torch.Tensor,
+                        region_mask: torch.Tensor, boxes: torch.Tensor | None):
+        """-> total (B, P, R, R) summed terms of (subject r1, object r2), -inf where r1 = r2;
+        the geometry term (B, P, R, R) or None; the number of terms."""
+        spans = txt.phrase_spans
+        roles = txt.phrase_roles if txt.phrase_roles is not None else torch.zeros_like(
+            spans, dtype=torch.int8)
+        u_s = _span_mean(spans & (roles == ROLE_SUBJECT), words)  # (B, P, d)
+        u_o = _span_mean(spans & (roles == ROLE_OBJECT), words)
+        u_p = _span_mean(spans & (roles == 0), words)
+        m = self.maps
+        c_s = _best_region(m["subject"](u_s) + m["predicate"](u_p), x, region_mask)
+        c_o = _best_region(m["object_role"](u_o) + m["predicate_object"](u_p), x, region_mask)
+        total = c_s[..., :, None] + c_o[..., None, :]  # (B, P, R, R): subject r1, object r2
+        n_terms, geo_term = 2.0, None
+        if self.geometry is not None and boxes is not None:
+            geo = self.geometry(relative_geometry(boxes.to(x.dtype)))  # (B, R, R, G)
+            fit = torch.einsum("bijd,bpd->bpij", geo, self.predicate_geometry(u_p))
+            geo_term = torch.tanh(fit / geo.shape[-1] ** 0.5)  # (B, P, R, R)
+            total = total + geo_term
+            n_terms = 3.0
+        n_r = x.shape[1]
+        same = torch.eye(n_r, dtype=torch.bool, device=x.device)
+        if n_r > 1:  # subject and object are two regions (one region: score it with itself)
+            total = total.masked_fill(same, float("-inf"))
+        return total, geo_term, n_terms

@@ -1,0 +1,264 @@
+"""Phrase grounding (model.grounding): the batched head against a plain per-part loop, the
+binding it can see and the paper's cos(h^I, H^T_k) cannot, and how it joins the model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ssamt.data.batch import PHRASE_TYPE_IDS, ROLE_OBJECT, ROLE_SUBJECT, ImageBatch, TextBatch
+from ssamt.model.config import ModelConfig
+from ssamt.model.grounding import GEOMETRY_DIM, PhraseGrounding, relative_geometry
+from ssamt.model.scores import part_scores, s_phrase
+from ssamt.model.ssamt import SSAMT
+from ssamt.train.runner import load_previous_phase
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+D = 16
+
+
+def config(d_box: int = 4, grounding: bool = True) -> ModelConfig:
+    return ModelConfig(vocab_size=30, d_model=D, n_heads=2, n_layers=2, d_ffn=32, dropout=0.0,
+                       d_region=12, d_box=d_box, max_tokens=10, grounding=grounding)
+
+
+def random_text(gen: torch.Generator, b: int = 3, L: int = 7, P: int = 4) -> TextBatch:
+    """B captions with object, attribute and relation phrases (relations with roles)."""
+    n_tok = torch.tensor([7, 5, 6])[:b]
+    token_mask = torch.arange(L) < n_tok[:, None]
+    ids = torch.randint(1, 30, (b, L), generator=gen) * token_mask
+    types = torch.tensor([[1, 2, 3, 3], [1, 3, 0, 0], [2, 1, 3, 0]])[:b, :P]
+    spans = torch.zeros(b, P, L, dtype=torch.bool)
+    roles = torch.zeros(b, P, L, dtype=torch.int8)
+    for i in range(b):
+        for p in range(P):
+            if types[i, p] == 0:
+                continue
+            n = int(n_tok[i])
+            toks = torch.randperm(n, generator=gen)[:3 if types[i, p] == 3 else 2].sort().values
+            spans[i, p, toks] = True
+            if types[i, p] == PHRASE_TYPE_IDS["relation"]:
+                roles[i, p, toks[0]], roles[i, p, toks[-1]] = ROLE_SUBJECT, ROLE_OBJECT
+    return TextBatch(ids, token_mask, types, types != 0, spans, roles)
+
+
+def random_boxes(gen: torch.Generator, b: int, r: int) -> torch.Tensor:
+    xy = torch.rand(b, r, 2, generator=gen) * 0.6
+    wh = torch.rand(b, r, 2, generator=gen) * 0.3 + 0.05
+    return torch.cat([xy, xy + wh], dim=-1)
+
+
+def reference_parts(head: PhraseGrounding, words, txt: TextBatch, regions, region_mask, boxes):
+    """Plain loops over pairs, parts and regions, from the module docstring's formulas."""
+    m = head.maps
+    x = head.region(regions)
+    b_n, p_n, l_n = txt.phrase_spans.shape
+    out = torch.zeros(b_n, p_n + l_n)
+    for b in range(b_n):
+        regs = [r for r in range(x.shape[1]) if region_mask[b, r]]
+
+        def best(q, b=b, regs=regs):
+            return max(float(F.cosine_similarity(q, x[b, r], dim=0)) for r in regs)
+
+        for t in range(l_n):
+            if txt.token_mask[b, t]:
+                out[b, p_n + t] = best(m["word"](words[b, t]))
+        for p in range(p_n):
+            if not txt.phrase_mask[b, p]:
+                continue
+            span = [t for t in range(l_n) if txt.phrase_spans[b, p, t]]
+            role = {t: int(txt.phrase_roles[b, p, t]) for t in span}
+
+            def mean(sel, b=b):
+                return torch.stack([words[b, t] for t in sel]).mean(0) if sel else torch.zeros(D)
+
+            kind = int(txt.phrase_types[b, p])
+            if kind != PHRASE_TYPE_IDS["relation"]:
+                name = "attribute" if kind == PHRASE_TYPE_IDS["attribute"] else "object"
+                out[b, p] = best(m[name](mean(span)))
+                continue
+            u_s = mean([t for t in span if role[t] == ROLE_SUBJECT])
+            u_o = mean([t for t in span if role[t] == ROLE_OBJECT])
+            u_p = mean([t for t in span if role[t] == 0])
+            q_s = m["subject"](u_s) + m["predicate"](u_p)
+            q_o = m["object_role"](u_o) + m["predicate_object"](u_p)
+            geo_feats = relative_geometry(boxes[b:b + 1])[0]
+            scores = []
+            for r1 in regs:
+                for r2 in regs:
+                    if r1 == r2:
+                        continue
+                    g = head.geometry(geo_feats[r1, r2]) @ head.predicate_geometry(u_p)
+                    scores.append((float(F.cosine_similarity(q_s, x[b, r1], dim=0))
+                                   + float(F.cosine_similarity(q_o, x[b, r2], dim=0))
+                                   + float(torch.tanh(g / GEOMETRY_DIM ** 0.5))) / 3)
+            out[b, p] = max(scores)
+    return out
+
+
+def test_batched_head_matches_plain_loops():
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    head = PhraseGrounding(config())
+    txt = random_text(gen)
+    words = torch.randn(3, 7, D, generator=gen)
+    regions = torch.randn(3, 5, D, generator=gen)
+    region_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0]]).bool()
+    boxes = random_boxes(gen, 3, 5)
+    with torch.no_grad():
+        got = head(words, txt, regions, region_mask, boxes)
+        want = reference_parts(head, words, txt, regions, region_mask, boxes)
+    assert got.shape == (3, 4 + 7)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    pad = ~torch.cat([txt.phrase_mask, txt.token_mask], 1)
+    assert torch.all(got[pad] == 0)
+
+
+def identity_head() -> PhraseGrounding:
+    head = PhraseGrounding(config(d_box=0))
+    with torch.no_grad():
+        for lin in (*head.maps.values(), head.region):
+            lin.weight.copy_(torch.eye(D))
+        head.region.bias.zero_()
+    return head
+
+
+def test_a_phrase_scores_highest_where_one_region_holds_all_its_words():
+    """Binding: "red cube ... blue ball" against (red cube, blue ball) and the same regions
+    with the colours swapped; the same words, so a bag of words cannot tell them apart."""
+    e = torch.eye(D)
+    red, blue, cube, ball = e[0], e[1], e[2], e[3]
+    words = torch.stack([red, cube, blue, ball])[None]  # "red cube blue ball"
+    spans = torch.tensor([[[1, 1, 0, 0], [0, 0, 1, 1]]]).bool()  # attribute phrases
+    txt = TextBatch(torch.ones(1, 4, dtype=torch.long), torch.ones(1, 4, dtype=torch.bool),
+                    torch.full((1, 2), PHRASE_TYPE_IDS["attribute"]), torch.ones(1, 2).bool(),
+                    spans)
+    head = identity_head()
+    bound = torch.stack([cube + red, ball + blue])[None]
+    swapped = torch.stack([cube + blue, ball + red])[None]
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    with torch.no_grad():
+        true_parts = head(words, txt, bound, mask, None)
+        false_parts = head(words, txt, swapped, mask, None)
+    assert torch.all(true_parts[0, :2] > false_parts[0, :2] + 0.2)  # each phrase
+    torch.testing.assert_close(true_parts[0, 2:], false_parts[0, 2:])  # single words: alike
+
+
+def test_relative_geometry_reads_above_and_below():
+    top = torch.tensor([0.4, 0.1, 0.6, 0.3])  # y grows downwards
+    bottom = torch.tensor([0.3, 0.4, 0.7, 0.9])
+    geo = relative_geometry(torch.stack([top, bottom])[None])[0]  # (2, 2, 8)
+    assert geo[0, 1, 1] < 0 < geo[1, 0, 1]  # centre y of the top box minus the bottom one's
+    same = geo[0, 0]  # a box against itself: no offset, same size, its bottom a height below
+    assert torch.allclose(same[[0, 1, 2, 3, 5, 6]], torch.zeros(6))
+    assert torch.isclose(same[4], torch.tensor(0.2)) and torch.isclose(same[7], torch.tensor(1.0))
+    assert geo[0, 1, 4] < 0  # the top box's bottom lies above the bottom box's top
+
+
+def small_model(grounding: bool) -> SSAMT:
+    torch.manual_seed(0)
+    return SSAMT(config(grounding=grounding)).eval()
+
+
+def test_model_parts_are_grounding_scores_and_feed_s_phrase():
+    gen = torch.Generator().manual_seed(1)
+    model = small_model(True)
+    txt = random_text(gen)
+    img = ImageBatch(torch.randn(3, 5, 12, generator=gen), torch.ones(3, 5, dtype=torch.bool),
+                     random_boxes(gen, 3, 5))
+    with torch.no_grad():
+        out = model.inter(img, txt)
+        want = model.grounding(model.text_embed.token(txt.token_ids), txt,
+                               model.image_embed(img)[:, 1:], img.region_mask, img.boxes)
+    torch.testing.assert_close(part_scores(out), want)
+    # every caption here has phrases: s_P is the mean over its phrase types of their means
+    by_hand = []
+    for b in range(3):
+        types = txt.phrase_types[b].tolist()
+        means = [want[b, [p for p in range(4) if types[p] == t]].mean() for t in (1, 2, 3)
+                 if t in types]
+        by_hand.append(torch.stack(means).mean())
+    torch.testing.assert_close(s_phrase(out), torch.stack(by_hand))
+    no_phrases = TextBatch(txt.token_ids, txt.token_mask, txt.phrase_types * 0,
+                           txt.phrase_mask & False, txt.phrase_spans & False, txt.phrase_roles)
+    with torch.no_grad():
+        words_only = model.inter(img, no_phrases)
+    words = txt.token_mask.float()
+    torch.testing.assert_close(s_phrase(words_only),
+                               (words_only.parts[:, 4:] * words).sum(1) / words.sum(1))
+    assert torch.equal(out.index(torch.tensor([2, 0])).parts, out.parts[[2, 0]])
+    assert set(dict(model.grounding.named_parameters())) <= {
+        n.removeprefix("grounding.") for n, _ in model.named_parameters()}
+    inter_ids = {id(p) for p in model.inter_parameters()}
+    assert all(id(p) in inter_ids for p in model.grounding.parameters())
+
+
+def test_paper_model_keeps_cos_with_the_global_node():
+    gen = torch.Generator().manual_seed(2)
+    model = small_model(False)
+    txt = random_text(gen)
+    img = ImageBatch(torch.randn(3, 5, 12, generator=gen), torch.ones(3, 5, dtype=torch.bool),
+                     random_boxes(gen, 3, 5))
+    with torch.no_grad():
+        out = model.inter(img, txt)
+    assert model.grounding is None and out.parts is None
+    want = F.cosine_similarity(out.h_img[:, None], out.H_txt, dim=-1)
+    torch.testing.assert_close(part_scores(out)[out.H_txt_mask], want[out.H_txt_mask])
+
+
+def test_previous_phase_without_the_head_loads_and_others_still_fail():
+    old = small_model(False).state_dict()
+    model = small_model(True)
+    before = model.grounding.region.weight.clone()
+    load_previous_phase(model, old)  # a phase-1 checkpoint from before the head
+    assert torch.equal(model.grounding.region.weight, before)
+    assert torch.equal(model.text_embed.token.weight, old["text_embed.token.weight"])
+    broken = {k: v for k, v in old.items() if not k.startswith("intra_text.")}
+    with pytest.raises(RuntimeError, match="intra_text"):
+        load_previous_phase(model, broken)
+
+
+def test_geometry_contrast_reads_the_best_pair_both_ways():
+    gen = torch.Generator().manual_seed(3)
+    torch.manual_seed(3)
+    head = PhraseGrounding(config())
+    txt = random_text(gen)
+    words = torch.randn(3, 7, D, generator=gen)
+    regions = torch.randn(3, 5, D, generator=gen)
+    region_mask = torch.ones(3, 5, dtype=torch.bool)
+    boxes = random_boxes(gen, 3, 5)
+    with torch.no_grad():
+        fwd, bwd = head.geometry_contrast(words, txt, regions, region_mask, boxes)
+        x = head.region(regions)
+        m = head.maps
+        for b in range(3):
+            for p in range(4):
+                span = txt.phrase_spans[b, p].nonzero()[:, 0].tolist()
+                if not span:
+                    continue
+                role = {t: int(txt.phrase_roles[b, p, t]) for t in span}
+
+                def mean(sel, b=b):
+                    return words[b, sel].mean(0) if sel else torch.zeros(D)
+
+                u_s = mean([t for t in span if role[t] == ROLE_SUBJECT])
+                u_o = mean([t for t in span if role[t] == ROLE_OBJECT])
+                u_p = mean([t for t in span if role[t] == 0])
+                q_s = m["subject"](u_s) + m["predicate"](u_p)
+                q_o = m["object_role"](u_o) + m["predicate_object"](u_p)
+                feats = relative_geometry(boxes[b:b + 1])[0]
+
+                def geo(i, j, b=b, u_p=u_p, feats=feats):
+                    g = head.geometry(feats[i, j]) @ head.predicate_geometry(u_p)
+                    return float(torch.tanh(g / GEOMETRY_DIM ** 0.5))
+
+                pairs = [(i, j) for i in range(5) for j in range(5) if i != j]
+                best = max(pairs, key=lambda ij, b=b, q_s=q_s, q_o=q_o, geo=geo: (
+                    float(F.cosine_similarity(q_s, x[b, ij[0]], dim=0))
+                    + float(F.cosine_similarity(q_o, x[b, ij[1]], dim=0)) + geo(*ij)))
+                assert fwd[b, p].item() == pytest.approx(geo(*best), abs=1e-5)
+                assert bwd[b, p].item() == pytest.approx(geo(best[1], best[0]), abs=1e-5)
+    with pytest.raises(ValueError, match="boxes"):
+        PhraseGrounding(config(d_box=0)).geometry_contrast(words, txt, regions, region_mask, boxes)
