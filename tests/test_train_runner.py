@@ -39,8 +39,10 @@ class Labels:
         return self._labels[i]
 
 
-def tiny_data(tmp_path, n_images: int = 16, seed: int = 0) -> tuple[SplitData, object]:
-    """n_images scenes, 2 captions each, 4 regions of 12-d features that encode the words."""
+def tiny_data(tmp_path, n_images: int = 16, seed: int = 0,
+              boxes: bool = False) -> tuple[SplitData, object]:
+    """n_images scenes, 2 captions each, 4 regions of 12-d features that encode the words
+    (with `boxes`, random region boxes too)."""
     from ssamt.data.precomp import open_split
     from ssamt.data.tables import ImageTable, TextTable
 
@@ -58,12 +60,16 @@ def tiny_data(tmp_path, n_images: int = 16, seed: int = 0) -> tuple[SplitData, o
             captions.append(graphs[-1].text)
     tmp_path.mkdir(parents=True, exist_ok=True)
     np.save(tmp_path / "train_ims.npy", feats)
+    if boxes:
+        xy = rng.uniform(0, 0.5, (n_images, 4, 2))
+        np.save(tmp_path / "train_boxes.npy",
+                np.concatenate([xy, xy + rng.uniform(0.1, 0.5, xy.shape)], -1).astype(np.float32))
     (tmp_path / "train_caps.txt").write_text("\n".join(captions) + "\n")
     split = open_split(tmp_path, "train")
     vocab = build_vocab(graphs, min_count=1)
     c2i = np.repeat(np.arange(n_images), 2)
     data = SplitData(ImageTable(split), TextTable(graphs, vocab, max_tokens=16), c2i,
-                     Labels(graphs, c2i), feature_dim=feats.shape[-1], box_dim=0)
+                     Labels(graphs, c2i), feature_dim=feats.shape[-1], box_dim=4 if boxes else 0)
     return data, vocab
 
 

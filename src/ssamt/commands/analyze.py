@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--train", action="store_true",
                      help="train SSAMT and SSAMT w/o PM first (shared phase 1)")
     p.add_argument("--checkpoint-wo-pm", metavar="RUN2", default=None,
-                   help="the run trained without the phrase-matching loss (lambda3=0)")
+                   help="the run trained without phrase matching (loss.lambda3=0 loss.lambda_role=0)")
     p.add_argument("--split", default="test", help="split of the positive pairs (default test)")
     p.add_argument("--seed", type=int, default=0, help="seed of the negative draws (default 0)")
     p.add_argument("--max-pairs", type=int, default=0, metavar="N",

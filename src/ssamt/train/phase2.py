@@ -25,6 +25,7 @@ from ssamt.train.data import SplitData
 from ssamt.train.edited import EditedBatch, EditedCaptions, build_edited_captions, edited_batch
 from ssamt.train.engine import PhaseTask
 from ssamt.train.near_miss import find_near_misses
+from ssamt.train.role_contrast import RoleContrastTable
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class InterObjective(torch.nn.Module):
                 a_img: torch.Tensor | None, a_txt: torch.Tensor | None,
                 marks_pos: PhraseMarks | None,
                 marks_cross: PhraseMarks | None,
-                edited: EditedBatch | None = None) -> dict[str, torch.Tensor]:
+                edited: EditedBatch | None = None,
+                role_flags: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """2n positive pairs (images[r], texts[r]); cross pair r = (images[r], texts[swap[r]]).
 
         swap:        (2n,) the partner row of each row (an involution).
@@ -66,7 +68,8 @@ class InterObjective(torch.nn.Module):
         marks_cross: marks of texts[swap[r]] against the labels of images[r] (L3).
         Cross row r is the negative caption of positive r and, through swap, the negative
         image of positive swap[r]. edited: minimal edits of some positives' captions, each a
-        further negative caption of its row's image (issue 11).
+        further negative caption of its row's image (issue 11). role_flags: (2n, P) bool, the
+        relations of texts[r] that join the role contrast LR (train.role_contrast).
         """
         from ssamt.losses import inter_losses
 
@@ -85,7 +88,19 @@ class InterObjective(torch.nn.Module):
         o = self.options
         terms = inter_losses(pos, cross, neg_img, sup_txt, sup_img, o.alpha1, o.alpha2,
                              o.alpha3, intra=intra, edited=extra)
+        if role_flags is not None:
+            terms["LR"] = self._role_contrast(images, texts, role_flags)
         return {name: value.float() for name, value in terms.items()}
+
+    def _role_contrast(self, images: ImageBatch, texts: TextBatch,
+                       flags: torch.Tensor) -> torch.Tensor:
+        """LR: mean over the flagged relations (at least one) of TriL_a3 of the predicate's
+        geometry on its best region pair in its own order over the same two regions the
+        other way round, in the positive pair's image."""
+        from ssamt.losses import tril
+
+        own, reversed_pair = self.model.relation_geometry(images, texts)  # (2n, P) each
+        return tril(own[flags], reversed_pair[flags], self.options.alpha3).mean()
 
     def _edited(self, images: ImageBatch, pos, edited: EditedBatch, a_img, intra, sup_txt):
         """EditedNegatives of the positive rows in edited.rows: the inter encoder on
@@ -113,7 +128,7 @@ class InterObjective(torch.nn.Module):
                      marks_pos: PhraseMarks | None, marks_cross: PhraseMarks | None):
         """L3 supervision of the cross rows as negative captions and as negative images."""
         from ssamt.losses import MatchedReference, PhraseSupervision, part_types
-        from ssamt.model.scores import cos_each
+        from ssamt.model.scores import part_scores
 
         if marks_cross is None:
             return None, None
@@ -124,7 +139,7 @@ class InterObjective(torch.nn.Module):
         reference = None
         if self.options.l3_reference and marks_pos is not None:
             matched = (marks_pos.combined() == MARK_MATCHED) & pos.H_txt_mask
-            reference = MatchedReference(cos_each(pos.h_img, pos.H_txt), types, matched)
+            reference = MatchedReference(part_scores(pos), types, matched)
         # cross row r holds caption swap[r] against image r; its reference is positive r.
         sup_txt = PhraseSupervision(marks_cross, types[swap], reference)
         marks_img = PhraseMarks(marks_cross.phrase_marks[swap], marks_cross.token_marks[swap])
@@ -202,9 +217,11 @@ def paired_rows(anchors: np.ndarray, partners: np.ndarray) -> tuple[np.ndarray, 
 
 def inter_inputs(train: SplitData, anchors: list[int], partners: EpochPartners, hard: bool,
                  device: torch.device, options: InterOptions, with_marks: bool,
-                 edits: tuple[EditedCaptions, np.ndarray] | None = None) -> dict[str, Any]:
-    """One phase-2 batch: n anchors, their partners, the cross pairs' marks (L3), and with
-    `edits` (the edited captions and this epoch's draw) the positives' edited negatives."""
+                 edits: tuple[EditedCaptions, np.ndarray] | None = None,
+                 roles: RoleContrastTable | None = None) -> dict[str, Any]:
+    """One phase-2 batch: n anchors, their partners, the cross pairs' marks (L3), with
+    `edits` (the edited captions and this epoch's draw) the positives' edited negatives, and
+    with `roles` the relations of the positives that join the role contrast (LR)."""
     caps, swap = paired_rows(np.asarray(anchors, dtype=np.int64),
                              partners.hard if hard else partners.random)
     imgs = train.caption_image[caps]
@@ -218,9 +235,15 @@ def inter_inputs(train: SplitData, anchors: list[int], partners: EpochPartners, 
     if options.l1_with_intra:
         a_img = partners.img_emb[torch.from_numpy(imgs)].to(device)
         a_txt = partners.txt_emb[torch.from_numpy(caps)].to(device)
+    texts = train.texts.batch(caps)
+    role_flags = None
+    if roles is not None:
+        flags = roles.batch(caps, texts.phrase_mask.shape[1])
+        role_flags = flags.to(device) if bool(flags.any()) else None  # decided on the CPU
     return {
         "images": train.images.batch(imgs).to(device, non_blocking=True),
-        "texts": train.texts.batch(caps).to(device, non_blocking=True),
+        "texts": texts.to(device, non_blocking=True),
+        "role_flags": role_flags,
         "swap": torch.from_numpy(swap).to(device),
         "a_img": a_img, "a_txt": a_txt,
         "marks_pos": marks_pos, "marks_cross": marks_cross,
@@ -236,7 +259,14 @@ def inter_task(model, objective: InterObjective, train: SplitData, cfg: TrainCon
     Items are anchor captions; an anchor costs twice its pair (its partner's pair comes
     with it), so a token budget holds the same number of positive pairs as before.
     """
-    weights = {"L1": cfg.loss.lambda1, "L2": cfg.loss.lambda2, "L3": cfg.loss.lambda3}
+    weights = {"L1": cfg.loss.lambda1, "L2": cfg.loss.lambda2, "L3": cfg.loss.lambda3,
+               "LR": cfg.loss.lambda_role}
+    if cfg.loss.lambda_role > 0 and not train.box_dim:
+        from ssamt.errors import ConfigError
+
+        raise ConfigError("loss.lambda_role > 0 needs region boxes (the role contrast reads "
+                          "the predicate's geometry) but the training data has none; set "
+                          "loss.lambda_role=0")
     epoch_partners: dict[str, Any] = {}
     switch = hard_from_update(cfg)
 
@@ -256,11 +286,15 @@ def inter_task(model, objective: InterObjective, train: SplitData, cfg: TrainCon
                 epoch_partners["edited"] = build_edited_captions(train, progress)
             edited = epoch_partners["edited"]
             epoch_partners["edits"] = (edited, edited.draw(cfg.seed, epoch))
+        if cfg.loss.lambda_role > 0 and train.labels is not None and "roles" not in epoch_partners:
+            epoch_partners["roles"] = RoleContrastTable(  # the labels are fixed: flag once
+                train.texts.graphs, train.caption_image, train.labels, train.texts.max_tokens,
+                train.texts.max_phrases)
 
     def make_inputs(anchors: list[int], epoch: int, update: int) -> dict[str, Any]:
         return inter_inputs(train, anchors, epoch_partners["now"], update >= switch, device,
                             objective_options(objective), with_marks=cfg.loss.lambda3 > 0,
-                            edits=epoch_partners.get("edits"))
+                            edits=epoch_partners.get("edits"), roles=epoch_partners.get("roles"))
 
     return PhaseTask(
         name="inter", objective=objective, weights=weights, costs=2 * train.pair_costs(),
