@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from ssamt.data.batch import PHRASE_TYPE_IDS, ROLE_OBJECT, ROLE_SUBJECT, ImageBatch, TextBatch
 from ssamt.model.config import ModelConfig
 from ssamt.model.grounding import GEOMETRY_DIM, PhraseGrounding, relative_geometry
-from ssamt.model.scores import part_scores, s_phrase
+from ssamt.model.scores import part_scores, s_phrase, s_region
 from ssamt.model.ssamt import SSAMT
 from ssamt.train.runner import load_previous_phase
 
@@ -98,6 +98,27 @@ def reference_parts(head: PhraseGrounding, words, txt: TextBatch, regions, regio
     return out
 
 
+def reference_regions_found(head: PhraseGrounding, words, txt: TextBatch, regions, region_mask):
+    """Per region its best object / attribute phrase (else word), averaged over regions."""
+    x = head.region(regions)
+    out = []
+    for b in range(x.shape[0]):
+        queries = []
+        for p in range(txt.phrase_types.shape[1]):
+            kind = int(txt.phrase_types[b, p])
+            if kind in (PHRASE_TYPE_IDS["object"], PHRASE_TYPE_IDS["attribute"]):
+                u = words[b, txt.phrase_spans[b, p]].mean(0)
+                name = "object" if kind == PHRASE_TYPE_IDS["object"] else "attribute"
+                queries.append(head.maps[name](u))
+        if not queries:
+            queries = [head.maps["word"](words[b, t]) for t in range(words.shape[1])
+                       if txt.token_mask[b, t]]
+        best = [max(float(F.cosine_similarity(q, x[b, r], dim=0)) for q in queries)
+                for r in range(x.shape[1]) if region_mask[b, r]]
+        out.append(sum(best) / len(best))
+    return torch.tensor(out)
+
+
 def test_batched_head_matches_plain_loops():
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
@@ -108,10 +129,12 @@ def test_batched_head_matches_plain_loops():
     region_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0]]).bool()
     boxes = random_boxes(gen, 3, 5)
     with torch.no_grad():
-        got = head(words, txt, regions, region_mask, boxes)
+        got, found = head(words, txt, regions, region_mask, boxes)
         want = reference_parts(head, words, txt, regions, region_mask, boxes)
+        want_found = reference_regions_found(head, words, txt, regions, region_mask)
     assert got.shape == (3, 4 + 7)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(found, want_found, atol=1e-5, rtol=1e-5)
     pad = ~torch.cat([txt.phrase_mask, txt.token_mask], 1)
     assert torch.all(got[pad] == 0)
 
@@ -140,10 +163,11 @@ def test_a_phrase_scores_highest_where_one_region_holds_all_its_words():
     swapped = torch.stack([cube + blue, ball + red])[None]
     mask = torch.ones(1, 2, dtype=torch.bool)
     with torch.no_grad():
-        true_parts = head(words, txt, bound, mask, None)
-        false_parts = head(words, txt, swapped, mask, None)
+        true_parts, true_found = head(words, txt, bound, mask, None)
+        false_parts, false_found = head(words, txt, swapped, mask, None)
     assert torch.all(true_parts[0, :2] > false_parts[0, :2] + 0.2)  # each phrase
     torch.testing.assert_close(true_parts[0, 2:], false_parts[0, 2:])  # single words: alike
+    assert true_found[0] > false_found[0] + 0.2  # each region finds its phrase
 
 
 def test_relative_geometry_reads_above_and_below():
@@ -170,9 +194,11 @@ def test_model_parts_are_grounding_scores_and_feed_s_phrase():
                      random_boxes(gen, 3, 5))
     with torch.no_grad():
         out = model.inter(img, txt)
-        want = model.grounding(model.text_embed.token(txt.token_ids), txt,
-                               model.image_embed(img)[:, 1:], img.region_mask, img.boxes)
+        want, want_found = model.grounding(model.text_embed.token(txt.token_ids), txt,
+                                           model.image_embed(img)[:, 1:], img.region_mask,
+                                           img.boxes)
     torch.testing.assert_close(part_scores(out), want)
+    torch.testing.assert_close(s_region(out), want_found)  # s_R is the head's too
     # every caption here has phrases: s_P is the mean over its phrase types of their means
     by_hand = []
     for b in range(3):

@@ -39,5 +39,7 @@ def run(args: argparse.Namespace) -> int:
     for name, n in counts.items():
         print(f"  {name:<22} {n:>13,}")
     if args.config.startswith("paper"):
-        print(f"  paper (3.2): 64.7M; this model {counts['total'] / PAPER_TOTAL - 1:+.1%}")
+        paper = counts["total"] - counts.get("phrase grounding", 0)
+        note = " without the phrase-grounding head (ssamt's)" if paper != counts["total"] else ""
+        print(f"  paper (3.2): 64.7M; this model{note} {paper:,}, {paper / PAPER_TOTAL - 1:+.1%}")
     return 0

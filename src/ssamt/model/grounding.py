@@ -31,6 +31,9 @@ from ssamt.data.batch import PHRASE_TYPE_IDS, ROLE_OBJECT, ROLE_SUBJECT, TextBat
 from ssamt.model.config import ModelConfig
 
 GEOMETRY_FEATURES = 8
+# Width of the grounding space: d_model up to this (the paper preset's d = 1024 would make
+# each of the eight maps 1M parameters; 256 keeps the head near 2.4M).
+MAX_GROUNDING_DIM = 256
 # Width of the geometry code: every image gets an (R, R, GEOMETRY_DIM) tensor, so it stays
 # small (R = 36 regions, 512 pairs a batch: 21M floats, against 680M at d = 1024).
 GEOMETRY_DIM = 32
@@ -63,6 +66,21 @@ def _span_mean(weights: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
     return (w @ words) / w.sum(-1, keepdim=True).clamp_min(1.0)
 
 
+def _regions_found(cos_single: torch.Tensor, cos_words: torch.Tensor, txt: TextBatch,
+                   region_mask: torch.Tensor) -> torch.Tensor:
+    """(B,) mean over real regions of each region's best object / attribute phrase, or its
+    best word when the caption has no such phrase (cos_single (B, P, R), cos_words (B, L, R))."""
+    single = txt.phrase_mask & (txt.phrase_types != PHRASE_TYPE_IDS["relation"])  # (B, P)
+    by_phrase = cos_single.masked_fill(~single[..., None], -2.0).amax(1)  # (B, R)
+    by_word = cos_words.masked_fill(~txt.token_mask[..., None], -2.0).amax(1)
+    if single.shape[1] == 0:
+        best = by_word
+    else:
+        best = torch.where(single.any(-1, keepdim=True), by_phrase, by_word)
+    m = region_mask.to(best.dtype)
+    return (best * m).sum(-1) / m.sum(-1).clamp_min(1.0)
+
+
 def _best_region(query: torch.Tensor, regions: torch.Tensor,
                  region_mask: torch.Tensor) -> torch.Tensor:
     """cos of each query (B, K, d) with each region (B, R, d) -> (B, K, R), padding at -2."""
@@ -71,14 +89,17 @@ def _best_region(query: torch.Tensor, regions: torch.Tensor,
 
 
 class PhraseGrounding(nn.Module):
-    """forward(words, txt, regions, region_mask, boxes) -> (B, P + L) part scores in [-1, 1],
-    phrases then words, lined up with InterOutput.H_txt (0 at padding)."""
+    """forward(words, txt, regions, region_mask, boxes) -> (parts, regions_found):
+    parts (B, P + L) part scores in [-1, 1], phrases then words, lined up with
+    InterOutput.H_txt (0 at padding); regions_found (B,) the region-to-sentence score, the
+    mean over regions of each region's best object or attribute phrase (its best word when
+    the caption has no such phrase)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        d = config.d_model
-        self.maps = nn.ModuleDict({name: nn.Linear(d, d, bias=False) for name in _MAPS})
-        self.region = nn.Linear(d, d)
+        d, d_g = config.d_model, min(config.d_model, MAX_GROUNDING_DIM)
+        self.maps = nn.ModuleDict({name: nn.Linear(d, d_g, bias=False) for name in _MAPS})
+        self.region = nn.Linear(d, d_g)
         self.geometry = None
         if config.d_box:
             self.geometry = nn.Sequential(nn.Linear(GEOMETRY_FEATURES, 2 * GEOMETRY_DIM),
@@ -90,23 +111,26 @@ class PhraseGrounding(nn.Module):
         """words (B, L, d): token embeddings of txt; regions (B, R, d): region embeddings;
         region_mask (B, R) bool; boxes (B, R, G) or None."""
         x = self.region(regions)  # (B, R, d)
-        word_q = self.maps["word"](words)  # (B, L, d)
-        g_words = _best_region(word_q, x, region_mask).amax(-1)  # (B, L)
-        g_phr = self._phrases(words, txt, x, region_mask, boxes)  # (B, P)
-        out = torch.cat([g_phr, g_words], dim=1)
-        return out * torch.cat([txt.phrase_mask, txt.token_mask], dim=1).to(out.dtype)
+        cos_words = _best_region(self.maps["word"](words), x, region_mask)  # (B, L, R)
+        g_phr, cos_single = self._phrases(words, txt, x, region_mask, boxes)
+        out = torch.cat([g_phr, cos_words.amax(-1)], dim=1)
+        parts = out * torch.cat([txt.phrase_mask, txt.token_mask], dim=1).to(out.dtype)
+        return parts, _regions_found(cos_single, cos_words, txt, region_mask)
 
     def _phrases(self, words: torch.Tensor, txt: TextBatch, x: torch.Tensor,
-                 region_mask: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
+                 region_mask: torch.Tensor, boxes: torch.Tensor | None):
+        """-> (B, P) phrase scores, and (B, P, R) cos of each phrase read as one region's
+        (object or attribute) with each region."""
         spans, types = txt.phrase_spans, txt.phrase_types  # (B, P, L), (B, P)
         if spans.shape[1] == 0:
-            return words.new_zeros(words.shape[0], 0)
+            return words.new_zeros(words.shape[0], 0), x.new_zeros(x.shape[0], 0, x.shape[1])
         u = _span_mean(spans, words)  # (B, P, d)
         single = torch.where((types == PHRASE_TYPE_IDS["attribute"])[..., None],
                              self.maps["attribute"](u), self.maps["object"](u))
-        g_single = _best_region(single, x, region_mask).amax(-1)  # (B, P)
+        cos_single = _best_region(single, x, region_mask)  # (B, P, R)
         g_rel = self._relations(words, txt, x, region_mask, boxes)  # (B, P)
-        return torch.where(types == PHRASE_TYPE_IDS["relation"], g_rel, g_single)
+        return torch.where(types == PHRASE_TYPE_IDS["relation"], g_rel,
+                           cos_single.amax(-1)), cos_single
 
     def _relations(self, words: torch.Tensor, txt: TextBatch, x: torch.Tensor,
                    region_mask: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:

@@ -35,13 +35,14 @@ class InterOutput:
     H_txt_mask: torch.Tensor
     parts: torch.Tensor | None = None
     phrase_types: torch.Tensor | None = None  # (B, P) of the P phrase slots first in H_txt
+    regions_found: torch.Tensor | None = None  # (B,) the grounding head's s_R, or None
 
     def index(self, idx: torch.Tensor) -> InterOutput:
         """Rows `idx` of every output (a gather along the pair axis)."""
         return InterOutput(self.h_img[idx], self.h_txt[idx], self.H_img[idx],
                            self.H_img_mask[idx], self.H_txt[idx], self.H_txt_mask[idx],
                            *(None if t is None else t[idx]
-                             for t in (self.parts, self.phrase_types)))
+                             for t in (self.parts, self.phrase_types, self.regions_found)))
 
 
 def cos_each(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
@@ -93,7 +94,13 @@ def s_phrase(out: InterOutput) -> torch.Tensor:
 
 
 def s_region(out: InterOutput) -> torch.Tensor:
-    """s_R: mean over region outputs of cos(h^T, H^I_k) -> (B,) (region-to-sentence)."""
+    """s_R -> (B,) (region-to-sentence): mean over regions of cos(h^T, H^I_k) (paper 2.4), or
+    with the grounding head each region's best object or attribute phrase (best word without
+    one). The paper's s_R reads the caption's word order through h^T: it moved between a
+    caption and its role swap as much as the swapped relation did, and dropping it from
+    Eq. 5 lifted dev RSum from 527.3 to 544.9 (docs/PHASE2.md, "Phrase grounding")."""
+    if out.regions_found is not None:
+        return out.regions_found
     return masked_mean(cos_each(out.h_txt, out.H_img), out.H_img_mask)
 
 

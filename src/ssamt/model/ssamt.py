@@ -109,10 +109,10 @@ class SSAMT(nn.Module):
         y = self.inter_encoder.forward_pair(self.text_embed(t), image_in, m)
         ci = 1 + n_p + n_l  # index of C^I; y is (B, ci + 1 + R, d)
         H_txt, H_txt_mask = y[:, 1:ci], torch.cat([t.phrase_mask, t.token_mask], dim=1)
-        parts = None
-        if self.grounding is not None:
-            parts = self.grounding(self.text_embed.token(t.token_ids), t, image_in[:, 1:],
-                                   img.region_mask, img.boxes)  # (B, P + L)
+        parts = regions_found = None
+        if self.grounding is not None:  # (B, P + L), (B,)
+            parts, regions_found = self.grounding(self.text_embed.token(t.token_ids), t,
+                                                  image_in[:, 1:], img.region_mask, img.boxes)
         if n_p < n_p_full:  # phrases dropped: zero slots keep alignment with PhraseMarks
             H_txt = torch.cat([H_txt.new_zeros(len(txt), n_p_full, H_txt.shape[-1]), H_txt], 1)
             H_txt_mask = torch.cat([txt.phrase_mask.new_zeros(len(txt), n_p_full),
@@ -124,7 +124,7 @@ class SSAMT(nn.Module):
             h_img=y[:, ci], h_txt=y[:, 0],
             H_img=H_img * H_img_mask[..., None], H_img_mask=H_img_mask,
             H_txt=H_txt * H_txt_mask[..., None], H_txt_mask=H_txt_mask, parts=parts,
-            phrase_types=txt.phrase_types,
+            phrase_types=txt.phrase_types, regions_found=regions_found,
         )
 
     def relation_geometry(self, img: ImageBatch,

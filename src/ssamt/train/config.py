@@ -104,7 +104,7 @@ class EvalConfig:
     select_mu: bool = True
     select_mu_images: int = 1000  # dev images the weights are chosen on (0 = all)
     mu1_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
-    mu2_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5)
+    mu2_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0, 3.0)
 
 
 @dataclass(frozen=True)
