@@ -288,3 +288,28 @@ def test_geometry_contrast_reads_the_best_pair_both_ways():
                 assert bwd[b, p].item() == pytest.approx(geo(best[1], best[0]), abs=1e-5)
     with pytest.raises(ValueError, match="boxes"):
         PhraseGrounding(config(d_box=0)).geometry_contrast(words, txt, regions, region_mask, boxes)
+
+
+def test_l2_with_the_head_keeps_the_encoders_region_hinge():
+    """s_R in Eq. 5 is the head's; L2 also keeps the paper's s_R hinge, which trains the
+    inter encoder (without it s_G stopped learning)."""
+    from ssamt.losses import inter_losses, tril
+    from ssamt.model.scores import InterOutput, s_region_encoder
+
+    gen = torch.Generator().manual_seed(4)
+
+    def output(found: float) -> InterOutput:
+        b, r, k = 2, 3, 4
+        return InterOutput(torch.randn(b, D, generator=gen), torch.randn(b, D, generator=gen),
+                           torch.randn(b, r, D, generator=gen), torch.ones(b, r).bool(),
+                           torch.randn(b, k, D, generator=gen), torch.ones(b, k).bool(),
+                           parts=torch.rand(b, k, generator=gen),
+                           phrase_types=torch.tensor([[1, 2], [1, 3]]),
+                           regions_found=torch.full((b,), found))
+
+    pos, neg_txt, neg_img = output(0.5), output(0.2), output(0.45)
+    got = inter_losses(pos, neg_txt, neg_img, None, None, 0.1, 0.1, 0.1)["L2"]
+    want = (tril(s_phrase(pos), s_phrase(neg_txt), 0.1)
+            + tril(torch.full((2,), 0.5), torch.full((2,), 0.45), 0.1)
+            + tril(s_region_encoder(pos), s_region_encoder(neg_img), 0.1)).mean()
+    torch.testing.assert_close(got, want)

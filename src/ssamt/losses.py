@@ -16,7 +16,15 @@ import torch
 
 from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED, PhraseMarks
 from ssamt.errors import ConfigError
-from ssamt.model.scores import InterOutput, masked_mean, part_scores, s_global, s_phrase, s_region
+from ssamt.model.scores import (
+    InterOutput,
+    masked_mean,
+    part_scores,
+    s_global,
+    s_phrase,
+    s_region,
+    s_region_encoder,
+)
 
 TERMS = ("L0", "L1", "L2", "L3", "LR")  # LR: role contrast (issue 11, train.role_contrast)
 # Logged, never trained: the s_G-only hinge of L1 (meaningful when L1 ranks s_A + s_G), and
@@ -217,6 +225,8 @@ def inter_losses(pos: InterOutput, neg_txt: InterOutput, neg_img: InterOutput,
     # Eq. 2: phrase-to-image on the negative caption, region-to-sentence on the negative image.
     l2 = (tril(s_phrase(pos), s_phrase(neg_txt), alpha2)
           + tril(s_region(pos), s_region(neg_img), alpha2))
+    if pos.regions_found is not None:  # the head scores s_R; the encoder's keeps its hinge
+        l2 = l2 + tril(s_region_encoder(pos), s_region_encoder(neg_img), alpha2)
     terms = {"L1": l1.mean(), "L2": l2.mean(), "L1_sG": plain.mean().detach()}
     if sup_txt is not None and sup_img is not None:
         l3 = (phrase_matching(neg_txt, sup_txt.marks, alpha3, sup_txt.types, sup_txt.reference)

@@ -101,6 +101,14 @@ def s_region(out: InterOutput) -> torch.Tensor:
     Eq. 5 lifted dev RSum from 527.3 to 544.9 (docs/PHASE2.md, "Phrase grounding")."""
     if out.regions_found is not None:
         return out.regions_found
+    return s_region_encoder(out)
+
+
+def s_region_encoder(out: InterOutput) -> torch.Tensor:
+    """The paper's s_R, mean over region outputs of cos(h^T, H^I_k) -> (B,). With the
+    grounding head it is no longer in Eq. 5, but L2 still trains it: it is the inter
+    encoder's only local signal, and without it s_G stopped learning (50% against random
+    negatives, docs/PHASE2.md)."""
     return masked_mean(cos_each(out.h_txt, out.H_img), out.H_img_mask)
 
 
