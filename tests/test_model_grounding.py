@@ -313,3 +313,16 @@ def test_l2_with_the_head_keeps_the_encoders_region_hinge():
             + tril(torch.full((2,), 0.5), torch.full((2,), 0.45), 0.1)
             + tril(s_region_encoder(pos), s_region_encoder(neg_img), 0.1)).mean()
     torch.testing.assert_close(got, want)
+
+
+def test_model_without_phrase_nodes_grounds_words_only():
+    gen = torch.Generator().manual_seed(5)
+    torch.manual_seed(0)
+    model = SSAMT(config().replace(use_phrases=False)).eval()
+    txt = random_text(gen)
+    img = ImageBatch(torch.randn(3, 5, 12, generator=gen), torch.ones(3, 5, dtype=torch.bool),
+                     random_boxes(gen, 3, 5))
+    with torch.no_grad():
+        out = model.inter(img, txt)
+    assert torch.all(out.parts[:, :4] == 0) and torch.all(out.parts[:, 4:][txt.token_mask] != 0)
+    assert torch.isfinite(s_region(out)).all() and torch.isfinite(s_phrase(out)).all()

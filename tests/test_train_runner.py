@@ -152,7 +152,7 @@ def test_phase2_stores_eq5_weights_chosen_on_dev(tmp_path):
 
     out = _train(tmp_path, "run")
     chosen = out["eq5"]
-    assert chosen["split"] == "dev" and chosen["k"] == 3 and len(chosen["grid"]) == 45
+    assert chosen["split"] == "dev" and chosen["k"] == 3 and len(chosen["grid"]) == 9 * 10  # mu1 x mu2 grids
     for name in ("best.pt", "last.pt"):
         assert load_checkpoint(tmp_path / "run" / name)["eq5"]["mu1"] == chosen["mu1"]
     opened = load_run(tmp_path / "run")

@@ -71,12 +71,10 @@ def _regions_found(cos_single: torch.Tensor, cos_words: torch.Tensor, txt: TextB
     """(B,) mean over real regions of each region's best object / attribute phrase, or its
     best word when the caption has no such phrase (cos_single (B, P, R), cos_words (B, L, R))."""
     single = txt.phrase_mask & (txt.phrase_types != PHRASE_TYPE_IDS["relation"])  # (B, P)
-    by_phrase = cos_single.masked_fill(~single[..., None], -2.0).amax(1)  # (B, R)
-    by_word = cos_words.masked_fill(~txt.token_mask[..., None], -2.0).amax(1)
-    if single.shape[1] == 0:
-        best = by_word
-    else:
-        best = torch.where(single.any(-1, keepdim=True), by_phrase, by_word)
+    best = cos_words.masked_fill(~txt.token_mask[..., None], -2.0).amax(1)  # (B, R) by word
+    if single.shape[1] > 0:  # a model without phrase nodes has none
+        by_phrase = cos_single.masked_fill(~single[..., None], -2.0).amax(1)  # (B, R)
+        best = torch.where(single.any(-1, keepdim=True), by_phrase, best)
     m = region_mask.to(best.dtype)
     return (best * m).sum(-1) / m.sum(-1).clamp_min(1.0)
 
