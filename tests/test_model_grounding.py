@@ -290,11 +290,11 @@ def test_geometry_contrast_reads_the_best_pair_both_ways():
         PhraseGrounding(config(d_box=0)).geometry_contrast(words, txt, regions, region_mask, boxes)
 
 
-def test_l2_with_the_head_keeps_the_encoders_region_hinge():
-    """s_R in Eq. 5 is the head's; L2 also keeps the paper's s_R hinge, which trains the
-    inter encoder (without it s_G stopped learning)."""
+def test_l2_with_the_head_keeps_the_encoders_hinges():
+    """s_P and s_R in Eq. 5 are the head's; L2 also keeps the paper's s_P and s_R hinges,
+    which train the inter encoder (without them s_G stopped learning)."""
     from ssamt.losses import inter_losses, tril
-    from ssamt.model.scores import InterOutput, s_region_encoder
+    from ssamt.model.scores import InterOutput, s_phrase_encoder, s_region_encoder
 
     gen = torch.Generator().manual_seed(4)
 
@@ -311,6 +311,7 @@ def test_l2_with_the_head_keeps_the_encoders_region_hinge():
     got = inter_losses(pos, neg_txt, neg_img, None, None, 0.1, 0.1, 0.1)["L2"]
     want = (tril(s_phrase(pos), s_phrase(neg_txt), 0.1)
             + tril(torch.full((2,), 0.5), torch.full((2,), 0.45), 0.1)
+            + tril(s_phrase_encoder(pos), s_phrase_encoder(neg_txt), 0.1)
             + tril(s_region_encoder(pos), s_region_encoder(neg_img), 0.1)).mean()
     torch.testing.assert_close(got, want)
 

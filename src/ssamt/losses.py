@@ -22,6 +22,7 @@ from ssamt.model.scores import (
     part_scores,
     s_global,
     s_phrase,
+    s_phrase_encoder,
     s_region,
     s_region_encoder,
 )
@@ -225,8 +226,9 @@ def inter_losses(pos: InterOutput, neg_txt: InterOutput, neg_img: InterOutput,
     # Eq. 2: phrase-to-image on the negative caption, region-to-sentence on the negative image.
     l2 = (tril(s_phrase(pos), s_phrase(neg_txt), alpha2)
           + tril(s_region(pos), s_region(neg_img), alpha2))
-    if pos.regions_found is not None:  # the head scores s_R; the encoder's keeps its hinge
-        l2 = l2 + tril(s_region_encoder(pos), s_region_encoder(neg_img), alpha2)
+    if pos.regions_found is not None:  # the head scores s_P, s_R; the encoder's keep hinges
+        l2 = (l2 + tril(s_phrase_encoder(pos), s_phrase_encoder(neg_txt), alpha2)
+              + tril(s_region_encoder(pos), s_region_encoder(neg_img), alpha2))
     terms = {"L1": l1.mean(), "L2": l2.mean(), "L1_sG": plain.mean().detach()}
     if sup_txt is not None and sup_img is not None:
         l3 = (phrase_matching(neg_txt, sup_txt.marks, alpha3, sup_txt.types, sup_txt.reference)

@@ -106,10 +106,16 @@ def s_region(out: InterOutput) -> torch.Tensor:
 
 def s_region_encoder(out: InterOutput) -> torch.Tensor:
     """The paper's s_R, mean over region outputs of cos(h^T, H^I_k) -> (B,). With the
-    grounding head it is no longer in Eq. 5, but L2 still trains it: it is the inter
-    encoder's only local signal, and without it s_G stopped learning (50% against random
-    negatives, docs/PHASE2.md)."""
+    grounding head it is no longer in Eq. 5, but L2 still trains it (with s_phrase_encoder):
+    they are the inter encoder's local signals, and without them s_G stopped learning (50%
+    against random negatives, docs/PHASE2.md)."""
     return masked_mean(cos_each(out.h_txt, out.H_img), out.H_img_mask)
+
+
+def s_phrase_encoder(out: InterOutput) -> torch.Tensor:
+    """The paper's s_P, mean over phrase and word outputs of cos(h^I, H^T_k) -> (B,); kept in
+    L2 beside the head's s_P for the same reason as s_region_encoder."""
+    return masked_mean(cos_each(out.h_img, out.H_txt), out.H_txt_mask)
 
 
 def eq5_terms(a_img: torch.Tensor, a_txt: torch.Tensor, out: InterOutput) -> torch.Tensor:
