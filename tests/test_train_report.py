@@ -26,10 +26,12 @@ def test_phase2_losses_average_the_last_tenth():
 
 
 def test_phase2_lines_compare_with_two_alpha():
-    cfg = load_config("synthetic")
+    cfg = load_config("synthetic")  # grounding: L2 has four hinges, at chance 4·alpha2
     lines = "\n".join(phase2_lines(_records(), cfg))
     assert "| L1 (ranks s_A + s_G) | 0.0150 | 0.20 |" in lines
-    assert "| L2 | 0.0500 | 0.20 |" in lines
+    assert "| L2 (4 hinges: s_P, s_R of the head and of the encoder) | 0.0500 | 0.40 |" in lines
+    paper = load_config("synthetic", ["model.grounding=false"])
+    assert "| L2 | 0.0500 | 0.20 |" in "\n".join(phase2_lines(_records(), paper))
 
 
 def test_eq5_lines_name_the_source_and_the_gap():
