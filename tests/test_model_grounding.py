@@ -181,6 +181,14 @@ def test_relative_geometry_reads_above_and_below():
     assert geo[0, 1, 4] < 0  # the top box's bottom lies above the bottom box's top
 
 
+def pair_batch(gen: torch.Generator) -> tuple[TextBatch, ImageBatch]:
+    """Three captions (random_text) and three images of 5 regions with boxes."""
+    txt = random_text(gen)
+    img = ImageBatch(torch.randn(3, 5, 12, generator=gen), torch.ones(3, 5, dtype=torch.bool),
+                     random_boxes(gen, 3, 5))
+    return txt, img
+
+
 def small_model(grounding: bool) -> SSAMT:
     torch.manual_seed(0)
     return SSAMT(config(grounding=grounding)).eval()
@@ -189,9 +197,7 @@ def small_model(grounding: bool) -> SSAMT:
 def test_model_parts_are_grounding_scores_and_feed_s_phrase():
     gen = torch.Generator().manual_seed(1)
     model = small_model(True)
-    txt = random_text(gen)
-    img = ImageBatch(torch.randn(3, 5, 12, generator=gen), torch.ones(3, 5, dtype=torch.bool),
-                     random_boxes(gen, 3, 5))
+    txt, img = pair_batch(gen)
     with torch.no_grad():
         out = model.inter(img, txt)
         want, want_found = model.grounding(model.text_embed.token(txt.token_ids), txt,
@@ -224,9 +230,7 @@ def test_model_parts_are_grounding_scores_and_feed_s_phrase():
 def test_paper_model_keeps_cos_with_the_global_node():
     gen = torch.Generator().manual_seed(2)
     model = small_model(False)
-    txt = random_text(gen)
-    img = ImageBatch(torch.randn(3, 5, 12, generator=gen), torch.ones(3, 5, dtype=torch.bool),
-                     random_boxes(gen, 3, 5))
+    txt, img = pair_batch(gen)
     with torch.no_grad():
         out = model.inter(img, txt)
     assert model.grounding is None and out.parts is None
@@ -320,9 +324,7 @@ def test_model_without_phrase_nodes_grounds_words_only():
     gen = torch.Generator().manual_seed(5)
     torch.manual_seed(0)
     model = SSAMT(config().replace(use_phrases=False)).eval()
-    txt = random_text(gen)
-    img = ImageBatch(torch.randn(3, 5, 12, generator=gen), torch.ones(3, 5, dtype=torch.bool),
-                     random_boxes(gen, 3, 5))
+    txt, img = pair_batch(gen)
     with torch.no_grad():
         out = model.inter(img, txt)
     assert torch.all(out.parts[:, :4] == 0) and torch.all(out.parts[:, 4:][txt.token_mask] != 0)
