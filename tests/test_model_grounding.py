@@ -119,15 +119,20 @@ def reference_regions_found(head: PhraseGrounding, words, txt: TextBatch, region
     return torch.tensor(out)
 
 
-def test_batched_head_matches_plain_loops():
-    gen = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
+def head_inputs(seed: int):
+    """A fresh head (boxes on) and (gen, txt, words (3, 7, D), regions (3, 5, D), boxes)."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
     head = PhraseGrounding(config())
     txt = random_text(gen)
     words = torch.randn(3, 7, D, generator=gen)
     regions = torch.randn(3, 5, D, generator=gen)
+    return head, txt, words, regions, random_boxes(gen, 3, 5)
+
+
+def test_batched_head_matches_plain_loops():
+    head, txt, words, regions, boxes = head_inputs(0)
     region_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0]]).bool()
-    boxes = random_boxes(gen, 3, 5)
     with torch.no_grad():
         got, found = head(words, txt, regions, region_mask, boxes)
         want = reference_parts(head, words, txt, regions, region_mask, boxes)
@@ -251,14 +256,8 @@ def test_previous_phase_without_the_head_loads_and_others_still_fail():
 
 
 def test_geometry_contrast_reads_the_best_pair_both_ways():
-    gen = torch.Generator().manual_seed(3)
-    torch.manual_seed(3)
-    head = PhraseGrounding(config())
-    txt = random_text(gen)
-    words = torch.randn(3, 7, D, generator=gen)
-    regions = torch.randn(3, 5, D, generator=gen)
+    head, txt, words, regions, boxes = head_inputs(3)
     region_mask = torch.ones(3, 5, dtype=torch.bool)
-    boxes = random_boxes(gen, 3, 5)
     with torch.no_grad():
         fwd, bwd = head.geometry_contrast(words, txt, regions, region_mask, boxes)
         x = head.region(regions)

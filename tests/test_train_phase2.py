@@ -180,18 +180,26 @@ def test_edited_captions_follow_the_label_rule_and_are_drawn_per_epoch(tmp_path)
     assert len(none) == 0 and none.draw(0, 0).tolist() == [-1, -1]
 
 
-def test_edited_negatives_add_their_terms(tmp_path):
-    from ssamt.train.edited import build_edited_captions
+def model_and_partners(cfg, data, vocab):
+    """A seeded model of `cfg` in eval mode, random partners (both draws) with random
+    intra embeddings -> (model, partner of each caption, EpochPartners)."""
     from ssamt.train.runner import build_model
 
-    cfg = load_config("synthetic", [*TINY, "loss.edited_negatives=true"])
-    data, vocab = tiny_data(tmp_path)
     torch.manual_seed(0)
     model = build_model(cfg, len(vocab), data).eval()
     c2i = torch.from_numpy(data.caption_image)
     rand = random_partners(c2i, torch.Generator().manual_seed(0)).numpy()
     parts = EpochPartners(rand, rand, F.normalize(torch.randn(16, 16), dim=1),
                           F.normalize(torch.randn(len(c2i), 16), dim=1))
+    return model, rand, parts
+
+
+def test_edited_negatives_add_their_terms(tmp_path):
+    from ssamt.train.edited import build_edited_captions
+
+    cfg = load_config("synthetic", [*TINY, "loss.edited_negatives=true"])
+    data, vocab = tiny_data(tmp_path)
+    model, rand, parts = model_and_partners(cfg, data, vocab)
     edited = build_edited_captions(data, corpus=everything_plausible(data))
     options = InterOptions.from_config(cfg)
     anchors = [0, 3, 6, 9]

@@ -8,13 +8,12 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from test_train_phase2 import model_and_partners
 from test_train_runner import TINY, Labels, caption_graph, tiny_data
 
 from ssamt.labels.graph import Phrase
-from ssamt.model.negatives import random_partners
 from ssamt.train.config import load_config
-from ssamt.train.phase2 import EpochPartners, InterObjective, InterOptions, inter_inputs
+from ssamt.train.phase2 import InterObjective, InterOptions, inter_inputs
 from ssamt.train.role_contrast import RoleContrastTable, reversed_key, role_contrast_flags
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -53,15 +52,8 @@ def test_table_pads_like_the_text_batch(tmp_path):
 
 
 def _inputs(tmp_path, cfg):
-    from ssamt.train.runner import build_model
-
     data, vocab = tiny_data(tmp_path, boxes=True)
-    torch.manual_seed(0)
-    model = build_model(cfg, len(vocab), data).eval()
-    c2i = torch.from_numpy(data.caption_image)
-    rand = random_partners(c2i, torch.Generator().manual_seed(0)).numpy()
-    parts = EpochPartners(rand, rand, F.normalize(torch.randn(16, 16), dim=1),
-                          F.normalize(torch.randn(len(c2i), 16), dim=1))
+    model, _, parts = model_and_partners(cfg, data, vocab)
     table = RoleContrastTable(data.texts.graphs, data.caption_image, data.labels,
                               data.texts.max_tokens)
     inputs = inter_inputs(data, [0, 3, 6, 9], parts, False, torch.device("cpu"),
