@@ -79,22 +79,29 @@ def reference_parts(head: PhraseGrounding, words, txt: TextBatch, regions, regio
                 name = "attribute" if kind == PHRASE_TYPE_IDS["attribute"] else "object"
                 out[b, p] = best(m[name](mean(span)))
                 continue
-            u_s = mean([t for t in span if role[t] == ROLE_SUBJECT])
-            u_o = mean([t for t in span if role[t] == ROLE_OBJECT])
-            u_p = mean([t for t in span if role[t] == 0])
-            q_s = m["subject"](u_s) + m["predicate"](u_p)
-            q_o = m["object_role"](u_o) + m["predicate_object"](u_p)
-            geo_feats = relative_geometry(boxes[b:b + 1])[0]
-            scores = []
-            for r1 in regs:
-                for r2 in regs:
-                    if r1 == r2:
-                        continue
-                    g = head.geometry(geo_feats[r1, r2]) @ head.predicate_geometry(u_p)
-                    scores.append((float(F.cosine_similarity(q_s, x[b, r1], dim=0))
-                                   + float(F.cosine_similarity(q_o, x[b, r2], dim=0))
-                                   + float(torch.tanh(g / GEOMETRY_DIM ** 0.5))) / 3)
-            out[b, p] = max(scores)
+            terms = relation_pair_terms(head, [mean([t for t in span if role[t] == r])
+                                               for r in (ROLE_SUBJECT, ROLE_OBJECT, 0)],
+                                        x[b], boxes[b], regs)
+            out[b, p] = max(sum(t) / 3 for t in terms.values())
+    return out
+
+
+def relation_pair_terms(head: PhraseGrounding, units, x_b, boxes_b, regs):
+    """{(r1, r2): (cos subject side, cos object side, geometry)} for every pair of distinct
+    real regions; units = (u_subject, u_object, u_predicate), x_b (R, d) mapped regions."""
+    u_s, u_o, u_p = units
+    m = head.maps
+    q_s = m["subject"](u_s) + m["predicate"](u_p)
+    q_o = m["object_role"](u_o) + m["predicate_object"](u_p)
+    feats = relative_geometry(boxes_b[None])[0]
+    out = {}
+    for r1 in regs:
+        for r2 in regs:
+            if r1 != r2:
+                g = head.geometry(feats[r1, r2]) @ head.predicate_geometry(u_p)
+                out[(r1, r2)] = (float(F.cosine_similarity(q_s, x_b[r1], dim=0)),
+                                 float(F.cosine_similarity(q_o, x_b[r2], dim=0)),
+                                 float(torch.tanh(g / GEOMETRY_DIM ** 0.5)))
     return out
 
 
@@ -261,34 +268,20 @@ def test_geometry_contrast_reads_the_best_pair_both_ways():
     with torch.no_grad():
         fwd, bwd = head.geometry_contrast(words, txt, regions, region_mask, boxes)
         x = head.region(regions)
-        m = head.maps
         for b in range(3):
             for p in range(4):
                 span = txt.phrase_spans[b, p].nonzero()[:, 0].tolist()
                 if not span:
                     continue
                 role = {t: int(txt.phrase_roles[b, p, t]) for t in span}
-
-                def mean(sel, b=b):
-                    return words[b, sel].mean(0) if sel else torch.zeros(D)
-
-                u_s = mean([t for t in span if role[t] == ROLE_SUBJECT])
-                u_o = mean([t for t in span if role[t] == ROLE_OBJECT])
-                u_p = mean([t for t in span if role[t] == 0])
-                q_s = m["subject"](u_s) + m["predicate"](u_p)
-                q_o = m["object_role"](u_o) + m["predicate_object"](u_p)
-                feats = relative_geometry(boxes[b:b + 1])[0]
-
-                def geo(i, j, b=b, u_p=u_p, feats=feats):
-                    g = head.geometry(feats[i, j]) @ head.predicate_geometry(u_p)
-                    return float(torch.tanh(g / GEOMETRY_DIM ** 0.5))
-
-                pairs = [(i, j) for i in range(5) for j in range(5) if i != j]
-                best = max(pairs, key=lambda ij, b=b, q_s=q_s, q_o=q_o, geo=geo: (
-                    float(F.cosine_similarity(q_s, x[b, ij[0]], dim=0))
-                    + float(F.cosine_similarity(q_o, x[b, ij[1]], dim=0)) + geo(*ij)))
-                assert fwd[b, p].item() == pytest.approx(geo(*best), abs=1e-5)
-                assert bwd[b, p].item() == pytest.approx(geo(best[1], best[0]), abs=1e-5)
+                units = []
+                for r in (ROLE_SUBJECT, ROLE_OBJECT, 0):
+                    sel = [t for t in span if role[t] == r]
+                    units.append(words[b, sel].mean(0) if sel else torch.zeros(D))
+                terms = relation_pair_terms(head, units, x[b], boxes[b], range(5))
+                best = max(terms, key=lambda ij, terms=terms: sum(terms[ij]))
+                assert fwd[b, p].item() == pytest.approx(terms[best][2], abs=1e-5)
+                assert bwd[b, p].item() == pytest.approx(terms[best[::-1]][2], abs=1e-5)
     with pytest.raises(ValueError, match="boxes"):
         PhraseGrounding(config(d_box=0)).geometry_contrast(words, txt, regions, region_mask, boxes)
 
