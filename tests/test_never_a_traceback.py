@@ -57,6 +57,8 @@ def test_config_values_are_range_checked_before_any_data(tmp_path, capsys, overr
      "--mu1 must be a finite number"),
     (["evaluate", "--checkpoint", "{tmp}", "--data", "{tmp}", "--batch-size", "0"],
      "--batch-size must be >= 1"),
+    (["evaluate", "--checkpoint", "{tmp}", "--data", "{tmp}", "--device", "cpu", "--bf16"],
+     "--bf16 needs a CUDA device"),
     (["explain", "--checkpoint", "{tmp}", "--data", "{tmp}", "--image", "0", "--caption", "0",
       "--threshold", "inf"], "--threshold must be a finite number"),
     (["analyze", "data-fraction", "--data", "{tmp}", "--out", "{tmp}/a", "--subset-seed", "-1"],

@@ -76,3 +76,16 @@ def test_gathered_two_stage_ranks_like_per_item(gallery):
         want_order = top[i][torch.argsort(dense[i, top[i]], descending=True, stable=True)]
         assert torch.equal(torch.argsort(res.i2t[i], descending=True, stable=True)[:k],
                            want_order)
+
+
+def test_two_stage_reranks_under_the_autocast_it_is_given(gallery):
+    """`ssamt evaluate --bf16` reaches stage 2: the terms move by bf16 rounding, no more."""
+    g, images, texts, img, txt = gallery
+    model = g["model"].eval()
+    kw = {"batch_size": 32}
+    full = two_stage(model, images, texts, img, txt, 5, 0.25, 0.05, **kw)
+    half = two_stage(model, images, texts, img, txt, 5, 0.25, 0.05, autocast=torch.bfloat16,
+                     **kw)
+    assert not torch.equal(full.i2t, half.i2t)
+    torch.testing.assert_close(half.i2t, full.i2t, rtol=0, atol=0.05)
+    torch.testing.assert_close(half.intra, full.intra)  # stage 1 stays float32

@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=128,
                         help="images (captions x4) or pairs per forward pass (default 128)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="re-rank under bf16 autocast, as phase 2 trains on a GPU (CUDA "
+                             "only; scores differ from float32 in the third digit)")
     parser.add_argument("--search", default="torch", choices=("torch", "faiss"),
                         help="top-K candidate search (faiss needs the optional extra)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -50,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ssamt.errors import ConfigError
     from ssamt.fileio import check_output, is_stdout, write_json
     from ssamt.pipelines.evaluation import evaluate_run
     from ssamt.retrieval.evaluate import format_results
@@ -62,12 +66,15 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.json, input_files(args.checkpoint, args.data, split_name))
     apply_labels_cache(args)
     device = resolve_device(args.device)
+    if args.bf16 and not device.startswith("cuda"):
+        raise ConfigError(f"--bf16 needs a CUDA device (--device is {device}; on a CPU bf16 "
+                          "is slower than float32)")
     progress = not args.quiet and sys.stderr.isatty()
     run = load_run(args.checkpoint, device)
     result = evaluate_run(run, args.data, split_name, protocol=args.protocol,
                           k=None if args.exhaustive else args.rerank_k, mu1=args.mu1,
                           mu2=args.mu2, batch_size=args.batch_size, device=device,
-                          progress=progress, search=args.search)
+                          progress=progress, search=args.search, bf16=args.bf16)
     table_to = sys.stderr if is_stdout(args.json) else sys.stdout
     print(format_results(result), file=table_to)
     if result.get("k") != 0:

@@ -15,16 +15,20 @@ from ssamt.train.run import Run
 def evaluate_run(run: Run, data_dir: str | Path, split: str, *, protocol: str = "f30k",
                  k: int | None = 128, mu1: float | None = None, mu2: float | None = None,
                  batch_size: int = 128, device: str = "cpu", progress: bool = False,
-                 search: str = "torch", test_images: int = 0) -> dict[str, Any]:
+                 search: str = "torch", test_images: int = 0,
+                 bf16: bool = False) -> dict[str, Any]:
     """Recall of `run` on `split` of `data_dir` (ssamt.retrieval.evaluate.evaluate_model).
 
     Refuses data that cannot feed the model before any parsing; a phase-1 checkpoint is
     measured as the dual encoder only (with a note); warns when most caption words are
     outside the vocabulary. mu1 / mu2 default to the run's (chosen on dev by phase 2).
-    test_images: the first N images only (0 = all; smoke runs). On synthetic data the
+    test_images: the first N images only (0 = all; smoke runs). bf16: stage 2 under bf16
+    autocast (CUDA only: the inter encoder as it trained there). On synthetic data the
     result also holds scene-truth recalls. Returns the evaluate_model dict plus the
     checkpoint, its phase and training-data fingerprint, the OOV rate and the weights' source.
     """
+    import torch
+
     from ssamt.data.precomp import open_split
     from ssamt.data.split_labels import labels_for_split
     from ssamt.retrieval.evaluate import evaluate_model
@@ -47,8 +51,10 @@ def evaluate_run(run: Run, data_dir: str | Path, split: str, *, protocol: str = 
     w1, w2 = run.eq5_weights(mu1, mu2)
     result = evaluate_model(run.model, run.vocab, opened, graphs, protocol=protocol, k=k,
                             mu1=w1, mu2=w2, max_tokens=run.max_tokens, batch_size=batch_size,
-                            device=device, progress=progress, search=search, truth=truth)
+                            device=device, progress=progress, search=search, truth=truth,
+                            autocast=torch.bfloat16 if bf16 else None)
     return {"checkpoint": str(run.path), "data": str(data_dir), "device": str(device),
             "checkpoint_phase": run.phase, "train_data_fingerprint": run.data_fingerprint,
             "oov_rate": round(oov, 4), "mu_source": run.eq5_source(mu1, mu2),
+            "stage2_dtype": "bfloat16" if bf16 else "float32",
             **result}

@@ -38,7 +38,7 @@ def evaluate_tables(
     protocol: str = "f30k", k: int | None = 128, mu1: float = 0.3, mu2: float = 0.1,
     batch_size: int = 128, device: torch.device | str = "cpu", progress: bool = False,
     search: str = "torch", embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-    truth: np.ndarray | None = None,
+    truth: np.ndarray | None = None, autocast: torch.dtype | None = None,
 ) -> dict[str, Any]:
     """Recalls of stage 1 ("intra") and of two-stage ranking ("reranked", absent when k=0).
 
@@ -49,6 +49,7 @@ def evaluate_tables(
     truth: (N_img, N_cap) bool, caption true of image by the scene (synthetic data,
         ssamt.retrieval.scene_truth.split_truth): adds "scene_truth", the same recalls
         counting any true result as correct (issue 11), averaged over folds like the rest.
+    autocast: stage 2 under this dtype (e.g. torch.bfloat16 on CUDA; default float32).
     Returns a JSON-ready dict: protocol, k, mu1, mu2, sizes, "intra" / "reranked" mean
     metrics, "gap" (reranked - intra), per-fold metrics, pairs scored and timings (seconds).
     """
@@ -65,7 +66,8 @@ def evaluate_tables(
         res = two_stage(model, image_table, text_table, img_emb[fold.image_indices],
                         txt_emb[fold.caption_indices], k, mu1, mu2,
                         image_ids=fold.image_indices, caption_ids=fold.caption_indices,
-                        batch_size=batch_size, device=device, progress=progress, search=search)
+                        batch_size=batch_size, device=device, progress=progress, search=search,
+                        autocast=autocast)
         stats["pairs"] += res.num_pairs
         stats["stage1"] += res.seconds["stage1"]
         stats["stage2"] += res.seconds["stage2"]
@@ -104,6 +106,7 @@ def evaluate_model(
     k: int | None = 128, mu1: float, mu2: float, max_tokens: int,
     batch_size: int = 128, device: torch.device | str = "cpu", progress: bool = False,
     search: str = "torch", truth: np.ndarray | None = None,
+    autocast: torch.dtype | None = None,
 ) -> dict[str, Any]:
     """evaluate_tables on a PrecompSplit and the CaptionGraphs of its caption lines, cut at
     `max_tokens` words (the model's, as in training)."""
@@ -114,7 +117,8 @@ def evaluate_model(
     text_table = TextTable(graphs, vocab, max_tokens=max_tokens)
     result = evaluate_tables(model, ImageTable(split), text_table, split.caption_image,
                              protocol=protocol, k=k, mu1=mu1, mu2=mu2, batch_size=batch_size,
-                             device=device, progress=progress, search=search, truth=truth)
+                             device=device, progress=progress, search=search, truth=truth,
+                             autocast=autocast)
     return {"split": getattr(split, "split", None), **result}
 
 

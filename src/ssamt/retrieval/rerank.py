@@ -280,10 +280,11 @@ def candidate_terms(
     image_ids: Sequence[int] | np.ndarray | None = None,
     caption_ids: Sequence[int] | np.ndarray | None = None,
     batch_size: int = 256, device: torch.device | str = "cpu", progress: bool = False,
-    search: str = "torch",
+    search: str = "torch", autocast: torch.dtype | None = None,
 ) -> Candidates:
     """Stage 1 and the Eq. 5 terms of every query's top-k candidates (k >= 1 or None = all);
-    `.rank(mu1, mu2)` then ranks for any weights without running the model again."""
+    `.rank(mu1, mu2)` then ranks for any weights without running the model again.
+    autocast: stage 2 under e.g. torch.bfloat16 (score_pair_terms)."""
     n_img, n_cap = img_emb.shape[0], txt_emb.shape[0]
     image_ids = np.arange(n_img) if image_ids is None else np.asarray(image_ids)
     caption_ids = np.arange(n_cap) if caption_ids is None else np.asarray(caption_ids)
@@ -299,7 +300,8 @@ def candidate_terms(
     t1 = time.perf_counter()
     terms = score_pair_terms(model, image_table, text_table, img_emb, txt_emb, pairs,
                              image_ids=image_ids, caption_ids=caption_ids,
-                             batch_size=batch_size, device=device, progress=progress)
+                             batch_size=batch_size, device=device, progress=progress,
+                             autocast=autocast)
     return Candidates(intra, pairs, terms, i2t_top, t2i_top, k,
                       {"stage1": t1 - t0, "stage2": time.perf_counter() - t1})
 
@@ -310,7 +312,7 @@ def two_stage(
     image_ids: Sequence[int] | np.ndarray | None = None,
     caption_ids: Sequence[int] | np.ndarray | None = None,
     batch_size: int = 256, device: torch.device | str = "cpu", progress: bool = False,
-    search: str = "torch",
+    search: str = "torch", autocast: torch.dtype | None = None,
 ) -> TwoStageScores:
     """Rank a gallery of images (img_emb (N_img, d)) and captions (txt_emb (N_cap, d)).
 
@@ -318,6 +320,7 @@ def two_stage(
     image_ids / caption_ids: table rows of the gallery (default 0..N-1), e.g. a COCO 1K fold.
     search: "torch" (top-K of the stage-1 matrix) or "faiss" (same candidates from a flat
     inner-product index; only worth it on very large galleries).
+    autocast: stage 2 under e.g. torch.bfloat16 (CUDA; scores then differ in the ~3rd digit).
     """
     if k is not None and k < 0:
         raise ValueError("k must be >= 0 or None (all)")
@@ -328,4 +331,5 @@ def two_stage(
                               seconds={"stage1": time.perf_counter() - t0, "stage2": 0.0})
     return candidate_terms(model, image_table, text_table, img_emb, txt_emb, k,
                            image_ids=image_ids, caption_ids=caption_ids, batch_size=batch_size,
-                           device=device, progress=progress, search=search).rank(mu1, mu2)
+                           device=device, progress=progress, search=search,
+                           autocast=autocast).rank(mu1, mu2)
