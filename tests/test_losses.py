@@ -203,3 +203,36 @@ def test_within_type_l3_cannot_be_met_by_type_levels():
     marks = PhraseMarks(torch.tensor([[1, 0, 0]]), torch.tensor([[1, 0]]))  # word 2 mismatched
     assert phrase_matching(o, marks, 0.2).item() == 0.0  # across types: satisfied
     assert phrase_matching(o, marks, 0.2, types).item() == pytest.approx(0.2)  # words tie
+
+
+def test_inter_losses_read_negative_images_through_swap():
+    """Phase 2's pairing: the negative image runs are negative caption runs of other rows.
+    Given swap, inter_losses indexes their scores and L3 instead of computing them again:
+    the same terms as the runs and supervision spelled out (issue 15)."""
+    g = torch.Generator().manual_seed(1)
+    r = lambda *s: torch.randn(*s, generator=g)
+    b, n_p, n_l = 4, 2, 3
+    swap = torch.tensor([2, 3, 0, 1])
+    m_txt = torch.rand(b, n_p + n_l, generator=g) > 0.2
+    pos = InterOutput(r(b, 4), r(b, 4), r(b, 3, 4), torch.ones(b, 3, dtype=torch.bool),
+                      r(b, n_p + n_l, 4), m_txt, parts=r(b, n_p + n_l).tanh(),
+                      phrase_types=torch.tensor([[1, 2], [1, 3], [2, 0], [1, 1]]),
+                      regions_found=r(b).tanh())
+    cross = InterOutput(r(b, 4), r(b, 4), r(b, 3, 4), torch.ones(b, 3, dtype=torch.bool),
+                        r(b, n_p + n_l, 4), m_txt[swap], parts=r(b, n_p + n_l).tanh(),
+                        phrase_types=pos.phrase_types[swap], regions_found=r(b).tanh())
+    marks = PhraseMarks(torch.randint(-1, 2, (b, n_p), generator=g),
+                        torch.randint(-1, 2, (b, n_l), generator=g))
+    types = part_types(pos.phrase_types, torch.ones(b, n_l, dtype=torch.bool))
+    ref = MatchedReference(pos.parts, types, m_txt)
+    sup = PhraseSupervision(marks, types[swap], ref)
+    sup_img = PhraseSupervision(PhraseMarks(marks.phrase_marks[swap], marks.token_marks[swap]),
+                                types, ref.index(swap))
+    intra = (r(b), r(b), r(b))
+    want = inter_losses(pos, cross, cross.index(swap), sup, sup_img, 0.2, 0.3, 0.4,
+                        intra=(intra[0], intra[1], intra[1][swap]))
+    got = inter_losses(pos, cross, None, sup, None, 0.2, 0.3, 0.4,
+                       intra=(intra[0], intra[1], intra[1][swap]), swap=swap)
+    assert set(got) == set(want) == {"L1", "L2", "L3", "L1_sG"}
+    for name in want:
+        torch.testing.assert_close(got[name], want[name])

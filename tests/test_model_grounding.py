@@ -3,6 +3,8 @@ binding it can see and the paper's cos(h^I, H^T_k) cannot, and how it joins the 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -180,6 +182,27 @@ def test_a_phrase_scores_highest_where_one_region_holds_all_its_words():
     assert torch.all(true_parts[0, :2] > false_parts[0, :2] + 0.2)  # each phrase
     torch.testing.assert_close(true_parts[0, 2:], false_parts[0, 2:])  # single words: alike
     assert true_found[0] > false_found[0] + 0.2  # each region finds its phrase
+
+
+def test_relative_geometry_equals_a_loop_over_region_pairs():
+    """The broadcast form against each feature of each (i, j) written out."""
+    gen = torch.Generator().manual_seed(3)
+    boxes = random_boxes(gen, 2, 4)  # (2, 4, G)
+    got = relative_geometry(boxes)
+    for b in range(2):
+        for i in range(4):
+            for j in range(4):
+                x1, y1, x2, y2 = (float(v) for v in boxes[b, i, :4])
+                u1, v1, u2, v2 = (float(v) for v in boxes[b, j, :4])
+                w, h = max(x2 - x1, 1e-3), max(y2 - y1, 1e-3)
+                wj, hj = max(u2 - u1, 1e-3), max(v2 - v1, 1e-3)
+                inside = (max(min(x2, u2) - max(x1, u1), 0) * max(min(y2, v2) - max(y1, v1), 0)
+                          / (w * h))
+                want = [(x1 + x2) / 2 - (u1 + u2) / 2, (y1 + y2) / 2 - (v1 + v2) / 2, y2 - v2,
+                        y1 - v1, y2 - v1, math.log(w) - math.log(wj), math.log(h) - math.log(hj),
+                        inside]
+                torch.testing.assert_close(got[b, i, j], torch.tensor(want), rtol=1e-5,
+                                           atol=1e-5)
 
 
 def test_relative_geometry_reads_above_and_below():

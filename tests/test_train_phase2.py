@@ -221,3 +221,63 @@ def test_edited_negatives_add_their_terms(tmp_path):
     terms["L1_edit"].requires_grad_(False)
     terms["L3"].backward()
     assert any(p.grad is not None for p in model.inter_parameters())
+
+
+def test_one_pass_over_positives_and_cross_pairs_equals_two(tmp_path):
+    """The objective runs the inter encoder once over positives and cross pairs together
+    (issue 15: half the kernel launches); in eval mode that is two separate passes."""
+    cfg = load_config("synthetic", [*TINY, "model.grounding=true"])
+    data, vocab = tiny_data(tmp_path, boxes=True)
+    model, _, parts = model_and_partners(cfg, data, vocab)
+    options = InterOptions.from_config(cfg)
+    inputs = inter_inputs(data, [0, 3, 7, 9, 12], parts, False, torch.device("cpu"), options,
+                          with_marks=True)
+    images, texts, swap = inputs["images"], inputs["texts"], inputs["swap"]
+    with torch.no_grad():
+        pos, cross = InterObjective(model, options)._positives_and_cross(images, texts, swap)
+        want_pos = model.inter(images, texts)
+        want_cross = model.inter(images, texts.index(swap))
+    for got, want in ((pos, want_pos), (cross, want_cross)):
+        for name in ("h_img", "h_txt", "H_img", "H_txt", "parts", "regions_found"):
+            torch.testing.assert_close(getattr(got, name), getattr(want, name),
+                                       rtol=1e-5, atol=1e-5)
+        assert torch.equal(got.H_txt_mask, want.H_txt_mask)
+
+
+HOST_ROUND_TRIPS = {"lift_fresh", "lift_fresh_copy", "_local_scalar_dense", "is_nonzero"}
+
+
+def test_step_and_stage2_never_wait_for_the_host(tmp_path):
+    """On a GPU a tensor built from host values inside a step (torch.tensor([...]), or
+    `mask[...] = False`) is a blocking copy, and a value read back (.item(), bool(t),
+    F.one_hot's range check) waits for the device: either stops the host queueing work
+    ahead, and a phase-2 step is bound by its launches (issue 15). Recorded on the CPU: the
+    phase-2 objective's forward and backward and stage 2's scoring dispatch neither."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from ssamt.losses import combine
+
+    class Record(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.add(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    cfg = load_config("synthetic", [*TINY, "model.grounding=true"])
+    data, vocab = tiny_data(tmp_path, boxes=True)
+    model, _, parts = model_and_partners(cfg, data, vocab)
+    options = InterOptions.from_config(cfg)
+    inputs = inter_inputs(data, [0, 3, 7, 9, 12], parts, True, torch.device("cpu"), options,
+                          with_marks=True)
+    objective = InterObjective(model.train(), options)
+    with Record() as step:
+        combine(objective(**inputs), {"L1": 1.0, "L2": 0.1, "L3": 0.1}).backward()
+    with Record() as stage2, torch.no_grad():
+        model.eval().eq5_terms(inputs["a_img"], inputs["a_txt"],
+                               model.inter(inputs["images"], inputs["texts"]))
+    assert "mm" in step.ops and "bmm" in stage2.ops  # the recorder saw the model run
+    assert not step.ops & HOST_ROUND_TRIPS
+    assert not stage2.ops & HOST_ROUND_TRIPS

@@ -99,11 +99,14 @@ def part_types(phrase_types: torch.Tensor, token_mask: torch.Tensor) -> torch.Te
 
 
 def per_type_sums(cos: torch.Tensor, member: torch.Tensor,
-              types: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum and count of cos (B, K) over members (B, K) per part type -> (B, 4), (B, 4)."""
-    onehot = torch.nn.functional.one_hot(types.clamp(0, PART_TYPES), PART_TYPES + 1)[..., 1:]
-    weight = onehot.to(cos.dtype) * member[..., None].to(cos.dtype)  # (B, K, 4)
-    return torch.einsum("bk,bkt->bt", cos, weight), weight.sum(1)
+                  types: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum and count of cos (B, K) per part type over each set of members -> (B, S, 4),
+    (B, S, 4); member (B, S, K) bool: S sets of parts of each row."""
+    # A comparison, not F.one_hot: one_hot reads the range of its input back to the host.
+    kinds = torch.arange(1, PART_TYPES + 1, device=types.device)
+    onehot = (types.clamp(0, PART_TYPES)[..., None] == kinds).to(cos.dtype)  # (B, K, 4)
+    chosen = member.to(cos.dtype)  # (B, S, K)
+    return (chosen * cos[:, None]) @ onehot, chosen @ onehot
 
 
 @dataclass(frozen=True)
@@ -146,11 +149,13 @@ def phrase_matching(out: InterOutput, marks: PhraseMarks, alpha: float,
     if types is None:
         present = matched.any(1) & mismatched.any(1)
         return tril(cos, cos, alpha, matched, mismatched) * present
-    pos_sum, pos_cnt = per_type_sums(cos, matched, types)  # (B, 4) each
+    # Matched and mismatched sides in one product (fewer kernels, issue 15): (B, 2, 4) each.
+    sums, counts = per_type_sums(cos, torch.stack([matched, mismatched], 1), types)
+    (pos_sum, neg_sum), (pos_cnt, neg_cnt) = sums.unbind(1), counts.unbind(1)
     if reference is not None:
-        ref_sum, ref_cnt = per_type_sums(reference.cos, reference.matched, reference.types)
-        pos_sum, pos_cnt = pos_sum + ref_sum, pos_cnt + ref_cnt
-    neg_sum, neg_cnt = per_type_sums(cos, mismatched, types)
+        ref_sum, ref_cnt = per_type_sums(reference.cos, reference.matched[:, None],
+                                         reference.types)
+        pos_sum, pos_cnt = pos_sum + ref_sum[:, 0], pos_cnt + ref_cnt[:, 0]
     present = (pos_cnt > 0) & (neg_cnt > 0)  # (B, 4)
     hinge = (alpha - pos_sum / pos_cnt.clamp_min(1) + neg_sum / neg_cnt.clamp_min(1)).clamp_min(0)
     return (hinge * present).sum(1) / present.sum(1).clamp_min(1)
@@ -198,16 +203,21 @@ def edited_terms(edited: EditedNegatives, alpha1: float, alpha2: float,
     return out
 
 
-def inter_losses(pos: InterOutput, neg_txt: InterOutput, neg_img: InterOutput,
+def inter_losses(pos: InterOutput, neg_txt: InterOutput, neg_img: InterOutput | None,
                  sup_txt: PhraseSupervision | None, sup_img: PhraseSupervision | None,
                  alpha1: float, alpha2: float, alpha3: float,
                  intra: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
                  edited: EditedNegatives | None = None,
+                 swap: torch.Tensor | None = None,
                  ) -> dict[str, torch.Tensor]:
     """L1 (global), L2 (local), L3 (phrase matching) of B positive pairs -> scalars.
 
     pos:     inter run on (I_i, T_i);  neg_txt: on (I_i, T_j);  neg_img: on (I_k, T_i).
     sup_txt: L3 supervision of T_j's parts w.r.t. the labels L_i; sup_img: of T_i w.r.t. L_k.
+    swap:    (B,) when every negative image run is a negative caption run of another row
+             (phase 2's pairing: neg_img = neg_txt.index(swap), sup_img = sup_txt.index(swap)),
+             pass swap and neg_img = sup_img = None: those rows' scores and L3 are then
+             indexed, not computed again (same values, fewer kernels; issue 15).
     intra:   s_A of (pos, neg_txt, neg_img), each (B,), or None. Given, L1 ranks the sum
              s_A + s_G, the score Eq. 5 ranks by (with mu1 = 1): the inter encoder then learns
              where the dual encoder is wrong instead of re-learning what it already ranks
@@ -217,23 +227,28 @@ def inter_losses(pos: InterOutput, neg_txt: InterOutput, neg_img: InterOutput,
              means are added to the terms (and L1 / L3's logged as "L1_edit" / "L3_edit").
     L3 is left out of the dict when either supervision is None (e.g. weight 0, w/o PM).
     """
-    g_pos, g_txt, g_img = (s_global(o.h_img, o.h_txt) for o in (pos, neg_txt, neg_img))
-    plain = tril(g_pos, g_txt, alpha1) + tril(g_pos, g_img, alpha1)
+    r_pos, r_txt = _row_scores(pos), _row_scores(neg_txt)
+    l3_txt = None if sup_txt is None else _l3_rows(neg_txt, sup_txt, alpha3)
+    if swap is not None:
+        r_img = {name: value[swap] for name, value in r_txt.items()}
+        l3_img = None if l3_txt is None else l3_txt[swap]
+    else:
+        r_img = _row_scores(neg_img)
+        l3_img = None if sup_img is None else _l3_rows(neg_img, sup_img, alpha3)
+    plain = tril(r_pos["g"], r_txt["g"], alpha1) + tril(r_pos["g"], r_img["g"], alpha1)
     l1 = plain
     if intra is not None:
         a_pos, a_txt, a_img = intra
-        l1 = tril(g_pos + a_pos, g_txt + a_txt, alpha1) + tril(g_pos + a_pos, g_img + a_img, alpha1)
+        g_pos = r_pos["g"] + a_pos
+        l1 = tril(g_pos, r_txt["g"] + a_txt, alpha1) + tril(g_pos, r_img["g"] + a_img, alpha1)
     # Eq. 2: phrase-to-image on the negative caption, region-to-sentence on the negative image.
-    l2 = (tril(s_phrase(pos), s_phrase(neg_txt), alpha2)
-          + tril(s_region(pos), s_region(neg_img), alpha2))
-    if pos.regions_found is not None:  # the head scores s_P, s_R; the encoder's keep hinges
-        l2 = (l2 + tril(s_phrase_encoder(pos), s_phrase_encoder(neg_txt), alpha2)
-              + tril(s_region_encoder(pos), s_region_encoder(neg_img), alpha2))
+    l2 = tril(r_pos["sP"], r_txt["sP"], alpha2) + tril(r_pos["sR"], r_img["sR"], alpha2)
+    if "sP_enc" in r_pos:  # the head scores s_P, s_R; the encoder's keep hinges
+        l2 = (l2 + tril(r_pos["sP_enc"], r_txt["sP_enc"], alpha2)
+              + tril(r_pos["sR_enc"], r_img["sR_enc"], alpha2))
     terms = {"L1": l1.mean(), "L2": l2.mean(), "L1_sG": plain.mean().detach()}
-    if sup_txt is not None and sup_img is not None:
-        l3 = (phrase_matching(neg_txt, sup_txt.marks, alpha3, sup_txt.types, sup_txt.reference)
-              + phrase_matching(neg_img, sup_img.marks, alpha3, sup_img.types, sup_img.reference))
-        terms["L3"] = l3.mean()
+    if l3_txt is not None and l3_img is not None:
+        terms["L3"] = (l3_txt + l3_img).mean()
     if edited is not None:
         for name, value in edited_terms(edited, alpha1, alpha2, alpha3).items():
             if name in terms:
@@ -241,6 +256,19 @@ def inter_losses(pos: InterOutput, neg_txt: InterOutput, neg_img: InterOutput,
                 if name != "L2":
                     terms[f"{name}_edit"] = value.detach()
     return terms
+
+
+def _row_scores(out: InterOutput) -> dict[str, torch.Tensor]:
+    """The scores L1 / L2 compare, each (B,): s_G ("g"), s_P, s_R, and with the grounding
+    head the encoder's own s_P / s_R ("sP_enc", "sR_enc")."""
+    rows = {"g": s_global(out.h_img, out.h_txt), "sP": s_phrase(out), "sR": s_region(out)}
+    if out.regions_found is not None:
+        rows["sP_enc"], rows["sR_enc"] = s_phrase_encoder(out), s_region_encoder(out)
+    return rows
+
+
+def _l3_rows(out: InterOutput, sup: PhraseSupervision, alpha3: float) -> torch.Tensor:
+    return phrase_matching(out, sup.marks, alpha3, sup.types, sup.reference)
 
 
 def combine(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:

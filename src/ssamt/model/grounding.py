@@ -43,27 +43,41 @@ _MAPS = ("object", "attribute", "subject", "predicate", "object_role", "predicat
 
 def relative_geometry(boxes: torch.Tensor) -> torch.Tensor:
     """(B, R, G) boxes, first four columns x1, y1, x2, y2 in image units ->
-    (B, R, R, GEOMETRY_FEATURES): features of region i relative to region j."""
+    (B, R, R, GEOMETRY_FEATURES): features of region i relative to region j: the
+    differences (i's minus j's) of centre x, centre y, bottom, top, i's bottom minus j's
+    top, log width, log height; then the share of i inside j. (Few, broadcast operations:
+    each launches a kernel per call, and phase 2 on a GPU is bound by launches, issue 15.)"""
     x1, y1, x2, y2 = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]  # (B, R)
     w, h = (x2 - x1).clamp_min(1e-3), (y2 - y1).clamp_min(1e-3)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-
-    def diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a[:, :, None] - b[:, None, :]  # (B, R, R): i's minus j's
-
-    inter_w = (torch.minimum(x2[:, :, None], x2[:, None]) -
-               torch.maximum(x1[:, :, None], x1[:, None])).clamp_min(0)
-    inter_h = (torch.minimum(y2[:, :, None], y2[:, None]) -
-               torch.maximum(y1[:, :, None], y1[:, None])).clamp_min(0)
-    overlap = inter_w * inter_h / (w * h)[:, :, None]  # share of i inside j
-    return torch.stack([diff(cx, cx), diff(cy, cy), diff(y2, y2), diff(y1, y1), diff(y2, y1),
-                        diff(w.log(), w.log()), diff(h.log(), h.log()), overlap], dim=-1)
+    own = torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, y2, y1, y2, w.log(), h.log()], -1)
+    other = torch.cat([own[..., :4], y1[..., None], own[..., 5:]], -1)  # j's top for i's bottom
+    diffs = own[:, :, None] - other[:, None]  # (B, R, R, 7)
+    lo, hi = boxes[..., :2], boxes[..., 2:4]  # (B, R, 2): (x1, y1), (x2, y2)
+    sides = (torch.minimum(hi[:, :, None], hi[:, None]) -
+             torch.maximum(lo[:, :, None], lo[:, None])).clamp_min(0)  # (B, R, R, 2)
+    overlap = sides.prod(-1) / (w * h)[:, :, None]  # share of i inside j
+    return torch.cat([diffs, overlap[..., None]], -1)
 
 
 def _span_mean(weights: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
     """weights (B, P, L) bool, words (B, L, d) -> (B, P, d) mean of the selected words."""
     w = weights.to(words.dtype)
     return (w @ words) / w.sum(-1, keepdim=True).clamp_min(1.0)
+
+
+def _role_means(txt: TextBatch, words: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The mean word (B, P, d) of each phrase's span, of its subject, of its object and of
+    the rest (the predicate), in one product: (u, u_s, u_o, u_p)."""
+    spans = txt.phrase_spans  # (B, P, L)
+    roles = txt.phrase_roles if txt.phrase_roles is not None else torch.zeros_like(
+        spans, dtype=torch.int8)
+    # Built from Python scalars, not a tensor of them: on a GPU torch.tensor([...]) is a
+    # blocking copy from the host, which stops the host queueing ahead of the device.
+    select = torch.stack([spans, spans & (roles == ROLE_SUBJECT), spans & (roles == ROLE_OBJECT),
+                          spans & (roles == 0)], 1)  # (B, 4, P, L)
+    b, _, p, n_l = select.shape
+    means = _span_mean(select.reshape(b, 4 * p, n_l), words).reshape(b, 4, p, -1)
+    return means.unbind(1)
 
 
 def _regions_found(cos_single: torch.Tensor, cos_words: torch.Tensor, txt: TextBatch,
@@ -79,11 +93,18 @@ def _regions_found(cos_single: torch.Tensor, cos_words: torch.Tensor, txt: TextB
     return (best * m).sum(-1) / m.sum(-1).clamp_min(1.0)
 
 
-def _best_region(query: torch.Tensor, regions: torch.Tensor,
-                 region_mask: torch.Tensor) -> torch.Tensor:
-    """cos of each query (B, K, d) with each region (B, R, d) -> (B, K, R), padding at -2."""
-    cos = F.normalize(query, dim=-1) @ F.normalize(regions, dim=-1).transpose(1, 2)
-    return cos.masked_fill(~region_mask[:, None, :], -2.0)
+def _best_region(query: torch.Tensor, regions_t: torch.Tensor,
+                 padding: torch.Tensor) -> torch.Tensor:
+    """cos of each query (B, K, d) with each region -> (B, K, R), padding at -2.
+    regions_t (B, d, R): the regions L2-normalized and transposed once per batch
+    (_unit_regions); padding (B, 1, R) bool, True at padded regions."""
+    return (F.normalize(query, dim=-1) @ regions_t).masked_fill(padding, -2.0)
+
+
+def _unit_regions(x: torch.Tensor, region_mask: torch.Tensor):
+    """-> the regions (B, R, d) as _best_region takes them: (B, d, R) unit vectors and the
+    (B, 1, R) padding mask."""
+    return F.normalize(x, dim=-1).transpose(1, 2), ~region_mask[:, None, :]
 
 
 class PhraseGrounding(nn.Module):
@@ -109,32 +130,28 @@ class PhraseGrounding(nn.Module):
         """words (B, L, d): token embeddings of txt; regions (B, R, d): region embeddings;
         region_mask (B, R) bool; boxes (B, R, G) or None."""
         x = self.region(regions)  # (B, R, d)
-        cos_words = _best_region(self.maps["word"](words), x, region_mask)  # (B, L, R)
-        g_phr, cos_single = self._phrases(words, txt, x, region_mask, boxes)
+        unit = _unit_regions(x, region_mask)
+        cos_words = _best_region(self.maps["word"](words), *unit)  # (B, L, R)
+        g_phr, cos_single = self._phrases(words, txt, unit, boxes)
         out = torch.cat([g_phr, cos_words.amax(-1)], dim=1)
         parts = out * torch.cat([txt.phrase_mask, txt.token_mask], dim=1).to(out.dtype)
         return parts, _regions_found(cos_single, cos_words, txt, region_mask)
 
-    def _phrases(self, words: torch.Tensor, txt: TextBatch, x: torch.Tensor,
-                 region_mask: torch.Tensor, boxes: torch.Tensor | None):
+    def _phrases(self, words: torch.Tensor, txt: TextBatch, unit, boxes: torch.Tensor | None):
         """-> (B, P) phrase scores, and (B, P, R) cos of each phrase read as one region's
-        (object or attribute) with each region."""
+        (object or attribute) with each region. unit: _unit_regions of the regions."""
         spans, types = txt.phrase_spans, txt.phrase_types  # (B, P, L), (B, P)
+        n_r = unit[0].shape[2]
         if spans.shape[1] == 0:
-            return words.new_zeros(words.shape[0], 0), x.new_zeros(x.shape[0], 0, x.shape[1])
-        u = _span_mean(spans, words)  # (B, P, d)
+            return words.new_zeros(words.shape[0], 0), words.new_zeros(words.shape[0], 0, n_r)
+        u, u_s, u_o, u_p = _role_means(txt, words)  # (B, P, d) each
         single = torch.where((types == PHRASE_TYPE_IDS["attribute"])[..., None],
                              self.maps["attribute"](u), self.maps["object"](u))
-        cos_single = _best_region(single, x, region_mask)  # (B, P, R)
-        g_rel = self._relations(words, txt, x, region_mask, boxes)  # (B, P)
+        cos_single = _best_region(single, *unit)  # (B, P, R)
+        total, _, n_terms = self._relation_terms(u_s, u_o, u_p, unit, boxes)
+        g_rel = total.flatten(2).amax(-1) / n_terms  # (B, P): every phrase read as a relation
         return torch.where(types == PHRASE_TYPE_IDS["relation"], g_rel,
                            cos_single.amax(-1)), cos_single
-
-    def _relations(self, words: torch.Tensor, txt: TextBatch, x: torch.Tensor,
-                   region_mask: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
-        """(B, P): every phrase scored as a relation (callers keep the relation rows)."""
-        total, _, n_terms = self._relation_terms(words, txt, x, region_mask, boxes)
-        return total.flatten(2).amax(-1) / n_terms  # (B, P)
 
     def geometry_contrast(self, words: torch.Tensor, txt: TextBatch, regions: torch.Tensor,
                           region_mask: torch.Tensor,
@@ -145,7 +162,9 @@ class PhraseGrounding(nn.Module):
         if self.geometry is None:
             raise ValueError("the geometry contrast needs region boxes (model.d_box > 0)")
         x = self.region(regions)
-        total, geo, _ = self._relation_terms(words, txt, x, region_mask, boxes)
+        _, u_s, u_o, u_p = _role_means(txt, words)
+        total, geo, _ = self._relation_terms(u_s, u_o, u_p, _unit_regions(x, region_mask),
+                                             boxes)
         n_r = x.shape[1]
         best = total.flatten(2).argmax(-1)  # (B, P): the pair the relation is scored by
         r1, r2 = best // n_r, best % n_r
@@ -154,29 +173,25 @@ class PhraseGrounding(nn.Module):
         backward = flat.gather(2, (r2 * n_r + r1)[..., None])[..., 0]
         return forward, backward
 
-    def _relation_terms(self, words: torch.Tensor, txt: TextBatch, x: torch.Tensor,
-                        region_mask: torch.Tensor, boxes: torch.Tensor | None):
-        """-> total (B, P, R, R) summed terms of (subject r1, object r2), -inf where r1 = r2;
-        the geometry term (B, P, R, R) or None; the number of terms."""
-        spans = txt.phrase_spans
-        roles = txt.phrase_roles if txt.phrase_roles is not None else torch.zeros_like(
-            spans, dtype=torch.int8)
-        u_s = _span_mean(spans & (roles == ROLE_SUBJECT), words)  # (B, P, d)
-        u_o = _span_mean(spans & (roles == ROLE_OBJECT), words)
-        u_p = _span_mean(spans & (roles == 0), words)
+    def _relation_terms(self, u_s: torch.Tensor, u_o: torch.Tensor, u_p: torch.Tensor, unit,
+                        boxes: torch.Tensor | None):
+        """u_s, u_o, u_p (B, P, d): each phrase's subject, object and predicate words
+        (_role_means); unit: _unit_regions -> total (B, P, R, R) summed terms of (subject
+        r1, object r2), -inf where r1 = r2; the geometry term (B, P, R, R) or None; the
+        number of terms."""
         m = self.maps
-        c_s = _best_region(m["subject"](u_s) + m["predicate"](u_p), x, region_mask)
-        c_o = _best_region(m["object_role"](u_o) + m["predicate_object"](u_p), x, region_mask)
+        c_s = _best_region(m["subject"](u_s) + m["predicate"](u_p), *unit)
+        c_o = _best_region(m["object_role"](u_o) + m["predicate_object"](u_p), *unit)
         total = c_s[..., :, None] + c_o[..., None, :]  # (B, P, R, R): subject r1, object r2
         n_terms, geo_term = 2.0, None
         if self.geometry is not None and boxes is not None:
-            geo = self.geometry(relative_geometry(boxes.to(x.dtype)))  # (B, R, R, G)
+            geo = self.geometry(relative_geometry(boxes.to(u_p.dtype)))  # (B, R, R, G)
             fit = torch.einsum("bijd,bpd->bpij", geo, self.predicate_geometry(u_p))
             geo_term = torch.tanh(fit / geo.shape[-1] ** 0.5)  # (B, P, R, R)
             total = total + geo_term
             n_terms = 3.0
-        n_r = x.shape[1]
-        same = torch.eye(n_r, dtype=torch.bool, device=x.device)
+        n_r = total.shape[-1]
         if n_r > 1:  # subject and object are two regions (one region: score it with itself)
+            same = torch.eye(n_r, dtype=torch.bool, device=total.device)
             total = total.masked_fill(same, float("-inf"))
         return total, geo_term, n_terms

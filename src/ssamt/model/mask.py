@@ -64,7 +64,8 @@ def inter_mask(phrase_mask: torch.Tensor, token_mask: torch.Tensor,
     valid = torch.cat([text_valid(phrase_mask, token_mask), image_valid(region_mask)], dim=1)
     mask = _padding_mask(valid)
     ci = 1 + n_p + n_w  # index of C^I
-    mask[:, 0, ci + 1:] = False  # rule 1: C^T may not attend to regions
-    mask[:, ci, 1:ci] = False  # rule 2: C^I may not attend to phrases or words
+    # fill_, not `= False`: assigning a Python value wraps it in a host tensor first.
+    mask[:, 0, ci + 1:].fill_(False)  # rule 1: C^T may not attend to regions
+    mask[:, ci, 1:ci].fill_(False)  # rule 2: C^I may not attend to phrases or words
     _apply_span_rule(mask, phrase_spans, 1, 1 + n_p)  # rule 3
     return mask

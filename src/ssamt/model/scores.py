@@ -85,10 +85,11 @@ def s_phrase(out: InterOutput) -> torch.Tensor:
         return masked_mean(part_scores(out), out.H_txt_mask)
     n_p = types.shape[1]
     phrases, scores = out.H_txt_mask[:, :n_p], out.parts[:, :n_p]
-    kinds = [phrases & (types == t) for t in sorted(PHRASE_TYPE_IDS.values())]
-    per_type = torch.stack([masked_mean(scores, k) for k in kinds], 1)  # (B, 3)
-    present = torch.stack([k.any(-1) for k in kinds], 1)
-    over_phrases = masked_mean(per_type, present)  # (B,)
+    kinds = torch.stack([types == t for t in sorted(PHRASE_TYPE_IDS.values())], -1)
+    kinds = (kinds & phrases[..., None]).to(scores.dtype)  # (B, P, 3)
+    count = kinds.sum(1)  # (B, 3) phrases of each type
+    per_type = (scores[:, None] @ kinds)[:, 0] / count.clamp_min(1.0)  # (B, 3) type means
+    over_phrases = masked_mean(per_type, count > 0)  # (B,)
     over_words = masked_mean(out.parts[:, n_p:], out.H_txt_mask[:, n_p:])
     return torch.where(phrases.any(-1), over_phrases, over_words)
 

@@ -99,14 +99,16 @@ class RunContext:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def check_finite(terms: dict[str, torch.Tensor], total: torch.Tensor, phase: str, step: int) -> None:
-    """Stop with a clear message instead of training on NaN/inf (names the step and term)."""
-    if torch.isfinite(total).all():
+def check_finite(terms: dict[str, float], phase: str, step: int) -> None:
+    """Stop with a clear message instead of training on NaN/inf (names the step and term).
+    terms: the micro-batches' loss terms of this update, as floats, "loss" the weighted sum."""
+    bad = [n for n, v in terms.items() if not math.isfinite(v)]
+    if not bad:
         return
-    bad = [n for n, v in terms.items() if not torch.isfinite(v).all()] or ["total"]
+    name = next((n for n in bad if n != "loss"), "total")
     raise SsamtError(
-        f"non-finite loss in phase {phase} at update {step + 1}: term {bad[0]} = "
-        f"{float(terms.get(bad[0], total).detach())}; lower the learning rate or check the data"
+        f"non-finite loss in phase {phase} at update {step + 1}: term {name} = "
+        f"{terms.get(name, terms['loss'])}; lower the learning rate or check the data"
     )
 
 
@@ -133,18 +135,27 @@ def _update(task: PhaseTask, cfg: PhaseConfig, optimizer, scheduler) -> float:
     return float(norm)
 
 
-def _micro_step(task: PhaseTask, inputs: dict, state: TrainState, scale: float, sync: bool,
-                device: torch.device) -> dict[str, float]:
-    """Forward + backward of one micro-batch; returns the loss terms as floats."""
+def _micro_step(task: PhaseTask, inputs: dict, scale: float, sync: bool,
+                device: torch.device) -> dict[str, torch.Tensor]:
+    """Forward + backward of one micro-batch; returns the loss terms ("loss": their weighted
+    sum) as detached scalars on the device. They are read on the host once an update
+    (_window_floats): reading each here would make the host wait for the device every
+    micro-batch, and on a GPU the host's launches are what bounds a step (issue 15)."""
     with _no_sync(task.objective, sync):
         with _autocast(device):
             terms = task.objective(**inputs)
         total = combine(terms, task.weights)
-        check_finite(terms, total, task.name, state.step)
         (total * scale).backward()
-    out = {name: float(v.detach()) for name, v in terms.items()}
-    out["loss"] = float(total.detach())
+    out = {name: v.detach().float() for name, v in terms.items()}
+    out["loss"] = total.detach().float()
     return out
+
+
+def _window_floats(window: list[dict[str, torch.Tensor]]) -> list[dict[str, float]]:
+    """The micro-batches' loss terms as floats, in one copy to the host."""
+    names = list(window[0])
+    values = torch.stack([torch.stack([w[n] for n in names]) for w in window]).tolist()
+    return [dict(zip(names, row)) for row in values]
 
 
 class _Prefetch:
@@ -204,15 +215,17 @@ def train_one_epoch(task: PhaseTask, batches: list[list[int]], cfg: PhaseConfig,
             next_update = state.step + int(sync)
             if next_update < cfg.max_steps:
                 prefetch.ahead(batches, state.batch_in_epoch, state.epoch, next_update)
-            terms = _micro_step(task, inputs, state, 1.0 / cfg.accum_steps, sync, ctx.device)
+            window.append(_micro_step(task, inputs, 1.0 / cfg.accum_steps, sync, ctx.device))
             del inputs  # let the batch's memory go before the next one arrives
             items += len(idx)
-            window.append(terms)
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v
             count += 1
             bar.update(1)
             if sync:
+                window = _window_floats(window)  # the update's one wait for the device
+                for terms in window:
+                    check_finite(terms, task.name, state.step)  # before the optimizer step
+                    for k, v in terms.items():
+                        sums[k] = sums.get(k, 0.0) + v
                 lr = optimizer.param_groups[0]["lr"]  # the rate this update uses
                 norm = _update(task, cfg, optimizer, scheduler)
                 state.step += 1

@@ -73,24 +73,35 @@ class InterObjective(torch.nn.Module):
         """
         from ssamt.losses import inter_losses
 
-        pos = self.model.inter(images, texts)  # (I_r, T_r)
-        cross = self.model.inter(images, texts.index(swap))  # (I_r, T_swap[r])
-        neg_img = cross.index(swap)  # row r: (I_swap[r], T_r)
+        # Cross row r is (I_r, T_swap[r]); the negative image run of row r, (I_swap[r], T_r),
+        # is cross row swap[r]: inter_losses indexes its scores (swap=) instead of a copy.
+        pos, cross = self._positives_and_cross(images, texts, swap)
         intra = None
         if self.options.l1_with_intra and a_img is not None:
             s_pos = (a_img * a_txt).sum(-1)  # (2n,)
             s_cross = (a_img * a_txt[swap]).sum(-1)
             intra = (s_pos, s_cross, s_cross[swap])
-        sup_txt, sup_img = self._supervision(pos, texts, swap, marks_pos, marks_cross)
+        sup_txt = self._supervision(pos, texts, swap, marks_pos, marks_cross)
         extra = None
         if edited is not None:
             extra = self._edited(images, pos, edited, a_img, intra, sup_txt)
         o = self.options
-        terms = inter_losses(pos, cross, neg_img, sup_txt, sup_img, o.alpha1, o.alpha2,
-                             o.alpha3, intra=intra, edited=extra)
+        terms = inter_losses(pos, cross, None, sup_txt, None, o.alpha1, o.alpha2, o.alpha3,
+                             intra=intra, edited=extra, swap=swap)
         if role_flags is not None:
             terms["LR"] = self._role_contrast(images, texts, role_flags)
         return {name: value.float() for name, value in terms.items()}
+
+    def _positives_and_cross(self, images: ImageBatch, texts: TextBatch, swap: torch.Tensor):
+        """The inter encoder on the 2n positives (I_r, T_r) and the 2n cross pairs
+        (I_r, T_swap[r]) in one pass over 4n rows: the two halves share their padding (the
+        same images, the same captions in another order), and one pass launches half the
+        kernels of two, which is what bounds a phase-2 step on a GPU (BENCHMARKS.md, issue
+        15). Same outputs as two passes (up to dropout's draws)."""
+        rows = torch.arange(len(texts), device=swap.device)
+        both = self.model.inter(images.index(torch.cat([rows, rows])),
+                                texts.index(torch.cat([rows, swap])))
+        return both.index(rows), both.index(rows + len(texts))
 
     def _role_contrast(self, images: ImageBatch, texts: TextBatch,
                        flags: torch.Tensor) -> torch.Tensor:
@@ -126,26 +137,23 @@ class InterObjective(torch.nn.Module):
 
     def _supervision(self, pos, texts: TextBatch, swap: torch.Tensor,
                      marks_pos: PhraseMarks | None, marks_cross: PhraseMarks | None):
-        """L3 supervision of the cross rows as negative captions and as negative images."""
+        """L3 supervision of the cross rows as negative captions (None without marks). As
+        negative images the same runs are read through swap (inter_losses(swap=)): cross row
+        swap[r] is image swap[r] with caption r, supervised by this one's row swap[r]."""
         from ssamt.losses import MatchedReference, PhraseSupervision, part_types
         from ssamt.model.scores import part_scores
 
         if marks_cross is None:
-            return None, None
+            return None
         if not self.options.l3_within_type:
-            marks_img = PhraseMarks(marks_cross.phrase_marks[swap], marks_cross.token_marks[swap])
-            return PhraseSupervision(marks_cross), PhraseSupervision(marks_img)
+            return PhraseSupervision(marks_cross)
         types = part_types(texts.phrase_types, texts.token_mask)  # (2n, P + L) of texts[r]
         reference = None
         if self.options.l3_reference and marks_pos is not None:
             matched = (marks_pos.combined() == MARK_MATCHED) & pos.H_txt_mask
             reference = MatchedReference(part_scores(pos), types, matched)
         # cross row r holds caption swap[r] against image r; its reference is positive r.
-        sup_txt = PhraseSupervision(marks_cross, types[swap], reference)
-        marks_img = PhraseMarks(marks_cross.phrase_marks[swap], marks_cross.token_marks[swap])
-        sup_img = PhraseSupervision(marks_img, types, None if reference is None
-                                    else reference.index(swap))
-        return sup_txt, sup_img
+        return PhraseSupervision(marks_cross, types[swap], reference)
 
 
 @dataclass

@@ -117,8 +117,8 @@ def _phrase_scores(inter, marks, types: torch.Tensor) -> dict[str, torch.Tensor]
     cos, comb = part_scores(inter), marks.combined()
     pos = (comb == MARK_MATCHED) & inter.H_txt_mask
     neg = (comb == MARK_MISMATCHED) & inter.H_txt_mask
-    pos_sum, pos_cnt = per_type_sums(cos, pos, types)
-    neg_sum, neg_cnt = per_type_sums(cos, neg, types)
+    sums, counts = per_type_sums(cos, torch.stack([pos, neg], 1), types)  # (B, 2, 4) each
+    (pos_sum, neg_sum), (pos_cnt, neg_cnt) = sums.unbind(1), counts.unbind(1)
     labeled = pos | neg
     return {"pm_pos": masked_mean(cos, pos), "pm_neg": masked_mean(cos, neg),
             "pm_valid": pos.any(1) & neg.any(1),
