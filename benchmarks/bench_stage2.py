@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssamt.data.batch import PHRASE_TYPE_IDS, ImageBatch, TextBatch
+from ssamt.data.batch import PHRASE_TYPE_IDS, ROLE_OBJECT, ROLE_SUBJECT, ImageBatch, TextBatch
 from ssamt.data.tables import ImageTable, TextTable, kept_phrases
+from ssamt.labels.graph import relation_roles
 from ssamt.model import SSAMT
 from ssamt.retrieval.encode import encode_gallery, eval_mode
 from ssamt.retrieval.rerank import (
@@ -67,6 +68,7 @@ class OldTextTable:
 
     def __init__(self, table: TextTable) -> None:
         tokens, n_tok, types, n_ph, spans, n_span = [], [], [], [], [], []
+        self._roles: list[tuple[list[int], list[int]]] = []  # per kept phrase: subj, obj
         for graph in table.graphs:
             ids = table.vocab.encode(graph.tokens[:table.max_tokens])
             tokens.extend(ids)
@@ -77,6 +79,7 @@ class OldTextTable:
                 types.append(PHRASE_TYPE_IDS[graph.phrases[p].type])
                 spans.extend(graph.phrases[p].span)
                 n_span.append(len(graph.phrases[p].span))
+                self._roles.append(relation_roles(graph, graph.phrases[p]))
         off = lambda n: np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
         self._tokens, self._tok_off = np.asarray(tokens, np.int64), off(n_tok)
         self._types, self._ph_off = np.asarray(types, np.int64), off(n_ph)
@@ -91,6 +94,7 @@ class OldTextTable:
         token_ids = np.zeros((b, L), dtype=np.int64)
         phrase_types = np.zeros((b, P), dtype=np.int64)
         spans = np.zeros((b, P, L), dtype=bool)
+        roles = np.zeros((b, P, L), dtype=np.int8)
         for row, j in enumerate(idx):
             t0, p0, p1 = self._tok_off[j], self._ph_off[j], self._ph_off[j + 1]
             token_ids[row, : n_tok[row]] = self._tokens[t0 : t0 + n_tok[row]]
@@ -98,9 +102,12 @@ class OldTextTable:
             s_off = self._span_off[p0 : p1 + 1]
             which = np.repeat(np.arange(p1 - p0), np.diff(s_off))
             spans[row, which, self._spans[s_off[0] : s_off[-1]]] = True
+            for k, (subj, obj) in enumerate(self._roles[p0:p1]):
+                roles[row, k, [t for t in subj if t < L]] = ROLE_SUBJECT
+                roles[row, k, [t for t in obj if t < L]] = ROLE_OBJECT
         tok, types = torch.from_numpy(token_ids), torch.from_numpy(phrase_types)
         return TextBatch(tok, tok.new_tensor(n_tok).unsqueeze(1) > torch.arange(L), types,
-                         types != 0, torch.from_numpy(spans))
+                         types != 0, torch.from_numpy(spans), torch.from_numpy(roles))
 
 
 def old_score_pair_terms(model, image_table: ImageTable, text_table: OldTextTable, img_emb,
