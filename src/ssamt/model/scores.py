@@ -44,6 +44,15 @@ class InterOutput:
                            *(None if t is None else t[idx]
                              for t in (self.parts, self.phrase_types, self.regions_found)))
 
+    def split(self, n: int) -> tuple[InterOutput, InterOutput]:
+        """Rows [0, n) and [n, B) of every output, as views (their gradients are joined by
+        one concatenation, not scattered into zeros as a gather's are)."""
+        halves = [(None, None) if t is None else t.split([n, t.shape[0] - n])
+                  for t in (self.h_img, self.h_txt, self.H_img, self.H_img_mask, self.H_txt,
+                            self.H_txt_mask, self.parts, self.phrase_types,
+                            self.regions_found)]
+        return InterOutput(*(h[0] for h in halves)), InterOutput(*(h[1] for h in halves))
+
 
 def cos_each(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
     """Cosine of u (B, d) with each H[b, k] (B, K, d) -> (B, K)."""

@@ -101,7 +101,7 @@ class InterObjective(torch.nn.Module):
         rows = torch.arange(len(texts), device=swap.device)
         both = self.model.inter(images.index(torch.cat([rows, rows])),
                                 texts.index(torch.cat([rows, swap])))
-        return both.index(rows), both.index(rows + len(texts))
+        return both.split(len(texts))
 
     def _role_contrast(self, images: ImageBatch, texts: TextBatch,
                        flags: torch.Tensor) -> torch.Tensor:
