@@ -145,3 +145,28 @@ def test_prefetch_error_surfaces_when_its_batch_is_taken(tmp_path):
         _run(tmp_path, crash_at=5, cfg=cfg)
     # batches 1-4 trained (accum 2: two updates) and were saved before batch 5 failed
     assert load_checkpoint(tmp_path / "last.pt")["state"]["batch_in_epoch"] == 4
+
+
+def test_a_term_missing_from_some_micro_batches_is_averaged_where_present(tmp_path):
+    """Edited negatives add L1_edit only to micro-batches that drew an edit: an update's
+    log averages each term over the micro-batches that have it (no KeyError)."""
+    class Sometimes(Toy):
+        calls = 0
+
+        def forward(self, x, y):
+            terms = super().forward(x, y)
+            Sometimes.calls += 1
+            if Sometimes.calls % 2 == 0:
+                terms["L1_edit"] = terms["L1"].detach() * 0 + 7.0
+            return terms
+
+    cfg = PhaseConfig(**{**CFG.__dict__, "accum_steps": 2, "max_steps": 3, "log_every": 1})
+    model = Sometimes()
+    task = PhaseTask("toy", model, {"L0": 1.0, "L1": 1.0}, np.ones(60, dtype=np.int64),
+                     lambda idx, e, u: {"x": DATA[idx], "y": TARGET[idx]}, list(model.parameters()))
+    opt = build_optimizer(model.parameters(), cfg)
+    ctx = RunContext(torch.device("cpu"), DistInfo(), MetricsLogger(tmp_path, tensorboard=False),
+                     lambda *a: None, progress=False)
+    run_phase(task, cfg, TrainState("toy"), ctx, opt, build_scheduler(opt, cfg))
+    train = [r for r in read_metrics(tmp_path) if r["kind"] == "train"]
+    assert train and all(r["L1_edit"] == pytest.approx(7.0) for r in train)

@@ -153,9 +153,8 @@ def _micro_step(task: PhaseTask, inputs: dict, scale: float, sync: bool,
 
 def _window_floats(window: list[dict[str, torch.Tensor]]) -> list[dict[str, float]]:
     """The micro-batches' loss terms as floats, in one copy to the host."""
-    names = list(window[0])
-    values = torch.stack([torch.stack([w[n] for n in names]) for w in window]).tolist()
-    return [dict(zip(names, row)) for row in values]
+    values = iter(torch.stack([v for terms in window for v in terms.values()]).tolist())
+    return [{name: next(values) for name in terms} for terms in window]
 
 
 class _Prefetch:
@@ -244,7 +243,9 @@ def train_one_epoch(task: PhaseTask, batches: list[list[int]], cfg: PhaseConfig,
 def _after_update(phase: str, cfg: PhaseConfig, state: TrainState, ctx: RunContext,
                   window: list[dict[str, float]], extra: dict[str, float], bar) -> None:
     """Progress bar every update; metrics.jsonl every `log_every` updates."""
-    mean = {k: sum(w[k] for w in window) / len(window) for k in window[0]}
+    # a term may be missing from some micro-batches (edited negatives: none drawn in one)
+    names = dict.fromkeys(k for w in window for k in w)
+    mean = {k: float(np.mean([w[k] for w in window if k in w])) for k in names}
     bar.set_postfix(loss=f"{mean['loss']:.4f}", step=state.step,
                     pairs_s=f"{extra['pairs_per_s']:.0f}")
     if state.step % max(cfg.log_every, 1) == 0 or state.step == 1:
