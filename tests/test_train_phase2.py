@@ -281,3 +281,23 @@ def test_step_and_stage2_never_wait_for_the_host(tmp_path):
     assert "mm" in step.ops and "bmm" in stage2.ops  # the recorder saw the model run
     assert not step.ops & HOST_ROUND_TRIPS
     assert not stage2.ops & HOST_ROUND_TRIPS
+
+
+def test_l3_words_off_leaves_words_out_of_the_within_type_l3(tmp_path):
+    """loss.l3_words=false: the word parts are in no type for L3 (issue 11), phrases keep
+    theirs; on, the paper's parts (phrases and words)."""
+    from ssamt.losses import WORD_PART
+
+    data, vocab = tiny_data(tmp_path)
+    inputs = None
+    for flag in (True, False):
+        cfg = load_config("synthetic", [*TINY, f"loss.l3_words={str(flag).lower()}"])
+        model, _, parts = model_and_partners(cfg, data, vocab)
+        options = InterOptions.from_config(cfg)
+        inputs = inputs or inter_inputs(data, [0, 3, 7], parts, False, torch.device("cpu"),
+                                        options, with_marks=True)
+        types = InterObjective(model, options)._l3_types(inputs["texts"])
+        n_p = inputs["texts"].phrase_types.shape[1]
+        assert torch.equal(types[:, :n_p], inputs["texts"].phrase_types)
+        words = types[:, n_p:][inputs["texts"].token_mask]
+        assert bool((words == WORD_PART).all()) if flag else bool((words == 0).all())

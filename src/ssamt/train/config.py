@@ -72,6 +72,11 @@ class LossConfig:
     l1_with_intra: bool = True  # L1 ranks s_A + s_G, the sum Eq. 5 ranks by
     l3_within_type: bool = True  # L3 compares parts of one type (object/attribute/...)
     l3_reference: bool = True  # the positive caption's matched parts join H+ of their type
+    # Issue 11: L3 also compares word parts (True, the paper: words are in H^T). With the
+    # grounding head a word's score is its best region whatever the caption says around it
+    # (docs/PHASE2.md "Phrase grounding"), so the only way L3 can lower a word marked
+    # mismatched in one caption is to lower it in every caption.
+    l3_words: bool = True
     # Issue 11 (docs/PHASE2.md "Binding and roles"): each positive also gets a minimal edit of
     # its own caption (attributes or roles swapped) as a negative, marked by the label rule.
     edited_negatives: bool = False

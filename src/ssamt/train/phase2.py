@@ -38,12 +38,13 @@ class InterOptions:
     l1_with_intra: bool = True  # L1 ranks s_A + s_G (the sum Eq. 5 ranks by)
     l3_within_type: bool = True  # L3 compares matched and mismatched parts of one type
     l3_reference: bool = True  # the positive caption's parts join H+ of their type
+    l3_words: bool = True  # L3 compares word parts too (loss.l3_words)
 
     @classmethod
     def from_config(cls, cfg: TrainConfig) -> InterOptions:
         loss = cfg.loss
         return cls(loss.alpha1, loss.alpha2, loss.alpha3, loss.l1_with_intra,
-                   loss.l3_within_type, loss.l3_reference)
+                   loss.l3_within_type, loss.l3_reference, loss.l3_words)
 
 
 class InterObjective(torch.nn.Module):
@@ -117,7 +118,7 @@ class InterObjective(torch.nn.Module):
         """EditedNegatives of the positive rows in edited.rows: the inter encoder on
         (I_r, T_r'), s_A of T_r' from the frozen intra text encoder, L3 with row r's matched
         reference."""
-        from ssamt.losses import EditedNegatives, PhraseSupervision, part_types
+        from ssamt.losses import EditedNegatives, PhraseSupervision
 
         rows = edited.rows
         neg = self.model.inter(images.index(rows), edited.texts)
@@ -129,25 +130,33 @@ class InterObjective(torch.nn.Module):
             pair_intra = (intra[0][rows], (a_img[rows] * a_edit.to(a_img.dtype)).sum(-1))
         sup = None
         if edited.marks is not None and sup_txt is not None:
-            types = part_types(edited.texts.phrase_types, edited.texts.token_mask)
+            types = self._l3_types(edited.texts)
             reference = sup_txt.reference  # row r of sup_txt: caption swap[r] against image r
             sup = PhraseSupervision(edited.marks, types if self.options.l3_within_type else None,
                                     None if reference is None else reference.index(rows))
         return EditedNegatives(pos.index(rows), neg, sup, pair_intra)
+
+    def _l3_types(self, texts: TextBatch) -> torch.Tensor:
+        """(B, P + L) part types for the within-type L3; words at 0 (in no type) without
+        loss.l3_words."""
+        from ssamt.losses import WORD_PART, part_types
+
+        types = part_types(texts.phrase_types, texts.token_mask)
+        return types if self.options.l3_words else types.masked_fill(types == WORD_PART, 0)
 
     def _supervision(self, pos, texts: TextBatch, swap: torch.Tensor,
                      marks_pos: PhraseMarks | None, marks_cross: PhraseMarks | None):
         """L3 supervision of the cross rows as negative captions (None without marks). As
         negative images the same runs are read through swap (inter_losses(swap=)): cross row
         swap[r] is image swap[r] with caption r, supervised by this one's row swap[r]."""
-        from ssamt.losses import MatchedReference, PhraseSupervision, part_types
+        from ssamt.losses import MatchedReference, PhraseSupervision
         from ssamt.model.scores import part_scores
 
         if marks_cross is None:
             return None
         if not self.options.l3_within_type:
             return PhraseSupervision(marks_cross)
-        types = part_types(texts.phrase_types, texts.token_mask)  # (2n, P + L) of texts[r]
+        types = self._l3_types(texts)  # (2n, P + L) of texts[r]
         reference = None
         if self.options.l3_reference and marks_pos is not None:
             matched = (marks_pos.combined() == MARK_MATCHED) & pos.H_txt_mask
