@@ -116,14 +116,18 @@ def test_non_finite_loss_stops_with_step_and_term(tmp_path):
             terms["L1"] = terms["L1"] * math.nan
             return terms
 
-    model = Bad()
+    with pytest.raises(SsamtError, match=r"update 1: term L1"):
+        _run_toy(Bad(), CFG, tmp_path)
+
+
+def _run_toy(model: Toy, cfg: PhaseConfig, tmp_path) -> None:
+    """run_phase of `model` on the toy data with weights L0 = L1 = 1, logging to tmp_path."""
     task = PhaseTask("toy", model, {"L0": 1.0, "L1": 1.0}, np.ones(60, dtype=np.int64),
                      lambda idx, e, u: {"x": DATA[idx], "y": TARGET[idx]}, list(model.parameters()))
-    opt = build_optimizer(model.parameters(), CFG)
+    opt = build_optimizer(model.parameters(), cfg)
     ctx = RunContext(torch.device("cpu"), DistInfo(), MetricsLogger(tmp_path, tensorboard=False),
                      lambda *a: None, progress=False)
-    with pytest.raises(SsamtError, match=r"update 1: term L1"):
-        run_phase(task, CFG, TrainState("toy"), ctx, opt, build_scheduler(opt, CFG))
+    run_phase(task, cfg, TrainState("toy"), ctx, opt, build_scheduler(opt, cfg))
 
 
 @pytest.mark.parametrize("accum", [1, 2, 4])
@@ -161,12 +165,6 @@ def test_a_term_missing_from_some_micro_batches_is_averaged_where_present(tmp_pa
             return terms
 
     cfg = PhaseConfig(**{**CFG.__dict__, "accum_steps": 2, "max_steps": 3, "log_every": 1})
-    model = Sometimes()
-    task = PhaseTask("toy", model, {"L0": 1.0, "L1": 1.0}, np.ones(60, dtype=np.int64),
-                     lambda idx, e, u: {"x": DATA[idx], "y": TARGET[idx]}, list(model.parameters()))
-    opt = build_optimizer(model.parameters(), cfg)
-    ctx = RunContext(torch.device("cpu"), DistInfo(), MetricsLogger(tmp_path, tensorboard=False),
-                     lambda *a: None, progress=False)
-    run_phase(task, cfg, TrainState("toy"), ctx, opt, build_scheduler(opt, cfg))
+    _run_toy(Sometimes(), cfg, tmp_path)
     train = [r for r in read_metrics(tmp_path) if r["kind"] == "train"]
     assert train and all(r["L1_edit"] == pytest.approx(7.0) for r in train)

@@ -223,15 +223,21 @@ def test_edited_negatives_add_their_terms(tmp_path):
     assert any(p.grad is not None for p in model.inter_parameters())
 
 
-def test_one_pass_over_positives_and_cross_pairs_equals_two(tmp_path):
-    """The objective runs the inter encoder once over positives and cross pairs together
-    (issue 15: half the kernel launches); in eval mode that is two separate passes."""
+def grounding_batch(tmp_path, hard: bool):
+    """A seeded synthetic-preset model with the grounding head (eval mode), its options and
+    one phase-2 batch of five anchors with marks, on the tiny data with boxes."""
     cfg = load_config("synthetic", [*TINY, "model.grounding=true"])
     data, vocab = tiny_data(tmp_path, boxes=True)
     model, _, parts = model_and_partners(cfg, data, vocab)
     options = InterOptions.from_config(cfg)
-    inputs = inter_inputs(data, [0, 3, 7, 9, 12], parts, False, torch.device("cpu"), options,
-                          with_marks=True)
+    return model, options, inter_inputs(data, [0, 3, 7, 9, 12], parts, hard,
+                                        torch.device("cpu"), options, with_marks=True)
+
+
+def test_one_pass_over_positives_and_cross_pairs_equals_two(tmp_path):
+    """The objective runs the inter encoder once over positives and cross pairs together
+    (issue 15: half the kernel launches); in eval mode that is two separate passes."""
+    model, options, inputs = grounding_batch(tmp_path, hard=False)
     images, texts, swap = inputs["images"], inputs["texts"], inputs["swap"]
     with torch.no_grad():
         pos, cross = InterObjective(model, options)._positives_and_cross(images, texts, swap)
@@ -266,12 +272,7 @@ def test_step_and_stage2_never_wait_for_the_host(tmp_path):
             self.ops.add(func.overloadpacket.__name__)
             return func(*args, **(kwargs or {}))
 
-    cfg = load_config("synthetic", [*TINY, "model.grounding=true"])
-    data, vocab = tiny_data(tmp_path, boxes=True)
-    model, _, parts = model_and_partners(cfg, data, vocab)
-    options = InterOptions.from_config(cfg)
-    inputs = inter_inputs(data, [0, 3, 7, 9, 12], parts, True, torch.device("cpu"), options,
-                          with_marks=True)
+    model, options, inputs = grounding_batch(tmp_path, hard=True)
     objective = InterObjective(model.train(), options)
     with Record() as step:
         combine(objective(**inputs), {"L1": 1.0, "L2": 0.1, "L3": 0.1}).backward()
