@@ -3,6 +3,8 @@ a positive of the same update, the random-to-hard schedule, and L3 supervision r
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -302,3 +304,24 @@ def test_l3_words_off_leaves_words_out_of_the_within_type_l3(tmp_path):
         assert torch.equal(types[:, :n_p], inputs["texts"].phrase_types)
         words = types[:, n_p:][inputs["texts"].token_mask]
         assert bool((words == WORD_PART).all()) if flag else bool((words == 0).all())
+
+
+def test_l3_predicate_words_off_leaves_only_predicate_words_out(tmp_path):
+    """loss.l3_predicate_words=false: a relation's predicate words (its span less subject and
+    object) are in no type for L3; every other word keeps WORD_PART (issue 11)."""
+    from ssamt.data.batch import PHRASE_TYPE_IDS
+    from ssamt.losses import WORD_PART
+
+    model, options, inputs = grounding_batch(tmp_path, hard=False)
+    texts = inputs["texts"]
+    off = InterObjective(model, replace(options, l3_predicate_words=False))._l3_types(texts)
+    n_p = texts.phrase_types.shape[1]
+    for b in range(len(texts)):
+        for t in range(texts.token_ids.shape[1]):
+            if not texts.token_mask[b, t]:
+                continue
+            predicate = any(int(texts.phrase_types[b, p]) == PHRASE_TYPE_IDS["relation"]
+                            and bool(texts.phrase_spans[b, p, t])
+                            and int(texts.phrase_roles[b, p, t]) == 0 for p in range(n_p))
+            assert int(off[b, n_p + t]) == (0 if predicate else WORD_PART)
+    assert int((off[:, n_p:] == 0).logical_and(texts.token_mask).sum()) > 0  # some were left out

@@ -77,6 +77,9 @@ class LossConfig:
     # (docs/PHASE2.md "Phrase grounding"), so the only way L3 can lower a word marked
     # mismatched in one caption is to lower it in every caption.
     l3_words: bool = True
+    # Issue 11: with l3_words, also compare a relation's predicate words ("front" of "in front
+    # of"); False leaves only those out (the relation phrase scores them with its regions).
+    l3_predicate_words: bool = True
     # Issue 11 (docs/PHASE2.md "Binding and roles"): each positive also gets a minimal edit of
     # its own caption (attributes or roles swapped) as a negative, marked by the label rule.
     edited_negatives: bool = False

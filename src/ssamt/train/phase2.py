@@ -39,12 +39,14 @@ class InterOptions:
     l3_within_type: bool = True  # L3 compares matched and mismatched parts of one type
     l3_reference: bool = True  # the positive caption's parts join H+ of their type
     l3_words: bool = True  # L3 compares word parts too (loss.l3_words)
+    l3_predicate_words: bool = True  # ... a relation's predicate words too
 
     @classmethod
     def from_config(cls, cfg: TrainConfig) -> InterOptions:
         loss = cfg.loss
         return cls(loss.alpha1, loss.alpha2, loss.alpha3, loss.l1_with_intra,
-                   loss.l3_within_type, loss.l3_reference, loss.l3_words)
+                   loss.l3_within_type, loss.l3_reference, loss.l3_words,
+                   loss.l3_predicate_words)
 
 
 class InterObjective(torch.nn.Module):
@@ -138,11 +140,19 @@ class InterObjective(torch.nn.Module):
 
     def _l3_types(self, texts: TextBatch) -> torch.Tensor:
         """(B, P + L) part types for the within-type L3; words at 0 (in no type) without
-        loss.l3_words."""
+        loss.l3_words, a relation's predicate words at 0 without loss.l3_predicate_words."""
+        from ssamt.data.batch import PHRASE_TYPE_IDS
         from ssamt.losses import WORD_PART, part_types
 
         types = part_types(texts.phrase_types, texts.token_mask)
-        return types if self.options.l3_words else types.masked_fill(types == WORD_PART, 0)
+        if not self.options.l3_words:
+            return types.masked_fill(types == WORD_PART, 0)
+        if self.options.l3_predicate_words or texts.phrase_roles is None:
+            return types
+        relation = (texts.phrase_types == PHRASE_TYPE_IDS["relation"])[..., None]  # (B, P, 1)
+        predicate = (texts.phrase_spans & (texts.phrase_roles == 0) & relation).any(1)  # (B, L)
+        n_p = texts.phrase_types.shape[1]
+        return torch.cat([types[:, :n_p], types[:, n_p:].masked_fill(predicate, 0)], dim=1)
 
     def _supervision(self, pos, texts: TextBatch, swap: torch.Tensor,
                      marks_pos: PhraseMarks | None, marks_cross: PhraseMarks | None):
