@@ -191,6 +191,12 @@ def test_command_end_to_end(tiny, tmp_path, capsys):
     assert set(res["verdict"]["cuts"]) == {"object", "attribute", "relation", "word"}
     assert res["agreement"]["counted"] > 0 and res["mu1"] == 0.25
     assert [f.name for f in out.parent.iterdir()] == ["explain.json"]  # no temp file left
+    # part levels from the data's train split, cached beside the checkpoint
+    assert "most likely mismatch" in text and res["verdict"]["flagged"] is not None
+    assert "training images" in res["verdict"]["rule"] and (tiny[5] / "part_levels.json").is_file()
+    judged = [p for p in res["parts"] if p["ref"] is not None]
+    assert any(abs(p["ref"] - res["verdict"]["reference"][p["type"] if p["kind"] == "phrase"
+                                                          else "word"]) > 1e-6 for p in judged)
 
     assert _cli(tiny, "--image", "3", "--caption", "16", "--threshold", "0.1", "--json",
                 str(out)) == 0
@@ -212,12 +218,13 @@ def test_command_parses_text_and_works_without_a_label_cache(tiny, tmp_path, cap
     for folder in (data, bare):
         out = tmp_path / f"{folder.name}.json"
         assert _cli(tiny, "--data", str(folder), "--image", "2", "--caption", "40",
-                    "--json", str(out)) == 0
+                    "--no-part-levels", "--json", str(out)) == 0
         runs[folder] = json.loads(out.read_text())
     assert not (bare / "test_labels.jsonl").exists()  # only the 6 captions needed were parsed
     assert runs[bare]["parts"] == runs[data]["parts"]
     out = tmp_path / "text.json"
-    assert _cli(tiny, "--image", "2", "--text", f"  {split.captions[40]} ", "--json", str(out)) == 0
+    assert _cli(tiny, "--image", "2", "--text", f"  {split.captions[40]} ", "--no-part-levels",
+                "--json", str(out)) == 0
     assert "caption given as text" in capsys.readouterr().out
     assert json.loads(out.read_text())["parts"] == runs[data]["parts"]
     assert _cli(tiny, "--image", "2", "--text", split.captions[12], "--json", str(out)) == 0

@@ -35,9 +35,11 @@ def tiny(tmp_path_factory):
     return g["data"], g["split"], g["store"], g["vocab"], g["model"], g["run"]
 
 
-def _plain(model, vocab, data, split, store, inputs):
-    """Per record, one pair at a time: scores of both pairs and whether the flagged part
-    touches the edited words (the synthetic captions' tokens are their words)."""
+def _plain(model, vocab, data, split, store, inputs, levels):
+    """Per record, one pair at a time: scores of both pairs and whether the part the verdict
+    names touches the edited words (the synthetic captions' tokens are their words), written
+    out: the phrase (else word) furthest below its type's mean in the image's other captions
+    plus its own offset from `levels` (None: no offsets)."""
     ims, boxes = read_edited_images(data, "test")
     pos, neg, loc = {k: [] for k in SCORES}, {k: [] for k in SCORES}, []
     for k, r in enumerate(inputs.records):
@@ -57,22 +59,32 @@ def _plain(model, vocab, data, split, store, inputs):
             for key, v in (("intra", s["intra"]), ("inter_global", s["inter_global"]),
                            ("local", s["s_P"] + s["s_R"]), ("eq5", s["eq5"])):
                 side[key].append(v)
-        refs = reference_levels([p for g in store.image_graphs(r["image"]) for p in
-                                 score_parts(model, vocab, MAX_TOKENS, img, g, None, 0.25, 0.05)[0]])
-        parts = score_parts(model, vocab, MAX_TOKENS, neg_img, graph, None, 0.25, 0.05)[0]
-        flagged = min((p for p in parts if p.judged and p.level in refs),
-                      key=lambda p: p.score - refs[p.level])
+        refs = reference_levels([p for g in store.image_graphs(r["image"]) if g.text != graph.text
+                                 for p in score_parts(model, vocab, MAX_TOKENS, img, g, None,
+                                                      0.25, 0.05)[0]])
+        parts = [p for p in score_parts(model, vocab, MAX_TOKENS, neg_img, graph, None, 0.25,
+                                        0.05)[0] if p.judged and p.level in refs]
+        parts = [p for p in parts if p.kind == "phrase"] or parts
+
+        offset = {p.key: 0.0 if levels is None else levels.offset(p.key, p.level) for p in parts}
+        flagged = min(parts, key=lambda p: p.score - refs[p.level] - offset[p.key])
         tokens = set(graph.phrases[flagged.index].span) if flagged.kind == "phrase" else {flagged.index}
         loc.append(bool(tokens & set(r["span"])))
     return ({k: np.array(v) for k, v in pos.items()}, {k: np.array(v) for k, v in neg.items()},
             np.array(loc))
 
 
-def test_accuracies_and_localization_match_a_plain_loop(tiny):
+@pytest.mark.parametrize("with_levels", [True, False])
+def test_accuracies_and_localization_match_a_plain_loop(tiny, with_levels):
+    from ssamt.pipelines.part_levels import part_levels_for
+
     data, split, store, vocab, model, _ = tiny
     inputs = load_inputs(data, "test", max_images=IMAGES)
-    got = measure(as_run(model, vocab, CONFIG), inputs, batch_size=16)
-    pos, neg, loc = _plain(model, vocab, data, split, store, inputs)
+    run = as_run(model, vocab, CONFIG)
+    got = measure(run, inputs, batch_size=16, part_levels=with_levels)
+    levels = part_levels_for(run, data) if with_levels else None
+    assert levels is None or len(levels.key_means) > 50  # the tiny train split was scored
+    pos, neg, loc = _plain(model, vocab, data, split, store, inputs, levels)
     edits = np.array([r["edit"] for r in inputs.records])
     assert list(got) == [e for e in EDIT_TYPES if e in set(edits)] and len(got) >= 7
     for edit, row in got.items():

@@ -97,6 +97,8 @@ def test_explain_html_end_to_end(run_and_data, tmp_path, capsys):
         assert caption.replace("'", "&#x27;") in html or caption in html
     words = [p for p in expl["parts"] if p["kind"] == "word"]
     assert html.count('class="chip') >= len(words)
+    named = expl["verdict"]["flagged"]["text"]
+    assert f"Most likely mismatch: <b>{named.replace(chr(39), '&#x27;')}</b>" in html
     scene = read_scene(data, "test", 2)
     assert object_label(scene["objects"][0]).split()[-1] in html
 

@@ -81,6 +81,9 @@ def _minimal_parser(sub) -> None:
                    help="Eq. 5 re-ranks the top K for the scene-truth recall (default 10)")
     p.add_argument("--images", type=int, default=0, metavar="N",
                    help="only the pairs of the first N images (default 0: all; smoke runs)")
+    p.add_argument("--no-part-levels", action="store_true",
+                   help="judge each part against its type's reference alone, without its "
+                        "own level measured on training pairs (the verdict before issue 11)")
     p.add_argument("--device", default="auto", help="cpu, cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -163,7 +166,8 @@ def _run_minimal(args: argparse.Namespace, out, device: str) -> int:
     models = {"pm": Path(args.checkpoint),
               "lm": Path(args.checkpoint_wo_pm) if args.checkpoint_wo_pm else None}
     run_minimal_pairs(models, args.data, out, split=args.split, rerank_k=args.rerank_k,
-                      device=device, max_images=args.images, progress=not args.quiet)
+                      device=device, max_images=args.images, progress=not args.quiet,
+                      part_levels=not args.no_part_levels)
     print(f"report: {out / 'report.md'}")
     return 0
 

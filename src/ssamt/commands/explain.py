@@ -51,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "checkpoint's config)")
     cut.add_argument("--threshold", type=float, default=None,
                      help="flag parts scoring below this cosine instead")
+    parser.add_argument("--no-part-levels", action="store_true",
+                        help="judge each part against its type's reference alone; by default "
+                             "its own usual level is added, measured once on the data's train "
+                             "split and cached beside the checkpoint (part_levels.json)")
     parser.add_argument("--mu1", type=float, default=None,
                         help="Eq. 5 weight of cos(h^I, h^T) (default: from the checkpoint)")
     parser.add_argument("--mu2", type=float, default=None,
@@ -101,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         format_explanation,
         image_batch,
     )
+    from ssamt.pipelines.part_levels import part_levels_for
     from ssamt.train.compat import check_data_fits, note_phase1
     from ssamt.train.run import load_run
 
@@ -131,9 +136,12 @@ def run(args: argparse.Namespace) -> int:
     # The reference: the image's other captions (never the explained one, ssamt.pipelines.explain).
     ref_lines = [line for line, g in zip(own, own_graphs)
                  if line != args.caption and g.text != graph.text]
+    levels = None if args.no_part_levels else part_levels_for(
+        run, args.data, device=device, progress=sys.stderr.isatty())
     expl = explain_pair(run, image, graph, build_image_labels(own_graphs),
                         [graphs[own.index(line)] for line in ref_lines], margin=args.margin,
-                        threshold=args.threshold, mu1=args.mu1, mu2=args.mu2)
+                        threshold=args.threshold, mu1=args.mu1, mu2=args.mu2,
+                        part_levels=levels)
     positive = None if args.caption is None else args.caption in own
     print(format_explanation(expl, _title(args, positive)),
           file=sys.stderr if is_stdout(args.json) else sys.stdout)

@@ -99,6 +99,10 @@ def _legend() -> str:
 
 def _verdict(expl: Any) -> str:
     lines = [f"<p>Model verdict: {escape(expl.rule)}.</p>"]
+    flagged = getattr(expl, "flagged", None)
+    if flagged is not None:
+        lines.append(f"<p>Most likely mismatch: <b>{escape(flagged.text)}</b> ({flagged.type}, "
+                     f"{flagged.score - flagged.ref:+.3f} against its reference).</p>")
     if expl.has_labels:
         a = expl.agreement()
         mm = "–" if a["mean_mismatched"] is None else f"{a['mean_mismatched']:+.3f}"

@@ -35,5 +35,5 @@ def explain_hit(searcher: Any, image_id: str | int, *, text: str | None = None,
     reference = [g for line, g in zip(own, own_graphs) if line != caption and g.text != graph.text]
     expl = explain_pair(searcher.run, searcher.image_table.batch([i]), graph,
                         build_image_labels(own_graphs), reference, mu1=searcher.mu1,
-                        mu2=searcher.mu2)
+                        mu2=searcher.mu2, part_levels=searcher.part_levels())
     return expl, i, None if caption is None else caption in own

@@ -49,6 +49,18 @@ class Searcher:
                                    ndim=1)
         self._id_to_index = ({str(i): n for n, i in enumerate(split.ids)}
                              if split.ids is not None else None)
+        self._part_levels: tuple[Any] | None = None  # (PartLevels or None,) once measured
+
+    def part_levels(self) -> Any:
+        """The run's part levels for the explain verdict (ssamt.pipelines.part_levels), from
+        the gallery's data folder when it holds the run's training split, else None;
+        measured (or read from the cache) on the first call."""
+        from ssamt.pipelines.part_levels import part_levels_for
+
+        if self._part_levels is None:
+            self._part_levels = (part_levels_for(self.run, self.split.data_dir,
+                                                 device=self.device),)
+        return self._part_levels[0]
 
     # ---- opening ---------------------------------------------------------------------------
     @classmethod

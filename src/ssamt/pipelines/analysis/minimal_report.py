@@ -69,8 +69,9 @@ def _plot(out: Path, measured: dict[str, dict[str, dict[str, float]]]) -> None:
 def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out: str | Path, *,
                       split: str = "test", rerank_k: int = 10, device: str = "cpu",
                       batch_size: int = 128, max_images: int = 0,
-                      progress: bool = False) -> dict[str, Any]:
-    """Measure each given model ("pm" required, "lm" optional), write the report folder."""
+                      progress: bool = False, part_levels: bool = True) -> dict[str, Any]:
+    """Measure each given model ("pm" required, "lm" optional), write the report folder;
+    part_levels as minimal_run.measure_with_chance."""
     from ssamt.fileio import write_json, write_text
     from ssamt.pipelines.analysis.minimal_pairs import __doc__ as definitions
     from ssamt.pipelines.analysis.minimal_run import (
@@ -90,7 +91,7 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
         run = load_run(path, device)
         weights[key] = run.describe_eq5()
         measured[key], chance[key] = measure_with_chance(run, inputs, batch_size=batch_size,
-                                                         device=device)
+                                                         device=device, part_levels=part_levels)
         rec = scene_truth_recalls(run, data_dir, split, rerank_k, device=device)
         if rec is not None:
             recalls[MODEL_NAMES[key]] = rec
@@ -100,20 +101,23 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
     write_json(out / "recall.json", recalls)
     _plot(out, measured)
     lines = _report_lines(models, data_dir, split, measured, chance, recalls,
-                          len(inputs.records), weights)
+                          len(inputs.records), weights, part_levels)
     lines += ["## Definitions", "", "```text", definitions.strip(), "```", ""]
     write_text(out / "report.md", "\n".join(lines))
     return {"results": measured, "recall": recalls}
 
 
 def _report_lines(models, data_dir, split, measured, chance, recalls, n: int,
-                  weights: dict[str, str]) -> list[str]:
+                  weights: dict[str, str], part_levels: bool = True) -> list[str]:
     runs = ", ".join(f"{MODEL_NAMES[k]} `{p}` ({weights[k]})"
                      for k, p in models.items() if p is not None)
     lines = ["# Minimal pairs (issue 11)", "",
              f"Data: `{data_dir}`, split `{split}`, {n} minimal pairs. Runs: {runs}.", "",
              ("Pairwise accuracy (%): the true caption (image) scores above the edited one; "
-              "localized (%): the flagged part of the edited pair touches the edit. Edit types "
+              "localized (%): the part the explain verdict names in the edited pair touches "
+              "the edit (" + ("parts judged against their type and their own level"
+                              if part_levels else "parts judged against their type alone, "
+                              "--no-part-levels") + "). Edit types "
               "with \"swap\" keep the bag of words."), "",
              minimal_pair_table(measured["pm"], measured.get("lm"), chance["pm"]), ""]
     if "lm" in measured:

@@ -17,13 +17,11 @@ import numpy as np
 from ssamt.errors import DataError
 from ssamt.labels.graph import CaptionGraph
 from ssamt.pipelines.analysis.minimal_pairs import (
-    SCORES,
-    ImageRows,
     accuracy_by_edit,
     chance_localized,
     localized,
-    score_pairs,
 )
+from ssamt.pipelines.pair_parts import SCORES, ImageRows, Scored, score_pairs
 
 if TYPE_CHECKING:
     from ssamt.train.run import Run
@@ -94,19 +92,22 @@ def negative_rows(inputs: MinimalInputs, k: int) -> tuple[int, int]:
 
 
 def measure(run: Run, inputs: MinimalInputs, *, batch_size: int = 128,
-            device: str = "cpu") -> dict[str, dict[str, float]]:
+            device: str = "cpu", part_levels: bool = True) -> dict[str, dict[str, float]]:
     """results.json of one trained run (ssamt.train.run.load_run): {edit type: {SCORES...,
     "localized", "n"}}, with the run's Eq. 5 weights and max_tokens."""
-    return measure_with_chance(run, inputs, batch_size=batch_size, device=device)[0]
+    return measure_with_chance(run, inputs, batch_size=batch_size, device=device,
+                               part_levels=part_levels)[0]
 
 
 def measure_with_chance(run: Run, inputs: MinimalInputs, *, batch_size: int = 128,
-                        device: str = "cpu"
+                        device: str = "cpu", part_levels: bool = True
                         ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """(measure's results, {edit type: % localized by a part picked at random})."""
+    """(measure's results, {edit type: % localized by a part picked at random}).
+    part_levels: judge each part against its own level too (ssamt.pipelines.part_levels,
+    from the data folder's train split when it is the run's); False: its type's alone."""
     from ssamt.data.synth.edits import EDIT_TYPES
     from ssamt.data.tables import TextTable
-    from ssamt.pipelines.explain import reference_levels
+    from ssamt.pipelines.part_levels import part_levels_for
 
     model, vocab, max_tokens = run.model, run.vocab, run.max_tokens
     mu1, mu2 = run.eq5_weights()
@@ -119,22 +120,37 @@ def measure_with_chance(run: Run, inputs: MinimalInputs, *, batch_size: int = 12
     own_cap = (own_img * K + np.tile(np.arange(K), len(imgs))).astype(np.int64)
     own = score_pairs(model, inputs.images, texts, inputs.graphs, own_img, own_cap, mu1, mu2, **kw)
     at = {int(c): n for n, c in enumerate(own_cap)}
-    refs = {i: reference_levels([p for n in range(a * K, a * K + K) for p in own.parts[n]])
-            for a, i in enumerate(imgs)}
     # pass 2: the negatives
     rows = np.array([negative_rows(inputs, k) for k in range(len(inputs.records))], np.int64)
     neg = score_pairs(model, inputs.images, texts, inputs.graphs, rows[:, 0], rows[:, 1],
                       mu1, mu2, **kw)
+    levels = part_levels_for(run, inputs.data_dir, batch_size=batch_size,
+                             device=device) if part_levels else None
+    judged = [_judged(inputs, own, at, r, inputs.graphs[rows[k, 1]], neg.parts[k], levels)
+              for k, r in enumerate(inputs.records)]
     pos_idx = np.array([at[r["caption"]] for r in inputs.records])
     pos = {k: own.scores[k][pos_idx] for k in SCORES}
-    loc = np.array([localized(inputs.graphs[rows[k, 1]], neg.parts[k], refs[r["image"]],
-                              r["char_spans"]) for k, r in enumerate(inputs.records)])
-    chance = np.array([chance_localized(inputs.graphs[rows[k, 1]], neg.parts[k],
-                                        refs[r["image"]], r["char_spans"])
+    loc = np.array([localized(inputs.graphs[rows[k, 1]], judged[k], r["char_spans"])
+                    for k, r in enumerate(inputs.records)])
+    chance = np.array([chance_localized(inputs.graphs[rows[k, 1]], judged[k], r["char_spans"])
                        for k, r in enumerate(inputs.records)])
     edits = np.array([r["edit"] for r in inputs.records])
     return (accuracy_by_edit(inputs.records, pos, neg.scores, loc, EDIT_TYPES),
             {e: float(100 * chance[edits == e].mean()) for e in EDIT_TYPES if (edits == e).any()})
+
+
+def _judged(inputs: MinimalInputs, own: Scored, at: dict[int, int], record: dict[str, Any],
+            graph: CaptionGraph, parts: list, levels: Any) -> list:
+    """The negative's parts with their references, as `ssamt explain` sets them: the type
+    levels of the image's own captions against the original image, less any caption with
+    the judged text (an image-side edit's caption is one of them), plus the part levels."""
+    from ssamt.pipelines.explain import reference_levels, with_references
+
+    K = inputs.captions_per_image
+    lines = range(record["image"] * K, (record["image"] + 1) * K)
+    ref_parts = [p for c in lines if inputs.graphs[c].text != graph.text
+                 for p in own.parts[at[c]]]
+    return with_references(parts, reference_levels(ref_parts), levels)
 
 
 def scene_truth_recalls(run: Run, data_dir: str | Path, split: str, k: int, *,

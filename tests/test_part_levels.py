@@ -1,0 +1,156 @@
+"""Part levels (issue 11): the batched measure matches a plain one-pair loop over explain's
+scoring, offsets follow their definition, the cache beside the checkpoint is reused, renewed
+and never written through a link, and the explain verdict judges a part against its type's
+reference plus its own offset, naming a phrase first."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from _gallery import CONFIG, MAX_TOKENS, as_run, make_gallery
+
+from ssamt.pipelines import part_levels as pl
+from ssamt.pipelines.explain import Part, explain_pair, flagged_part, image_batch, score_parts
+from ssamt.pipelines.part_levels import PartLevels, measure_part_levels, part_levels_for
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    pytest.importorskip("spacy")
+    g = make_gallery(tmp_path_factory.mktemp("part-levels"), index=False)
+    return g
+
+
+def _part(kind, index, typ, key, score, ref=None):
+    return Part(kind, index, typ, key[-1], key, score, None, None, ref=ref)
+
+
+def test_offsets_follow_their_definition():
+    rows = [[_part("word", 0, "word", ("word", "front"), -0.5),
+             _part("word", 1, "word", ("word", "dog"), 0.3),
+             _part("word", 2, "stop word", ("word", "the"), 0.9),  # no verdict: left out
+             _part("phrase", 0, "object", ("obj", "dog"), 0.6)]] * 3
+    rows += [[_part("word", 0, "word", ("word", "cat"), 0.1)]]  # seen once
+    levels = PartLevels.from_parts(rows, images=4)
+    word_mean = (3 * (-0.5 + 0.3) + 0.1) / 7
+    assert levels.type_means == pytest.approx({"word": word_mean, "object": 0.6})
+    assert levels.offset(("word", "front"), "word") == pytest.approx(-0.5 - word_mean)
+    assert levels.offset(("obj", "dog"), "object") == pytest.approx(0.0)
+    assert levels.offset(("word", "cat"), "word") == 0.0  # under MIN_COUNT
+    assert levels.offset(("word", "unseen"), "word") == 0.0
+    assert ("word", "the") not in levels.key_means
+    back = PartLevels.from_dict(json.loads(json.dumps(levels.to_dict())))
+    assert back == levels
+
+
+def test_measure_matches_a_plain_loop(tiny):
+    from ssamt.data.precomp import open_split
+    from ssamt.data.split_labels import labels_for_split
+    from ssamt.data.tables import ImageTable
+
+    split = open_split(tiny["data"], "train")
+    store = labels_for_split(tiny["data"], "train")
+    run = as_run(tiny["model"], tiny["vocab"], CONFIG)
+    rows = np.array([3, 17, 40, 41, 199])
+    k = split.captions_per_image
+    graphs = [store.graphs[i * k + c] for i in rows for c in range(k)]
+    got = measure_part_levels(run, ImageTable(split), rows, graphs, batch_size=7)
+    plain = [score_parts(tiny["model"], tiny["vocab"], MAX_TOKENS, image_batch(split, int(i)),
+                         graphs[n * k + c], None, 0.25, 0.05)[0]
+             for n, i in enumerate(rows) for c in range(k)]
+    want = PartLevels.from_parts(plain, len(rows))
+    assert got.images == 5 and got.type_means == pytest.approx(want.type_means, abs=1e-5)
+    assert set(got.key_means) == set(want.key_means)
+    for key, (mean, count) in want.key_means.items():
+        assert got.key_means[key][1] == count
+        assert got.key_means[key][0] == pytest.approx(mean, abs=1e-5)
+
+
+def _saved_run(tiny, tmp_path):
+    from ssamt.train.run import load_run
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "best.pt").write_bytes((tiny["run"] / "best.pt").read_bytes())
+    return load_run(folder)
+
+
+def test_the_cache_is_reused_renewed_and_never_written_through_a_link(tiny, tmp_path,
+                                                                      monkeypatch):
+    run = _saved_run(tiny, tmp_path)
+    first = part_levels_for(run, tiny["data"])
+    cache = run.path.parent / pl.CACHE_NAME
+    assert first is not None and first.images == 200 and cache.is_file()
+
+    def no_measure(*a, **k):
+        raise AssertionError("measured again")
+
+    with monkeypatch.context() as m:
+        m.setattr(pl, "measure_part_levels", no_measure)
+        assert part_levels_for(run, tiny["data"]) == first
+    # a new checkpoint (another mtime) or a corrupt cache: measured again and rewritten
+    stat = run.path.stat()
+    os.utime(run.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert part_levels_for(run, tiny["data"]) == first
+    assert json.loads(cache.read_text())["identity"]["mtime_ns"] == stat.st_mtime_ns + 10**9
+    cache.write_text("{not json")
+    assert part_levels_for(run, tiny["data"]) == first
+    assert json.loads(cache.read_text())["levels"]["images"] == 200
+    # a link in the cache's place is not followed
+    cache.unlink()
+    target = tmp_path / "elsewhere.json"
+    target.write_text("mine")
+    cache.symlink_to(target)
+    assert part_levels_for(run, tiny["data"]) == first
+    assert target.read_text() == "mine"
+
+
+def test_no_levels_without_the_runs_training_split(tiny, tmp_path, capsys):
+    import dataclasses
+
+    run = _saved_run(tiny, tmp_path)
+    assert part_levels_for(run, tmp_path / "nowhere", progress=True) is None
+    assert "no 'train' split" in capsys.readouterr().err
+    other = dataclasses.replace(run, data_fingerprint="sha256:0000000000000000")
+    assert part_levels_for(other, tiny["data"], progress=True) is None
+    assert "not the run's training data" in capsys.readouterr().err
+
+
+def test_the_verdict_names_a_phrase_first_then_a_word():
+    front = _part("word", 3, "word", ("word", "front"), -0.9, ref=0.0)
+    phrase = _part("phrase", 0, "relation", ("rel", "dog", "front", "cat"), -0.2, ref=-0.1)
+    other = _part("phrase", 1, "object", ("obj", "cat"), 0.5, ref=0.45)
+    unjudged = _part("phrase", 2, "object", ("obj", "sky"), -5.0)  # no reference
+    assert flagged_part([front, phrase, other, unjudged]) is phrase
+    assert flagged_part([front, _part("word", 4, "word", ("word", "x"), 0.0, ref=0.1)]) is front
+    assert flagged_part([unjudged]) is None
+
+
+def test_explain_judges_each_part_against_its_type_and_its_own_level(tiny):
+    store, split = tiny["store"], tiny["split"]
+    run = as_run(tiny["model"], tiny["vocab"], {**CONFIG, "loss": {**CONFIG["loss"],
+                                                                   "alpha3": 0.2}})
+    image = 3
+    own = store.image_graphs(image)
+    graph = store.graphs[(image + 1) * split.captions_per_image]  # another image's caption
+    plain = explain_pair(run, image_batch(split, image), graph, None, own)
+    keys = {p.key for p in plain.parts if p.judged}
+    levels = PartLevels({"object": 0.0, "attribute": 0.0, "relation": 0.0, "word": 0.0},
+                        {k: (0.05 * n - 0.3, 5) for n, k in enumerate(sorted(keys))}, 9)
+    expl = explain_pair(run, image_batch(split, image), graph, None, own, part_levels=levels)
+    assert expl.reference == plain.reference
+    judged = [p for p in expl.parts if p.ref is not None]
+    assert judged and len(judged) == sum(p.ref is not None for p in plain.parts)
+    for p in judged:
+        want = expl.reference[p.level] + levels.offset(p.key, p.level)
+        assert p.ref == pytest.approx(want)
+        assert p.mismatch == (p.score < want - 0.1)
+    phrases = [p for p in judged if p.kind == "phrase"] or judged
+    assert expl.flagged == min(phrases, key=lambda p: p.score - p.ref)
+    assert "9 training images" in expl.rule
+    assert expl.to_json()["verdict"]["flagged"]["text"] == expl.flagged.text
