@@ -190,7 +190,8 @@ def minimal_pair_lines(minimal: dict | None) -> list[str]:
             ("Pairwise accuracy (%): the true caption (image) outscores the same caption "
              "(image) with one edit that makes it false; edits with \"swap\" keep the bag of "
              "words, so a dual encoder is near 50 there. Localized (%): the part `ssamt "
-             "explain` flags in the edited pair touches the edit. Details: `ssamt analyze "
+             "explain` names in the edited pair (most likely mismatch: the phrase furthest "
+             "below its type's and its own level) touches the edit. Details: `ssamt analyze "
              "minimal-pairs --checkpoint run --data data --out minimal`."), "",
             minimal_pair_table(minimal["results"], chance=minimal["chance"]), ""]
 
