@@ -5,6 +5,7 @@ reference plus its own offset, naming a phrase first."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -48,6 +49,31 @@ def test_offsets_follow_their_definition():
     assert back == levels
 
 
+def test_margins_are_the_false_flag_quantile_of_leave_one_out_residuals():
+    rng = np.random.default_rng(0)
+    keys = [("word", "front"), ("word", "dog"), ("obj", "dog"), ("word", "red")]
+    groups = []
+    for _ in range(15):  # 15 images x 3 captions x 4 parts
+        groups.append([[_part("phrase" if key[0] == "obj" else "word", n,
+                              "object" if key[0] == "obj" else "word", key,
+                              float(rng.normal(-0.4 if key[1] == "front" else 0.2, 0.1)))
+                        for n, key in enumerate(keys)] for _ in range(3)])
+    got = PartLevels.from_images(groups)
+    means = PartLevels.from_parts([p for g in groups for p in g], 15)
+    assert got.key_means == means.key_means and got.images == 15
+    residuals = {"word": [], "object": []}
+    for g in groups:
+        for c, parts in enumerate(g):
+            other = [p for d, o in enumerate(g) if d != c for p in o]
+            for p in parts:
+                ref = np.mean([o.score for o in other if o.level == p.level])
+                residuals[p.level].append(p.score - ref - means.offset(p.key, p.level))
+    assert got.margins["word"] == pytest.approx(-np.quantile(residuals["word"], pl.FALSE_FLAGS))
+    assert "object" not in got.margins  # 45 residuals, under MIN_RESIDUALS
+    assert 0.05 < got.margins["word"] < 0.5
+    assert PartLevels.from_dict(json.loads(json.dumps(got.to_dict()))) == got
+
+
 def test_measure_matches_a_plain_loop(tiny):
     from ssamt.data.precomp import open_split
     from ssamt.data.split_labels import labels_for_split
@@ -86,6 +112,7 @@ def test_the_cache_is_reused_renewed_and_never_written_through_a_link(tiny, tmp_
     first = part_levels_for(run, tiny["data"])
     cache = run.path.parent / pl.CACHE_NAME
     assert first is not None and first.images == 200 and cache.is_file()
+    assert set(first.margins) == {"object", "attribute", "relation", "word"}
 
     def no_measure(*a, **k):
         raise AssertionError("measured again")
@@ -111,8 +138,6 @@ def test_the_cache_is_reused_renewed_and_never_written_through_a_link(tiny, tmp_
 
 
 def test_no_levels_without_the_runs_training_split(tiny, tmp_path, capsys):
-    import dataclasses
-
     run = _saved_run(tiny, tmp_path)
     assert part_levels_for(run, tmp_path / "nowhere", progress=True) is None
     assert "no 'train' split" in capsys.readouterr().err
@@ -152,5 +177,16 @@ def test_explain_judges_each_part_against_its_type_and_its_own_level(tiny):
         assert p.mismatch == (p.score < want - 0.1)
     phrases = [p for p in judged if p.kind == "phrase"] or judged
     assert expl.flagged == min(phrases, key=lambda p: p.score - p.ref)
-    assert "9 training images" in expl.rule
+    assert "9 training images" in expl.rule and "0.100 (alpha3 / 2)" in expl.rule
     assert expl.to_json()["verdict"]["flagged"]["text"] == expl.flagged.text
+    # measured margins are the default; a given --margin still wins
+    learned = dataclasses.replace(levels, margins={"object": 0.3, "word": 0.02})
+    expl = explain_pair(run, image_batch(split, image), graph, None, own, part_levels=learned)
+    fallback = {"object": 0.3, "word": 0.02, "attribute": 0.1, "relation": 0.1}
+    for p in (p for p in expl.parts if p.ref is not None):
+        assert p.mismatch == (p.score < p.ref - fallback[p.level])
+    assert expl.cuts == pytest.approx({k: v - fallback[k] for k, v in expl.reference.items()})
+    assert "object 0.300, word 0.020" in expl.rule
+    given = explain_pair(run, image_batch(split, image), graph, None, own, part_levels=learned,
+                         margin=0.0)
+    assert all(p.mismatch == (p.score < p.ref) for p in given.parts if p.ref is not None)

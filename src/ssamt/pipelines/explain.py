@@ -10,15 +10,16 @@ paper's Figure 3, and flags the parts the model scores as not matching the image
 
 Model verdict ("mismatch"): a part k of type t (object, attribute, relation, or content
 word) is flagged when its score is below
-    ref_k - margin,   ref_k = ref_t + offset_k,
+    ref_k - m_t,   ref_k = ref_t + offset_k,
     ref_t = mean score of the type-t parts of the image's own captions
 (the reference captions: the image's captions in the split, less the one explained; they
 match the image by construction, their keys being in L_i), offset_k = where part k's key
-usually scores against images it matches, relative to its type, measured once per
-checkpoint on training pairs (ssamt.pipelines.part_levels; 0 when unknown), margin =
-alpha3 / 2 of the checkpoint by default; or below `threshold` when one is given. The one
-part the verdict names ("most likely mismatch", flagged_part) is the phrase furthest below
-its ref_k, or the word furthest below when no phrase is judged.
+usually scores against images it matches, relative to its type, and m_t = the margin
+below which 5% of the matched type-t parts fall, both measured once per checkpoint on
+training pairs (ssamt.pipelines.part_levels; without them offset_k = 0 and m_t = alpha3 /
+2 of the checkpoint); `margin` replaces every m_t, and `threshold` replaces the rule. The
+one part the verdict names ("most likely mismatch", flagged_part) is the phrase furthest
+below its ref_k, or the word furthest below when no phrase is judged.
 - A reference, not a fixed level: L2 (Eq. 2) trains the parts of a matching caption to
   score above those of a non-matching one (Figure 3 compares them so), and L3 the mismatched
   parts of a caption at least alpha3 below its matched parts. Both are relative, so a score
@@ -30,17 +31,21 @@ its ref_k, or the word furthest below when no phrase is judged.
   attributes near 0, words near +0.4 and objects near +0.7 in every caption: one mean over
   all parts flagged every attribute and relation of the images' own captions (60 test
   images); a reference of the same type cannot flag a type as such.
-- alpha3 / 2: halfway between the level of matched parts and the gap L3 asks of mismatched
-  ones. A type with no part in the reference gets no verdict; stop words and punctuation get
+- A type with no part in the reference gets no verdict; stop words and punctuation get
   none either (L3 gives them no label), though they count in s_P, Eq. 5's mean over parts.
 - offset_k: a part's score is not only its type's. A word scores its best region whatever
   the caption says around it, so a word no region shows ("front", "two", "image") sits
   low against every image. On the quick start's model (test split, leave-one-out over the
   images' own captions) offsets cut the flagged words of true captions from 53.0% to 24.0%
   (phrases 30.1% to 23.7%), and the minimal-pair analysis's named part touches the edit in
-  83.8% of the edited captions instead of 67.6% (BENCHMARKS.md, issue 11). True captions
-  still get flags (65% have a flagged word): margin alpha3 / 2 is small next to the spread
-  of one part's scores across images; --margin or --threshold trade flags for misses.
+  83.8% of the edited captions instead of 67.6% (BENCHMARKS.md, issue 11).
+- m_t, measured rather than alpha3 / 2 (halfway between the level of matched parts and
+  the gap L3 asks of mismatched ones, the margin before): alpha3 / 2 is small next to the
+  spread of one part's scores across images, and flagged 24% of the parts of true captions
+  (88% of the captions had a flag). With m_t (0.09-0.16 on the quick start's model) 5.4% of
+  true parts are flagged (42% of captions), and a flag touches the edit of 81.8% of the
+  test minimal pairs instead of 92.9%, with 0.47 flags elsewhere per pair instead of 2.15
+  (BENCHMARKS.md, "Explain's flags"). `--margin` trades flags for misses.
 The verdict is only as good as the model's L2: where its part scores do not separate
 captions of the image from other captions, flags fall on matched and mismatched parts alike
 (the label-rule column and the agreement line show it).
@@ -249,18 +254,40 @@ def reference_levels(parts: Sequence[Part]) -> dict[str, float]:
     return {level: sum(v) / len(v) for level, v in by_level.items()}
 
 
-def verdict_cuts(reference: dict[str, float], margin: float,
-                 threshold: float | None) -> tuple[dict[str, float], str]:
+LEVELS = ("object", "attribute", "relation", "word")
+
+
+def verdict_cuts(reference: dict[str, float], margin: float | dict[str, float],
+                 threshold: float | None, margin_words: str | None = None
+                 ) -> tuple[dict[str, float], str]:
     """The cut of each level, below which a part is flagged (before a part's own offset,
-    with_references), and the rule in words."""
+    with_references), and the rule in words; margin: one for every level, or per level."""
     if threshold is not None:
-        levels = ("object", "attribute", "relation", "word")
-        return dict.fromkeys(levels, threshold), f"mismatch when score < {threshold:.3f}"
+        return dict.fromkeys(LEVELS, threshold), f"mismatch when score < {threshold:.3f}"
     if not reference:
         return {}, "no reference caption of the image is scored: no verdict"
-    rule = (f"mismatch when score < ref - {margin:.3f}, ref = the mean score of the part's "
+    margins = margin if isinstance(margin, dict) else dict.fromkeys(LEVELS, margin)
+    words = margin_words or f"{margin:.3f}"
+    rule = (f"mismatch when score < ref - {words}, ref = the mean score of the part's "
             "type in the image's own captions")
-    return {level: ref - margin for level, ref in reference.items()}, rule
+    return {level: ref - margins[level] for level, ref in reference.items()}, rule
+
+
+def level_margins(run: Run, margin: float | None,
+                  part_levels: PartLevels | None) -> tuple[dict[str, float], str]:
+    """The margin of each level and how it was chosen, in words: `margin` when given, else
+    the part levels' (the margin below which FALSE_FLAGS of the matched parts of that type
+    fall, ssamt.pipelines.part_levels), else alpha3 / 2 (default_margin)."""
+    if margin is not None:
+        return dict.fromkeys(LEVELS, margin), f"{margin:.3f}"
+    fallback = default_margin(run)
+    learned = {} if part_levels is None else part_levels.margins
+    if not learned:
+        return dict.fromkeys(LEVELS, fallback), f"{fallback:.3f} (alpha3 / 2)"
+    shown = ", ".join(f"{level} {learned[level]:.3f}" for level in LEVELS if level in learned)
+    words = (f"m_type ({shown}: {100 * part_levels.false_flags:g}% of the matched parts of "
+             f"each type fall further below their ref on {part_levels.images} training images)")
+    return {level: learned.get(level, fallback) for level in LEVELS}, words
 
 
 def with_references(parts: Sequence[Part], reference: dict[str, float],
@@ -292,7 +319,8 @@ def explain_pair(run: Run, image: ImageBatch, graph: CaptionGraph,
 
     run:       the trained run (ssamt.train.run.load_run): its model and vocab; run.max_tokens
         cuts the caption as in training and evaluation; run.eq5_weights(mu1, mu2) gives Eq.
-        5's weights and run.config.loss.alpha3 the default margin (alpha3 / 2).
+        5's weights and run.config.loss.alpha3 the margin used without part levels (alpha3
+        / 2; level_margins).
     labels:    L_i of the image, for the label-rule column (None: no column).
     reference: the image's own captions, for the verdict (module docstring); one with the
         text of `graph` is left out. Without any (and no threshold) no part gets a verdict.
@@ -303,8 +331,7 @@ def explain_pair(run: Run, image: ImageBatch, graph: CaptionGraph,
         raise SsamtError("the caption has no words to score")
     if len(image) != 1:
         raise ValueError(f"explain_pair scores one image, got a batch of {len(image)}")
-    margin = default_margin(run) if margin is None else margin
-    if margin < 0:
+    if margin is not None and margin < 0:
         raise ConfigError(f"the margin must be >= 0, got {margin}")
     mu1, mu2 = run.eq5_weights(mu1, mu2)
     model, vocab, max_tokens = run.model, run.vocab, run.max_tokens
@@ -312,15 +339,16 @@ def explain_pair(run: Run, image: ImageBatch, graph: CaptionGraph,
     ref_parts = [p for g in reference if g.tokens and g.text != graph.text
                  for p in score_parts(model, vocab, max_tokens, image, g, None, mu1, mu2)[0]]
     levels = reference_levels(ref_parts)
-    cuts, rule = verdict_cuts(levels, margin, threshold)
+    margins, margin_words = level_margins(run, margin, part_levels)
+    cuts, rule = verdict_cuts(levels, margins, threshold, margin_words)
     parts = with_references(parts, levels, part_levels)
     if threshold is not None:
         parts = [replace(p, mismatch=p.score < threshold) if p.judged else p for p in parts]
     else:
-        parts = [replace(p, mismatch=p.score < p.ref - margin) if p.ref is not None else p
-                 for p in parts]
+        parts = [replace(p, mismatch=p.score < p.ref - margins[p.level])
+                 if p.ref is not None else p for p in parts]
         if part_levels is not None and levels:
-            rule += (f", plus the part's own offset (its mean minus its type's over "
+            rule += (", plus the part's own offset (its mean minus its type's over "
                      f"{part_levels.images} training images' own captions)")
     return Explanation(graph.text, tuple(parts), pair, mu1, mu2, levels, cuts, rule,
                        flagged_part(parts))
@@ -352,7 +380,7 @@ def check_caption_index(split: PrecompSplit, j: int) -> None:
 
 
 def _level_order(item: tuple[str, float]) -> int:
-    return ("object", "attribute", "relation", "word").index(item[0])
+    return LEVELS.index(item[0])
 
 
 def _verdict_cell(flag: bool | None, mismatched: bool) -> str:

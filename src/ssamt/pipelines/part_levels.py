@@ -17,6 +17,12 @@ mean of its type over the same pairs, and the verdict judges the part against
 so it asks whether the part scores lower here than it does where it matches. Keys seen
 fewer than MIN_COUNT times in the sample get no offset (0: the type's reference alone).
 
+The same sample gives the verdict's margins: each of its captions judged as explain judges
+one (against its image's other captions, plus offsets), the margin of a type is how far
+below its reference the FALSE_FLAGS (5%) quantile of its matched parts falls. A fixed
+alpha3 / 2 flagged 24% of the parts of the quick start's true test captions; these margins
+flag 5.4% (BENCHMARKS.md, "Explain's flags").
+
 Only the model's own scores on pairs that match by construction (an image and its own
 captions) enter; no label, no edit, no test image. Measuring takes one inter-encoder pass
 over the sample (about 4 s for 1,000 images x 5 captions of the synthetic preset on a
@@ -29,7 +35,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,18 +47,29 @@ if TYPE_CHECKING:
 
 MIN_COUNT = 3  # occurrences of a key in the sample before it gets its own offset
 SAMPLE_IMAGES = 1000  # training images whose own captions are scored
+FALSE_FLAGS = 0.05  # share of the sample's matched parts the default margins flag
+MIN_RESIDUALS = 50  # matched parts of a type before it gets its own margin
 CACHE_NAME = "part_levels.json"
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass(frozen=True)
 class PartLevels:
     """type_means: level ("object", "attribute", "relation", "word") -> mean score;
-    key_means: part key -> (mean score, count); images: how many images were scored."""
+    key_means: part key -> (mean score, count); images: how many images were scored;
+    margins: level -> how far below its reference (explain.with_references) a matched part
+    of that level falls at the FALSE_FLAGS quantile, over the sample (from_images; empty
+    when not measured): the default margin of the explain verdict."""
 
     type_means: dict[str, float]
     key_means: dict[tuple[str, ...], tuple[float, int]]
     images: int
+    margins: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def false_flags(self) -> float:
+        """The share of matched parts the margins flag (FALSE_FLAGS)."""
+        return FALSE_FLAGS
 
     def offset(self, key: tuple[str, ...], level: str) -> float:
         """Mean score of `key` minus that of its level; 0 when either is unknown or the key
@@ -75,8 +92,29 @@ class PartLevels:
         return cls({k: float(np.mean(v)) for k, v in by_level.items()},
                    {k: (float(np.mean(v)), len(v)) for k, v in by_key.items()}, images)
 
+    @classmethod
+    def from_images(cls, groups: Sequence[Sequence[Sequence[Part]]]) -> PartLevels:
+        """Means (from_parts) and margins of groups[i][c], the parts of caption c of image i
+        against image i. A part's residual is its score minus its reference as explain sets
+        it: the mean of its type in the image's other captions plus its own offset; the
+        margin of a type is minus the FALSE_FLAGS quantile of its residuals (at least 0)."""
+        from ssamt.pipelines.explain import reference_levels, with_references
+
+        levels = cls.from_parts([parts for group in groups for parts in group], len(groups))
+        residuals: dict[str, list[float]] = {}
+        for group in groups:
+            for c, parts in enumerate(group):
+                others = reference_levels([p for d, o in enumerate(group) if d != c for p in o])
+                for p in with_references(parts, others, levels):
+                    if p.ref is not None:
+                        residuals.setdefault(p.level, []).append(p.score - p.ref)
+        margins = {level: max(0.0, -float(np.quantile(v, FALSE_FLAGS)))
+                   for level, v in residuals.items() if len(v) >= MIN_RESIDUALS}
+        return replace(levels, margins=margins)
+
     def to_dict(self) -> dict[str, Any]:
         return {"type_means": dict(self.type_means), "images": self.images,
+                "margins": dict(self.margins),
                 "keys": [[list(k), m, n] for k, (m, n) in self.key_means.items()]}
 
     @classmethod
@@ -84,7 +122,7 @@ class PartLevels:
         """KeyError / TypeError / ValueError when `d` is not what to_dict writes."""
         keys = {tuple(str(x) for x in k): (float(m), int(n)) for k, m, n in d["keys"]}
         return cls({str(k): float(v) for k, v in d["type_means"].items()}, keys,
-                   int(d["images"]))
+                   int(d["images"]), {str(k): float(v) for k, v in d["margins"].items()})
 
 
 def sample_images(num_images: int, n: int = SAMPLE_IMAGES, seed: int = 0) -> np.ndarray:
@@ -113,7 +151,9 @@ def measure_part_levels(run: Run, images: Any, image_rows: np.ndarray,
     mu1, mu2 = run.eq5_weights()
     scored = score_pairs(run.model, images, texts, graphs, img, cap, mu1, mu2, vocab=run.vocab,
                          max_tokens=run.max_tokens, batch_size=batch_size, device=device)
-    return PartLevels.from_parts(scored.parts, len(image_rows))
+    k = len(graphs) // len(image_rows)
+    return PartLevels.from_images([scored.parts[i * k:(i + 1) * k]
+                                   for i in range(len(image_rows))])
 
 
 def _identity(run: Run, fingerprint: str, rows: np.ndarray) -> dict[str, Any] | None:
