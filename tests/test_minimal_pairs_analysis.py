@@ -38,8 +38,9 @@ def tiny(tmp_path_factory):
 def _plain(model, vocab, data, split, store, inputs, levels):
     """Per record, one pair at a time: scores of both pairs and whether the part the verdict
     names touches the edited words (the synthetic captions' tokens are their words), written
-    out: the phrase (else word) furthest below its type's mean in the image's other captions
-    plus its own offset from `levels` (None: no offsets)."""
+    out: the phrase (else word) furthest below its key's mean in `levels` (its type's for a
+    key seen under 3 times), or without levels its type's mean in the image's other
+    captions."""
     ims, boxes = read_edited_images(data, "test")
     pos, neg, loc = {k: [] for k in SCORES}, {k: [] for k in SCORES}, []
     for k, r in enumerate(inputs.records):
@@ -63,11 +64,14 @@ def _plain(model, vocab, data, split, store, inputs, levels):
                                  for p in score_parts(model, vocab, MAX_TOKENS, img, g, None,
                                                       0.25, 0.05)[0]])
         parts = [p for p in score_parts(model, vocab, MAX_TOKENS, neg_img, graph, None, 0.25,
-                                        0.05)[0] if p.judged and p.level in refs]
+                                        0.05)[0] if p.judged and p.level in
+                 (refs if levels is None else levels.type_means)]
         parts = [p for p in parts if p.kind == "phrase"] or parts
 
-        offset = {p.key: 0.0 if levels is None else levels.offset(p.key, p.level) for p in parts}
-        flagged = min(parts, key=lambda p: p.score - refs[p.level] - offset[p.key])
+        ref = {p.key: refs[p.level] if levels is None else
+               levels.key_means[p.key][0] if levels.key_means.get(p.key, (0, 0))[1] >= 3
+               else levels.type_means[p.level] for p in parts}
+        flagged = min(parts, key=lambda p: p.score - ref[p.key])
         tokens = set(graph.phrases[flagged.index].span) if flagged.kind == "phrase" else {flagged.index}
         loc.append(bool(tokens & set(r["span"])))
     return ({k: np.array(v) for k, v in pos.items()}, {k: np.array(v) for k, v in neg.items()},

@@ -49,28 +49,22 @@ def test_offsets_follow_their_definition():
     assert back == levels
 
 
-def test_margins_are_the_false_flag_quantile_of_leave_one_out_residuals():
+def test_margins_are_the_false_flag_quantile_of_scores_below_the_level():
     rng = np.random.default_rng(0)
     keys = [("word", "front"), ("word", "dog"), ("obj", "dog"), ("word", "red")]
-    groups = []
-    for _ in range(15):  # 15 images x 3 captions x 4 parts
-        groups.append([[_part("phrase" if key[0] == "obj" else "word", n,
-                              "object" if key[0] == "obj" else "word", key,
-                              float(rng.normal(-0.4 if key[1] == "front" else 0.2, 0.1)))
-                        for n, key in enumerate(keys)] for _ in range(3)])
-    got = PartLevels.from_images(groups)
-    means = PartLevels.from_parts([p for g in groups for p in g], 15)
-    assert got.key_means == means.key_means and got.images == 15
+    rows = [[_part("phrase" if key[0] == "obj" else "word", n,
+                   "object" if key[0] == "obj" else "word", key,
+                   float(rng.normal(-0.4 if key[1] == "front" else 0.2, 0.1)))
+             for n, key in enumerate(keys)] for _ in range(45)]  # 45 captions x 4 parts
+    got = PartLevels.from_parts(rows, 15)
     residuals = {"word": [], "object": []}
-    for g in groups:
-        for c, parts in enumerate(g):
-            other = [p for d, o in enumerate(g) if d != c for p in o]
-            for p in parts:
-                ref = np.mean([o.score for o in other if o.level == p.level])
-                residuals[p.level].append(p.score - ref - means.offset(p.key, p.level))
+    for p in (p for r in rows for p in r):
+        key_mean = np.mean([q.score for r in rows for q in r if q.key == p.key])
+        residuals[p.level].append(p.score - key_mean)
+        assert got.level(p.key, p.level) == pytest.approx(key_mean)
     assert got.margins["word"] == pytest.approx(-np.quantile(residuals["word"], pl.FALSE_FLAGS))
-    assert "object" not in got.margins  # 45 residuals, under MIN_RESIDUALS
-    assert 0.05 < got.margins["word"] < 0.5
+    assert "object" not in got.margins  # 45 parts, under MIN_RESIDUALS
+    assert 0.05 < got.margins["word"] < 0.5 and got.level(("x",), "relation") is None
     assert PartLevels.from_dict(json.loads(json.dumps(got.to_dict()))) == got
 
 
@@ -137,13 +131,22 @@ def test_the_cache_is_reused_renewed_and_never_written_through_a_link(tiny, tmp_
     assert target.read_text() == "mine"
 
 
-def test_no_levels_without_the_runs_training_split(tiny, tmp_path, capsys):
-    run = _saved_run(tiny, tmp_path)
+def test_without_the_training_split_the_levels_cached_beside_the_checkpoint(tiny, tmp_path,
+                                                                             capsys):
+    from ssamt.data.fingerprint import data_fingerprint
+
+    run = dataclasses.replace(_saved_run(tiny, tmp_path),
+                              data_fingerprint=data_fingerprint(tiny["data"], "train"))
     assert part_levels_for(run, tmp_path / "nowhere", progress=True) is None
     assert "no 'train' split" in capsys.readouterr().err
     other = dataclasses.replace(run, data_fingerprint="sha256:0000000000000000")
     assert part_levels_for(other, tiny["data"], progress=True) is None
     assert "not the run's training data" in capsys.readouterr().err
+    measured = part_levels_for(run, tiny["data"])  # measured on its training data, cached
+    assert part_levels_for(run, tmp_path / "nowhere") == measured  # a gallery of one's own
+    assert part_levels_for(other, tmp_path / "nowhere") is None  # cached for other data
+    legacy = dataclasses.replace(run, data_fingerprint=None)  # no fingerprint: no fallback
+    assert part_levels_for(legacy, tmp_path / "nowhere") is None
 
 
 def test_the_verdict_names_a_phrase_first_then_a_word():
@@ -165,28 +168,36 @@ def test_explain_judges_each_part_against_its_type_and_its_own_level(tiny):
     graph = store.graphs[(image + 1) * split.captions_per_image]  # another image's caption
     plain = explain_pair(run, image_batch(split, image), graph, None, own)
     keys = {p.key for p in plain.parts if p.judged}
-    levels = PartLevels({"object": 0.0, "attribute": 0.0, "relation": 0.0, "word": 0.0},
-                        {k: (0.05 * n - 0.3, 5) for n, k in enumerate(sorted(keys))}, 9)
+    means = {"object": 0.1, "attribute": -0.2, "relation": -0.3}  # no "word": the image's
+    levels = PartLevels(means, {k: (0.05 * n - 0.3, 5 if n % 2 else 2)
+                                for n, k in enumerate(sorted(keys))}, 9)
     expl = explain_pair(run, image_batch(split, image), graph, None, own, part_levels=levels)
-    assert expl.reference == plain.reference
+    assert expl.reference == {**plain.reference, **means}
     judged = [p for p in expl.parts if p.ref is not None]
     assert judged and len(judged) == sum(p.ref is not None for p in plain.parts)
     for p in judged:
-        want = expl.reference[p.level] + levels.offset(p.key, p.level)
+        mean, count = levels.key_means[p.key]
+        want = (plain.reference["word"] if p.level == "word"
+                else mean if count >= 3 else means[p.level])
         assert p.ref == pytest.approx(want)
         assert p.mismatch == (p.score < want - 0.1)
     phrases = [p for p in judged if p.kind == "phrase"] or judged
     assert expl.flagged == min(phrases, key=lambda p: p.score - p.ref)
     assert "9 training images" in expl.rule and "0.100 (alpha3 / 2)" in expl.rule
     assert expl.to_json()["verdict"]["flagged"]["text"] == expl.flagged.text
+    # no caption of the image at all: part levels alone give the verdict
+    alone = explain_pair(run, image_batch(split, image), graph, part_levels=levels)
+    assert [p.mismatch for p in alone.parts if p.type != "word"] == \
+        [p.mismatch for p in expl.parts if p.type != "word"]
+    assert all(p.ref is None for p in alone.parts if p.type == "word")
     # measured margins are the default; a given --margin still wins
-    learned = dataclasses.replace(levels, margins={"object": 0.3, "word": 0.02})
+    learned = dataclasses.replace(levels, margins={"object": 0.3, "relation": 0.02})
     expl = explain_pair(run, image_batch(split, image), graph, None, own, part_levels=learned)
-    fallback = {"object": 0.3, "word": 0.02, "attribute": 0.1, "relation": 0.1}
+    fallback = {"object": 0.3, "relation": 0.02, "attribute": 0.1, "word": 0.1}
     for p in (p for p in expl.parts if p.ref is not None):
         assert p.mismatch == (p.score < p.ref - fallback[p.level])
     assert expl.cuts == pytest.approx({k: v - fallback[k] for k, v in expl.reference.items()})
-    assert "object 0.300, word 0.020" in expl.rule
+    assert "object 0.300, relation 0.020" in expl.rule
     given = explain_pair(run, image_batch(split, image), graph, None, own, part_levels=learned,
                          margin=0.0)
     assert all(p.mismatch == (p.score < p.ref) for p in given.parts if p.ref is not None)

@@ -86,7 +86,9 @@ def started_runs(tmp_path_factory):
 def test_continuing_a_run_reads_each_checkpoint_once(started_runs, tmp_path, monkeypatch,
                                                      run, flags, reads):
     """The command reads the run's checkpoint once (start_point) for its config, its checks
-    and training; --phase inter also reads last.pt once, to see whether phase 2 started."""
+    and training; --phase inter also reads last.pt once, to see whether phase 2 started.
+    After training it opens the finished run once more (best.pt, else last.pt) to measure
+    explain's part levels."""
     import collections
     import shutil
 
@@ -102,7 +104,9 @@ def test_continuing_a_run_reads_each_checkpoint_once(started_runs, tmp_path, mon
     monkeypatch.setattr(torch, "load", counting_load)
     assert main(["train", "--data", str(started_runs / "data"), "--out", str(tmp_path / run),
                  "--quiet", *flags]) == 0
-    assert dict(counted) == reads
+    final = "best.pt" if (tmp_path / run / "best.pt").is_file() else "last.pt"
+    assert dict(counted) == {**reads, final: reads.get(final, 0) + 1}
+    assert (tmp_path / run / "part_levels.json").is_file()
     state = load_checkpoint(tmp_path / run / "last.pt")["state"]
     assert state["phase"] == "inter" and state["done"]  # and it trained phase 2 to the end
 

@@ -82,8 +82,8 @@ def _minimal_parser(sub) -> None:
     p.add_argument("--images", type=int, default=0, metavar="N",
                    help="only the pairs of the first N images (default 0: all; smoke runs)")
     p.add_argument("--no-part-levels", action="store_true",
-                   help="judge each part against its type's reference alone, without its "
-                        "own level measured on training pairs (the verdict before issue 11)")
+                   help="judge each part against its type's mean in the image's own captions, "
+                        "not its own level measured on training pairs")
     p.add_argument("--device", default="auto", help="cpu, cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 

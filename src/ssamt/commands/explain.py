@@ -5,9 +5,9 @@
 
 Prints one row per phrase node and word of the caption with its phrase-to-image score (its
 best region's cosine with the grounding head, else cos(h^I, H^T_k)), the model's
-verdict (ssamt.pipelines.explain: below the level of the same type in the image's own
-captions plus the part's own level, minus a margin, or below --threshold), the one part most
-likely mismatched, and the label rule's verdict against L_i of the image.
+verdict (ssamt.pipelines.explain: below where the part usually scores against images it
+matches, measured on training pairs, minus a margin, or below --threshold), the one part
+most likely mismatched, and the label rule's verdict against L_i of the image.
 Caption graphs come from the split's label cache when there is one (so a machine without
 spaCy can explain a caption index), else only the captions needed are parsed.
 """
@@ -47,17 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="a caption of your own (parsed with spaCy)")
     cut = parser.add_mutually_exclusive_group()
     cut.add_argument("--margin", type=float, default=None,
-                     help="flag parts scoring below their reference (the mean score of "
-                          "their type in the image's own captions, plus their own level) minus "
-                          "this (default: per type, the margin that 5%% of matched parts fall "
-                          "below on training pairs; alpha3 / 2 without part levels)")
+                     help="flag parts scoring below their reference (where the part usually "
+                          "scores against images it matches) minus this (default: per type, "
+                          "the margin that 5%% of matched training parts fall below; alpha3 / "
+                          "2 without part levels)")
     cut.add_argument("--threshold", type=float, default=None,
                      help="flag parts scoring below this cosine instead")
     parser.add_argument("--no-part-levels", action="store_true",
-                        help="judge each part against its type's reference alone, with margin "
-                             "alpha3 / 2; by default its own usual level is added and the margin "
-                             "measured, once, on the data's train split, cached beside the "
-                             "checkpoint (part_levels.json)")
+                        help="judge each part against its type's mean in the image's own "
+                             "captions, with margin alpha3 / 2; by default against its own "
+                             "level on training pairs with measured margins, cached beside "
+                             "the checkpoint (part_levels.json)")
     parser.add_argument("--mu1", type=float, default=None,
                         help="Eq. 5 weight of cos(h^I, h^T) (default: from the checkpoint)")
     parser.add_argument("--mu2", type=float, default=None,

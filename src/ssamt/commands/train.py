@@ -127,9 +127,26 @@ def run(args: argparse.Namespace) -> int:
                            progress=not args.quiet, info=info, start=start)
         if info.is_main:
             print("\n".join(summary_lines(result, args.out)))
+            _store_part_levels(args, device)
     finally:
         cleanup(info)
     return 0
+
+
+def _store_part_levels(args: argparse.Namespace, device: str) -> None:
+    """Measure explain's part levels now, while the training data is at hand, and cache them
+    beside best.pt: explain then has them on any data folder, a gallery of one's own photos
+    without captions included (ssamt.pipelines.part_levels). Only after phase 2."""
+    from ssamt.pipelines.part_levels import CACHE_NAME, part_levels_for
+    from ssamt.train.run import load_run
+
+    run = load_run(args.out, device)
+    if run.phase != "inter":
+        return
+    levels = part_levels_for(run, args.data, device=device)
+    if levels is not None and not args.quiet:
+        print(f"part levels for explain: {levels.images} training images, "
+              f"{run.path.parent / CACHE_NAME}")
 
 
 def _nothing():

@@ -10,42 +10,38 @@ paper's Figure 3, and flags the parts the model scores as not matching the image
 
 Model verdict ("mismatch"): a part k of type t (object, attribute, relation, or content
 word) is flagged when its score is below
-    ref_k - m_t,   ref_k = ref_t + offset_k,
-    ref_t = mean score of the type-t parts of the image's own captions
-(the reference captions: the image's captions in the split, less the one explained; they
-match the image by construction, their keys being in L_i), offset_k = where part k's key
-usually scores against images it matches, relative to its type, and m_t = the margin
-below which 5% of the matched type-t parts fall, both measured once per checkpoint on
-training pairs (ssamt.pipelines.part_levels; without them offset_k = 0 and m_t = alpha3 /
-2 of the checkpoint); `margin` replaces every m_t, and `threshold` replaces the rule. The
-one part the verdict names ("most likely mismatch", flagged_part) is the phrase furthest
-below its ref_k, or the word furthest below when no phrase is judged.
+    ref_k - m_t,
+ref_k = where part k usually scores against images it matches: the mean score of its key
+(a word's lemma, a phrase's key) over the own captions of a sample of training images, or
+its type's mean there for a key seen fewer than 3 times; m_t = the margin below which 5% of
+that sample's matched type-t parts fall. Both are measured once per checkpoint
+(ssamt.pipelines.part_levels). Without them (no training split of the run, --no-part-levels)
+ref_k = the mean score of the type-t parts of the image's own captions (the reference
+captions: the image's captions in the split, less the one explained; they match the image
+by construction, their keys being in L_i) and m_t = alpha3 / 2 of the checkpoint. `margin`
+replaces every m_t, and `threshold` replaces the rule. The one part the verdict names
+("most likely mismatch", flagged_part) is the phrase furthest below its ref_k, or the word
+furthest below when no phrase is judged.
 - A reference, not a fixed level: L2 (Eq. 2) trains the parts of a matching caption to
   score above those of a non-matching one (Figure 3 compares them so), and L3 the mismatched
   parts of a caption at least alpha3 below its matched parts. Both are relative, so a score
-  says something only next to scores known to match the same image.
-- Per type: the types sit at different levels. Relation triples and attribute pairs are
-  positive only as exact labels, so in L3's negative captions they are nearly always the
-  mismatched set and words the matched one; a model can meet L3 by type alone. On a
-  synthetic quick-start model (small set, 250 + 250 updates) relations sit near -0.5,
-  attributes near 0, words near +0.4 and objects near +0.7 in every caption: one mean over
-  all parts flagged every attribute and relation of the images' own captions (60 test
-  images); a reference of the same type cannot flag a type as such.
-- A type with no part in the reference gets no verdict; stop words and punctuation get
-  none either (L3 gives them no label), though they count in s_P, Eq. 5's mean over parts.
-- offset_k: a part's score is not only its type's. A word scores its best region whatever
-  the caption says around it, so a word no region shows ("front", "two", "image") sits
-  low against every image. On the quick start's model (test split, leave-one-out over the
-  images' own captions) offsets cut the flagged words of true captions from 53.0% to 24.0%
-  (phrases 30.1% to 23.7%), and the minimal-pair analysis's named part touches the edit in
-  83.8% of the edited captions instead of 67.6% (BENCHMARKS.md, issue 11).
-- m_t, measured rather than alpha3 / 2 (halfway between the level of matched parts and
-  the gap L3 asks of mismatched ones, the margin before): alpha3 / 2 is small next to the
-  spread of one part's scores across images, and flagged 24% of the parts of true captions
-  (88% of the captions had a flag). With m_t (0.09-0.16 on the quick start's model) 5.4% of
-  true parts are flagged (42% of captions), and a flag touches the edit of 81.8% of the
-  test minimal pairs instead of 92.9%, with 0.47 flags elsewhere per pair instead of 2.15
+  says something only next to scores known to match.
+- Per part, not per caption or per type: the types sit at different levels (on an early
+  quick-start model relations near -0.5, attributes near 0, words near +0.4, objects near
+  +0.7 in every caption: one mean over all parts flagged every attribute and relation of the
+  images' own captions), and so do the parts of one type. A word scores its best region
+  whatever the caption says around it, so a word no region shows ("front", "two", "image")
+  sits low against every image: judged against its type's mean in the image's captions,
+  53.0% of the words of the quick start's true test captions were flagged (98.5% of the
+  captions had one), and the part named in an edited caption touched the edit 67.6% of the
+  time; against the part's own level 85.8% (BENCHMARKS.md, "Minimal pairs").
+- Measured margins, not alpha3 / 2 (halfway between the level of matched parts and the gap
+  L3 asks of mismatched ones): alpha3 / 2 is small next to the spread of one part's scores
+  across images and flagged 18% of the parts of true captions; m_t (0.09-0.11 on the quick
+  start's model) 5.7%, with a flag on the edit of 84.3% of the test minimal pairs
   (BENCHMARKS.md, "Explain's flags"). `--margin` trades flags for misses.
+- A type with no reference gets no verdict; stop words and punctuation get none either (L3
+  gives them no label), though they count in s_P, Eq. 5's mean over parts.
 The verdict is only as good as the model's L2: where its part scores do not separate
 captions of the image from other captions, flags fall on matched and mismatched parts alike
 (the label-rule column and the agreement line show it).
@@ -118,7 +114,8 @@ class Explanation:
 
     scores:    eq5 (Eq. 5), intra cos(a^I, a^T), inter_global cos(h^I, h^T), s_P (mean over
                every scored part), s_R (mean over regions of cos(h^T, H^I_k)).
-    reference: level -> mean score of that level's parts in the reference captions.
+    reference: level -> the type's level: its mean on the part levels' training pairs, or
+               in the reference captions (a part's own .ref is what it is judged by).
     cuts:      level -> parts scoring below it are flagged, before a part's own offset
                (each part's .ref minus the margin is its cut; module docstring).
     rule:      how the cuts were chosen, in words.
@@ -257,19 +254,22 @@ def reference_levels(parts: Sequence[Part]) -> dict[str, float]:
 LEVELS = ("object", "attribute", "relation", "word")
 
 
+IMAGE_REFERENCE = "the mean score of the part's type in the image's own captions"
+
+
 def verdict_cuts(reference: dict[str, float], margin: float | dict[str, float],
-                 threshold: float | None, margin_words: str | None = None
-                 ) -> tuple[dict[str, float], str]:
-    """The cut of each level, below which a part is flagged (before a part's own offset,
-    with_references), and the rule in words; margin: one for every level, or per level."""
+                 threshold: float | None, margin_words: str | None = None,
+                 reference_words: str = IMAGE_REFERENCE) -> tuple[dict[str, float], str]:
+    """The cut of each level, below which a part of that type at the level is flagged
+    (a part's own .ref replaces the level, with_references), and the rule in words; margin:
+    one for every level, or per level."""
     if threshold is not None:
         return dict.fromkeys(LEVELS, threshold), f"mismatch when score < {threshold:.3f}"
     if not reference:
         return {}, "no reference caption of the image is scored: no verdict"
     margins = margin if isinstance(margin, dict) else dict.fromkeys(LEVELS, margin)
     words = margin_words or f"{margin:.3f}"
-    rule = (f"mismatch when score < ref - {words}, ref = the mean score of the part's "
-            "type in the image's own captions")
+    rule = f"mismatch when score < ref - {words}, ref = {reference_words}"
     return {level: ref - margins[level] for level, ref in reference.items()}, rule
 
 
@@ -292,11 +292,18 @@ def level_margins(run: Run, margin: float | None,
 
 def with_references(parts: Sequence[Part], reference: dict[str, float],
                     levels: PartLevels | None = None) -> list[Part]:
-    """Parts with .ref set: the reference of their type, plus their own offset when part
-    levels are given (ssamt.pipelines.part_levels); None for a part that gets no verdict."""
-    return [replace(p, ref=reference[p.level] + (0.0 if levels is None else
-                                                 levels.offset(p.key, p.level)))
-            if p.judged and p.level in reference else p for p in parts]
+    """Parts with .ref set: with part levels, where the part usually scores against images
+    it matches (PartLevels.level: its key's mean on training pairs, else its type's);
+    without, or for a type they lack, the mean of its type in the image's own captions
+    (`reference`). None for a part that gets no verdict."""
+    out = []
+    for p in parts:
+        ref = None
+        if p.judged:
+            ref = None if levels is None else levels.level(p.key, p.level)
+            ref = reference.get(p.level) if ref is None else ref
+        out.append(p if ref is None else replace(p, ref=ref))
+    return out
 
 
 def flagged_part(parts: Sequence[Part]) -> Part | None:
@@ -322,10 +329,12 @@ def explain_pair(run: Run, image: ImageBatch, graph: CaptionGraph,
         5's weights and run.config.loss.alpha3 the margin used without part levels (alpha3
         / 2; level_margins).
     labels:    L_i of the image, for the label-rule column (None: no column).
-    reference: the image's own captions, for the verdict (module docstring); one with the
-        text of `graph` is left out. Without any (and no threshold) no part gets a verdict.
-    part_levels: each part's own level (ssamt.pipelines.part_levels.part_levels_for), added
-        to its type's reference; None: the type's reference alone.
+    reference: the image's own captions, for the verdict without part levels (module
+        docstring); one with the text of `graph` is left out. Without any, part levels or a
+        threshold, no part gets a verdict.
+    part_levels: where each part usually scores against images it matches, and the margins
+        (ssamt.pipelines.part_levels.part_levels_for); None: the image's captions' type
+        means and alpha3 / 2.
     """
     if not graph.tokens:
         raise SsamtError("the caption has no words to score")
@@ -339,17 +348,20 @@ def explain_pair(run: Run, image: ImageBatch, graph: CaptionGraph,
     ref_parts = [p for g in reference if g.tokens and g.text != graph.text
                  for p in score_parts(model, vocab, max_tokens, image, g, None, mu1, mu2)[0]]
     levels = reference_levels(ref_parts)
+    words = IMAGE_REFERENCE
+    if part_levels is not None:  # the image's captions only stand in for a type they lack
+        levels = {**levels, **part_levels.type_means}
+        words = (f"where the part usually scores against images it matches: its mean over "
+                 f"{part_levels.images} training images' own captions (its type's for a part "
+                 "seen fewer than 3 times)")
     margins, margin_words = level_margins(run, margin, part_levels)
-    cuts, rule = verdict_cuts(levels, margins, threshold, margin_words)
-    parts = with_references(parts, levels, part_levels)
+    cuts, rule = verdict_cuts(levels, margins, threshold, margin_words, words)
+    parts = with_references(parts, reference_levels(ref_parts), part_levels)
     if threshold is not None:
         parts = [replace(p, mismatch=p.score < threshold) if p.judged else p for p in parts]
     else:
         parts = [replace(p, mismatch=p.score < p.ref - margins[p.level])
                  if p.ref is not None else p for p in parts]
-        if part_levels is not None and levels:
-            rule += (", plus the part's own offset (its mean minus its type's over "
-                     f"{part_levels.images} training images' own captions)")
     return Explanation(graph.text, tuple(parts), pair, mu1, mu2, levels, cuts, rule,
                        flagged_part(parts))
 

@@ -2,32 +2,25 @@
 images it matches, measured once per checkpoint on training pairs (issue 11).
 
 The explain verdict judges a part by how far its phrase-to-image score falls below a
-reference (ssamt.pipelines.explain). The reference of its type alone (the mean score of
-that type's parts in the image's own captions) treats every part of a type as if it sat at
-the type's level, and they do not: a word's score is its best region, whatever the caption
-says around it (model.grounding), so a word no region shows ("front", "two", "image")
-scores low against every image, true captions included: the verdict flagged a word in
-98.5% of the quick start's true test captions (53.0% of their words; 24.0% with part
-levels). Part levels remove that: the part's offset
-is the mean score of its key over the image-caption pairs of a training sample minus the
-mean of its type over the same pairs, and the verdict judges the part against
-
-    ref_type(image) + offset(key)
-
-so it asks whether the part scores lower here than it does where it matches. Keys seen
-fewer than MIN_COUNT times in the sample get no offset (0: the type's reference alone).
-
-The same sample gives the verdict's margins: each of its captions judged as explain judges
-one (against its image's other captions, plus offsets), the margin of a type is how far
-below its reference the FALSE_FLAGS (5%) quantile of its matched parts falls. A fixed
-alpha3 / 2 flagged 24% of the parts of the quick start's true test captions; these margins
-flag 5.4% (BENCHMARKS.md, "Explain's flags").
+reference (ssamt.pipelines.explain). The mean of its type in the image's own captions
+treats every part of a type as if it sat at the type's level, and they do not: a word's
+score is its best region, whatever the caption says around it (model.grounding), so a word
+no region shows ("front", "two", "image") scores low against every image, true captions
+included: that reference flagged a word in 98.5% of the quick start's true test captions
+(53.0% of their words). Part levels replace it: a part is judged against level(key), the
+mean score of its key over the image-caption pairs of a training sample (its type's mean
+for a key seen fewer than MIN_COUNT times), so the verdict asks whether the part scores
+lower here than it does where it matches. The same sample gives the margins: for each
+type, how far below its level the FALSE_FLAGS (5%) quantile of its matched parts falls
+(alpha3 / 2 flagged 18% of the parts of true test captions; these margins 5.7%,
+BENCHMARKS.md "Explain's flags").
 
 Only the model's own scores on pairs that match by construction (an image and its own
 captions) enter; no label, no edit, no test image. Measuring takes one inter-encoder pass
 over the sample (about 4 s for 1,000 images x 5 captions of the synthetic preset on a
-CPU). The result is cached beside the checkpoint (part_levels.json) and re-measured when
-the checkpoint, the data or the sample change.
+CPU). The result is cached beside the checkpoint (part_levels.json), re-measured when the
+checkpoint, the data or the sample change, and used with any data folder once measured on
+the run's own training data (`ssamt train` measures it when phase 2 ends).
 """
 
 from __future__ import annotations
@@ -50,16 +43,16 @@ SAMPLE_IMAGES = 1000  # training images whose own captions are scored
 FALSE_FLAGS = 0.05  # share of the sample's matched parts the default margins flag
 MIN_RESIDUALS = 50  # matched parts of a type before it gets its own margin
 CACHE_NAME = "part_levels.json"
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass(frozen=True)
 class PartLevels:
     """type_means: level ("object", "attribute", "relation", "word") -> mean score;
     key_means: part key -> (mean score, count); images: how many images were scored;
-    margins: level -> how far below its reference (explain.with_references) a matched part
-    of that level falls at the FALSE_FLAGS quantile, over the sample (from_images; empty
-    when not measured): the default margin of the explain verdict."""
+    margins: level -> how far below its level (`level`) a matched part of that type falls
+    at the FALSE_FLAGS quantile, over the sample (from_parts): the default margin of the
+    explain verdict."""
 
     type_means: dict[str, float]
     key_means: dict[tuple[str, ...], tuple[float, int]]
@@ -79,38 +72,32 @@ class PartLevels:
             return 0.0
         return mean - self.type_means[level]
 
+    def level(self, key: tuple[str, ...], level: str) -> float | None:
+        """Where a part usually scores against images it matches: its type's mean plus its
+        own offset (its key's mean when seen MIN_COUNT times); None for an unknown type."""
+        if level not in self.type_means:
+            return None
+        return self.type_means[level] + self.offset(key, level)
+
     @classmethod
     def from_parts(cls, rows: Iterable[Sequence[Part]], images: int) -> PartLevels:
-        """Means over the judged parts of `rows` (one list of explain.Part per pair)."""
+        """Means over the judged parts of `rows` (one list of explain.Part per matched
+        pair), and the margin of each type: minus the FALSE_FLAGS quantile of its parts'
+        score - level(key) (at least 0; types with MIN_RESIDUALS parts or more)."""
+        judged = [p for parts in rows for p in parts if p.judged]
         by_level: dict[str, list[float]] = {}
         by_key: dict[tuple[str, ...], list[float]] = {}
-        for parts in rows:
-            for p in parts:
-                if p.judged:
-                    by_level.setdefault(p.level, []).append(p.score)
-                    by_key.setdefault(tuple(p.key), []).append(p.score)
-        return cls({k: float(np.mean(v)) for k, v in by_level.items()},
-                   {k: (float(np.mean(v)), len(v)) for k, v in by_key.items()}, images)
-
-    @classmethod
-    def from_images(cls, groups: Sequence[Sequence[Sequence[Part]]]) -> PartLevels:
-        """Means (from_parts) and margins of groups[i][c], the parts of caption c of image i
-        against image i. A part's residual is its score minus its reference as explain sets
-        it: the mean of its type in the image's other captions plus its own offset; the
-        margin of a type is minus the FALSE_FLAGS quantile of its residuals (at least 0)."""
-        from ssamt.pipelines.explain import reference_levels, with_references
-
-        levels = cls.from_parts([parts for group in groups for parts in group], len(groups))
+        for p in judged:
+            by_level.setdefault(p.level, []).append(p.score)
+            by_key.setdefault(tuple(p.key), []).append(p.score)
+        means = cls({k: float(np.mean(v)) for k, v in by_level.items()},
+                    {k: (float(np.mean(v)), len(v)) for k, v in by_key.items()}, images)
         residuals: dict[str, list[float]] = {}
-        for group in groups:
-            for c, parts in enumerate(group):
-                others = reference_levels([p for d, o in enumerate(group) if d != c for p in o])
-                for p in with_references(parts, others, levels):
-                    if p.ref is not None:
-                        residuals.setdefault(p.level, []).append(p.score - p.ref)
+        for p in judged:
+            residuals.setdefault(p.level, []).append(p.score - means.level(p.key, p.level))
         margins = {level: max(0.0, -float(np.quantile(v, FALSE_FLAGS)))
                    for level, v in residuals.items() if len(v) >= MIN_RESIDUALS}
-        return replace(levels, margins=margins)
+        return replace(means, margins=margins)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type_means": dict(self.type_means), "images": self.images,
@@ -151,12 +138,10 @@ def measure_part_levels(run: Run, images: Any, image_rows: np.ndarray,
     mu1, mu2 = run.eq5_weights()
     scored = score_pairs(run.model, images, texts, graphs, img, cap, mu1, mu2, vocab=run.vocab,
                          max_tokens=run.max_tokens, batch_size=batch_size, device=device)
-    k = len(graphs) // len(image_rows)
-    return PartLevels.from_images([scored.parts[i * k:(i + 1) * k]
-                                   for i in range(len(image_rows))])
+    return PartLevels.from_parts(scored.parts, len(image_rows))
 
 
-def _identity(run: Run, fingerprint: str, rows: np.ndarray) -> dict[str, Any] | None:
+def _identity(run: Run, fingerprint: str | None, rows: np.ndarray) -> dict[str, Any] | None:
     """What the cached levels were measured from; a change in any re-measures them. None for
     a run not read from a file (nothing to cache beside)."""
     try:
@@ -168,14 +153,31 @@ def _identity(run: Run, fingerprint: str, rows: np.ndarray) -> dict[str, Any] | 
             "rows_sum": int(rows.sum())}
 
 
-def _read_cache(path: Path, identity: dict[str, Any]) -> PartLevels | None:
+CHECKPOINT_FIELDS = ("format", "checkpoint", "size", "mtime_ns")
+
+
+def _read_cache(path: Path, identity: dict[str, Any],
+                fields: tuple[str, ...] | None = None) -> PartLevels | None:
+    """The cached levels when their identity matches (on `fields` only, when given)."""
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
-        if stored.get("identity") == identity:
+        found = stored.get("identity")
+        if (found == identity if fields is None
+                else all(found.get(f) == identity.get(f) for f in fields)):
             return PartLevels.from_dict(stored["levels"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # unreadable or from another checkpoint: measured again, then rewritten
     return None
+
+
+def _cached_for_run(run: Run) -> PartLevels | None:
+    """The levels cached beside this very checkpoint, measured on its own training data
+    (fingerprint as recorded in the run): usable with any data folder, a gallery of one's
+    own photos included."""
+    identity = _identity(run, run.data_fingerprint, np.zeros(0, np.int64))
+    if identity is None or run.data_fingerprint is None:
+        return None
+    return _read_cache(run.path.parent / CACHE_NAME, identity, (*CHECKPOINT_FIELDS, "data"))
 
 
 def _write_cache(path: Path, identity: dict[str, Any], levels: PartLevels) -> None:
@@ -193,9 +195,10 @@ def _write_cache(path: Path, identity: dict[str, Any], levels: PartLevels) -> No
 def part_levels_for(run: Run, data_dir: str | Path, *, split: str = "train",
                     batch_size: int = 128, device: str = "cpu",
                     progress: bool = False) -> PartLevels | None:
-    """The run's PartLevels from `split` of `data_dir`, cached beside the checkpoint; None
-    (with one line on stderr when progress) when the folder has no such split or it is not
-    the data the run was trained on (its fingerprint differs)."""
+    """The run's PartLevels from `split` of `data_dir`, cached beside the checkpoint. When the
+    folder has no such split or it is not the data the run was trained on (its fingerprint
+    differs), the levels cached beside the checkpoint from its own training data, else None
+    (with one line on stderr when progress)."""
     from ssamt.data.fingerprint import split_fingerprint
     from ssamt.data.precomp import open_split
     from ssamt.data.tables import ImageTable
@@ -204,10 +207,11 @@ def part_levels_for(run: Run, data_dir: str | Path, *, split: str = "train",
     try:
         opened = open_split(data_dir, split)
     except DataError:
-        return _skip(progress, f"no '{split}' split in {data_dir}")
+        return _cached_for_run(run) or _skip(progress, f"no '{split}' split in {data_dir}")
     fingerprint = split_fingerprint(opened)
     if run.data_fingerprint is not None and run.data_fingerprint != fingerprint:
-        return _skip(progress, f"the '{split}' split of {data_dir} is not the run's training data")
+        return _cached_for_run(run) or _skip(
+            progress, f"the '{split}' split of {data_dir} is not the run's training data")
     rows = sample_images(opened.num_images)
     identity = _identity(run, fingerprint, rows)
     cache = run.path.parent / CACHE_NAME
@@ -239,5 +243,5 @@ def _sample_graphs(data_dir: str | Path, split: str, opened: Any,
 
 def _skip(progress: bool, why: str) -> None:
     if progress:
-        print(f"part levels: {why}; the verdict uses each type's reference alone",
-              file=sys.stderr)
+        print(f"part levels: {why}, and none are cached beside the checkpoint; the verdict "
+              "uses the type means of the image's own captions", file=sys.stderr)

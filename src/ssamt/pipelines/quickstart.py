@@ -191,7 +191,8 @@ def minimal_pair_lines(minimal: dict | None) -> list[str]:
              "(image) with one edit that makes it false; edits with \"swap\" keep the bag of "
              "words, so a dual encoder is near 50 there. Localized (%): the part `ssamt "
              "explain` names in the edited pair (most likely mismatch: the phrase furthest "
-             "below its type's and its own level) touches the edit. Details: `ssamt analyze "
+             "below where it usually scores on training pairs) touches the edit. Details: "
+             "`ssamt analyze "
              "minimal-pairs --checkpoint run --data data --out minimal`."), "",
             minimal_pair_table(minimal["results"], chance=minimal["chance"]), ""]
 

@@ -15,14 +15,14 @@ accuracy = % of records whose positive scores above the negative (ties count one
 localized = % of negatives whose flagged part touches the edit (the report also gives the
 rate of a part picked at random among the same candidates, `chance_localized`): the part
 `ssamt explain` names as the most likely mismatch (explain.flagged_part), the phrase that
-scores furthest below its reference, score - ref_k, ref_k = ref_type + offset_k, where
-ref_type is the mean score of that type's parts in the image's own captions against the
-original image (less a caption with the judged text, as explain leaves it out) and offset_k
-the part's own level measured on training pairs (ssamt.pipelines.part_levels; 0 without a
-train split); a word when no phrase is judged. (A plain lowest score would nearly always
-be a relation, whose parts sit lowest in every caption, see ssamt.pipelines.explain.) It
-counts when it has a token in the edited span; phrase parts cover their span (a relation
-phrase spans its subject and object nouns as well).
+scores furthest below its reference, where it usually scores against images it matches
+(ssamt.pipelines.part_levels: measured on the data folder's train split, or cached beside
+the checkpoint); a word when no phrase is judged. Without part levels the reference is the
+mean score of the part's type in the image's own captions against the original image
+(less a caption with the judged text, as explain leaves it out). (A plain lowest score
+would nearly always be a relation, whose parts sit lowest in every caption.) It counts
+when it has a token in the edited span; phrase parts cover their span (a relation phrase
+spans its subject and object nouns as well).
 """
 
 from __future__ import annotations
