@@ -17,7 +17,8 @@ from ssamt.data.vocab import Vocab
 from ssamt.labels.matching import mark_phrases, mark_tokens
 from ssamt.model.config import ModelConfig
 from ssamt.model.ssamt import SSAMT
-from ssamt.pipelines.explain import explain_pair, format_explanation, image_batch, verdict_cuts
+from ssamt.pipelines.explain import explain_pair, image_batch, verdict_cuts
+from ssamt.render.explain_text import format_explanation
 
 MAX_TOKENS = 24
 CONFIG = {"model": {"max_tokens": MAX_TOKENS},

@@ -105,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.pipelines.explain import (
         check_caption_index,
         explain_pair,
-        format_explanation,
         image_batch,
     )
     from ssamt.pipelines.part_levels import part_levels_for
+    from ssamt.render.explain_text import format_explanation
     from ssamt.train.compat import check_data_fits, note_phase1
     from ssamt.train.run import load_run
 
