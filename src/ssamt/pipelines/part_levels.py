@@ -172,8 +172,8 @@ def _read_cache(path: Path, identity: dict[str, Any],
 
 def _cached_for_run(run: Run) -> PartLevels | None:
     """The levels cached beside this very checkpoint, measured on its own training data
-    (fingerprint as recorded in the run): usable with any data folder, a gallery of one's
-    own photos included."""
+    (fingerprint as recorded in the run): usable with any data folder, one's own photos
+    included."""
     identity = _identity(run, run.data_fingerprint, np.zeros(0, np.int64))
     if identity is None or run.data_fingerprint is None:
         return None
@@ -213,6 +213,9 @@ def part_levels_for(run: Run, data_dir: str | Path, *, split: str = "train",
         return _cached_for_run(run) or _skip(
             progress, f"the '{split}' split of {data_dir} is not the run's training data")
     rows = sample_images(opened.num_images)
+    if len(rows) == 0 or opened.captions_per_image == 0:
+        return _cached_for_run(run) or _skip(progress, f"the '{split}' split of {data_dir} "
+                                                       "has no captioned images")
     identity = _identity(run, fingerprint, rows)
     cache = run.path.parent / CACHE_NAME
     levels = None if identity is None else _read_cache(cache, identity)
