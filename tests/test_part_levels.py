@@ -122,6 +122,10 @@ def test_the_cache_is_reused_renewed_and_never_written_through_a_link(tiny, tmp_
     cache.write_text("{not json")
     assert part_levels_for(run, tiny["data"]) == first
     assert json.loads(cache.read_text())["levels"]["images"] == 200
+    stored = json.loads(cache.read_text())
+    stored["levels"]["margins"]["word"] = float("nan")  # parseable, but not a level
+    cache.write_text(json.dumps(stored))
+    assert part_levels_for(run, tiny["data"]) == first
     # a link in the cache's place is not followed
     cache.unlink()
     target = tmp_path / "elsewhere.json"

@@ -106,10 +106,18 @@ class PartLevels:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PartLevels:
-        """KeyError / TypeError / ValueError when `d` is not what to_dict writes."""
-        keys = {tuple(str(x) for x in k): (float(m), int(n)) for k, m, n in d["keys"]}
-        return cls({str(k): float(v) for k, v in d["type_means"].items()}, keys,
-                   int(d["images"]), {str(k): float(v) for k, v in d["margins"].items()})
+        """KeyError / TypeError / ValueError when `d` is not what to_dict writes (a value
+        that is not a finite number included)."""
+        keys = {tuple(str(x) for x in k): (_finite(m), int(n)) for k, m, n in d["keys"]}
+        return cls({str(k): _finite(v) for k, v in d["type_means"].items()}, keys,
+                   int(d["images"]), {str(k): _finite(v) for k, v in d["margins"].items()})
+
+
+def _finite(value: Any) -> float:
+    out = float(value)
+    if not np.isfinite(out):
+        raise ValueError(f"not a finite number: {value}")
+    return out
 
 
 def sample_images(num_images: int, n: int = SAMPLE_IMAGES, seed: int = 0) -> np.ndarray:
@@ -220,6 +228,9 @@ def part_levels_for(run: Run, data_dir: str | Path, *, split: str = "train",
     cache = run.path.parent / CACHE_NAME
     levels = None if identity is None else _read_cache(cache, identity)
     if levels is None:
+        if progress:
+            print(f"part levels: scoring the own captions of {len(rows)} '{split}' images "
+                  "(once per checkpoint)", file=sys.stderr)
         graphs = _sample_graphs(data_dir, split, opened, rows)
         levels = measure_part_levels(run, ImageTable(opened), rows, graphs,
                                      batch_size=batch_size, device=device)
