@@ -116,8 +116,8 @@ class Explanation:
                every scored part), s_R (mean over regions of cos(h^T, H^I_k)).
     reference: level -> the type's level: its mean on the part levels' training pairs, or
                in the reference captions (a part's own .ref is what it is judged by).
-    cuts:      level -> parts scoring below it are flagged, before a part's own offset
-               (each part's .ref minus the margin is its cut; module docstring).
+    cuts:      level -> the cut of a part sitting at its type's level (`reference` minus
+               the type's margin); a part's own cut is its .ref minus that margin.
     rule:      how the cuts were chosen, in words.
     flagged:   the one part the verdict names (flagged_part), or None.
     """

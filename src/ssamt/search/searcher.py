@@ -52,9 +52,9 @@ class Searcher:
         self._part_levels: tuple[Any] | None = None  # (PartLevels or None,) once measured
 
     def part_levels(self) -> Any:
-        """The run's part levels for the explain verdict (ssamt.pipelines.part_levels), from
-        the gallery's data folder when it holds the run's training split, else None;
-        measured (or read from the cache) on the first call."""
+        """The run's part levels for the explain verdict (ssamt.pipelines.part_levels): from
+        the gallery's data folder when it holds the run's training split, else those cached
+        beside the checkpoint, else None; looked up on the first call only."""
         from ssamt.pipelines.part_levels import part_levels_for
 
         if self._part_levels is None:

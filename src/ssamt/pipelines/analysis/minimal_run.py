@@ -103,8 +103,9 @@ def measure_with_chance(run: Run, inputs: MinimalInputs, *, batch_size: int = 12
                         device: str = "cpu", part_levels: bool = True
                         ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """(measure's results, {edit type: % localized by a part picked at random}).
-    part_levels: judge each part against its own level too (ssamt.pipelines.part_levels,
-    from the data folder's train split when it is the run's); False: its type's alone."""
+    part_levels: judge each part against its level on training pairs
+    (ssamt.pipelines.part_levels: from the data folder's train split when it is the run's,
+    else cached beside the checkpoint); False: its type's mean in the image's own captions."""
     from ssamt.data.synth.edits import EDIT_TYPES
     from ssamt.data.tables import TextTable
     from ssamt.pipelines.part_levels import part_levels_for
@@ -141,9 +142,10 @@ def measure_with_chance(run: Run, inputs: MinimalInputs, *, batch_size: int = 12
 
 def _judged(inputs: MinimalInputs, own: Scored, at: dict[int, int], record: dict[str, Any],
             graph: CaptionGraph, parts: list, levels: Any) -> list:
-    """The negative's parts with their references, as `ssamt explain` sets them: the type
-    levels of the image's own captions against the original image, less any caption with
-    the judged text (an image-side edit's caption is one of them), plus the part levels."""
+    """The negative's parts with their references, as `ssamt explain` sets them: with part
+    levels, their level on training pairs; for a type they lack (or without them) the type
+    means of the image's own captions against the original image, less any caption with the
+    judged text (an image-side edit's caption is one of them)."""
     from ssamt.pipelines.explain import reference_levels, with_references
 
     K = inputs.captions_per_image
