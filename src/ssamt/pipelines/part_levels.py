@@ -203,27 +203,28 @@ def _write_cache(path: Path, identity: dict[str, Any], levels: PartLevels) -> No
 def part_levels_for(run: Run, data_dir: str | Path, *, split: str = "train",
                     batch_size: int = 128, device: str = "cpu",
                     progress: bool = False) -> PartLevels | None:
-    """The run's PartLevels from `split` of `data_dir`, cached beside the checkpoint. When the
-    folder has no such split or it is not the data the run was trained on (its fingerprint
-    differs), the levels cached beside the checkpoint from its own training data, else None
-    (with one line on stderr when progress)."""
+    """The run's PartLevels: those cached beside the checkpoint when measured on its own
+    training data (any `data_dir` then), else measured on `split` of `data_dir` and cached;
+    None (with one line on stderr when progress) when that folder has no such split or it
+    is not the data the run was trained on (its fingerprint differs)."""
     from ssamt.data.fingerprint import split_fingerprint
     from ssamt.data.precomp import open_split
     from ssamt.data.tables import ImageTable
     from ssamt.errors import DataError
 
+    cached = _cached_for_run(run)  # before opening (and hashing) any data
+    if cached is not None:
+        return cached
     try:
         opened = open_split(data_dir, split)
     except DataError:
-        return _cached_for_run(run) or _skip(progress, f"no '{split}' split in {data_dir}")
+        return _skip(progress, f"no '{split}' split in {data_dir}")
     fingerprint = split_fingerprint(opened)
     if run.data_fingerprint is not None and run.data_fingerprint != fingerprint:
-        return _cached_for_run(run) or _skip(
-            progress, f"the '{split}' split of {data_dir} is not the run's training data")
+        return _skip(progress, f"the '{split}' split of {data_dir} is not the run's training data")
     rows = sample_images(opened.num_images)
     if len(rows) == 0 or opened.captions_per_image == 0:
-        return _cached_for_run(run) or _skip(progress, f"the '{split}' split of {data_dir} "
-                                                       "has no captioned images")
+        return _skip(progress, f"the '{split}' split of {data_dir} has no captioned images")
     identity = _identity(run, fingerprint, rows)
     cache = run.path.parent / CACHE_NAME
     levels = None if identity is None else _read_cache(cache, identity)

@@ -35,7 +35,7 @@ import numpy as np
 from ssamt.labels.graph import CaptionGraph
 from ssamt.pipelines.analysis.pm_accuracy import pairwise_accuracy
 from ssamt.pipelines.explain import Part, flagged_part
-from ssamt.pipelines.pair_parts import SCORES, ImageRows, Scored, score_pairs  # noqa: F401
+from ssamt.pipelines.pair_parts import SCORES
 
 # ----- localization -------------------------------------------------------------------------
 
