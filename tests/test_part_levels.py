@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from _gallery import CONFIG, MAX_TOKENS, as_run, make_gallery
 
+from ssamt.pipelines import explain as explain_module
 from ssamt.pipelines import part_levels as pl
 from ssamt.pipelines.explain import Part, explain_pair, flagged_part, image_batch, score_parts
 from ssamt.pipelines.part_levels import PartLevels, measure_part_levels, part_levels_for
@@ -194,6 +195,22 @@ def test_explain_judges_each_part_against_its_type_and_its_own_level(tiny):
     assert [p.mismatch for p in alone.parts if p.type != "word"] == \
         [p.mismatch for p in expl.parts if p.type != "word"]
     assert all(p.ref is None for p in alone.parts if p.type == "word")
+    # levels of every type: the image's captions are not even scored
+    full = dataclasses.replace(levels, type_means={**means, "word": 0.2})
+    calls = []
+    real = explain_module.score_parts
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    explain_module.score_parts = counting
+    try:
+        got = explain_pair(run, image_batch(split, image), graph, None, own, part_levels=full)
+    finally:
+        explain_module.score_parts = real
+    assert len(calls) == 1 and got.reference == full.type_means
+    assert all(p.ref is not None for p in got.parts if p.judged)
     # measured margins are the default; a given --margin still wins
     learned = dataclasses.replace(levels, margins={"object": 0.3, "relation": 0.02})
     expl = explain_pair(run, image_batch(split, image), graph, None, own, part_levels=learned)

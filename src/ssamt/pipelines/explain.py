@@ -345,18 +345,20 @@ def explain_pair(run: Run, image: ImageBatch, graph: CaptionGraph,
     mu1, mu2 = run.eq5_weights(mu1, mu2)
     model, vocab, max_tokens = run.model, run.vocab, run.max_tokens
     parts, pair = score_parts(model, vocab, max_tokens, image, graph, labels, mu1, mu2)
-    ref_parts = [p for g in reference if g.tokens and g.text != graph.text
-                 for p in score_parts(model, vocab, max_tokens, image, g, None, mu1, mu2)[0]]
-    levels = reference_levels(ref_parts)
-    words = IMAGE_REFERENCE
-    if part_levels is not None:  # the image's captions only stand in for a type they lack
-        levels = {**levels, **part_levels.type_means}
+    # The image's captions only stand in for a type the part levels lack: not scored else.
+    covered = part_levels is not None and all(t in part_levels.type_means for t in LEVELS)
+    own_levels = {} if covered else reference_levels(
+        [p for g in reference if g.tokens and g.text != graph.text
+         for p in score_parts(model, vocab, max_tokens, image, g, None, mu1, mu2)[0]])
+    levels, words = own_levels, IMAGE_REFERENCE
+    if part_levels is not None:
+        levels = {**own_levels, **part_levels.type_means}
         words = (f"where the part usually scores against images it matches: its mean over "
                  f"{part_levels.images} training images' own captions (its type's for a part "
                  "seen fewer than 3 times)")
     margins, margin_words = level_margins(run, margin, part_levels)
     cuts, rule = verdict_cuts(levels, margins, threshold, margin_words, words)
-    parts = with_references(parts, reference_levels(ref_parts), part_levels)
+    parts = with_references(parts, own_levels, part_levels)
     if threshold is not None:
         parts = [replace(p, mismatch=p.score < threshold) if p.judged else p for p in parts]
     else:
