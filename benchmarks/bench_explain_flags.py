@@ -26,7 +26,7 @@ from ssamt.pipelines.analysis.minimal_run import load_inputs, negative_rows
 from ssamt.pipelines.explain import level_margins, reference_levels, with_references
 from ssamt.pipelines.pair_parts import score_pairs
 from ssamt.pipelines.part_levels import part_levels_for
-from ssamt.train.run import load_run
+from ssamt.train.trained_run import load_run
 
 
 def flagged(parts, refs, levels, margins):

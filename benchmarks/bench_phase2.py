@@ -41,7 +41,7 @@ def train_once(run: Path, data: str, steps: int, device: str, prefetch: bool,
                overrides: list[str] = ()) -> float:
     """Seconds of one `ssamt train --phase inter` of `steps` updates."""
     from ssamt.cli import main
-    from ssamt.train import runner
+    from ssamt.train import trainer
 
     context = runner.RunContext
     runner.RunContext = functools.partial(context, prefetch=prefetch)

@@ -22,7 +22,7 @@ from ssamt.data.tables import ImageTable, TextTable
 from ssamt.fileio import write_json
 from ssamt.retrieval.encode import encode_gallery
 from ssamt.retrieval.evaluate import evaluate_tables
-from ssamt.train.run import load_run
+from ssamt.train.trained_run import load_run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

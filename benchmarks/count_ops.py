@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     from ssamt.train.config import load_config
     from ssamt.train.data import load_split
     from ssamt.train.phase2 import EpochPartners, InterObjective, InterOptions, inter_inputs
-    from ssamt.train.runner import build_model
+    from ssamt.train.trainer import build_model
 
     args = parse_args(argv)
     cfg = load_config(args.preset, ["model.d_model=128", "model.d_ffn=256", "model.n_heads=4"])

@@ -42,7 +42,7 @@ def parse_args() -> argparse.Namespace:
 def load(checkpoint: str, data: str):
     from ssamt.train.config import load_config
     from ssamt.train.data import load_train_dev
-    from ssamt.train.run import load_run
+    from ssamt.train.trained_run import load_run
 
     run = load_run(checkpoint, "cpu")
     cfg = load_config("synthetic", [f"model.max_tokens={run.max_tokens}"])

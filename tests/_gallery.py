@@ -17,9 +17,9 @@ def as_run(model: Any, vocab: Any, config: dict[str, Any]) -> Any:
     """A trained run of an in-memory model (what load_run would open had it been saved with
     `config` as its training config): the form the pipelines take."""
     from ssamt.train.config import TrainConfig
-    from ssamt.train.run import Run
+    from ssamt.train.trained_run import Run
 
-    return Run(model, vocab, TrainConfig.from_dict(config), Path("in-memory"), "inter", None,
+    return Run(model, vocab, TrainConfig.from_dict(config), Path("in-memory"), "phase2", None,
                None)
 
 

@@ -16,7 +16,7 @@ from ssamt.pipelines.analysis.pm_accuracy import (
     phrase_accuracy,
     sample_test_negatives,
 )
-from ssamt.pipelines.analysis.runs import subset_captions, subset_images
+from ssamt.pipelines.analysis.trainings import subset_captions, subset_images
 
 # Runs of a few updates on tiny models: the report machinery, not the numbers.
 FAST = ["model.d_model=16", "model.d_ffn=32", "model.n_heads=2",
@@ -203,7 +203,8 @@ def test_plan_jobs_covers_the_three_analyses():
     from ssamt.pipelines.analysis.parallel import plan_jobs
 
     intra, inter = plan_jobs([0.5, 1.0, 0.5])
-    assert [j.name for j in intra] == ["no-phrases/intra", "phrases/intra", "phrases-frac0.50/intra"]
+    assert [j.name for j in intra] == ["no-phrases/phase1", "phrases/phase1",
+                                       "phrases-frac0.50/phase1"]
     assert len(inter) == 9 and len({j.name for j in inter}) == 9
     assert {j.name for j in inter} >= {"phrases/pm", "phrases/lm", "no-phrases/gm",
                                        "phrases-frac0.50/gm"}

@@ -71,7 +71,7 @@ def test_scores_are_cosines_of_inter_outputs(tiny):
     txt = TextTable([graph], vocab, max_tokens=MAX_TOKENS).batch([0])
     with torch.no_grad():
         out = model.inter(img, txt)
-        eq5 = model.score_pairs(img, txt, 0.25, 0.05)
+        eq5 = model.score(img, txt).eq5(0.25, 0.05)
         intra = F.cosine_similarity(model.encode_images(img), model.encode_texts(txt))
     n_p = txt.phrase_mask.shape[1]
     slots = list(range(len(graph.phrases))) + [n_p + t for t in range(len(graph.tokens))]

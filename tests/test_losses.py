@@ -1,4 +1,5 @@
-"""Each loss against its formula (paper Eqs. 1-4) on small hand-made tensors."""
+"""Each loss against its formula (paper Eqs. 1-4) on small hand-made tensors, and the two
+recipes' phase-2 terms against theirs."""
 
 import math
 
@@ -10,15 +11,23 @@ from ssamt.data.batch import PhraseMarks
 from ssamt.errors import ConfigError
 from ssamt.losses import (
     MatchedReference,
-    PhraseSupervision,
     combine,
-    inter_losses,
     intra_loss,
     part_types,
     phrase_matching,
+    phrase_matching_by_type,
     tril,
 )
-from ssamt.model.scores import InterOutput
+from ssamt.model.scores import (
+    InterOutput,
+    s_global,
+    s_phrase,
+    s_phrase_encoder,
+    s_region,
+    s_region_encoder,
+)
+from ssamt.train.recipes.paper import paper_terms
+from ssamt.train.recipes.ssamt import ssamt_terms
 
 
 def test_tril_scalar_and_sets():
@@ -98,7 +107,8 @@ def _cos(u, v):
     return F.cosine_similarity(u, v, dim=-1).item()
 
 
-def test_inter_losses_against_formulas():
+def test_paper_terms_against_formulas():
+    """The paper recipe: L1 on s_G, L2 on the encoder's s_P / s_R, L3 across the parts."""
     g = torch.Generator().manual_seed(0)
     r = lambda *s: torch.randn(*s, generator=g)
     pos = _out(r(1, 4), r(1, 4), r(1, 3, 4), r(1, 5, 4))
@@ -107,9 +117,9 @@ def test_inter_losses_against_formulas():
     ni = _out(r(1, 4), r(1, 4), r(1, 3, 4), r(1, 5, 4),
               m_img=torch.tensor([[True, False, True]]))
     a1, a2, a3 = 0.3, 0.4, 0.5
-    mk_t = PhraseMarks(torch.tensor([[1, 0]]), torch.tensor([[1, -1, 0]]))  # (P=2, L=3)
-    mk_i = PhraseMarks(torch.tensor([[1, 1]]), torch.tensor([[-1, -1, -1]]))  # no H-: skipped
-    terms = inter_losses(pos, nt, ni, PhraseSupervision(mk_t), PhraseSupervision(mk_i), a1, a2, a3)
+    # (P=2, L=3): T_j against L_i, then T_i against L_k (no H-: that one is skipped)
+    marks = PhraseMarks(torch.tensor([[1, 0], [1, 1]]), torch.tensor([[1, -1, 0], [-1, -1, -1]]))
+    terms = paper_terms(pos, nt, ni, marks, a1, a2, a3)
 
     def sg(o):
         return _cos(o.h_img[0], o.h_txt[0])
@@ -127,23 +137,19 @@ def test_inter_losses_against_formulas():
     c = [_cos(nt.h_img[0], nt.H_txt[0, k]) for k in range(5)]
     # H+ = phrase 0, word 0 (slot 2); H- = phrase 1, word 2 (slot 4; slot 3 is masked).
     l3 = max(a3 - (c[0] + c[2]) / 2 + (c[1] + c[4]) / 2, 0)
+    assert set(terms) == {"L1", "L2", "L3"}
     assert terms["L1"].item() == pytest.approx(l1, abs=1e-5)
     assert terms["L2"].item() == pytest.approx(l2, abs=1e-5)
     assert terms["L3"].item() == pytest.approx(l3, abs=1e-5)
-    assert terms["L1_sG"].item() == pytest.approx(l1, abs=1e-5)  # no intra: the same hinge
-    assert "L3" not in inter_losses(pos, nt, ni, None, None, a1, a2, a3)
-    # L1 on s_A + s_G (the sum Eq. 5 ranks by); L1_sG stays the s_G-only hinge.
-    a_pos, a_t, a_i = torch.tensor([0.5]), torch.tensor([0.2]), torch.tensor([0.9])
-    with_intra = inter_losses(pos, nt, ni, None, None, a1, a2, a3, intra=(a_pos, a_t, a_i))
-    want = (max(a1 - sg(pos) - 0.5 + sg(nt) + 0.2, 0) + max(a1 - sg(pos) - 0.5 + sg(ni) + 0.9, 0))
-    assert with_intra["L1"].item() == pytest.approx(want, abs=1e-5)
-    assert with_intra["L1_sG"].item() == pytest.approx(l1, abs=1e-5)
+    assert "L3" not in paper_terms(pos, nt, ni, None, a1, a2, a3)
 
 
 def test_phrase_matching_skips_empty_sets():
     o = _out(torch.randn(2, 4), torch.randn(2, 4), torch.randn(2, 1, 4), torch.randn(2, 2, 4))
     marks = PhraseMarks(torch.tensor([[1, 1], [0, 0]]), torch.zeros(2, 0, dtype=torch.long))
     assert torch.equal(phrase_matching(o, marks, 0.2), torch.zeros(2))
+    types = part_types(torch.tensor([[1, 1], [1, 1]]), torch.zeros(2, 0, dtype=torch.bool))
+    assert torch.equal(phrase_matching_by_type(o, marks, 0.2, types), torch.zeros(2))
 
 
 def test_combine():
@@ -173,7 +179,7 @@ def test_part_types_line_up_with_local_outputs():
 def test_phrase_matching_within_type_against_formula():
     o, types, marks, c = _typed_case()
     a = 0.3
-    got = phrase_matching(o, marks, a, types).item()
+    got = phrase_matching_by_type(o, marks, a, types).item()
     # object: H+ {0}, H- {1}; word: H+ {3}, H- {5}; attribute has no H+: skipped.
     want = (max(a - c[0] + c[1], 0) + max(a - c[3] + c[5], 0)) / 2
     assert got == pytest.approx(want, abs=1e-6)
@@ -185,7 +191,7 @@ def test_phrase_matching_reference_gives_every_type_a_matched_side():
     ref = MatchedReference(cos=torch.tensor([[0.7, 0.1, -0.2]]),
                            types=torch.tensor([[2, 1, 4]]),
                            matched=torch.tensor([[True, True, False]]))
-    got = phrase_matching(o, marks, a, types, ref).item()
+    got = phrase_matching_by_type(o, marks, a, types, ref).item()
     want = (max(a - (c[0] + 0.1) / 2 + c[1], 0)  # object: H+ = part 0 and reference 0.1
             + max(a - 0.7 + c[2], 0)  # attribute: H+ = the reference's attribute only
             + max(a - c[3] + c[5], 0)) / 3  # word: the reference's word is not matched
@@ -202,13 +208,13 @@ def test_within_type_l3_cannot_be_met_by_type_levels():
     o = _out(h, h, torch.zeros(1, 1, 2), H)
     marks = PhraseMarks(torch.tensor([[1, 0, 0]]), torch.tensor([[1, 0]]))  # word 2 mismatched
     assert phrase_matching(o, marks, 0.2).item() == 0.0  # across types: satisfied
-    assert phrase_matching(o, marks, 0.2, types).item() == pytest.approx(0.2)  # words tie
+    assert phrase_matching_by_type(o, marks, 0.2, types).item() == pytest.approx(0.2)  # words tie
 
 
-def test_inter_losses_read_negative_images_through_swap():
-    """Phase 2's pairing: the negative image runs are negative caption runs of other rows.
-    Given swap, inter_losses indexes their scores and L3 instead of computing them again:
-    the same terms as the runs and supervision spelled out (issue 15)."""
+def test_ssamt_terms_read_negative_images_through_swap():
+    """The ssamt recipe's pairing: each negative-image run is the cross run of another row,
+    so ssamt_terms reads its scores and L3 by index. Against the formulas with the
+    negative-image runs and their supervision spelled out."""
     g = torch.Generator().manual_seed(1)
     r = lambda *s: torch.randn(*s, generator=g)
     b, n_p, n_l = 4, 2, 3
@@ -225,14 +231,25 @@ def test_inter_losses_read_negative_images_through_swap():
                         torch.randint(-1, 2, (b, n_l), generator=g))
     types = part_types(pos.phrase_types, torch.ones(b, n_l, dtype=torch.bool))
     ref = MatchedReference(pos.parts, types, m_txt)
-    sup = PhraseSupervision(marks, types[swap], ref)
-    sup_img = PhraseSupervision(PhraseMarks(marks.phrase_marks[swap], marks.token_marks[swap]),
-                                types, ref.index(swap))
-    intra = (r(b), r(b), r(b))
-    want = inter_losses(pos, cross, cross.index(swap), sup, sup_img, 0.2, 0.3, 0.4,
-                        intra=(intra[0], intra[1], intra[1][swap]))
-    got = inter_losses(pos, cross, None, sup, None, 0.2, 0.3, 0.4,
-                       intra=(intra[0], intra[1], intra[1][swap]), swap=swap)
-    assert set(got) == set(want) == {"L1", "L2", "L3", "L1_sG"}
-    for name in want:
-        torch.testing.assert_close(got[name], want[name])
+    s_pos, s_cross = r(b), r(b)
+    a1, a2, a3 = 0.2, 0.3, 0.4
+    got = ssamt_terms(pos, cross, swap, s_pos, s_cross, marks, types, ref, a1, a2, a3)
+    neg_img = cross.index(swap)  # (I_swap[r], T_r), spelled out
+    marks_img = PhraseMarks(marks.phrase_marks[swap], marks.token_marks[swap])
+    g_pos = s_global(pos.h_img, pos.h_txt) + s_pos
+    want_l1 = (tril(g_pos, s_global(cross.h_img, cross.h_txt) + s_cross, a1)
+               + tril(g_pos, s_global(neg_img.h_img, neg_img.h_txt) + s_cross[swap], a1))
+    want_l2 = sum(tril(f(pos), f(neg), a2) for f, neg in (
+        (s_phrase, cross), (s_region, neg_img), (s_phrase_encoder, cross),
+        (s_region_encoder, neg_img)))
+    want_l3 = (phrase_matching_by_type(cross, marks, a3, types[swap], ref)
+               + phrase_matching_by_type(neg_img, marks_img, a3, types, ref.index(swap)))
+    assert set(got) == {"L1", "L2", "L3", "L1_sG"}
+    torch.testing.assert_close(got["L1"], want_l1.mean())
+    torch.testing.assert_close(got["L2"], want_l2.mean())
+    torch.testing.assert_close(got["L3"], want_l3.mean())
+    plain = (tril(g_pos - s_pos, s_global(cross.h_img, cross.h_txt), a1)
+             + tril(g_pos - s_pos, s_global(neg_img.h_img, neg_img.h_txt), a1))
+    torch.testing.assert_close(got["L1_sG"], plain.mean())
+    assert "L3" not in ssamt_terms(pos, cross, swap, s_pos, s_cross, None, types, ref, a1,
+                                   a2, a3)

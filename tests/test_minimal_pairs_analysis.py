@@ -1,5 +1,5 @@
-"""`ssamt analyze minimal-pairs` (issue 11): the batched accuracies and localization match a
-plain one-pair-at-a-time loop over explain's scoring, on the tiny synthetic test split with a
+"""`ssamt analyze minimal-pairs`: the batched accuracies and localization match a plain
+one-pair-at-a-time loop straight from the model, on the tiny synthetic test split with a
 small random model; the command writes the report folder; missing pairs are one clear line."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import torch
 from _gallery import CONFIG, MAX_TOKENS, as_run, make_gallery
+from _plain import plain_pair
 
 from ssamt.cli import main
 from ssamt.data.batch import ImageBatch
 from ssamt.data.synth.edits import EDIT_TYPES
 from ssamt.data.synth.minimal import read_edited_images
-from ssamt.data.tables import TextTable
 from ssamt.pipelines.analysis.minimal_pairs import SCORES
 from ssamt.pipelines.analysis.minimal_report import minimal_pair_table
 from ssamt.pipelines.analysis.minimal_run import load_inputs, measure, negative_rows
-from ssamt.pipelines.explain import image_batch, pair_scores, reference_levels, score_parts
+from ssamt.pipelines.explain import image_batch, reference_levels
 
 IMAGES = 10  # pairs of the first 10 test images (about 70 records): seconds
 
@@ -55,17 +55,14 @@ def _plain(model, vocab, data, split, store, inputs, levels):
             graph = store.graphs[r["caption"]]
         assert [t for t in graph.tokens if t != "."] == r["text"].lower().rstrip(".").split()
         for side, im, g in ((pos, img, store.graphs[r["caption"]]), (neg, neg_img, graph)):
-            txt = TextTable([g], vocab, max_tokens=MAX_TOKENS).batch([0])
-            s = pair_scores(model, im, txt, 0.25, 0.05)[2]
-            for key, v in (("intra", s["intra"]), ("inter_global", s["inter_global"]),
-                           ("local", s["s_P"] + s["s_R"]), ("eq5", s["eq5"])):
-                side[key].append(v)
+            s = plain_pair(model, vocab, im, g, 0.25, 0.05, MAX_TOKENS)[0]
+            for key in SCORES:
+                side[key].append(s[key])
         refs = reference_levels([p for g in store.image_graphs(r["image"]) if g.text != graph.text
-                                 for p in score_parts(model, vocab, MAX_TOKENS, img, g, None,
-                                                      0.25, 0.05)[0]])
-        parts = [p for p in score_parts(model, vocab, MAX_TOKENS, neg_img, graph, None, 0.25,
-                                        0.05)[0] if p.judged and p.level in
-                 (refs if levels is None else levels.type_means)]
+                                 for p in plain_pair(model, vocab, img, g, 0.25, 0.05,
+                                                     MAX_TOKENS)[1]])
+        parts = [p for p in plain_pair(model, vocab, neg_img, graph, 0.25, 0.05, MAX_TOKENS)[1]
+                 if p.judged and p.level in (refs if levels is None else levels.type_means)]
         parts = [p for p in parts if p.kind == "phrase"] or parts
 
         ref = {p.key: refs[p.level] if levels is None else

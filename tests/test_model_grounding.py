@@ -14,7 +14,7 @@ from ssamt.model.config import ModelConfig
 from ssamt.model.grounding import GEOMETRY_DIM, PhraseGrounding, relative_geometry
 from ssamt.model.scores import part_scores, s_phrase, s_region
 from ssamt.model.ssamt import SSAMT
-from ssamt.train.runner import load_previous_phase
+from ssamt.train.trainer import load_previous_phase
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -283,56 +283,6 @@ def test_previous_phase_without_the_head_loads_and_others_still_fail():
     broken = {k: v for k, v in old.items() if not k.startswith("intra_text.")}
     with pytest.raises(RuntimeError, match="intra_text"):
         load_previous_phase(model, broken)
-
-
-def test_geometry_contrast_reads_the_best_pair_both_ways():
-    head, txt, words, regions, boxes = head_inputs(3)
-    region_mask = torch.ones(3, 5, dtype=torch.bool)
-    with torch.no_grad():
-        fwd, bwd = head.geometry_contrast(words, txt, regions, region_mask, boxes)
-        x = head.region(regions)
-        for b in range(3):
-            for p in range(4):
-                span = txt.phrase_spans[b, p].nonzero()[:, 0].tolist()
-                if not span:
-                    continue
-                role = {t: int(txt.phrase_roles[b, p, t]) for t in span}
-                units = []
-                for r in (ROLE_SUBJECT, ROLE_OBJECT, 0):
-                    sel = [t for t in span if role[t] == r]
-                    units.append(words[b, sel].mean(0) if sel else torch.zeros(D))
-                terms = relation_pair_terms(head, units, x[b], boxes[b], range(5))
-                best = max(terms, key=lambda ij, terms=terms: sum(terms[ij]))
-                assert fwd[b, p].item() == pytest.approx(terms[best][2], abs=1e-5)
-                assert bwd[b, p].item() == pytest.approx(terms[best[::-1]][2], abs=1e-5)
-    with pytest.raises(ValueError, match="boxes"):
-        PhraseGrounding(config(d_box=0)).geometry_contrast(words, txt, regions, region_mask, boxes)
-
-
-def test_l2_with_the_head_keeps_the_encoders_hinges():
-    """s_P and s_R in Eq. 5 are the head's; L2 also keeps the paper's s_P and s_R hinges,
-    which train the inter encoder (without them s_G stopped learning)."""
-    from ssamt.losses import inter_losses, tril
-    from ssamt.model.scores import InterOutput, s_phrase_encoder, s_region_encoder
-
-    gen = torch.Generator().manual_seed(4)
-
-    def output(found: float) -> InterOutput:
-        b, r, k = 2, 3, 4
-        return InterOutput(torch.randn(b, D, generator=gen), torch.randn(b, D, generator=gen),
-                           torch.randn(b, r, D, generator=gen), torch.ones(b, r).bool(),
-                           torch.randn(b, k, D, generator=gen), torch.ones(b, k).bool(),
-                           parts=torch.rand(b, k, generator=gen),
-                           phrase_types=torch.tensor([[1, 2], [1, 3]]),
-                           regions_found=torch.full((b,), found))
-
-    pos, neg_txt, neg_img = output(0.5), output(0.2), output(0.45)
-    got = inter_losses(pos, neg_txt, neg_img, None, None, 0.1, 0.1, 0.1)["L2"]
-    want = (tril(s_phrase(pos), s_phrase(neg_txt), 0.1)
-            + tril(torch.full((2,), 0.5), torch.full((2,), 0.45), 0.1)
-            + tril(s_phrase_encoder(pos), s_phrase_encoder(neg_txt), 0.1)
-            + tril(s_region_encoder(pos), s_region_encoder(neg_img), 0.1)).mean()
-    torch.testing.assert_close(got, want)
 
 
 def test_model_without_phrase_nodes_grounds_words_only():

@@ -8,6 +8,7 @@ from random_batches import random_image_batch, random_text_batch
 
 from ssamt.data.batch import ImageBatch, TextBatch
 from ssamt.model import SSAMT, ModelConfig
+from ssamt.model.scores import PairScores
 
 V, DR = 40, 12
 
@@ -85,7 +86,7 @@ def test_batch_equals_items_one_by_one():
     m = _model()
     img, txt = _batches(n=5, seed=2)
     a_i, a_t, out = m.encode_images(img), m.encode_texts(txt), m.inter(img, txt)
-    score = m.score_pairs(img, txt, 0.2, 0.1)
+    score = m.score(img, txt).eq5(0.2, 0.1)
     for b in range(5):
         ib, tb = _item_img(img, b), _item_txt(txt, b)
         torch.testing.assert_close(m.encode_images(ib)[0], a_i[b])
@@ -95,7 +96,7 @@ def test_batch_equals_items_one_by_one():
         torch.testing.assert_close(o.h_txt[0], out.h_txt[b])
         n_p, n_l = tb.phrase_mask.shape[1], tb.token_mask.shape[1]
         torch.testing.assert_close(o.H_txt[0], _real_txt(out.H_txt[b:b + 1], n_p, n_l, 3)[0])
-        torch.testing.assert_close(m.score_pairs(ib, tb, 0.2, 0.1)[0], score[b])
+        torch.testing.assert_close(m.score(ib, tb).eq5(0.2, 0.1)[0], score[b])
 
 
 def test_masked_inputs_do_not_reach_outputs_one_layer():
@@ -189,7 +190,7 @@ def test_eq5_formula_and_pairs_one_by_one():
     m = _model()
     img, txt = _batches(n=3, seed=9)
     a_i, a_t, out = m.encode_images(img), m.encode_texts(txt), m.inter(img, txt)
-    got = m.eq5(a_i, a_t, out, 0.3, 0.1)
+    got = PairScores.of(a_i, a_t, out).eq5(0.3, 0.1)
     cos = torch.nn.functional.cosine_similarity
     for b in range(3):
         ht = out.H_txt[b][out.H_txt_mask[b]]
@@ -198,4 +199,4 @@ def test_eq5_formula_and_pairs_one_by_one():
                + 0.1 * cos(out.h_img[b][None], ht).mean()
                + 0.1 * cos(out.h_txt[b][None], hi).mean())
         torch.testing.assert_close(got[b], ref)
-    torch.testing.assert_close(m.score_pairs(img, txt, 0.3, 0.1), got)
+    torch.testing.assert_close(m.score(img, txt).eq5(0.3, 0.1), got)

@@ -15,12 +15,12 @@ from ssamt.cli import main
 from ssamt.errors import CheckpointError, SsamtError
 from ssamt.train.checkpoint import save_checkpoint, vocab_hash
 from ssamt.train.config import load_config
-from ssamt.train.run import load_run
+from ssamt.train.trained_run import load_run
 from ssamt.train.validate import validate_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sandbox import can_mount, in_namespace
-from test_train_runner import TINY, tiny_data
+from test_train_trainer import TINY, tiny_data
 
 
 def _one_line(err: str) -> str:
@@ -96,7 +96,7 @@ def test_binary_config_is_a_clear_error(tmp_path, capsys):
 
 
 def test_training_split_of_one_image_is_refused(tmp_path):
-    from ssamt.train.runner import train
+    from ssamt.train.trainer import train
 
     data, vocab = tiny_data(tmp_path / "data", n_images=1)
     with pytest.raises(SsamtError, match="at least 2"):

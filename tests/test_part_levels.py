@@ -12,11 +12,13 @@ import os
 import numpy as np
 import pytest
 from _gallery import CONFIG, MAX_TOKENS, as_run, make_gallery
+from _plain import plain_pair
 
 from ssamt.pipelines import explain as explain_module
 from ssamt.pipelines import part_levels as pl
-from ssamt.pipelines.explain import Part, explain_pair, flagged_part, image_batch, score_parts
+from ssamt.pipelines.explain import explain_pair, flagged_part, image_batch
 from ssamt.pipelines.part_levels import PartLevels, measure_part_levels, part_levels_for
+from ssamt.pipelines.parts import Part
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -81,8 +83,8 @@ def test_measure_matches_a_plain_loop(tiny):
     k = split.captions_per_image
     graphs = [store.graphs[i * k + c] for i in rows for c in range(k)]
     got = measure_part_levels(run, ImageTable(split), rows, graphs, batch_size=7)
-    plain = [score_parts(tiny["model"], tiny["vocab"], MAX_TOKENS, image_batch(split, int(i)),
-                         graphs[n * k + c], None, 0.25, 0.05)[0]
+    plain = [plain_pair(tiny["model"], tiny["vocab"], image_batch(split, int(i)),
+                        graphs[n * k + c], 0.25, 0.05, MAX_TOKENS)[1]
              for n, i in enumerate(rows) for c in range(k)]
     want = PartLevels.from_parts(plain, len(rows))
     assert got.images == 5 and got.type_means == pytest.approx(want.type_means, abs=1e-5)
@@ -93,7 +95,7 @@ def test_measure_matches_a_plain_loop(tiny):
 
 
 def _saved_run(tiny, tmp_path):
-    from ssamt.train.run import load_run
+    from ssamt.train.trained_run import load_run
 
     folder = tmp_path / "run"
     folder.mkdir()
@@ -198,17 +200,17 @@ def test_explain_judges_each_part_against_its_type_and_its_own_level(tiny):
     # levels of every type: the image's captions are not even scored
     full = dataclasses.replace(levels, type_means={**means, "word": 0.2})
     calls = []
-    real = explain_module.score_parts
+    real = explain_module.score_caption
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    explain_module.score_parts = counting
+    explain_module.score_caption = counting
     try:
         got = explain_pair(run, image_batch(split, image), graph, None, own, part_levels=full)
     finally:
-        explain_module.score_parts = real
+        explain_module.score_caption = real
     assert len(calls) == 1 and got.reference == full.type_means
     assert all(p.ref is not None for p in got.parts if p.judged)
     # measured margins are the default; a given --margin still wins

@@ -62,7 +62,7 @@ def _evaluate(ckpt: Path, data: Path, out: Path, *extra: str) -> dict:
 
 
 def test_captions_outside_the_vocabulary_are_a_warning(data, tmp_path, capsys):
-    ckpt = _checkpoint(tmp_path / "other.pt", ["zebra", "giraffe", "a"], "inter")
+    ckpt = _checkpoint(tmp_path / "other.pt", ["zebra", "giraffe", "a"], "phase2")
     result = _evaluate(ckpt, data, tmp_path / "r.json", "--rerank-k", "0")
     err = capsys.readouterr().err
     assert "outside the vocabulary" in err and "threshold 10%" in err
@@ -71,7 +71,7 @@ def test_captions_outside_the_vocabulary_are_a_warning(data, tmp_path, capsys):
 
 def test_own_vocabulary_is_no_warning(data, tmp_path, capsys):
     words = sorted({w for c in CAPTIONS for w in c.split()})
-    ckpt = _checkpoint(tmp_path / "own.pt", words, "inter")
+    ckpt = _checkpoint(tmp_path / "own.pt", words, "phase2")
     result = _evaluate(ckpt, data, tmp_path / "r.json", "--rerank-k", "0")
     assert "outside the vocabulary" not in capsys.readouterr().err
     assert result["oov_rate"] == 0.0
@@ -79,10 +79,10 @@ def test_own_vocabulary_is_no_warning(data, tmp_path, capsys):
 
 def test_phase1_checkpoint_is_measured_as_the_intra_encoder(data, tmp_path, capsys):
     words = sorted({w for c in CAPTIONS for w in c.split()})
-    ckpt = _checkpoint(tmp_path / "phase1.pt", words, "intra")
+    ckpt = _checkpoint(tmp_path / "phase1.pt", words, "intra")  # a checkpoint of the earlier phase names
     result = _evaluate(ckpt, data, tmp_path / "r.json", "--rerank-k", "3")
     assert "phase-1 checkpoint" in capsys.readouterr().err
-    assert "reranked" not in result and result["checkpoint_phase"] == "intra"
+    assert "reranked" not in result and result["checkpoint_phase"] == "phase1"
 
 
 def test_unwritable_cache_place_falls_back_to_the_user_cache(tmp_path, monkeypatch):
@@ -115,7 +115,7 @@ def test_read_only_data_folder_works(tmp_path, flag):
 
 def test_json_to_stdout_keeps_stdout_pure_json(data, tmp_path, capsys):
     words = sorted({w for c in CAPTIONS for w in c.split()})
-    ckpt = _checkpoint(tmp_path / "own.pt", words, "inter")
+    ckpt = _checkpoint(tmp_path / "own.pt", words, "phase2")
     assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--split", "test",
                  "--device", "cpu", "--quiet", "--rerank-k", "0", "--json", "-"]) == 0
     captured = capsys.readouterr()

@@ -11,7 +11,7 @@ from ssamt.retrieval.encode import encode_gallery
 from ssamt.retrieval.eq5_select import best_point, select_eq5_weights
 from ssamt.retrieval.metrics import recall_from_scores, recall_from_similarity
 from ssamt.retrieval.rerank import two_stage
-from ssamt.train.run import describe_eq5, eq5_source, eq5_weights
+from ssamt.train.trained_run import describe_eq5, eq5_source, eq5_weights
 
 GRID1, GRID2 = (0.0, 0.3, 1.0, 3.0), (0.0, 0.5, 2.0)
 

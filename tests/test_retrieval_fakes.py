@@ -1,6 +1,6 @@
 """A tiny deterministic stand-in for SSAMT and the data tables, for the retrieval tests.
 
-It has the methods retrieval code calls (encode_images, encode_texts, inter, eq5) and counts
+It has the methods retrieval code calls (encode_images, encode_texts, inter) and counts
 how often each item or pair is encoded, so tests can check "each image encoded once" and
 "each pair scored once" without depending on the real model.
 """
@@ -8,13 +8,12 @@ how often each item or pair is encoded, so tests can check "each image encoded o
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ssamt.data.batch import ImageBatch, TextBatch
+from ssamt.model.scores import InterOutput, PairScores
 
 D_REGION, D = 6, 8
 
@@ -63,12 +62,6 @@ class FakeTextTable:
                          torch.zeros(b, 1, dtype=torch.bool), torch.zeros(b, 1, L, dtype=torch.bool))
 
 
-@dataclass
-class FakeInter:
-    h_img: torch.Tensor  # (B, D)
-    h_txt: torch.Tensor  # (B, D)
-
-
 class FakeModel(torch.nn.Module):
     """Deterministic, padding-invariant encoders; Eq. 5-like pair score."""
 
@@ -100,26 +93,19 @@ class FakeModel(torch.nn.Module):
         self.text_calls.update((txt.token_ids[:, 0] - 1).tolist())
         return self._txt(txt)
 
-    def inter(self, img: ImageBatch, txt: TextBatch) -> FakeInter:
+    def inter(self, img: ImageBatch, txt: TextBatch) -> InterOutput:
+        """One region output and one part output per pair, so every score of PairScores
+        is defined."""
         self.modes_seen.append(self.training)
         ids = zip(img.regions[:, 0, 0].long().tolist(), (txt.token_ids[:, 0] - 1).tolist())
         self.pair_calls.update(ids)
         u, v = self._img(img), self._txt(txt)
-        return FakeInter(torch.tanh((u * v) @ self.w_pair), torch.tanh(u + v))
+        h_img, h_txt = torch.tanh((u * v) @ self.w_pair), torch.tanh(u + v)
+        one = torch.ones(len(u), 1, dtype=torch.bool)
+        return InterOutput(h_img, h_txt, torch.tanh(u - v)[:, None], one, (u * v)[:, None], one)
 
-    @staticmethod
-    def eq5_terms(a_img, a_txt, out: FakeInter) -> torch.Tensor:
-        return torch.stack([F.cosine_similarity(a_img, a_txt, dim=-1),
-                            F.cosine_similarity(out.h_img, out.h_txt, dim=-1),
-                            out.h_img.mean(-1)], dim=1)
-
-    @staticmethod
-    def eq5(a_img, a_txt, out: FakeInter, mu1: float, mu2: float) -> torch.Tensor:
-        t = FakeModel.eq5_terms(a_img, a_txt, out)
-        return t[:, 0] + mu1 * t[:, 1] + mu2 * t[:, 2]
-
-    def score_pairs(self, img, txt, mu1, mu2) -> torch.Tensor:
-        return self.eq5(self._img(img), self._txt(txt), self.inter(img, txt), mu1, mu2)
+    def score(self, img, txt) -> PairScores:
+        return PairScores.of(self._img(img), self._txt(txt), self.inter(img, txt))
 
 
 def direct_eq5(model, images: FakeImageTable, texts: FakeTextTable, mu1: float, mu2: float,
@@ -131,7 +117,7 @@ def direct_eq5(model, images: FakeImageTable, texts: FakeTextTable, mu1: float, 
     with torch.no_grad():
         for a, i in enumerate(image_ids):
             for b, j in enumerate(caption_ids):
-                out[a, b] = model.score_pairs(images.batch([i]), texts.batch([j]), mu1, mu2)[0]
+                out[a, b] = model.score(images.batch([i]), texts.batch([j])).eq5(mu1, mu2)[0]
     return out
 
 

@@ -58,7 +58,7 @@ def test_exhaustive_two_stage_equals_direct_eq5(tiny):
     with torch.no_grad():
         for i in range(N_IMG):
             for j in range(N_IMG * PER):
-                direct[i, j] = model.score_pairs(images.batch([i]), texts.batch([j]), 0.3, 0.1)[0]
+                direct[i, j] = model.score(images.batch([i]), texts.batch([j])).eq5(0.3, 0.1)[0]
     assert torch.allclose(res.i2t, direct, atol=1e-5)
     assert torch.allclose(res.t2i, direct, atol=1e-5)
     # Stage 1 is the first term of Eq. 5.

@@ -1,5 +1,5 @@
 """Bad-input class 2 (docs/BAD_INPUT.md): run folders. One writer at a time (a lock naming
-its holder), one dataset per run (a fingerprint checked on resume, on --phase inter and on
+its holder), one dataset per run (a fingerprint checked on resume, on --phase 2 and on
 reuse), and a finished run's results are never replaced without --overwrite."""
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from ssamt.data.fingerprint import data_fingerprint
 from ssamt.errors import RunFolderError
 from ssamt.train.checkpoint import load_checkpoint
 from ssamt.train.config import load_config
-from ssamt.train.runfolder import lock_run
+from ssamt.train.run_folder import lock_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sandbox import child_env
-from test_train_runner import TINY, tiny_data
+from test_train_trainer import TINY, tiny_data
 
-HOLD = ("import sys\nfrom ssamt.train.runfolder import lock_run\n"
+HOLD = ("import sys\nfrom ssamt.train.run_folder import lock_run\n"
         "with lock_run(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n")
 
 
@@ -74,7 +74,7 @@ def _data(tmp_path: Path, name: str, n_images: int):
 
 
 def _train(data, vocab, run: Path, **kwargs):
-    from ssamt.train.runner import train
+    from ssamt.train.trainer import train
 
     return train(load_config("synthetic", TINY), data, data, vocab, run, progress=False, **kwargs)
 
@@ -91,7 +91,7 @@ def trained(tmp_path_factory):
 
 def test_fingerprint_is_stored_in_checkpoints_and_run_folder(trained):
     root, a, _, _ = trained
-    assert a.fingerprint.startswith("sha256:")
+    assert a.fingerprint.startswith("sha256-2:")
     for name in ("last.pt", "best.pt", "phase1.pt"):
         assert load_checkpoint(root / "run" / name)["data_fingerprint"] == a.fingerprint
     assert a.fingerprint in (root / "run" / "data.json").read_text()
@@ -99,7 +99,7 @@ def test_fingerprint_is_stored_in_checkpoints_and_run_folder(trained):
 
 def test_resume_and_phase_inter_on_other_data_are_refused(trained, capsys):
     root, _, b, vocab = trained
-    for kwargs in ({"resume": True}, {"phase": "inter", "overwrite": True}):
+    for kwargs in ({"resume": True}, {"phase": "phase2", "overwrite": True}):
         with pytest.raises(RunFolderError, match="trained on other data"):
             _train(b, vocab, root / "run", **kwargs)
     # From the command line: refused before any caption is parsed.
@@ -110,7 +110,7 @@ def test_resume_and_phase_inter_on_other_data_are_refused(trained, capsys):
 
 
 def test_analysis_reuse_checks_the_data(trained):
-    from ssamt.pipelines.analysis.runs import check_same_config
+    from ssamt.pipelines.analysis.trainings import check_same_config
 
     root, a, b, _ = trained
     cfg = load_config("synthetic", TINY)
@@ -125,16 +125,16 @@ def test_finished_run_is_not_overwritten_without_the_flag(trained, capsys):
     run = root / "run"
     before = (run / "best.pt").read_bytes()
     with pytest.raises(RunFolderError, match="already holds phase-2 results"):
-        _train(a, vocab, run, phase="inter")
+        _train(a, vocab, run, phase="phase2")
     with pytest.raises(RunFolderError, match="--overwrite"):
         _train(a, vocab, run)
     assert (run / "best.pt").read_bytes() == before
-    assert main(["train", "--phase", "inter", "--data", str(root / "a"), "--out",
+    assert main(["train", "--phase", "2", "--data", str(root / "a"), "--out",
                  str(run)]) == 2
     assert "already holds phase-2 results" in capsys.readouterr().err
     assert (run / "best.pt").read_bytes() == before
-    out = _train(a, vocab, run, phase="inter", overwrite=True)
-    assert out["inter"]["state"]["done"]
+    out = _train(a, vocab, run, phase="phase2", overwrite=True)
+    assert out["phase2"]["state"]["done"]
     assert main(["train", "--resume", "--overwrite", "--data", str(root / "a"), "--out",
                  str(run)]) == 2
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from ssamt.model.scores import PairScores
 from ssamt.search.results import Hit, rank_hits
 
 pytest.importorskip("faiss")
@@ -55,7 +56,7 @@ def test_manifest_and_embeddings(built):
     m = built["manifest"]
     assert m["num_images"] == 100 and m["num_captions"] == 500 and m["split"] == "test"
     assert m["kind"] == "flat" and m["recall"] == {} and m["has_ids"]
-    assert len(m["checkpoint_sha256"]) == 64 and len(m["data_fingerprint"]) == 64
+    assert len(m["checkpoint_sha256"]) == 64 and m["data_fingerprint"].startswith("sha256-2:")
     img, txt = encode_gallery(built["model"], ImageTable(built["split"]),
                               TextTable(built["store"].graphs, built["vocab"], MAX_TOKENS))
     assert np.allclose(np.load(built["index"] / "images.npy"), img.numpy(), atol=1e-6)
@@ -65,7 +66,8 @@ def test_manifest_and_embeddings(built):
 
 def _reference(model, img_batch, txt_batch, a_img, a_txt) -> float:
     with torch.no_grad():
-        return float(model.eq5(a_img, a_txt, model.inter(img_batch, txt_batch), 0.25, 0.05)[0])
+        out = model.inter(img_batch, txt_batch)
+        return float(PairScores.of(a_img, a_txt, out).eq5(0.25, 0.05)[0])
 
 
 def test_text_query_matches_brute_force(built, searcher):
@@ -240,7 +242,7 @@ def test_index_refuses_a_model_of_other_data(built, tmp_path, capsys):
     assert main(["index", "--checkpoint", str(built["run"]), "--data", str(data),
                  "--out", str(tmp_path / "ix"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "7-d ones" in err and not (tmp_path / "ix").exists()
+    assert "region features of 7 dims" in err and not (tmp_path / "ix").exists()
 
 
 @pytest.mark.parametrize("extra, message", [

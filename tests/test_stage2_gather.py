@@ -1,5 +1,5 @@
-"""Stage 2's gather path (GalleryRows: a gallery's inputs on the device once, batches by
-indexing) against the plain per-item assembly it replaced: same Eq. 5 terms to float
+"""The batched pair scorer (retrieval.pair_scores: a gallery's inputs on the device once,
+batches by indexing) against a plain per-item assembly: same Eq. 5 terms to float
 tolerance, same rankings, on a real (small, random) model and the tiny synthetic split."""
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from _gallery import make_gallery
 from test_data_tables import reference_batch
 
 from ssamt.data.tables import ImageTable, TextTable
+from ssamt.model.scores import PairScores
 from ssamt.retrieval.encode import encode_gallery
-from ssamt.retrieval.rerank import candidate_pairs, score_pair_terms, topk_rows, two_stage
+from ssamt.retrieval.pair_scores import score_pairs
+from ssamt.retrieval.rerank import candidate_pairs, topk_rows, two_stage
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def reference_terms(model, split, graphs, vocab, img_emb, txt_emb, pairs, image_
             img = ImageBatch(feats, torch.ones(feats.shape[:2], dtype=torch.bool),
                              None if boxes is None else torch.from_numpy(boxes))
             txt = TextBatch(*reference_batch([graphs[c] for c in caption_ids[j]], vocab, 24))
-            out.append(model.eq5_terms(img_emb[i], txt_emb[j], model.inter(img, txt)))
+            out.append(PairScores.of(img_emb[i], txt_emb[j], model.inter(img, txt)).terms())
     return torch.cat(out)
 
 
@@ -51,8 +53,8 @@ def test_gathered_terms_equal_per_item_terms(gallery):
     caption_ids = np.concatenate([np.arange(5 * i, 5 * i + 5) for i in image_ids])
     gi, gt = img[image_ids], txt[caption_ids]
     pairs = torch.cartesian_prod(torch.arange(len(image_ids)), torch.arange(len(caption_ids)))
-    got = score_pair_terms(model, images, texts, gi, gt, pairs, image_ids=image_ids,
-                           caption_ids=caption_ids, batch_size=7)
+    got = score_pairs(model, images, texts, pairs, image_ids=image_ids, caption_ids=caption_ids,
+                      img_emb=gi, txt_emb=gt, batch_size=7).scores.terms()
     want = reference_terms(model, g["split"], g["store"].graphs, g["vocab"], gi, gt, pairs,
                            image_ids, caption_ids, batch_size=13)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

@@ -19,7 +19,7 @@ def _payload():
     opt.step()
     static = {"train_config": {"name": "t", "betas": [0.9, 0.999]}, "model_config": {"d": 3},
               "vocab": {"tokens": ["<pad>", "<unk>", "dog"]}}
-    state = {"phase": "intra", "step": 3, "epoch": 1, "batch_in_epoch": 2, "best": -float("inf"),
+    state = {"phase": "phase1", "step": 3, "epoch": 1, "batch_in_epoch": 2, "best": -float("inf"),
              "done": False}
     return model, ck.training_payload(static, model, state, opt, None)
 
@@ -28,7 +28,7 @@ def test_round_trip_weights_only(tmp_path):
     model, payload = _payload()
     ck.save_checkpoint(tmp_path / "a.pt", payload)
     loaded = ck.load_checkpoint(tmp_path / "a.pt")
-    assert loaded["format"] == ck.FORMAT and loaded["step"] == 3
+    assert loaded["format"] == ck.FORMAT and loaded["state"]["step"] == 3
     assert loaded["vocab"]["tokens"][2] == "dog"
     assert torch.equal(loaded["model"]["weight"], model.weight.detach())
     assert loaded["optimizer"]["state"][0]["exp_avg"].shape == (2, 3)

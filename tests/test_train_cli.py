@@ -27,7 +27,7 @@ def test_resume_without_checkpoint_is_one_clear_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "last.pt" in err and "Traceback" not in err
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
-                 "--phase", "inter"]) == 2
+                 "--phase", "2"]) == 2
     assert "phase1.pt" in capsys.readouterr().err
 
 
@@ -51,17 +51,17 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
 def started_runs(tmp_path_factory):
     """Tiny data on disk (a train split only, so nothing is read after training) and two
     run folders: one stopped mid phase 1, one whose phase 1 finished."""
-    from test_train_runner import TINY, tiny_data
+    from test_train_trainer import TINY, tiny_data
 
     from ssamt.train import phase1
     from ssamt.train.config import load_config
-    from ssamt.train.runner import train
+    from ssamt.train.trainer import train
 
     root = tmp_path_factory.mktemp("started")
     data, vocab = tiny_data(root / "data")
     cfg = load_config("synthetic", TINY)
-    train(cfg, data, None, vocab, root / "phase1-done", phase="intra", progress=False)
-    original, calls = phase1.intra_inputs, []
+    train(cfg, data, None, vocab, root / "phase1-done", phase="phase1", progress=False)
+    original, calls = phase1.intra_batch, []
 
     def stop_at_the_third(*args, **kwargs):
         calls.append(1)
@@ -69,24 +69,24 @@ def started_runs(tmp_path_factory):
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    phase1.intra_inputs = stop_at_the_third
+    phase1.intra_batch = stop_at_the_third
     try:
         with pytest.raises(KeyboardInterrupt):
             train(cfg, data, None, vocab, root / "stopped", progress=False)
     finally:
-        phase1.intra_inputs = original
+        phase1.intra_batch = original
     return root
 
 
 @pytest.mark.parametrize(("run", "flags", "reads"), [
     ("stopped", ["--resume"], {"last.pt": 1}),
     ("phase1-done", ["--resume"], {"last.pt": 1, "phase1.pt": 1}),
-    ("phase1-done", ["--phase", "inter"], {"phase1.pt": 1, "last.pt": 1}),
+    ("phase1-done", ["--phase", "2"], {"phase1.pt": 1, "last.pt": 1}),
 ])
 def test_continuing_a_run_reads_each_checkpoint_once(started_runs, tmp_path, monkeypatch,
                                                      run, flags, reads):
     """The command reads the run's checkpoint once (start_point) for its config, its checks
-    and training; --phase inter also reads last.pt once, to see whether phase 2 started.
+    and training; --phase 2 also reads last.pt once, to see whether phase 2 started.
     After training it opens the finished run once more (best.pt, else last.pt) to measure
     explain's part levels."""
     import collections
@@ -108,26 +108,26 @@ def test_continuing_a_run_reads_each_checkpoint_once(started_runs, tmp_path, mon
     assert dict(counted) == {**reads, final: reads.get(final, 0) + 1}
     assert (tmp_path / run / "part_levels.json").is_file()
     state = load_checkpoint(tmp_path / run / "last.pt")["state"]
-    assert state["phase"] == "inter" and state["done"]  # and it trained phase 2 to the end
+    assert state["phase"] == "phase2" and state["done"]  # and it trained phase 2 to the end
 
 
 def test_an_analysis_variant_reads_its_last_pt_once(started_runs, tmp_path, monkeypatch):
-    """ensure_variant reads a started variant's last.pt once: that copy says whether phase 2
+    """ensure_phase2 reads a started variant's last.pt once: that copy says whether phase 2
     finished and is where training continues from (stopped), or only that it finished."""
     import collections
 
     import torch
-    from test_train_runner import TINY, tiny_data
+    from test_train_trainer import TINY, tiny_data
 
-    from ssamt.pipelines.analysis import runs
-    from ssamt.train import phase2
+    from ssamt.pipelines.analysis import trainings
     from ssamt.train.config import load_config
+    from ssamt.train.recipes.ssamt import SsamtRecipe
 
     data, vocab = tiny_data(tmp_path / "data")
-    cfg, setup = load_config("synthetic", TINY), runs.TrainSetup(str(tmp_path / "data"))
+    cfg, setup = load_config("synthetic", TINY), trainings.TrainSetup(str(tmp_path / "data"))
     variant = tmp_path / "pm"
-    monkeypatch.setattr(runs, "evaluate_run", lambda run_dir, setup, k: {"evaluated": run_dir})
-    original, calls = phase2.inter_inputs, []
+    monkeypatch.setattr(trainings, "record_test_recall", lambda run_dir, setup, k: {"evaluated": run_dir})
+    original, calls = SsamtRecipe.batch, []
 
     def stop_at_the_sixth(*args, **kwargs):  # after two updates (accum_steps=2), saved
         calls.append(1)
@@ -136,15 +136,15 @@ def test_an_analysis_variant_reads_its_last_pt_once(started_runs, tmp_path, monk
         return original(*args, **kwargs)
 
     def ensure() -> dict:
-        return runs.ensure_variant(cfg, data, None, vocab, started_runs / "phase1-done", variant,
-                                   setup)
+        return trainings.ensure_phase2(cfg, data, None, vocab, started_runs / "phase1-done",
+                                       variant, setup)
 
-    monkeypatch.setattr(phase2, "inter_inputs", stop_at_the_sixth)
+    monkeypatch.setattr(SsamtRecipe, "batch", stop_at_the_sixth)
     with pytest.raises(KeyboardInterrupt):
         ensure()
-    monkeypatch.setattr(phase2, "inter_inputs", original)
+    monkeypatch.setattr(SsamtRecipe, "batch", original)
     state = load_checkpoint(variant / "last.pt")["state"]
-    assert state["phase"] == "inter" and not state["done"]
+    assert state["phase"] == "phase2" and not state["done"]
     counted, load = collections.Counter(), torch.load
 
     def counting_load(f, *args, **kwargs):
@@ -156,7 +156,7 @@ def test_an_analysis_variant_reads_its_last_pt_once(started_runs, tmp_path, monk
     assert dict(counted) == {"last.pt": 1}
     monkeypatch.setattr(torch, "load", load)
     state = load_checkpoint(variant / "last.pt")["state"]
-    assert state["phase"] == "inter" and state["done"]  # it trained phase 2 to the end
+    assert state["phase"] == "phase2" and state["done"]  # it trained phase 2 to the end
     counted.clear()
     monkeypatch.setattr(torch, "load", counting_load)
     stamp = (variant / "last.pt").stat().st_mtime_ns

@@ -60,17 +60,17 @@ def _runner_worker(rank: int, world: int, port: int, out: str) -> None:
     _env(rank, world, port)
     torch.set_num_threads(1)
     sys.path.insert(0, str(HERE))
-    from test_train_runner import TINY, tiny_data
+    from test_train_trainer import TINY, tiny_data
 
     from ssamt.train.config import load_config
     from ssamt.train.distributed import cleanup, init_from_env
-    from ssamt.train.runner import train
+    from ssamt.train.trainer import train
 
     info = init_from_env("cpu")
     data, vocab = tiny_data(Path(out) / f"data{rank}")
     cfg = load_config("synthetic", [*TINY, "phase1.save_every=0", "phase2.save_every=0"])
     result = train(cfg, data, data, vocab, Path(out) / "run", progress=False, info=info)
-    torch.save({"steps": [result[p]["state"]["step"] for p in ("intra", "inter")]},
+    torch.save({"steps": [result[p]["state"]["step"] for p in ("phase1", "phase2")]},
                os.path.join(out, f"rank{rank}.pt"))
     cleanup(info)
 

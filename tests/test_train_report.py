@@ -10,11 +10,11 @@ from ssamt.train.report import phase2_losses
 
 
 def _records():
-    recs = [{"kind": "train", "phase": "intra", "step": s, "L0": 0.3} for s in range(5)]
+    recs = [{"kind": "train", "phase": "phase1", "step": s, "L0": 0.3} for s in range(5)]
     for s in range(1, 21):  # L1 falls from 0.2 to 0.01 over 20 logged updates
-        recs.append({"kind": "train", "phase": "inter", "step": s * 10, "L1": 0.2 - 0.01 * (s - 1),
+        recs.append({"kind": "train", "phase": "phase2", "step": s * 10, "L1": 0.2 - 0.01 * (s - 1),
                      "L1_sG": 0.1, "L2": 0.05, "L3": 0.02})
-    recs.append({"kind": "eval", "phase": "inter", "step": 200, "rsum": 500.0})
+    recs.append({"kind": "eval", "phase": "phase2", "step": 200, "rsum": 500.0})
     return recs
 
 
@@ -22,7 +22,7 @@ def test_phase2_losses_average_the_last_tenth():
     end = phase2_losses(_records())
     assert end["L1"] == pytest.approx((0.02 + 0.01) / 2)  # the last 2 of 20 records
     assert end["L1_sG"] == pytest.approx(0.1) and set(end) == {"L1", "L1_sG", "L2", "L3"}
-    assert phase2_losses([r for r in _records() if r["phase"] == "intra"]) == {}
+    assert phase2_losses([r for r in _records() if r["phase"] == "phase1"]) == {}
 
 
 def test_phase2_lines_compare_with_two_alpha():
@@ -30,7 +30,7 @@ def test_phase2_lines_compare_with_two_alpha():
     lines = "\n".join(phase2_lines(_records(), cfg))
     assert "| L1 (ranks s_A + s_G) | 0.0150 | 0.20 |" in lines
     assert "| L2 (4 hinges: s_P, s_R of the head and of the encoder) | 0.0500 | 0.40 |" in lines
-    paper = load_config("synthetic", ["model.grounding=false"])
+    paper = load_config("synthetic", ["recipe=paper"])
     assert "| L2 | 0.0500 | 0.20 |" in "\n".join(phase2_lines(_records(), paper))
 
 

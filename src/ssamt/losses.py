@@ -1,10 +1,10 @@
-"""Multi-scale matching losses (paper 2.4, Eqs. 1-4; DESIGN.md "Which representation scores
-a pair").
+"""Multi-scale matching losses (paper 2.4, Eqs. 1-4; docs/DESIGN.md, "Which representation
+scores a pair"): the pieces both phase-2 recipes build their terms from.
 
 Naming: a batch holds B positive pairs (i, i); for each, a negative caption j (pair (i, j))
-and a negative image k (pair (k, i)). Every loss returns per-batch means; the named terms
-"L0".."L3" are summed by `combine` with one weight dict (Eq. 4), DETR-style. Ablations of
-Table 3 are weights of 0 (w/o LM: L2, w/o PM: L3), not other code paths.
+and a negative image k (pair (k, i)). Every loss returns per-example values or batch means;
+the named terms "L0".."L3" are summed by `combine` with one weight dict (Eq. 4), DETR-style.
+Ablations of Table 3 are weights of 0 (w/o LM: L2, w/o PM: L3), not other code paths.
 """
 
 from __future__ import annotations
@@ -16,21 +16,11 @@ import torch
 
 from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED, PhraseMarks
 from ssamt.errors import ConfigError
-from ssamt.model.scores import (
-    InterOutput,
-    masked_mean,
-    part_scores,
-    s_global,
-    s_phrase,
-    s_phrase_encoder,
-    s_region,
-    s_region_encoder,
-)
+from ssamt.model.scores import InterOutput, masked_mean, part_scores
 
-TERMS = ("L0", "L1", "L2", "L3", "LR")  # LR: role contrast (issue 11, train.role_contrast)
-# Logged, never trained: the s_G-only hinge of L1 (meaningful when L1 ranks s_A + s_G), and
-# the edited negatives' shares of L1 / L3 (issue 11; already inside L1 / L3).
-DIAGNOSTICS = ("L1_sG", "L1_edit", "L3_edit")
+TERMS = ("L0", "L1", "L2", "L3")
+# Logged, never trained: the hinge of s_G alone, when L1 ranks s_A + s_G (the ssamt recipe).
+DIAGNOSTICS = ("L1_sG",)
 
 
 def _set_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -59,7 +49,7 @@ def intra_loss(a_img: torch.Tensor, a_txt: torch.Tensor, image_ids: torch.Tensor
     a_txt:     (B, d) a^T of the B captions; row b of both is a positive pair.
     image_ids: (B,) dataset image id of each caption. Captions (images) sharing the image id
                of the anchor are never its negatives (an image has several captions).
-    hardest:   True: the hardest in-batch negative (VSE++); False: the warm-up of DESIGN.md
+    hardest:   True: the hardest in-batch negative (VSE++); False: the warm-up of docs/DESIGN.md
                section 2, averaging over all in-batch negatives the per-negative hinge
                TriL(s_A(i,i), s_A(i,j)) (VSE++'s "sum of hinges" / their count).
     The warm-up averages hinges, not scores: a hinge of the mean score is 0 (no gradient)
@@ -114,7 +104,8 @@ class MatchedReference:
     """Parts known to match an image, added to H+ of the within-type L3: the positive
     caption's matched parts, scored in the inter run on (image, its own caption).
 
-    cos:   (B, K) part scores of that run (model.scores.part_scores);  types: (B, K) part types;  matched: (B, K) bool.
+    cos: (B, K) part scores of that run (model.scores.part_scores); types: (B, K) part
+    types; matched: (B, K) bool.
     """
 
     cos: torch.Tensor
@@ -125,31 +116,41 @@ class MatchedReference:
         return MatchedReference(self.cos[idx], self.types[idx], self.matched[idx])
 
 
-def phrase_matching(out: InterOutput, marks: PhraseMarks, alpha: float,
-                    types: torch.Tensor | None = None,
-                    reference: MatchedReference | None = None) -> torch.Tensor:
-    """One L3 term (Eq. 3) on negative pairs -> (B,); 0 where H+ or H- is empty (skipped).
-
-    TriL_alpha(mean_{p in H+} cos(h^I, p), mean_{p in H-} cos(h^I, p)) with the phrase and
-    word outputs H^T of the pair's own inter run; marks: MARK_MATCHED (H+),
-    MARK_MISMATCHED (H-), anything else (-1: unlabeled / padding) is in neither set.
-
-    types (B, P + L) (see part_types): compare H+ and H- within each part type and average the
-    hinges over the types where both are non-empty. Mismatched parts of a negative caption
-    are mostly attributes and relations and matched ones mostly objects and words, so a
-    comparison across types is met by scoring each type at its own level, with no grounding
-    (DESIGN.md section 2, revised). reference: matched parts of the same image from its
-    positive run, joined to H+ per type (so attributes and relations, rarely matched in a
-    negative caption, still get a matched side).
-    """
+def _part_sets(out: InterOutput, marks: PhraseMarks) -> tuple[torch.Tensor, ...]:
+    """-> part scores (B, P + L), H+ and H- (B, P + L) bool of one set of runs: MARK_MATCHED
+    parts are H+, MARK_MISMATCHED ones H-, anything else (unlabeled, padding) neither."""
     cos = part_scores(out)  # (B, P + L)
     combined = marks.combined()  # (B, P + L)
     matched = (combined == MARK_MATCHED) & out.H_txt_mask
     mismatched = (combined == MARK_MISMATCHED) & out.H_txt_mask
-    if types is None:
-        present = matched.any(1) & mismatched.any(1)
-        return tril(cos, cos, alpha, matched, mismatched) * present
-    # Matched and mismatched sides in one product (fewer kernels, issue 15): (B, 2, 4) each.
+    return cos, matched, mismatched
+
+
+def phrase_matching(out: InterOutput, marks: PhraseMarks, alpha: float) -> torch.Tensor:
+    """One L3 term as the paper writes it (Eq. 3) on negative pairs -> (B,); 0 where H+ or H-
+    is empty (skipped): TriL_alpha(mean_{p in H+} cos(h^I, p), mean_{p in H-} cos(h^I, p))
+    over the phrase and word outputs H^T of the pair's own inter run, marked by the label
+    rule (docs/DESIGN.md section 2)."""
+    cos, matched, mismatched = _part_sets(out, marks)
+    present = matched.any(1) & mismatched.any(1)
+    return tril(cos, cos, alpha, matched, mismatched) * present
+
+
+def phrase_matching_by_type(out: InterOutput, marks: PhraseMarks, alpha: float,
+                            types: torch.Tensor,
+                            reference: MatchedReference | None = None) -> torch.Tensor:
+    """One L3 term of the ssamt recipe -> (B,): H+ and H- compared within each part type
+    (object, attribute, relation, word; `types` (B, P + L), see part_types), the hinges
+    averaged over the types where both are non-empty (0 where none is).
+
+    Why within type: mismatched parts of a negative caption are mostly attributes and
+    relations and matched ones mostly objects and words, so the across-type Eq. 3 is met by
+    scoring each type at its own level, with no grounding (docs/PHASE2.md). reference:
+    matched parts of the same image from its positive run, joined to H+ per type (so
+    attributes and relations, rarely matched in a negative caption, still get a matched side).
+    """
+    cos, matched, mismatched = _part_sets(out, marks)
+    # Matched and mismatched sides in one product (fewer kernels): (B, 2, 4) each.
     sums, counts = per_type_sums(cos, torch.stack([matched, mismatched], 1), types)
     (pos_sum, neg_sum), (pos_cnt, neg_cnt) = sums.unbind(1), counts.unbind(1)
     if reference is not None:
@@ -159,116 +160,6 @@ def phrase_matching(out: InterOutput, marks: PhraseMarks, alpha: float,
     present = (pos_cnt > 0) & (neg_cnt > 0)  # (B, 4)
     hinge = (alpha - pos_sum / pos_cnt.clamp_min(1) + neg_sum / neg_cnt.clamp_min(1)).clamp_min(0)
     return (hinge * present).sum(1) / present.sum(1).clamp_min(1)
-
-
-@dataclass(frozen=True)
-class PhraseSupervision:
-    """What L3 needs for one set of negative runs (B rows): the label rule's marks of each
-    caption against the run's image, the part types (None: the paper's across-type L3) and
-    the matched reference parts of the same image (None: none)."""
-
-    marks: PhraseMarks
-    types: torch.Tensor | None = None
-    reference: MatchedReference | None = None
-
-
-@dataclass(frozen=True)
-class EditedNegatives:
-    """Edited captions as extra negative captions of e of the positives (train.edited).
-
-    pos:  the positives' inter runs, (I_i, T_i) for those e rows;  neg: runs on (I_i, T_i').
-    sup:  L3 supervision of T_i' w.r.t. L_i (None: no L3);  intra: s_A of (pos, neg), (e,)
-          each, or None (L1 on s_G alone).
-    """
-
-    pos: InterOutput
-    neg: InterOutput
-    sup: PhraseSupervision | None = None
-    intra: tuple[torch.Tensor, torch.Tensor] | None = None
-
-
-def edited_terms(edited: EditedNegatives, alpha1: float, alpha2: float,
-                 alpha3: float) -> dict[str, torch.Tensor]:
-    """L1, L2 and L3 of the edited negative captions -> scalars (means over the e rows)."""
-    g_pos, g_neg = s_global(edited.pos.h_img, edited.pos.h_txt), s_global(edited.neg.h_img,
-                                                                          edited.neg.h_txt)
-    if edited.intra is not None:
-        g_pos, g_neg = g_pos + edited.intra[0], g_neg + edited.intra[1]
-    out = {"L1": tril(g_pos, g_neg, alpha1).mean(),
-           "L2": tril(s_phrase(edited.pos), s_phrase(edited.neg), alpha2).mean()}
-    sup = edited.sup
-    if sup is not None:
-        out["L3"] = phrase_matching(edited.neg, sup.marks, alpha3, sup.types,
-                                    sup.reference).mean()
-    return out
-
-
-def inter_losses(pos: InterOutput, neg_txt: InterOutput, neg_img: InterOutput | None,
-                 sup_txt: PhraseSupervision | None, sup_img: PhraseSupervision | None,
-                 alpha1: float, alpha2: float, alpha3: float,
-                 intra: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-                 edited: EditedNegatives | None = None,
-                 swap: torch.Tensor | None = None,
-                 ) -> dict[str, torch.Tensor]:
-    """L1 (global), L2 (local), L3 (phrase matching) of B positive pairs -> scalars.
-
-    pos:     inter run on (I_i, T_i);  neg_txt: on (I_i, T_j);  neg_img: on (I_k, T_i).
-    sup_txt: L3 supervision of T_j's parts w.r.t. the labels L_i; sup_img: of T_i w.r.t. L_k.
-    swap:    (B,) when every negative image run is a negative caption run of another row
-             (phase 2's pairing: neg_img = neg_txt.index(swap), sup_img = sup_txt.index(swap)),
-             pass swap and neg_img = sup_img = None: those rows' scores and L3 are then
-             indexed, not computed again (same values, fewer kernels; issue 15).
-    intra:   s_A of (pos, neg_txt, neg_img), each (B,), or None. Given, L1 ranks the sum
-             s_A + s_G, the score Eq. 5 ranks by (with mu1 = 1): the inter encoder then learns
-             where the dual encoder is wrong instead of re-learning what it already ranks
-             (DESIGN.md section 2, revised; docs/PHASE2.md). "L1_sG", the hinge of s_G alone,
-             is always returned as a diagnostic (weight it 0 to log it only).
-    edited:  edited negative captions of some positives (issue 11): their L1 / L2 / L3
-             means are added to the terms (and L1 / L3's logged as "L1_edit" / "L3_edit").
-    L3 is left out of the dict when either supervision is None (e.g. weight 0, w/o PM).
-    """
-    r_pos, r_txt = _row_scores(pos), _row_scores(neg_txt)
-    l3_txt = None if sup_txt is None else _l3_rows(neg_txt, sup_txt, alpha3)
-    if swap is not None:
-        r_img = {name: value[swap] for name, value in r_txt.items()}
-        l3_img = None if l3_txt is None else l3_txt[swap]
-    else:
-        r_img = _row_scores(neg_img)
-        l3_img = None if sup_img is None else _l3_rows(neg_img, sup_img, alpha3)
-    plain = tril(r_pos["g"], r_txt["g"], alpha1) + tril(r_pos["g"], r_img["g"], alpha1)
-    l1 = plain
-    if intra is not None:
-        a_pos, a_txt, a_img = intra
-        g_pos = r_pos["g"] + a_pos
-        l1 = tril(g_pos, r_txt["g"] + a_txt, alpha1) + tril(g_pos, r_img["g"] + a_img, alpha1)
-    # Eq. 2: phrase-to-image on the negative caption, region-to-sentence on the negative image.
-    l2 = tril(r_pos["sP"], r_txt["sP"], alpha2) + tril(r_pos["sR"], r_img["sR"], alpha2)
-    if "sP_enc" in r_pos:  # the head scores s_P, s_R; the encoder's keep hinges
-        l2 = (l2 + tril(r_pos["sP_enc"], r_txt["sP_enc"], alpha2)
-              + tril(r_pos["sR_enc"], r_img["sR_enc"], alpha2))
-    terms = {"L1": l1.mean(), "L2": l2.mean(), "L1_sG": plain.mean().detach()}
-    if l3_txt is not None and l3_img is not None:
-        terms["L3"] = (l3_txt + l3_img).mean()
-    if edited is not None:
-        for name, value in edited_terms(edited, alpha1, alpha2, alpha3).items():
-            if name in terms:
-                terms[name] = terms[name] + value
-                if name != "L2":
-                    terms[f"{name}_edit"] = value.detach()
-    return terms
-
-
-def _row_scores(out: InterOutput) -> dict[str, torch.Tensor]:
-    """The scores L1 / L2 compare, each (B,): s_G ("g"), s_P, s_R, and with the grounding
-    head the encoder's own s_P / s_R ("sP_enc", "sR_enc")."""
-    rows = {"g": s_global(out.h_img, out.h_txt), "sP": s_phrase(out), "sR": s_region(out)}
-    if out.regions_found is not None:
-        rows["sP_enc"], rows["sR_enc"] = s_phrase_encoder(out), s_region_encoder(out)
-    return rows
-
-
-def _l3_rows(out: InterOutput, sup: PhraseSupervision, alpha3: float) -> torch.Tensor:
-    return phrase_matching(out, sup.marks, alpha3, sup.types, sup.reference)
 
 
 def combine(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
+from tqdm.auto import tqdm
+
 T = TypeVar("T")
 
 
@@ -13,6 +15,5 @@ def progress(items: Iterable[T], enabled: bool, desc: str, *, total: int | None 
     """`items`, wrapped in a tqdm bar (cleared when done) when `enabled`."""
     if not enabled:
         return items
-    from tqdm.auto import tqdm
 
     return tqdm(items, total=total, desc=desc, unit=unit, leave=False)

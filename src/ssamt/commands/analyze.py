@@ -6,6 +6,7 @@
     ssamt analyze data-fraction --data DIR --out OUT [--fractions 1.0 0.75 0.5 0.25]  # Table 5
     ssamt analyze all           --data DIR --out OUT --jobs 8  # all three, 8 trainings at a time
     ssamt analyze minimal-pairs --checkpoint RUN [--checkpoint-wo-pm RUN2] --data DIR --out OUT
+    ssamt analyze recipes       --data DIR --out OUT [--seeds 0 1 2]  # the paper's phase 2 and ssamt's
 
 Trainings go to RUNS (default OUT/runs; pass one --runs to several analyses to share runs);
 a stopped analysis continues where it stopped when run again.
@@ -18,7 +19,8 @@ import argparse
 from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache
 
 HELP = ("the paper's analyses: ablation (Table 3), pm-accuracy (Table 4), data-fraction "
-        "(Table 5), or all three; minimal-pairs (issue 11)")
+        "(Table 5), or all three; minimal-pairs (binding and roles); recipes (the paper's "
+        "phase 2 beside ssamt's)")
 
 
 def _common(p: argparse.ArgumentParser, trains: bool = True) -> None:
@@ -53,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--train", action="store_true",
                      help="train SSAMT and SSAMT w/o PM first (shared phase 1)")
     p.add_argument("--checkpoint-wo-pm", metavar="RUN2", default=None,
-                   help="the run trained without phrase matching (loss.lambda3=0 loss.lambda_role=0)")
+                   help="the run trained without phrase matching (loss.lambda3=0)")
     p.add_argument("--split", default="test", help="split of the positive pairs (default test)")
     p.add_argument("--seed", type=int, default=0, help="seed of the negative draws (default 0)")
     p.add_argument("--max-pairs", type=int, default=0, metavar="N",
@@ -61,13 +63,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in ("data-fraction", "all"):
         _fraction_parser(sub, name)
     _minimal_parser(sub)
+    p = sub.add_parser("recipes", help="the paper's phase-2 recipe and ssamt's, trained from "
+                       "the same phase 1 for each seed: test recall, Table 4, the minimal "
+                       "pairs and seconds per update, mean and spread over the seeds")
+    _common(p)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="S",
+                   help="training seeds (default 0 1 2): one phase 1 and both recipes each")
 
 
 def _minimal_parser(sub) -> None:
     p = sub.add_parser("minimal-pairs", help="accuracy on minimal pairs (a true caption or "
                        "image vs one edit of it) per edit type, and whether the model's lowest "
                        "phrase score falls on the edit; needs a synthetic folder's "
-                       "*_minimal.jsonl (issue 11)")
+                       "*_minimal.jsonl")
     p.add_argument("--checkpoint", required=True, metavar="RUN", help="SSAMT run folder or checkpoint")
     p.add_argument("--checkpoint-wo-pm", metavar="RUN2", default=None,
                    help="the run trained without the phrase-matching loss, reported beside it")
@@ -122,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
         run_pm_accuracy,
         train_pm_models,
     )
-    from ssamt.pipelines.analysis.runs import run_config
+    from ssamt.pipelines.analysis.recipes import run_recipes
+    from ssamt.pipelines.analysis.trainings import run_config
 
     check_ranges(args, {"seed": 0, "subset_seed": 0, "test_images": 0, "max_pairs": 0})
     apply_labels_cache(args)
@@ -143,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
                           args.subset_seed)
     elif args.analysis == "all":
         return _run_all(args, setup, out, runs)
+    elif args.analysis == "recipes":
+        if any(seed < 0 for seed in args.seeds):
+            raise ConfigError("--seeds must be >= 0")
+        run_recipes(setup, out, runs, tuple(dict.fromkeys(args.seeds)))
     else:
         if args.max_pairs < 0:
             raise ConfigError("--max-pairs must be >= 0")
@@ -182,7 +195,7 @@ def _run_all(args: argparse.Namespace, setup, out, runs) -> int:
         train_pm_models,
     )
     from ssamt.pipelines.analysis.parallel import train_all
-    from ssamt.pipelines.analysis.runs import load_training_data
+    from ssamt.pipelines.analysis.trainings import load_training_data
 
     fractions = sorted(set(args.fractions), reverse=True)
     if args.max_pairs < 0:

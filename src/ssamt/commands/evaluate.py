@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.pipelines.evaluation import evaluate_run
     from ssamt.retrieval.evaluate import format_results
     from ssamt.retrieval.protocols import DEFAULT_SPLIT
-    from ssamt.train.run import load_run
+    from ssamt.train.trained_run import load_run
 
     check_ranges(args, {"rerank_k": 0, "batch_size": 1}, finite=("mu1", "mu2"))
     split_name = args.split or DEFAULT_SPLIT[args.protocol]

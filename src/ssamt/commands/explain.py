@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
 from ssamt.commands.common import (
     add_labels_cache_argument,
@@ -25,10 +24,6 @@ from ssamt.commands.common import (
     input_files,
     resolve_device,
 )
-
-if TYPE_CHECKING:
-    from ssamt.data.precomp import PrecompSplit
-    from ssamt.labels.graph import CaptionGraph
 
 HELP = "phrase-to-image scores for one image and caption: which parts the model finds mismatched"
 
@@ -82,22 +77,9 @@ def _title(args: argparse.Namespace, positive: bool | None) -> list[str]:
     return [f"{where}, caption {args.caption} ({own[bool(positive)]})"]
 
 
-def _graphs(args: argparse.Namespace, split: PrecompSplit,
-            lines: list[int]) -> list[CaptionGraph]:
-    """CaptionGraphs of caption lines `lines`: from the split's label cache when it exists
-    (rebuilt if stale, as every command does; ssamt.labels.store), else parsed now."""
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.labels.parser import parse
-    from ssamt.labels.store import label_cache_paths
-
-    if any(path.is_file() for path in label_cache_paths(args.data, args.split)):
-        graphs = labels_for_split(args.data, args.split, progress=sys.stderr.isatty()).graphs
-        return [graphs[j] for j in lines]
-    return parse([split.captions[j] for j in lines])
-
-
 def run(args: argparse.Namespace) -> int:
     from ssamt.data.precomp import open_split
+    from ssamt.data.split_labels import caption_graphs
     from ssamt.errors import SsamtError
     from ssamt.fileio import check_output, is_stdout, write_json
     from ssamt.labels.matching import build_image_labels
@@ -110,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.pipelines.part_levels import part_levels_for
     from ssamt.render.explain_text import format_explanation
     from ssamt.train.compat import check_data_fits, note_phase1
-    from ssamt.train.run import load_run
+    from ssamt.train.trained_run import load_run
 
     if args.text is not None and not args.text.strip():
         raise SsamtError("--text is empty: give a caption with at least one word")
@@ -128,9 +110,10 @@ def run(args: argparse.Namespace) -> int:
     note_phase1(run.phase, run.path, "the phrase scores below come from an untrained "
                                        "encoder")
     k = split.captions_per_image
-    own = list(range(args.image * k, (args.image + 1) * k))  # DESIGN.md section 3
+    own = list(range(args.image * k, (args.image + 1) * k))  # docs/DESIGN.md section 3
     extra = [] if args.caption is None or args.caption in own else [args.caption]
-    graphs = _graphs(args, split, own + extra)
+    graphs = caption_graphs(args.data, args.split, own + extra, opened=split,
+                            progress=sys.stderr.isatty())
     own_graphs = graphs[:k]
     if args.caption is None:
         graph = parse([args.text])[0]

@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ssamt.commands.common import check_ranges
-    from ssamt.data.synth.generator import SIZES, generate
+    from ssamt.data.synth.generator import generate
+    from ssamt.data.synth.sizes import SIZES
 
     check_ranges(args, {"seed": 0})
     if args.add_minimal:

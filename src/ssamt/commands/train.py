@@ -7,25 +7,31 @@ import argparse
 from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache, resolve_device
 
 HELP = "train SSAMT: phase 1 (intra encoders, L0), phase 2 (inter encoder, L1-L3), or both"
+PHASE_ARGS = {"1": "phase1", "2": "phase2", "both": "both"}
+# What --set may change when phase 2 continues a phase-1 checkpoint: not the architecture,
+# the vocabulary or phase 1, which the checkpoint fixed.
+PHASE2_KEYS = ("recipe", "phase2.", "loss.", "eval.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, metavar="PRESET_OR_FILE",
                         help="preset (paper-f30k, paper-coco, synthetic) or a YAML file; "
-                             "not needed with --resume or --phase inter (the run's own config)")
+                             "not used with --resume or --phase 2, which continue the run's own "
+                             "config")
     parser.add_argument("--data", required=True, metavar="DIR",
                         help="precomp folder with train (and dev) splits")
     parser.add_argument("--out", required=True, metavar="RUN_DIR",
                         help="run folder: checkpoints, metrics.jsonl, config.yaml")
-    parser.add_argument("--phase", default="both", choices=("intra", "inter", "both"),
-                        help="intra: phase 1 only; inter: phase 2 from RUN_DIR/phase1.pt; "
-                             "both (default)")
+    parser.add_argument("--phase", default="both", choices=tuple(PHASE_ARGS),
+                        help="1: phase 1 only (intra encoders); 2: phase 2 only, from "
+                             "RUN_DIR/phase1.pt (--set may change the recipe and the phase2, "
+                             "loss and eval sections); both (default)")
     parser.add_argument("--resume", action="store_true",
                         help="continue RUN_DIR/last.pt exactly where it stopped (on the same "
                              "--data: its fingerprint is checked)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the results already in RUN_DIR (a started or finished "
-                             "run; with --phase inter its phase-2 results) instead of refusing")
+                             "run; with --phase 2 its phase-2 results) instead of refusing")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a config value, e.g. phase2.lr=1e-4 "
                         "(repeatable)")
@@ -36,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def continues(args: argparse.Namespace) -> bool:
-    """--resume or --phase inter: the config and vocabulary come from the run's checkpoint."""
-    return bool(args.resume or args.phase == "inter")
+    """--resume or --phase 2: the config and vocabulary come from the run's checkpoint."""
+    return bool(args.resume or args.phase == "2")
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -48,6 +54,17 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError("--resume continues a run and --overwrite starts it over: pick one")
     if args.resume and args.overrides:
         raise ConfigError("--set cannot change a resumed run (it continues with its own config)")
+    if continues(args) and args.config is not None:
+        what = "--resume" if args.resume else "--phase 2"
+        raise ConfigError(f"--config cannot be used with {what}: the run continues the config "
+                          "of its checkpoint (phase 2 alone takes --set for its own keys)")
+    if not args.resume and args.phase == "2":
+        fixed = [item for item in args.overrides
+                 if not item.split("=", 1)[0].strip().startswith(PHASE2_KEYS)]
+        if fixed:
+            raise ConfigError(f"--set {fixed[0]}: phase 2 continues phase1.pt, which fixed the "
+                              "model, the vocabulary and phase 1; only recipe, phase2.*, loss.* "
+                              "and eval.* can change")
     if not continues(args) and args.config is None:
         raise ConfigError("--config is required for a new run (a preset name or a YAML file)")
 
@@ -64,16 +81,17 @@ def new_config(args: argparse.Namespace):
 
 def continued_config(args: argparse.Namespace, start):
     """-> (TrainConfig, vocab dict) of a continued run, from the checkpoint that
-    ssamt.train.runner.start_point read (start.settings: last.pt on --resume, phase1.pt for
-    --phase inter), with --set applied (--phase inter only)."""
+    ssamt.train.trainer.start_point read (start.settings: last.pt on --resume, phase1.pt for
+    --phase 2), with --set applied (--phase 2 only)."""
     from pathlib import Path
 
     from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME
-    from ssamt.train.config import TrainConfig, apply_overrides
+    from ssamt.train.config import TrainConfig, apply_overrides, upgrade_stored_config
     from ssamt.train.validate import validate_config
 
     name = LAST_NAME if args.resume else PHASE1_NAME
-    data = apply_overrides(start.settings["train_config"], args.overrides)
+    data = apply_overrides(upgrade_stored_config(start.settings["train_config"]),
+                           args.overrides)
     cfg = TrainConfig.from_dict(data)
     validate_config(cfg, f"{Path(args.out) / name} config")
     return cfg, start.settings["vocab"]
@@ -85,11 +103,11 @@ def preflight(args: argparse.Namespace, start) -> None:
     were checked by start_point.)"""
     from pathlib import Path
 
-    from ssamt.data.fingerprint import data_fingerprint
-    from ssamt.train.runfolder import check_same_data
+    from ssamt.data.precomp import open_split
+    from ssamt.train.run_folder import check_same_data
 
     if start.payload is not None:
-        check_same_data(start.payload.get("data_fingerprint"), data_fingerprint(args.data),
+        check_same_data(start.payload.get("data_fingerprint"), open_split(args.data, "train"),
                         Path(args.out), "resume it" if args.resume else "continue it")
 
 
@@ -99,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.train.data import load_train_dev
     from ssamt.train.distributed import barrier, cleanup, init_from_env
     from ssamt.train.report import summary_lines
-    from ssamt.train.runfolder import lock_run
-    from ssamt.train.runner import start_point, train
+    from ssamt.train.run_folder import lock_run
+    from ssamt.train.trainer import start_point, train
 
     device = resolve_device(args.device)
     apply_labels_cache(args)
@@ -110,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with lock_run(args.out) if info.is_main else _nothing():
             # The run folder's checkpoint, read once: for the config, the checks and training.
-            start = start_point(Path(args.out), args.phase, args.resume, args.overwrite)
+            start = start_point(Path(args.out), PHASE_ARGS[args.phase], args.resume,
+                                args.overwrite)
             vocab_dict = None
             if cfg is None:
                 cfg, vocab_dict = continued_config(args, start)
@@ -122,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
                 args.data, cfg, vocab_dict, progress=not args.quiet and info.is_main)
             if info.is_main:
                 barrier(info)
-            result = train(cfg, train_data, dev_data, vocab, args.out, phase=args.phase,
+            result = train(cfg, train_data, dev_data, vocab, args.out, phase=PHASE_ARGS[args.phase],
                            resume=args.resume, overwrite=args.overwrite, device=device,
                            progress=not args.quiet, info=info, start=start)
         if info.is_main:
@@ -138,10 +157,10 @@ def _store_part_levels(args: argparse.Namespace, device: str) -> None:
     beside best.pt: explain then has them on any data folder, a gallery of one's own photos
     without captions included (ssamt.pipelines.part_levels). Only after phase 2."""
     from ssamt.pipelines.part_levels import CACHE_NAME, part_levels_for
-    from ssamt.train.run import load_run
+    from ssamt.train.trained_run import load_run
 
     run = load_run(args.out, device)
-    if run.phase != "inter":
+    if run.phase != "phase2":
         return
     levels = part_levels_for(run, args.data, device=device)
     if levels is not None and not args.quiet:

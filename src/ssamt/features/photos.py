@@ -30,7 +30,7 @@ def photo_id(folder: Path, path: Path) -> str:
 def load_photo(path: Path, size: int) -> torch.Tensor:
     """(3, size, size) uint8 RGB, the photo (EXIF orientation applied) resized to a square.
     PhotoError when it cannot be read (not an image, truncated, too large)."""
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps  # optional dependency (ssamt[features])
 
     try:
         with warnings.catch_warnings():
@@ -45,7 +45,7 @@ def load_photo(path: Path, size: int) -> torch.Tensor:
 
 
 def _reason(exc: BaseException) -> str:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # optional dependency (ssamt[features])
 
     if isinstance(exc, UnidentifiedImageError):
         return "not an image PIL can read"

@@ -1,7 +1,7 @@
-"""Phrase-level semantic labels (paper 2.1, DESIGN.md sections 1-2).
+"""Phrase-level semantic labels (paper 2.1, docs/DESIGN.md sections 1-2).
 
 `parse` turns captions into text scene graphs, `build_image_labels` / `mark_phrases` /
-`mark_tokens` apply the positive/negative rule of DESIGN.md section 2, and
+`mark_tokens` apply the positive/negative rule of docs/DESIGN.md section 2, and
 `build_or_load_labels` caches parses on disk (a precomp split's: ssamt.data.split_labels).
 spaCy is imported only when a caption is actually parsed.
 """

@@ -4,13 +4,14 @@ The paper uses the SPICE parser; ssamt uses spaCy's dependency parse and the rul
 written to the conventions of the FACTUAL benchmark (compound nouns stay one object, relation
 = verb lemma + particle + preposition, numbers and colours are attributes, "leg of the man" ->
 (man, have, leg), pronouns are not objects). Each phrase keeps the token positions of its words
-(its span), which the model's mask uses (DESIGN.md section 2, "Mask" rule 3).
+(its span), which the model's mask uses (docs/DESIGN.md section 2, "Mask" rule 3).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ssamt.labels import grammar
 from ssamt.labels import lexicon as lx
 from ssamt.labels.graph import KEY_TAG, CaptionGraph, Phrase
 from ssamt.labels.lexicon import normalize_word
@@ -183,8 +184,6 @@ def _child(t: Token, dep: str) -> Token | None:
 
 def to_graph(text: str, doc: Any, analyzer: Any, attr_modifiers: frozenset[str]) -> CaptionGraph:
     """Build the CaptionGraph of one parsed caption."""
-    from ssamt.labels import grammar
-
     b = _Builder(doc, analyzer, attr_modifiers)
     grammar.apply_all(b)
     objects, attributes, relations, phrases = [], [], [], []
@@ -212,7 +211,7 @@ def to_graph(text: str, doc: Any, analyzer: Any, attr_modifiers: frozenset[str])
 
 
 def _is_stop(t: Token, pos: str) -> bool:
-    """Stop words and punctuation get no phrase-matching label (DESIGN.md section 2).
+    """Stop words and punctuation get no phrase-matching label (docs/DESIGN.md section 2).
 
     Content words (nouns, verbs, adjectives, numbers) are never stop words here, even when
     spaCy's list has them ("two", "top", "back"): a mismatch there is a real mismatch.

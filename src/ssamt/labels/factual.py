@@ -4,7 +4,7 @@ FACTUAL (Li et al. 2023) writes a graph as `( s , r , o ) , ( o , is , a ) , ( o
 tuple set is its objects as 1-tuples (every entity named anywhere in the graph), its attribute
 pairs `(o, a)` and its relation triples `(s, r, o)`, the SPICE-style evaluation of scene-graph
 parsers. Strings are compared after `normalize`, applied to gold and prediction alike: FACTUAL
-keeps some nouns plural ("dogs") while ssamt keys use singular lemmas (DESIGN.md section 2), so
+keeps some nouns plural ("dogs") while ssamt keys use singular lemmas (docs/DESIGN.md section 2), so
 plurals are folded by one deterministic rule on both sides; nothing else is forgiven.
 """
 

@@ -1,4 +1,4 @@
-"""The text scene graph of one caption (paper 2.1, DESIGN.md sections 1-2).
+"""The text scene graph of one caption (paper 2.1, docs/DESIGN.md sections 1-2).
 
 This module is the contract between the parser, the label rule, the data layer and the
 model: a caption becomes word tokens plus phrases, each phrase with a normalized key and
@@ -13,7 +13,7 @@ from typing import Any
 # Phrase types, in the order of the model's phrase-segment embedding (paper 2.2).
 PHRASE_TYPES: tuple[str, ...] = ("object", "attribute", "relation")
 
-# Key tags of DESIGN.md section 2: ("obj", o), ("attr", a, o), ("rel", s, r, o), ("word", w).
+# Key tags of docs/DESIGN.md section 2: ("obj", o), ("attr", a, o), ("rel", s, r, o), ("word", w).
 KEY_TAG = {"object": "obj", "attribute": "attr", "relation": "rel"}
 
 Key = tuple[str, ...]
@@ -48,7 +48,7 @@ class CaptionGraph:
     tokens:     lower-case surface tokens (what the model embeds), length L.
     lemmas:     lower-case lemma of each token, length L.
     stop:       per token, True for stop words and punctuation: they get no
-                phrase-matching label (DESIGN.md section 2).
+                phrase-matching label (docs/DESIGN.md section 2).
     objects:    object lemmas ("dog", "baseball field"), no duplicates, in caption order.
     attributes: (object, attribute) pairs, FACTUAL order: ("frisbee", "yellow").
     relations:  (subject, relation, object) triples: ("dog", "catch", "frisbee").

@@ -1,6 +1,6 @@
-"""The label set L_i of an image and the positive / negative rule (paper 2.4, DESIGN.md 2).
+"""The label set L_i of an image and the positive / negative rule (paper 2.4, docs/DESIGN.md 2).
 
-DESIGN.md section 2, "Phrase key and 'included in'": a phrase or token of caption T is
+docs/DESIGN.md section 2, "Phrase key and 'included in'": a phrase or token of caption T is
 positive for image i when its key is in L_i or is *included* in some label of L_i:
 - a word when its lemma occurs in any label or caption of the image;
 - an object when it occurs as an object, subject or attribute holder in any label;

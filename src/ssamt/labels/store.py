@@ -19,6 +19,7 @@ anywhere is a warning, not an error: the parses are used for this run only.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import sys
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from ssamt.errors import DataError, OutputError
 from ssamt.fileio import atomic_open, check_output, is_stdout, user_cache_dir
+from ssamt.labels import parser
 from ssamt.labels.graph import CaptionGraph, Phrase
 from ssamt.labels.matching import ImageLabels, build_image_labels
 from ssamt.labels.parser import clean
@@ -54,7 +56,7 @@ class LabelStore:
         return self.graphs[i * k : (i + 1) * k]
 
     def image_labels(self, i: int) -> ImageLabels:
-        """L_i of image i (its captions are lines i*k .. i*k+k-1, DESIGN.md section 3)."""
+        """L_i of image i (its captions are lines i*k .. i*k+k-1, docs/DESIGN.md section 3)."""
         if not 0 <= i < self.num_images:
             raise IndexError(f"image {i} out of range (0..{self.num_images - 1})")
         if i not in self._labels:
@@ -83,12 +85,10 @@ def build_or_load_labels(
     `cache_path` may be a list of candidates: the first that matches is read, a new parse is
     written to the first that can be written (none: a warning). A single path given must be
     writable."""
-    from ssamt.labels.parser import parse, parser_version
-
     if captions_per_image < 1 or len(captions) % captions_per_image:
         raise DataError(cache_path, f"{len(captions)} captions do not split into images of "
                                     f"{captions_per_image}")
-    version = parser_version()
+    version = parser.parser_version()
     keys = CacheKeys(content_hash(captions, captions_per_image, version),
                      content_hash(captions, captions_per_image, ""), version)
     candidates = cache_path if isinstance(cache_path, list) else (
@@ -97,7 +97,7 @@ def build_or_load_labels(
         graphs = _read_cache(path, keys, captions)
         if graphs is not None:
             return LabelStore(graphs, captions_per_image)
-    graphs = parse(captions, workers=workers, progress=progress)
+    graphs = parser.parse(captions, workers=workers, progress=progress)
     if isinstance(cache_path, list):
         _write_first_writable(candidates, keys, captions_per_image, graphs)
     elif cache_path is not None:
@@ -168,7 +168,6 @@ class CacheKeys:
 
 
 def parser_installed() -> bool:
-    import importlib.util
 
     return importlib.util.find_spec("spacy") is not None
 

@@ -1,4 +1,4 @@
-"""Architecture of the SSAMT model as one frozen dataclass (DESIGN.md section 6).
+"""Architecture of the SSAMT model as one frozen dataclass (docs/DESIGN.md section 6).
 
 The config is saved inside every checkpoint (`to_dict`), so any command rebuilds the model
 from the file alone (`from_dict`). Paper sizes are in section 3.2 of the paper.
@@ -32,8 +32,10 @@ class ModelConfig:
     max_tokens:  number of word positions (position embedding table size); longer captions
                  are cut there.
     use_phrases: False drops phrase nodes (Table 3 "mask transformer w/o phrases").
-    grounding:   True scores each phrase and word by the region(s) it finds (model.grounding,
-                 docs/PHASE2.md "Phrase grounding"); False keeps the paper's cos(h^I, H^T_k).
+    grounding:   the phrase-grounding head (model.grounding), which scores each phrase and
+                 word by the region(s) it finds: the ssamt recipe's; False (the paper recipe)
+                 scores parts by cos(h^I, H^T_k). A training config never sets it: it
+                 follows the config's recipe (TrainConfig.recipe).
     vocab_size, d_region and d_box may be None in a training config: they come from the
     data, filled in at one place (`with_data`, called when training builds the model).
     """

@@ -1,4 +1,4 @@
-"""Input embeddings (paper 2.2, DESIGN.md section 2 "Phrase nodes").
+"""Input embeddings (paper 2.2, docs/DESIGN.md section 2 "Phrase nodes").
 
 One text embedding and one image embedding module are shared by the intra and the inter
 encoders: paper 2.2 defines a single model input that both 2.3 encoders read, and only the

@@ -103,7 +103,7 @@ class Encoder(nn.Module):
 class InterEncoder(Encoder):
     """The inter-modality encoder over [C^T, phrases, words; C^I, regions] (paper 2.3).
 
-    Adds a modality-type embedding (0 = text, 1 = image; DESIGN.md section 2) before the
+    Adds a modality-type embedding (0 = text, 1 = image; docs/DESIGN.md section 2) before the
     layers, so shared position-free nodes of the two modalities stay distinguishable.
     """
 

@@ -1,5 +1,5 @@
 """Phrase grounding: each part of a caption scored by the region(s) it finds in the image
-(issue 11; docs/PHASE2.md "Phrase grounding", a deviation from paper 2.4).
+(the ssamt recipe; docs/PHASE2.md "Phrase grounding", a deviation from paper 2.4).
 
 The paper scores a phrase by cos(h^I, H^T_k), its inter-encoder output against the image's
 global node. Measured on minimal pairs, that score cannot tell "a black phone beside a white
@@ -46,7 +46,7 @@ def relative_geometry(boxes: torch.Tensor) -> torch.Tensor:
     (B, R, R, GEOMETRY_FEATURES): features of region i relative to region j: the
     differences (i's minus j's) of centre x, centre y, bottom, top, i's bottom minus j's
     top, log width, log height; then the share of i inside j. (Few, broadcast operations:
-    each launches a kernel per call, and phase 2 on a GPU is bound by launches, issue 15.)"""
+    each launches a kernel per call, and phase 2 on a GPU is bound by launches.)"""
     x1, y1, x2, y2 = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]  # (B, R)
     w, h = (x2 - x1).clamp_min(1e-3), (y2 - y1).clamp_min(1e-3)
     own = torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, y2, y1, y2, w.log(), h.log()], -1)
@@ -148,50 +148,28 @@ class PhraseGrounding(nn.Module):
         single = torch.where((types == PHRASE_TYPE_IDS["attribute"])[..., None],
                              self.maps["attribute"](u), self.maps["object"](u))
         cos_single = _best_region(single, *unit)  # (B, P, R)
-        total, _, n_terms = self._relation_terms(u_s, u_o, u_p, unit, boxes)
+        total, n_terms = self._relation_terms(u_s, u_o, u_p, unit, boxes)
         g_rel = total.flatten(2).amax(-1) / n_terms  # (B, P): every phrase read as a relation
         return torch.where(types == PHRASE_TYPE_IDS["relation"], g_rel,
                            cos_single.amax(-1)), cos_single
-
-    def geometry_contrast(self, words: torch.Tensor, txt: TextBatch, regions: torch.Tensor,
-                          region_mask: torch.Tensor,
-                          boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The geometry term of every phrase's best region pair (subject r1, object r2) as
-        a relation, and of the same two regions the other way round -> (B, P), (B, P).
-        (train.role_contrast: the predicate must fit its regions in its own order.)"""
-        if self.geometry is None:
-            raise ValueError("the geometry contrast needs region boxes (model.d_box > 0)")
-        x = self.region(regions)
-        _, u_s, u_o, u_p = _role_means(txt, words)
-        total, geo, _ = self._relation_terms(u_s, u_o, u_p, _unit_regions(x, region_mask),
-                                             boxes)
-        n_r = x.shape[1]
-        best = total.flatten(2).argmax(-1)  # (B, P): the pair the relation is scored by
-        r1, r2 = best // n_r, best % n_r
-        flat = geo.flatten(2)  # (B, P, R * R)
-        forward = flat.gather(2, best[..., None])[..., 0]
-        backward = flat.gather(2, (r2 * n_r + r1)[..., None])[..., 0]
-        return forward, backward
 
     def _relation_terms(self, u_s: torch.Tensor, u_o: torch.Tensor, u_p: torch.Tensor, unit,
                         boxes: torch.Tensor | None):
         """u_s, u_o, u_p (B, P, d): each phrase's subject, object and predicate words
         (_role_means); unit: _unit_regions -> total (B, P, R, R) summed terms of (subject
-        r1, object r2), -inf where r1 = r2; the geometry term (B, P, R, R) or None; the
-        number of terms."""
+        r1, object r2), -inf where r1 = r2, and the number of terms summed."""
         m = self.maps
         c_s = _best_region(m["subject"](u_s) + m["predicate"](u_p), *unit)
         c_o = _best_region(m["object_role"](u_o) + m["predicate_object"](u_p), *unit)
         total = c_s[..., :, None] + c_o[..., None, :]  # (B, P, R, R): subject r1, object r2
-        n_terms, geo_term = 2.0, None
+        n_terms = 2.0
         if self.geometry is not None and boxes is not None:
             geo = self.geometry(relative_geometry(boxes.to(u_p.dtype)))  # (B, R, R, G)
             fit = torch.einsum("bijd,bpd->bpij", geo, self.predicate_geometry(u_p))
-            geo_term = torch.tanh(fit / geo.shape[-1] ** 0.5)  # (B, P, R, R)
-            total = total + geo_term
+            total = total + torch.tanh(fit / geo.shape[-1] ** 0.5)  # (B, P, R, R)
             n_terms = 3.0
         n_r = total.shape[-1]
         if n_r > 1:  # subject and object are two regions (one region: score it with itself)
             same = torch.eye(n_r, dtype=torch.bool, device=total.device)
             total = total.masked_fill(same, float("-inf"))
-        return total, geo_term, n_terms
+        return total, n_terms

@@ -1,4 +1,4 @@
-"""Attention masks of the mask transformer (paper 2.3, DESIGN.md section 2 "Mask").
+"""Attention masks of the mask transformer (paper 2.3, docs/DESIGN.md section 2 "Mask").
 
 All masks are boolean (B, S, S) tensors, True where query row q MAY attend to key column k,
 the convention of `torch.nn.functional.scaled_dot_product_attention`.
@@ -45,7 +45,7 @@ def _apply_span_rule(mask: torch.Tensor, spans: torch.Tensor, p0: int, w0: int) 
 
 def text_mask(phrase_mask: torch.Tensor, token_mask: torch.Tensor,
               phrase_spans: torch.Tensor) -> torch.Tensor:
-    """(B, S, S) mask of the intra text encoder: padding + rule 3 (DESIGN.md "Mask")."""
+    """(B, S, S) mask of the intra text encoder: padding + rule 3 (docs/DESIGN.md "Mask")."""
     n_p = phrase_mask.shape[1]
     mask = _padding_mask(text_valid(phrase_mask, token_mask))
     _apply_span_rule(mask, phrase_spans, 1, 1 + n_p)

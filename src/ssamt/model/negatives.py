@@ -1,5 +1,5 @@
 """Hard negatives for phase 2 from the frozen intra encoders (paper end of 2.4,
-DESIGN.md "Negative sampling").
+docs/DESIGN.md "Negative sampling").
 
 For each positive pair (image i, caption c) the negative caption is drawn uniformly from
 the m captions of OTHER images with the highest intra score cos(a^I_i, a^T), and the
@@ -66,7 +66,7 @@ def _draw(idx: torch.Tensor, count: torch.Tensor, generator: torch.Generator | N
 # (I_p, T_c) as their negatives. Each image and caption of an update then sits on both
 # sides of a hinge, so the parts of a cross-encoder score that depend on one modality only
 # cancel in the gradient; with negatives from outside the batch the inter encoder learned
-# "score hub captions low" instead of matching (DESIGN.md section 2, revised; docs/PHASE2.md).
+# "score hub captions low" instead of matching (docs/DESIGN.md section 2, revised; docs/PHASE2.md).
 
 
 def random_caption_of(images: torch.Tensor, caption_image: torch.Tensor,

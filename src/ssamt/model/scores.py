@@ -1,5 +1,7 @@
-"""Matching scores of a pair (paper 2.4 and Eq. 5; DESIGN.md "Which representation scores
-a pair"). Every score of a pair (I, T) uses the outputs of the inter-encoder run on that pair.
+"""Matching scores of a pair (paper 2.4 and Eq. 5; docs/DESIGN.md, "Which representation
+scores a pair"). Every score of a pair (I, T) uses the outputs of the inter-encoder run on
+that pair. The paper recipe reads the inter encoder's outputs (the *_encoder scores); the
+ssamt recipe's phrase-grounding head scores parts and regions itself (model.grounding).
 """
 
 from __future__ import annotations
@@ -44,14 +46,15 @@ class InterOutput:
                            *(None if t is None else t[idx]
                              for t in (self.parts, self.phrase_types, self.regions_found)))
 
-    def split(self, n: int) -> tuple[InterOutput, InterOutput]:
-        """Rows [0, n) and [n, B) of every output, as views (their gradients are joined by
-        one concatenation, not scattered into zeros as a gather's are)."""
-        halves = [(None, None) if t is None else t.split([n, t.shape[0] - n])
+    def split(self, sizes: list[int]) -> tuple[InterOutput, ...]:
+        """Consecutive row blocks of `sizes` (summing to B) of every output, as views (their
+        gradients are joined by one concatenation, not scattered into zeros as a gather's
+        are)."""
+        blocks = [(None,) * len(sizes) if t is None else t.split(sizes)
                   for t in (self.h_img, self.h_txt, self.H_img, self.H_img_mask, self.H_txt,
                             self.H_txt_mask, self.parts, self.phrase_types,
                             self.regions_found)]
-        return InterOutput(*(h[0] for h in halves)), InterOutput(*(h[1] for h in halves))
+        return tuple(InterOutput(*(b[i] for b in blocks)) for i in range(len(sizes)))
 
 
 def cos_each(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
@@ -72,26 +75,51 @@ def s_global(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 def part_scores(out: InterOutput) -> torch.Tensor:
     """(B, P + L) phrase-to-image score of every phrase and word: its grounding score when
-    the model has the grounding head (model.grounding), else cos(h^I, H^T_k) (paper 2.4).
-    L3, s_P, explain and the analyses all read parts through here."""
+    the model has the phrase-grounding head (the ssamt recipe), else cos(h^I, H^T_k) (paper
+    2.4, the paper recipe). L3, s_P, explain and the analyses all read parts through here."""
     if out.parts is not None:
         return out.parts
     return cos_each(out.h_img, out.H_txt)
 
 
 def s_phrase(out: InterOutput) -> torch.Tensor:
-    """s_P -> (B,): mean phrase-to-image score of the parts (paper 2.4: phrases and words).
+    """s_P -> (B,), the phrase-to-image score Eq. 5 and L2 read: the paper's mean over the
+    parts (s_phrase_encoder) without the grounding head, s_phrase_grounded with it."""
+    if out.parts is None:
+        return s_phrase_encoder(out)
+    return s_phrase_grounded(out)
 
-    With the grounding head, a caption that has phrases is scored by its phrases, each phrase
-    type (object, attribute, relation) weighing alike: the mean over the types present of
-    the mean score of that type's phrases. Its words score alike in a caption and its swap
-    (the same words, the same image), and a caption's many objects would outweigh its one
-    relation, so either would dilute what a relation or attribute sees (docs/PHASE2.md,
-    "Phrase grounding"). A caption with no phrase, or a model without phrase nodes, is
-    scored over its words."""
+
+def s_region(out: InterOutput) -> torch.Tensor:
+    """s_R -> (B,), the region-to-sentence score Eq. 5 and L2 read: the paper's
+    (s_region_encoder) without the grounding head, the head's with it."""
+    if out.regions_found is None:
+        return s_region_encoder(out)
+    return out.regions_found
+
+
+def s_phrase_encoder(out: InterOutput) -> torch.Tensor:
+    """The paper's s_P (2.4): mean over the phrase and word outputs of cos(h^I, H^T_k) -> (B,)."""
+    return masked_mean(cos_each(out.h_img, out.H_txt), out.H_txt_mask)
+
+
+def s_region_encoder(out: InterOutput) -> torch.Tensor:
+    """The paper's s_R (2.4): mean over the region outputs of cos(h^T, H^I_k) -> (B,)."""
+    return masked_mean(cos_each(out.h_txt, out.H_img), out.H_img_mask)
+
+
+def s_phrase_grounded(out: InterOutput) -> torch.Tensor:
+    """s_P of the grounding head -> (B,): a caption with phrases is scored by its phrases,
+    each phrase type (object, attribute, relation) weighing alike (the mean over the types
+    present of the mean score of that type's phrases); one without, by its words.
+
+    Why not the mean over every part: its words score alike in a caption and in the same
+    words re-bound (same words, same image), and a caption's many objects would outweigh its
+    one relation, so either would dilute what a relation or attribute sees (docs/PHASE2.md,
+    "Phrase grounding")."""
     types = out.phrase_types
-    if out.parts is None or types is None or types.shape[1] == 0:
-        return masked_mean(part_scores(out), out.H_txt_mask)
+    if types is None or types.shape[1] == 0:
+        return masked_mean(out.parts, out.H_txt_mask)
     n_p = types.shape[1]
     phrases, scores = out.H_txt_mask[:, :n_p], out.parts[:, :n_p]
     kinds = torch.stack([types == t for t in sorted(PHRASE_TYPE_IDS.values())], -1)
@@ -103,42 +131,32 @@ def s_phrase(out: InterOutput) -> torch.Tensor:
     return torch.where(phrases.any(-1), over_phrases, over_words)
 
 
-def s_region(out: InterOutput) -> torch.Tensor:
-    """s_R -> (B,) (region-to-sentence): mean over regions of cos(h^T, H^I_k) (paper 2.4), or
-    with the grounding head each region's best object or attribute phrase (best word without
-    one). The paper's s_R reads the caption's word order through h^T: it moved between a
-    caption and its role swap as much as the swapped relation did, and dropping it from
-    Eq. 5 lifted dev RSum from 527.3 to 544.9 (docs/PHASE2.md, "Phrase grounding")."""
-    if out.regions_found is not None:
-        return out.regions_found
-    return s_region_encoder(out)
+@dataclass(frozen=True)
+class PairScores:
+    """Every score of B image-caption pairs, each (B,): s_A = cos(a^I, a^T) of the intra
+    encoders, s_G = cos(h^I, h^T), s_P and s_R of the pair's own inter run."""
+
+    s_A: torch.Tensor
+    s_G: torch.Tensor
+    s_P: torch.Tensor
+    s_R: torch.Tensor
+
+    @classmethod
+    def of(cls, a_img: torch.Tensor, a_txt: torch.Tensor, out: InterOutput) -> PairScores:
+        """a_img, a_txt: (B, d) intra global representations of the B pairs run in `out`."""
+        return cls(s_global(a_img, a_txt), s_global(out.h_img, out.h_txt), s_phrase(out),
+                   s_region(out))
+
+    def terms(self) -> torch.Tensor:
+        """The three terms Eq. 5 weighs, [s_A, s_G, s_P + s_R] -> (B, 3)."""
+        return torch.stack([self.s_A, self.s_G, self.s_P + self.s_R], dim=1)
+
+    def eq5(self, mu1: float, mu2: float) -> torch.Tensor:
+        """Eq. 5 -> (B,)."""
+        return weigh_eq5(self.terms(), mu1, mu2)
 
 
-def s_region_encoder(out: InterOutput) -> torch.Tensor:
-    """The paper's s_R, mean over region outputs of cos(h^T, H^I_k) -> (B,). With the
-    grounding head it is no longer in Eq. 5, but L2 still trains it (with s_phrase_encoder):
-    they are the inter encoder's local signals, and without them s_G stopped learning (50%
-    against random negatives, docs/PHASE2.md)."""
-    return masked_mean(cos_each(out.h_txt, out.H_img), out.H_img_mask)
-
-
-def s_phrase_encoder(out: InterOutput) -> torch.Tensor:
-    """The paper's s_P, mean over phrase and word outputs of cos(h^I, H^T_k) -> (B,); kept in
-    L2 beside the head's s_P for the same reason as s_region_encoder."""
-    return masked_mean(cos_each(out.h_img, out.H_txt), out.H_txt_mask)
-
-
-def eq5_terms(a_img: torch.Tensor, a_txt: torch.Tensor, out: InterOutput) -> torch.Tensor:
-    """The three terms Eq. 5 weighs, [s_A, s_G, s_P + s_R] -> (B, 3).
-
-    a_img, a_txt: (B, d) intra global representations of the B pairs scored by `out`.
-    """
-    return torch.stack([s_global(a_img, a_txt), s_global(out.h_img, out.h_txt),
-                        s_phrase(out) + s_region(out)], dim=1)
-
-
-def eq5(a_img: torch.Tensor, a_txt: torch.Tensor, out: InterOutput, mu1: float,
-        mu2: float) -> torch.Tensor:
-    """Eq. 5: cos(a^I,a^T) + mu1 cos(h^I,h^T) + mu2 s_P + mu2 s_R -> (B,)."""
-    terms = eq5_terms(a_img, a_txt, out)
+def weigh_eq5(terms: torch.Tensor, mu1: float, mu2: float) -> torch.Tensor:
+    """Eq. 5 from its terms (M, 3) [s_A, s_G, s_P + s_R]: s_A + mu1 s_G + mu2 (s_P + s_R)
+    -> (M,). The one place the weighted sum is written."""
     return terms[:, 0] + mu1 * terms[:, 1] + mu2 * terms[:, 2]

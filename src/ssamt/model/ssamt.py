@@ -16,12 +16,13 @@ import torch
 from torch import nn
 
 from ssamt.data.batch import ImageBatch, TextBatch
+from ssamt.errors import ConfigError
 from ssamt.model import mask as masks
 from ssamt.model.config import ModelConfig
 from ssamt.model.embeddings import ImageEmbeddings, TextEmbeddings
 from ssamt.model.encoders import Encoder, InterEncoder, set_attention
 from ssamt.model.grounding import PhraseGrounding
-from ssamt.model.scores import InterOutput, eq5, eq5_terms
+from ssamt.model.scores import InterOutput, PairScores
 
 
 def drop_phrases(batch: TextBatch) -> TextBatch:
@@ -36,8 +37,6 @@ class SSAMT(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         if not config.complete:
-            from ssamt.errors import ConfigError
-
             raise ConfigError("model config: vocab_size, d_region and d_box come from the data; "
                               "fill them in with ModelConfig.with_data before building")
         self.config = config
@@ -127,37 +126,13 @@ class SSAMT(nn.Module):
             phrase_types=txt.phrase_types, regions_found=regions_found,
         )
 
-    def relation_geometry(self, img: ImageBatch,
-                          txt: TextBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, P) twice: the geometry term of each phrase's best region pair as a relation,
-        and of the same regions the other way round (model.grounding; train.role_contrast)."""
-        if self.grounding is None or img.boxes is None:
-            raise ValueError("the role contrast needs model.grounding and region boxes")
-        t = self._text(txt)
-        fwd, bwd = self.grounding.geometry_contrast(
-            self.text_embed.token(t.token_ids), t, self.image_embed(img)[:, 1:],
-            img.region_mask, img.boxes)
-        return fwd, bwd
+    # ----- scores -----------------------------------------------------------------------
 
-    # ----- Eq. 5 --------------------------------------------------------------------------
-
-    @staticmethod
-    def eq5(a_img: torch.Tensor, a_txt: torch.Tensor, inter_out: InterOutput, mu1: float,
-            mu2: float) -> torch.Tensor:
-        """Eq. 5 score (B,) for callers that already hold a^I, a^T (B, d) of the pairs."""
-        return eq5(a_img, a_txt, inter_out, mu1, mu2)
-
-    @staticmethod
-    def eq5_terms(a_img: torch.Tensor, a_txt: torch.Tensor,
-                  inter_out: InterOutput) -> torch.Tensor:
-        """[s_A, s_G, s_P + s_R] (B, 3) of the pairs; Eq. 5 weighs them by (1, mu1, mu2)."""
-        return eq5_terms(a_img, a_txt, inter_out)
-
-    def score_pairs(self, img: ImageBatch, txt: TextBatch, mu1: float,
-                    mu2: float) -> torch.Tensor:
-        """Eq. 5 score (B,) of the B pairs (img[b], txt[b])."""
-        return eq5(self.encode_images(img), self.encode_texts(txt), self.inter(img, txt),
-                   mu1, mu2)
+    def score(self, img: ImageBatch, txt: TextBatch) -> PairScores:
+        """Every score of the B pairs (img[b], txt[b]): both encoders run on them; weigh
+        with .eq5(mu1, mu2). The plain reference for the batched scoring of
+        ssamt.retrieval.pair_scores, which encodes each image and caption once."""
+        return PairScores.of(self.encode_images(img), self.encode_texts(txt), self.inter(img, txt))
 
     def num_parameters(self) -> dict[str, int]:
         """Parameter counts per part (for `ssamt info`)."""

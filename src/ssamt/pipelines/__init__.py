@@ -1,4 +1,4 @@
-"""Pipelines: jobs composed from training and retrieval (DESIGN.md section 6 layers).
+"""Pipelines: jobs composed from training and retrieval (docs/DESIGN.md section 6 layers).
 
     analysis/      the paper's analyses (Tables 3-5, minimal pairs): train runs, write reports
     quickstart.py  `ssamt quickstart`: synthetic data, both phases, test recall, report

@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ssamt.train.run import Run
+import torch
+
+from ssamt.data.precomp import open_split
+from ssamt.data.split_labels import labels_for_split
+from ssamt.retrieval.evaluate import evaluate_model
+from ssamt.retrieval.scene_truth import split_truth
+from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
+from ssamt.train.trained_run import Run
 
 
 def evaluate_run(run: Run, data_dir: str | Path, split: str, *, protocol: str = "f30k",
@@ -27,13 +34,6 @@ def evaluate_run(run: Run, data_dir: str | Path, split: str, *, protocol: str = 
     result also holds scene-truth recalls. Returns the evaluate_model dict plus the
     checkpoint, its phase and training-data fingerprint, the OOV rate and the weights' source.
     """
-    import torch
-
-    from ssamt.data.precomp import open_split
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.retrieval.evaluate import evaluate_model
-    from ssamt.retrieval.scene_truth import split_truth
-    from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
 
     opened = open_split(data_dir, split)
     check_data_fits(run.model.config, opened, run.path)  # before parsing and encoding anything
@@ -54,7 +54,7 @@ def evaluate_run(run: Run, data_dir: str | Path, split: str, *, protocol: str = 
                             device=device, progress=progress, search=search, truth=truth,
                             autocast=torch.bfloat16 if bf16 else None)
     return {"checkpoint": str(run.path), "data": str(data_dir), "device": str(device),
-            "checkpoint_phase": run.phase, "train_data_fingerprint": run.data_fingerprint,
+            "recipe": run.recipe, "checkpoint_phase": run.phase, "train_data_fingerprint": run.data_fingerprint,
             "oov_rate": round(oov, 4), "mu_source": run.eq5_source(mu1, mu2),
             "stage2_dtype": "bfloat16" if bf16 else "float32",
             **result}

@@ -5,7 +5,7 @@ per phrase node and word token, paper 2.3). The phrase-to-image score of part k 
 cos(h^I, H^T_k), or with the grounding head (model.grounding, the presets' default) the
 cosine of the part with its best region (ssamt.model.grounding); either way it is the term
 of L2 (Eq. 2) and L3 (Eq. 3) and the phrase term of Eq. 5 (model.scores.part_scores). This
-module shows those scores next to the label rule's verdict (DESIGN.md section 2), as in the
+module shows those scores next to the label rule's verdict (docs/DESIGN.md section 2), as in the
 paper's Figure 3, and flags the parts the model scores as not matching the image.
 
 Model verdict ("mismatch"): a part k of type t (object, attribute, relation, or content
@@ -51,61 +51,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import torch
+import numpy as np
 
-from ssamt.data.batch import ImageBatch, TextBatch
+from ssamt.data.batch import ImageBatch
 from ssamt.data.precomp import PrecompSplit, split_paths
-from ssamt.data.tables import ImageTable, TextTable, kept_phrases
-from ssamt.data.vocab import UNK, Vocab
+from ssamt.data.tables import ImageTable, TextTable
 from ssamt.errors import ConfigError, DataError, SsamtError
 from ssamt.labels.graph import CaptionGraph
-from ssamt.labels.matching import ImageLabels, mark_phrases, mark_tokens
-from ssamt.model.scores import part_scores, s_global, s_phrase, s_region
-
-if TYPE_CHECKING:
-    from ssamt.pipelines.part_levels import PartLevels
-    from ssamt.train.run import Run
-
-
-@dataclass(frozen=True)
-class Part:
-    """One row: a phrase node or a word token of the caption.
-
-    kind:     "phrase" or "word".
-    index:    position in graph.phrases (phrase) or graph.tokens (word).
-    type:     "object" | "attribute" | "relation" | "word" | "stop word".
-    text:     the caption words of the phrase's span, or the token.
-    key:      the key the label rule looks up: the phrase key, or ("word", lemma).
-    score:    the phrase-to-image score (model.scores.part_scores); None when the model does not see the part (a token past
-              max_tokens, a phrase whose span is cut there, or a model without phrase nodes).
-    mismatch: the model's verdict (module docstring); None for stop words and unscored parts.
-    label:    the label rule: True matched, False mismatched, None for stop words or no labels.
-    in_vocab: False for a word the model reads as <unk>.
-    ref:      the level the verdict judges it against (module docstring); None without one.
-    """
-
-    kind: str
-    index: int
-    type: str
-    text: str
-    key: tuple[str, ...]
-    score: float | None
-    mismatch: bool | None
-    label: bool | None
-    in_vocab: bool = True
-    ref: float | None = None
-
-    @property
-    def judged(self) -> bool:
-        """Scored and eligible for a verdict (a phrase or a content word)."""
-        return self.score is not None and self.type != "stop word"
-
-    @property
-    def level(self) -> str:
-        """The reference level it is judged against: its phrase type, or "word"."""
-        return self.type if self.kind == "phrase" else "word"
+from ssamt.labels.matching import ImageLabels
+from ssamt.pipelines.part_levels import PartLevels
+from ssamt.pipelines.parts import Part, score_parts
+from ssamt.train.trained_run import Run
 
 
 @dataclass(frozen=True)
@@ -120,6 +78,7 @@ class Explanation:
                the type's margin); a part's own cut is its .ref minus that margin.
     rule:      how the cuts were chosen, in words.
     flagged:   the one part the verdict names (flagged_part), or None.
+    recipe:    the checkpoint's phase-2 recipe, whose scores these are.
     """
 
     caption: str
@@ -131,6 +90,7 @@ class Explanation:
     cuts: dict[str, float]
     rule: str
     flagged: Part | None = None
+    recipe: str = "ssamt"
 
     @property
     def has_labels(self) -> bool:
@@ -149,7 +109,7 @@ class Explanation:
 
     def to_json(self) -> dict[str, Any]:
         parts = [{**asdict(p), "key": list(p.key)} for p in self.parts]
-        out = {"caption": self.caption, "mu1": self.mu1, "mu2": self.mu2,
+        out = {"caption": self.caption, "recipe": self.recipe, "mu1": self.mu1, "mu2": self.mu2,
                "scores": dict(self.scores),
                "verdict": {"rule": self.rule, "reference": dict(self.reference),
                            "cuts": dict(self.cuts),
@@ -170,73 +130,22 @@ def default_margin(run: Run) -> float:
     return float(run.config.loss.alpha3) / 2
 
 
-@torch.no_grad()
-def pair_scores(model: Any, img: ImageBatch, txt: TextBatch, mu1: float,
-                mu2: float) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-    """One pair (B = 1) -> part scores (P + L,) (part_scores), their mask (P + L,) and
-    the pair-level scores (Explanation.scores), all on the CPU."""
-    a_img, a_txt = model.encode_images(img), model.encode_texts(txt)  # (1, d) each
-    out = model.inter(img, txt)
-    parts = part_scores(out)[0]  # (P + L,) phrases then words
-    scores = {"eq5": model.eq5(a_img, a_txt, out, mu1, mu2), "intra": s_global(a_img, a_txt),
-              "inter_global": s_global(out.h_img, out.h_txt), "s_P": s_phrase(out),
-              "s_R": s_region(out)}
-    return parts.float().cpu(), out.H_txt_mask[0].cpu(), {k: float(v[0]) for k, v in scores.items()}
-
-
-# ----- rows ------------------------------------------------------------------------------
-
-
-def _phrase_rows(graph: CaptionGraph, kept: list[int], scores: torch.Tensor,
-                 mask: torch.Tensor, marks: list[bool] | None) -> list[Part]:
-    """One Part per graph.phrases; kept[q] is in slot q of H^T (data/tables.py)."""
-    slot = {p: q for q, p in enumerate(kept)}
-    rows = []
-    for p, phrase in enumerate(graph.phrases):
-        q = slot.get(p)
-        seen = q is not None and bool(mask[q])
-        text = " ".join(graph.tokens[t] for t in phrase.span) or " ".join(phrase.key[1:])
-        rows.append(Part("phrase", p, phrase.type, text, phrase.key,
-                         float(scores[q]) if seen else None, None,
-                         None if marks is None else bool(marks[p])))
-    return rows
-
-
-def _word_rows(graph: CaptionGraph, first: int, n_seen: int, scores: torch.Tensor,
-               mask: torch.Tensor, marks: list[bool | None] | None, vocab: Vocab) -> list[Part]:
-    """One Part per graph.tokens; token t (t < n_seen) is in slot first + t of H^T."""
-    rows = []
-    for t, (token, lemma, stop) in enumerate(zip(graph.tokens, graph.lemmas, graph.stop)):
-        seen = t < n_seen and bool(mask[first + t])
-        rows.append(Part("word", t, "stop word" if stop else "word", token, ("word", lemma),
-                         float(scores[first + t]) if seen else None, None,
-                         None if marks is None else marks[t], vocab.id(token) != UNK))
-    return rows
-
-
-def score_parts(model: Any, vocab: Vocab, max_tokens: int, image: ImageBatch,
-                graph: CaptionGraph, labels: ImageLabels | None, mu1: float,
-                mu2: float) -> tuple[list[Part], dict[str, float]]:
+def score_caption(run: Run, image: ImageBatch, graph: CaptionGraph,
+                  labels: ImageLabels | None, mu1: float,
+                  mu2: float) -> tuple[list[Part], dict[str, float]]:
     """Rows of `graph` (its phrases, then its tokens) with scores against `image` (B = 1) and
-    label-rule marks against `labels`, without verdicts; and the pair-level scores."""
-    txt = TextTable([graph], vocab, max_tokens=max_tokens).batch([0])
-    device = next(model.parameters()).device
-    scores, mask, pair = pair_scores(model, image.to(device), txt.to(device), mu1, mu2)
-    n_slots = txt.phrase_mask.shape[1]  # P, at least 1 (data/tables.py)
-    return parts_from_scores(graph, scores, mask, n_slots, max_tokens, vocab, labels), pair
-
-
-def parts_from_scores(graph: CaptionGraph, scores: torch.Tensor, mask: torch.Tensor,
-                      n_slots: int, max_tokens: int, vocab: Vocab,
-                      labels: ImageLabels | None = None) -> list[Part]:
-    """Rows of `graph` (phrases, then tokens) from one row of part scores: scores, mask
-    (P + L,) as part_scores(out)[b] and H_txt_mask[b], n_slots = P of the batch (the
-    first word's slot); labels: L_i for the label-rule column. No verdicts."""
-    phrases = _phrase_rows(graph, kept_phrases(graph, max_tokens), scores, mask,
-                           None if labels is None else mark_phrases(graph, labels))
-    words = _word_rows(graph, n_slots, min(len(graph.tokens), max_tokens), scores, mask,
-                       None if labels is None else mark_tokens(graph, labels), vocab)
-    return phrases + words
+    label-rule marks against `labels`, without verdicts; and the pair-level scores
+    (Explanation.scores)."""
+    device = next(run.model.parameters()).device
+    texts = TextTable([graph], run.vocab, max_tokens=run.max_tokens)
+    scored = score_parts(run.model, ImageTable.from_arrays(image.regions, image.boxes), texts,
+                         [graph], np.zeros(1, np.int64), np.zeros(1, np.int64), mu1, mu2,
+                         vocab=run.vocab, max_tokens=run.max_tokens,
+                         labels=None if labels is None else [labels], device=str(device))
+    s = scored.scores
+    pair = {"eq5": s["eq5"], "intra": s["intra"], "inter_global": s["inter_global"],
+            "s_P": s["s_P"], "s_R": s["s_R"]}
+    return scored.parts[0], {k: float(v[0]) for k, v in pair.items()}
 
 
 # ----- the verdict -----------------------------------------------------------------------
@@ -324,7 +233,7 @@ def explain_pair(run: Run, image: ImageBatch, graph: CaptionGraph,
                  mu2: float | None = None, part_levels: PartLevels | None = None) -> Explanation:
     """Phrase-to-image scores of caption `graph` against `image` (one image, B = 1).
 
-    run:       the trained run (ssamt.train.run.load_run): its model and vocab; run.max_tokens
+    run:       the trained run (ssamt.train.trained_run.load_run): its model and vocab; run.max_tokens
         cuts the caption as in training and evaluation; run.eq5_weights(mu1, mu2) gives Eq.
         5's weights and run.config.loss.alpha3 the margin used without part levels (alpha3
         / 2; level_margins).
@@ -343,13 +252,12 @@ def explain_pair(run: Run, image: ImageBatch, graph: CaptionGraph,
     if margin is not None and margin < 0:
         raise ConfigError(f"the margin must be >= 0, got {margin}")
     mu1, mu2 = run.eq5_weights(mu1, mu2)
-    model, vocab, max_tokens = run.model, run.vocab, run.max_tokens
-    parts, pair = score_parts(model, vocab, max_tokens, image, graph, labels, mu1, mu2)
+    parts, pair = score_caption(run, image, graph, labels, mu1, mu2)
     # The image's captions only stand in for a type the part levels lack: not scored else.
     covered = part_levels is not None and all(t in part_levels.type_means for t in LEVELS)
     own_levels = {} if covered else reference_levels(
         [p for g in reference if g.tokens and g.text != graph.text
-         for p in score_parts(model, vocab, max_tokens, image, g, None, mu1, mu2)[0]])
+         for p in score_caption(run, image, g, None, mu1, mu2)[0]])
     levels, words = own_levels, IMAGE_REFERENCE
     if part_levels is not None:
         levels = {**own_levels, **part_levels.type_means}
@@ -365,7 +273,7 @@ def explain_pair(run: Run, image: ImageBatch, graph: CaptionGraph,
         parts = [replace(p, mismatch=p.score < p.ref - margins[p.level])
                  if p.ref is not None else p for p in parts]
     return Explanation(graph.text, tuple(parts), pair, mu1, mu2, levels, cuts, rule,
-                       flagged_part(parts))
+                       flagged_part(parts), run.recipe)
 
 
 # ----- picking the pair from a split ---------------------------------------------------------

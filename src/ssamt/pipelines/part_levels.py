@@ -1,26 +1,24 @@
 """Part levels: where each part (a word's lemma, a phrase's key) usually scores against
-images it matches, measured once per checkpoint on training pairs (issue 11).
+images it matches, measured once per checkpoint on training pairs.
 
 The explain verdict judges a part by how far its phrase-to-image score falls below a
 reference (ssamt.pipelines.explain). The mean of its type in the image's own captions
 treats every part of a type as if it sat at the type's level, and they do not: a word's
 score is its best region, whatever the caption says around it (model.grounding), so a word
 no region shows ("front", "two", "image") scores low against every image, true captions
-included: that reference flagged a word in 98.5% of the quick start's true test captions
-(53.0% of their words). Part levels replace it: a part is judged against level(key), the
-mean score of its key over the image-caption pairs of a training sample (its type's mean
-for a key seen fewer than MIN_COUNT times), so the verdict asks whether the part scores
-lower here than it does where it matches. The same sample gives the margins: for each
-type, how far below its level the FALSE_FLAGS (5%) quantile of its matched parts falls
-(alpha3 / 2 flagged 18% of the parts of true test captions; these margins 5.7%,
-BENCHMARKS.md "Explain's flags").
+included. Part levels replace it: a part is judged against level(key), the mean score of
+its key over the image-caption pairs of a training sample (its type's mean for a key seen
+fewer than MIN_COUNT times), so the verdict asks whether the part scores lower here than it
+does where it matches. The same sample gives the margins: for each type, how far below its
+level the FALSE_FLAGS quantile of its matched parts falls (docs/EXPLAIN.md; the flag
+rates in BENCHMARKS.md, "Explain's flags").
 
 Only the model's own scores on pairs that match by construction (an image and its own
 captions) enter; no label, no edit, no test image. Measuring takes one inter-encoder pass
-over the sample (about 4 s for 1,000 images x 5 captions of the synthetic preset on a
-CPU). The result is cached beside the checkpoint (part_levels.json), re-measured when the
-checkpoint, the data or the sample change, and used with any data folder once measured on
-the run's own training data (`ssamt train` measures it when phase 2 ends).
+over the sample. The result is cached beside the checkpoint (part_levels.json),
+re-measured when the checkpoint, the data or the sample change, and used with any data
+folder once measured on the run's own training data (`ssamt train` measures it when phase
+2 ends).
 """
 
 from __future__ import annotations
@@ -30,13 +28,18 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ssamt.pipelines.explain import Part
-    from ssamt.train.run import Run
+from ssamt.data.fingerprint import fingerprint_matches, split_fingerprint
+from ssamt.data.precomp import open_split
+from ssamt.data.split_labels import caption_graphs
+from ssamt.data.tables import ImageTable, TextTable
+from ssamt.errors import DataError
+from ssamt.fileio import write_json
+from ssamt.pipelines.parts import Part, score_parts
+from ssamt.train.trained_run import Run
 
 MIN_COUNT = 3  # occurrences of a key in the sample before it gets its own offset
 SAMPLE_IMAGES = 1000  # training images whose own captions are scored
@@ -132,19 +135,16 @@ def measure_part_levels(run: Run, images: Any, image_rows: np.ndarray,
                         device: str = "cpu") -> PartLevels:
     """PartLevels of `run` over the images `image_rows` and their own captions.
 
-    images: rows with .batch(idx) (ImageTable, pair_parts.ImageRows), indexed by image_rows;
+    images: an ImageTable, indexed by image_rows;
     graphs: the CaptionGraphs of those images' captions, image by image (K per image, K =
     len(graphs) / len(image_rows))."""
-    from ssamt.data.tables import TextTable
-    from ssamt.pipelines.pair_parts import score_pairs
-
     if len(image_rows) == 0 or len(graphs) % len(image_rows):
         raise ValueError(f"{len(graphs)} captions for {len(image_rows)} images")
     img = np.repeat(np.asarray(image_rows, dtype=np.int64), len(graphs) // len(image_rows))
     cap = np.arange(len(graphs), dtype=np.int64)
     texts = TextTable(graphs, run.vocab, max_tokens=run.max_tokens)
     mu1, mu2 = run.eq5_weights()
-    scored = score_pairs(run.model, images, texts, graphs, img, cap, mu1, mu2, vocab=run.vocab,
+    scored = score_parts(run.model, images, texts, graphs, img, cap, mu1, mu2, vocab=run.vocab,
                          max_tokens=run.max_tokens, batch_size=batch_size, device=device)
     return PartLevels.from_parts(scored.parts, len(image_rows))
 
@@ -190,8 +190,6 @@ def _cached_for_run(run: Run) -> PartLevels | None:
 
 def _write_cache(path: Path, identity: dict[str, Any], levels: PartLevels) -> None:
     """Best effort: a read-only run folder only costs the next call a re-measure."""
-    from ssamt.fileio import write_json
-
     if path.is_symlink() or (path.exists() and not path.is_file()):
         return  # never write through a link or over something that is not our file
     try:
@@ -207,11 +205,6 @@ def part_levels_for(run: Run, data_dir: str | Path, *, split: str = "train",
     training data (any `data_dir` then), else measured on `split` of `data_dir` and cached;
     None (with one line on stderr when progress) when that folder has no such split or it
     is not the data the run was trained on (its fingerprint differs)."""
-    from ssamt.data.fingerprint import split_fingerprint
-    from ssamt.data.precomp import open_split
-    from ssamt.data.tables import ImageTable
-    from ssamt.errors import DataError
-
     cached = _cached_for_run(run)  # before opening (and hashing) any data
     if cached is not None:
         return cached
@@ -220,40 +213,26 @@ def part_levels_for(run: Run, data_dir: str | Path, *, split: str = "train",
     except DataError:
         return _skip(progress, f"no '{split}' split in {data_dir}")
     fingerprint = split_fingerprint(opened)
-    if run.data_fingerprint is not None and run.data_fingerprint != fingerprint:
+    if run.data_fingerprint is not None and not fingerprint_matches(run.data_fingerprint, opened):
         return _skip(progress, f"the '{split}' split of {data_dir} is not the run's training data")
     rows = sample_images(opened.num_images)
     if len(rows) == 0 or opened.captions_per_image == 0:
         return _skip(progress, f"the '{split}' split of {data_dir} has no captioned images")
-    identity = _identity(run, fingerprint, rows)
+    identity = _identity(run, run.data_fingerprint or fingerprint, rows)  # as the run records it
     cache = run.path.parent / CACHE_NAME
     levels = None if identity is None else _read_cache(cache, identity)
     if levels is None:
         if progress:
             print(f"part levels: scoring the own captions of {len(rows)} '{split}' images "
                   "(once per checkpoint)", file=sys.stderr)
-        graphs = _sample_graphs(data_dir, split, opened, rows)
+        k = opened.captions_per_image
+        graphs = caption_graphs(data_dir, split, [int(i) * k + c for i in rows for c in range(k)],
+                                opened=opened)
         levels = measure_part_levels(run, ImageTable(opened), rows, graphs,
                                      batch_size=batch_size, device=device)
         if identity is not None:
             _write_cache(cache, identity, levels)
     return levels
-
-
-def _sample_graphs(data_dir: str | Path, split: str, opened: Any,
-                   rows: np.ndarray) -> list[Any]:
-    """CaptionGraphs of the sampled images' captions, image by image: from the split's label
-    cache when it exists (training made it), else parsed now."""
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.labels.parser import parse
-    from ssamt.labels.store import label_cache_paths
-
-    k = opened.captions_per_image
-    lines = [int(i) * k + c for i in rows for c in range(k)]
-    if any(path.is_file() for path in label_cache_paths(data_dir, split)):
-        graphs = labels_for_split(data_dir, split, opened=opened).graphs
-        return [graphs[j] for j in lines]
-    return list(parse([opened.captions[j] for j in lines]))
 
 
 def _skip(progress: bool, why: str) -> None:

@@ -3,7 +3,7 @@
 OUT may hold other files: a quick start deletes only what it wrote itself, listed in
 OUT/ssamt-quickstart.json (its manifest), and checks everything before deleting anything:
 OUT/data must be new, empty or a `ssamt synth` folder, and OUT/run new or listed in the
-manifest. OUT is locked for the run (ssamt.train.runfolder), so two quick starts into one
+manifest. OUT is locked for the run (ssamt.train.run_folder), so two quick starts into one
 folder cannot mix their files.
 """
 
@@ -15,12 +15,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ssamt.data.split_labels import labels_for_split
+from ssamt.data.synth.generator import check_replaceable, generate
 from ssamt.errors import DataError
 from ssamt.fileio import write_json, write_text
+from ssamt.pipelines.analysis.minimal_report import minimal_pair_table
+from ssamt.pipelines.analysis.minimal_run import load_inputs, measure_with_chance
+from ssamt.pipelines.evaluation import evaluate_run
 from ssamt.train.config import config_to_yaml, load_config
+from ssamt.train.data import load_train_dev
 from ssamt.train.logging import read_metrics
-from ssamt.train.phase2 import hard_from_update
+from ssamt.train.recipes.ssamt import first_hard_update
 from ssamt.train.report import phase2_losses, plot_curves, recall_table
+from ssamt.train.run_folder import lock_run
+from ssamt.train.trained_run import load_run
+from ssamt.train.trainer import train
 from ssamt.train.validate import validate_config
 
 MANIFEST = "ssamt-quickstart.json"
@@ -37,8 +46,6 @@ def _manifest(out: Path) -> list[str]:
 
 def check_out_folder(out: Path) -> None:
     """Refuse, before anything is deleted, an OUT whose data or run folder is not ours."""
-    from ssamt.data.synth.generator import check_replaceable
-
     if out.exists() and not out.is_dir():
         raise DataError(out, "exists and is not a folder")
     check_replaceable(out / "data")
@@ -59,9 +66,6 @@ def _stage(timings: dict[str, float], name: str, t0: float, progress: bool) -> f
 
 def prepare_data(out: Path, size: str, seed: int, progress: bool) -> Path:
     """Synthetic precomp data plus cached phrase labels of train, dev and test."""
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.synth.generator import generate
-
     data_dir = generate(out / "data", size=size, seed=seed, progress=progress)
     for split in ("train", "dev", "test"):
         labels_for_split(data_dir, split, progress=progress)
@@ -71,18 +75,14 @@ def prepare_data(out: Path, size: str, seed: int, progress: bool) -> Path:
 def evaluate_test(run, data_dir: Path, k: int, device: str, progress: bool) -> dict:
     """Two-stage recall of the run (its best checkpoint, a train.run.Run) on the test split
     (the evaluate path)."""
-    from ssamt.pipelines.evaluation import evaluate_run
-
     return evaluate_run(run, data_dir, "test", k=k, device=device, progress=progress)
 
 
 def minimal_pairs_test(run, data_dir: Path, device: str,
                        progress: bool) -> dict[str, Any] | None:
     """Pairwise accuracy and localization of the run on the test split's minimal pairs
-    (issue 11, as `ssamt analyze minimal-pairs`); None when the data has none.
+    (as `ssamt analyze minimal-pairs`); None when the data has none.
     -> {"results": {edit: {...}}, "chance": {edit: % localized at random}}."""
-    from ssamt.pipelines.analysis.minimal_run import load_inputs, measure_with_chance
-
     if not (data_dir / "test_minimal.jsonl").exists():
         return None
     inputs = load_inputs(data_dir, "test", progress=progress)
@@ -94,8 +94,6 @@ def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
                    overrides: list[str] | None = None, device: str = "cpu",
                    progress: bool = True) -> dict[str, Any]:
     """Check OUT, generate, label, train both phases, evaluate on test, write the report."""
-    from ssamt.train.runfolder import lock_run
-
     out = Path(out)
     cfg = load_config("synthetic", [f"seed={seed}", *(overrides or [])])
     validate_config(cfg, "quickstart config")
@@ -110,9 +108,6 @@ def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
 
 def _pipeline(out: Path, run_dir: Path, cfg, size: str, seed: int, device: str,
               progress: bool) -> dict[str, Any]:
-    from ssamt.train.data import load_train_dev
-    from ssamt.train.run import load_run
-    from ssamt.train.runner import train
 
     timings: dict[str, float] = {}
     t_start = t = time.perf_counter()
@@ -120,8 +115,8 @@ def _pipeline(out: Path, run_dir: Path, cfg, size: str, seed: int, device: str,
     t = _stage(timings, "data and labels", t, progress)
     train_data, dev_data, vocab = load_train_dev(str(data_dir), cfg, None, progress)
     result = train(cfg, train_data, dev_data, vocab, run_dir, device=device, progress=progress)
-    timings["phase 1"] = result["intra"]["seconds"]
-    timings["phase 2"] = result["inter"]["seconds"]
+    timings["phase 1"] = result["phase1"]["seconds"]
+    timings["phase 2"] = result["phase2"]["seconds"]
     t = _stage(timings, "training", t, progress)
     run = load_run(run_dir, device)  # best.pt, read once for both measurements
     test = evaluate_test(run, data_dir, cfg.eval.rerank_k, device, progress)
@@ -142,12 +137,12 @@ def write_report(out: Path, cfg, test: dict, result: dict, timings: dict[str, fl
     rows = {"SSAMT, intra dual encoder (stage 1)": test["intra"]}
     if "reranked" in test:
         rows[f"SSAMT, re-ranked with Eq. 5 (K={test['k']})"] = test["reranked"]
-    for name, m in test.get("scene_truth", {}).items():  # issue 11: any true result counts
+    for name, m in test.get("scene_truth", {}).items():  # any result true of the query counts
         rows[f"{'stage 1' if name == 'intra' else 're-ranked'}, scene truth"] = m
     table = recall_table(rows)
     records = read_metrics(out / "run")
     margins = {"2·alpha1": 2 * cfg.loss.alpha1, "2·alpha2": 2 * cfg.loss.alpha2}
-    events = {"top-m partners from here": hard_from_update(cfg)}
+    events = {"top-m partners from here": first_hard_update(cfg)} if cfg.recipe == "ssamt" else {}
     png = plot_curves(records, out / "curves.png", margins, events)
     chance = 2 * 100 * (1 + 5 + 10) / n_img  # a random ranker, roughly (paper metric RSum)
     lines = [
@@ -174,15 +169,14 @@ def write_report(out: Path, cfg, test: dict, result: dict, timings: dict[str, fl
     summary = {"test": test, "timings": timings, "size": size, "seed": seed,
                "config": cfg.to_dict(), "eq5": result.get("eq5"),
                "phase2_losses": phase2_losses(records),
-               "train": {k: result[k]["state"] for k in ("intra", "inter") if k in result}}
+               "train": {k: result[k]["state"] for k in ("phase1", "phase2") if k in result}}
     write_json(out / "results.json", summary)
     return {"table": table, "seconds": timings, "report": str(out / "report.md"),
             "rsum": test.get("reranked", test["intra"])["rsum"], "results": summary}
 
 
 def minimal_pair_lines(minimal: dict | None) -> list[str]:
-    """The minimal-pair table of the test split (issue 11), beside the recall table."""
-    from ssamt.pipelines.analysis.minimal_report import minimal_pair_table
+    """The minimal-pair table of the test split, beside the recall table."""
 
     if not minimal:
         return []
@@ -215,12 +209,14 @@ def phase2_lines(records: list[dict], cfg) -> list[str]:
     end = phase2_losses(records)
     if not end:
         return ["(no phase-2 updates logged)"]
-    # with the grounding head L2 holds four hinges (the head's s_P, s_R and the encoder's)
-    l2 = ("L2 (4 hinges: s_P, s_R of the head and of the encoder)", "L2", 2 * cfg.loss.alpha2) \
-        if cfg.model.grounding else ("L2", "L2", cfg.loss.alpha2)
-    rows = [("L1 (ranks s_A + s_G)" if cfg.loss.l1_with_intra else "L1", "L1", cfg.loss.alpha1),
-            ("L1, s_G alone (logged, not trained)", "L1_sG", cfg.loss.alpha1),
-            l2, ("L3 (within part types)", "L3", cfg.loss.alpha3)]
+    a1, a2, a3 = cfg.loss.alpha1, cfg.loss.alpha2, cfg.loss.alpha3
+    if cfg.recipe == "ssamt":  # L2 holds four hinges: s_P, s_R of the head and the encoder's
+        rows = [("L1 (ranks s_A + s_G)", "L1", a1),
+                ("L1, s_G alone (logged, not trained)", "L1_sG", a1),
+                ("L2 (4 hinges: s_P, s_R of the head and of the encoder)", "L2", 2 * a2),
+                ("L3 (within part types)", "L3", a3)]
+    else:
+        rows = [("L1", "L1", a1), ("L2", "L2", a2), ("L3", "L3", a3)]
     return [("Mean of the last 10% of logged updates against 2·alpha per pair of hinges, where "
              "a loss sits when the inter encoder scores every pair alike:"), "",
             "| term | end of phase 2 | level at chance |", "|---|---:|---:|",

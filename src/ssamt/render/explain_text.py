@@ -4,7 +4,8 @@ The same explanation as a page is ssamt.render.explain_html."""
 
 from __future__ import annotations
 
-from ssamt.pipelines.explain import LEVELS, Explanation, Part
+from ssamt.pipelines.explain import LEVELS, Explanation
+from ssamt.pipelines.parts import Part
 
 
 def _level_order(item: tuple[str, float]) -> int:
@@ -40,7 +41,7 @@ def _rows(expl: Explanation) -> list[list[str]]:
 
 def _summary(expl: Explanation) -> list[str]:
     s = expl.scores
-    eq5 = (f"Eq. 5 score {s['eq5']:+.4f} = cos(a^I,a^T) {s['intra']:+.4f} + {expl.mu1:g} * "
+    eq5 = (f"Eq. 5 score ({expl.recipe} recipe) {s['eq5']:+.4f} = cos(a^I,a^T) {s['intra']:+.4f} + {expl.mu1:g} * "
            f"cos(h^I,h^T) {s['inter_global']:+.4f} + {expl.mu2:g} * s_P {s['s_P']:+.4f} + "
            f"{expl.mu2:g} * s_R {s['s_R']:+.4f}")
     lines = [eq5,

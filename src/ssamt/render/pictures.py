@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import base64
+import io
+import json
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -68,8 +70,6 @@ def thumb_path(thumbs: str | Path, i: int) -> Path:
 def photo_file(split: Any, image_id: str | int) -> Path | None:
     """The photo of `image_id` in a split written by `ssamt features` ({split}_photos.json
     names its folder; the id is the photo's path there), or None. Never outside the folder."""
-    import json
-
     manifest = Path(split.data_dir) / f"{split.split}_photos.json"
     if not manifest.is_file():
         return None
@@ -109,9 +109,7 @@ def picture(split: Any, i: int, images_root: str | Path | None = None,
 def thumbnail_bytes(path: Path, max_side: int = 256) -> bytes:
     """A JPEG of the picture at most `max_side` pixels wide and high (EXIF orientation
     applied), so a page embeds kilobytes rather than a camera's megabytes."""
-    import io
-
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps  # optional dependency
 
     with Image.open(path) as im:
         im = ImageOps.exif_transpose(im).convert("RGB")

@@ -1,4 +1,4 @@
-"""Encode a gallery once with the intra dual encoder (paper 2.3, DESIGN.md "Inference at scale").
+"""Encode a gallery once with the intra dual encoder (paper 2.3, docs/DESIGN.md "Inference at scale").
 
 Each image and each caption is encoded exactly once: a^I and a^T do not depend on the other
 side, so the image-caption score matrix of stage 1 is one matrix product of the two.

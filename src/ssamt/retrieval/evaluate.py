@@ -5,7 +5,7 @@
     print(format_results(result))
 
 Eq. 5's weights and the caption length are plain values here: a trained run's come from
-ssamt.train.run.Run (run.eq5_weights(), run.max_tokens), as pipelines.evaluation passes them.
+ssamt.train.trained_run.Run (run.eq5_weights(), run.max_tokens), as pipelines.evaluation passes them.
 
 The split's images and captions are encoded once (their intra embeddings do not depend on
 the gallery); each protocol fold then slices the embeddings and ranks its own gallery.
@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ssamt.data.tables import ImageTable, TextTable
 from ssamt.retrieval.encode import encode_gallery
 from ssamt.retrieval.metrics import METRIC_KEYS
 from ssamt.retrieval.protocols import Fold, average_metrics, run_protocol
 from ssamt.retrieval.rerank import two_stage
+from ssamt.retrieval.scene_truth import scene_truth_recall
 
 INTRA, RERANKED = "intra", "reranked"
 
@@ -48,7 +50,7 @@ def evaluate_tables(
     embeddings: (N_img, d), (N_cap, d) from encode_gallery, to reuse them across calls.
     truth: (N_img, N_cap) bool, caption true of image by the scene (synthetic data,
         ssamt.retrieval.scene_truth.split_truth): adds "scene_truth", the same recalls
-        counting any true result as correct (issue 11), averaged over folds like the rest.
+        counting any true result as correct, averaged over folds like the rest.
     autocast: stage 2 under this dtype (e.g. torch.bfloat16 on CUDA; default float32).
     Returns a JSON-ready dict: protocol, k, mu1, mu2, sizes, "intra" / "reranked" mean
     metrics, "gap" (reranked - intra), per-fold metrics, pairs scored and timings (seconds).
@@ -75,7 +77,6 @@ def evaluate_tables(
         if k != 0:
             scores[RERANKED] = (res.i2t, res.t2i)
         if truth is not None:
-            from ssamt.retrieval.scene_truth import scene_truth_recall
 
             t = truth[np.ix_(fold.image_indices, fold.caption_indices)]
             truth_folds.append({name: scene_truth_recall(*_directions(m), t)
@@ -110,8 +111,6 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """evaluate_tables on a PrecompSplit and the CaptionGraphs of its caption lines, cut at
     `max_tokens` words (the model's, as in training)."""
-    from ssamt.data.tables import ImageTable, TextTable
-
     if len(graphs) != split.num_captions:
         raise ValueError(f"{len(graphs)} caption graphs for {split.num_captions} captions")
     text_table = TextTable(graphs, vocab, max_tokens=max_tokens)

@@ -3,10 +3,10 @@
 Conventions
 -----------
 * A score matrix is always laid out (N_img, N_cap): row i = image i, column j = caption j,
-  higher = more similar. Two-stage ranking (DESIGN.md "Inference at scale") produces a
+  higher = more similar. Two-stage ranking (docs/DESIGN.md "Inference at scale") produces a
   different matrix for each direction, so the two directions take separate matrices.
 * `caption_to_image[j]` is the image of caption j; captions per image may vary (it is
-  data, never the literal 5, DESIGN.md section 3).
+  data, never the literal 5, docs/DESIGN.md section 3).
 * Image-to-text counts the best-ranked of the image's captions (rank of the first correct).
 * **Ties are pessimistic**: an incorrect item whose score equals the correct one's is ranked
   above it. This makes the result independent of sort order and never flatters a model that

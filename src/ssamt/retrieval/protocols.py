@@ -1,4 +1,4 @@
-"""Evaluation protocols (paper 3.1, DESIGN.md section 3): which image sets are ranked.
+"""Evaluation protocols (paper 3.1, docs/DESIGN.md section 3): which image sets are ranked.
 
 * ``f30k``   - the split as it is (Flickr30K: the 1,000 ``test`` images), one fold.
 * ``coco5k`` - the split as it is (MS-COCO 5K: all 5,000 ``testall`` images), one fold.

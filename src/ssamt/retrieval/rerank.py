@@ -1,4 +1,4 @@
-"""Two-stage ranking (DESIGN.md "Inference at scale", paper Eq. 5).
+"""Two-stage ranking (docs/DESIGN.md "Inference at scale", paper Eq. 5).
 
 Stage 1: the intra dual encoder scores every image-caption pair with one matrix product of
 the L2-normalized a^I and a^T (cos(a^I, a^T), the first term of Eq. 5).
@@ -21,7 +21,6 @@ with continuous embeddings they do not occur in practice.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssamt.progress import progress as show_progress
-from ssamt.retrieval.encode import eval_mode
+from ssamt.model.scores import weigh_eq5
+from ssamt.retrieval.pair_scores import score_pairs
 
 # Elements per stage-1 block (~64 MB of float32).
 _BLOCK_ELEMENTS = 1 << 24
@@ -84,7 +83,7 @@ def search_topk(queries: torch.Tensor, gallery: torch.Tensor, k: int,
     if backend != "faiss":
         raise ValueError(f"unknown search backend {backend!r} (torch or faiss)")
     try:
-        import faiss
+        import faiss  # optional dependency (ssamt[faiss])
     except ImportError:
         raise ImportError("backend='faiss' needs faiss: pip install 'ssamt[faiss]'") from None
     index = faiss.IndexFlatIP(gallery.shape[1])
@@ -105,102 +104,6 @@ def candidate_pairs(i2t_top: torch.Tensor, t2i_top: torch.Tensor, n_cap: int) ->
     flat = torch.cat([img_a * n_cap + i2t_top.reshape(-1), t2i_top.reshape(-1) * n_cap + cap_b])
     flat = torch.unique(flat)  # sorted
     return torch.stack([flat // n_cap, flat % n_cap], dim=1)
-
-
-def _pair_order(text_table: Any, caption_ids: np.ndarray, pairs: torch.Tensor) -> np.ndarray:
-    """Pairs sorted by caption length, so a pair batch pads its captions little."""
-    costs = getattr(text_table, "costs", None)
-    if costs is None:
-        return np.arange(len(pairs))
-    return np.argsort(np.asarray(costs())[caption_ids[pairs[:, 1].numpy()]], kind="stable")
-
-
-# Columns of score_pair_terms: Eq. 5 = s_A + mu1 * s_G + mu2 * (s_P + s_R).
-TERM_COLUMNS = ("s_A", "s_G", "s_P+s_R")
-
-
-def eq5_from_terms(terms: torch.Tensor, mu1: float, mu2: float) -> torch.Tensor:
-    """Eq. 5 (M,) from the (M, 3) terms of score_pair_terms."""
-    return terms[:, 0] + mu1 * terms[:, 1] + mu2 * terms[:, 2]
-
-
-class GalleryRows:
-    """A gallery's inputs held on the device once; `batch(positions)` gathers the rows of
-    gallery positions there (stage 2 assembles every pair batch by indexing, not by a loop).
-
-    table: an ImageTable (its gallery rows are read once and kept on the device, float16
-    stays float16 until gathered), a TextTable (its flat arrays are copied there once) or
-    any table with `.batch(rows)` (tests' fakes, wrappers: their batches are moved).
-    ids: (N,) table row of each gallery position.
-    """
-
-    def __init__(self, table: Any, ids: np.ndarray, device: torch.device | str) -> None:
-        self.device = torch.device(device)
-        if hasattr(table, "resident"):
-            self.table, self.ids = table.subset(ids).resident(self.device), None
-        elif hasattr(table, "to"):
-            self.table, self.ids = table.to(self.device), ids
-        else:
-            self.table, self.ids = table, ids
-
-    def batch(self, positions: np.ndarray) -> Any:
-        """The batch of gallery positions (B,), on the device."""
-        rows = positions if self.ids is None else self.ids[positions]
-        return self.table.batch(rows).to(self.device, non_blocking=True)
-
-
-def score_pair_terms(
-    model: Any, image_table: Any, text_table: Any, img_emb: torch.Tensor,
-    txt_emb: torch.Tensor, pairs: torch.Tensor, *,
-    image_ids: Sequence[int] | np.ndarray, caption_ids: Sequence[int] | np.ndarray,
-    batch_size: int = 256, device: torch.device | str = "cpu", progress: bool = False,
-    autocast: torch.dtype | None = None,
-) -> torch.Tensor:
-    """The terms of Eq. 5 (TERM_COLUMNS) of each (image, caption) row of `pairs` (M, 2),
-    local gallery positions -> (M, 3) float32 on the CPU; weigh them with eq5_from_terms.
-
-    img_emb (N_img, d) / txt_emb (N_cap, d): L2-normalized a^I / a^T of the gallery, so the
-    intra encoders are not run again; image_ids / caption_ids map gallery positions to rows.
-    The gallery's inputs go to the device once (GalleryRows); each batch of pairs, sorted by
-    caption length, is a gather there, and the terms stay there until the end, so on a GPU
-    nothing waits for the host between batches. autocast: e.g. torch.bfloat16 on CUDA.
-    """
-    image_ids, caption_ids = np.asarray(image_ids), np.asarray(caption_ids)
-    device = torch.device(device)
-    order = _pair_order(text_table, caption_ids, pairs)
-    pairs_np = pairs.numpy()
-    images = GalleryRows(image_table, image_ids, device)
-    texts = GalleryRows(text_table, caption_ids, device)
-    img_emb, txt_emb = img_emb.to(device), txt_emb.to(device)
-    pairs_dev, order_dev = pairs.to(device), torch.from_numpy(order).to(device)
-    out = torch.empty(len(pairs), len(TERM_COLUMNS), dtype=torch.float32, device=device)
-    starts = range(0, len(order), batch_size)
-    cast = (torch.autocast(device.type, dtype=autocast) if autocast is not None
-            else contextlib.nullcontext())
-    with eval_mode(model), torch.inference_mode(), cast:
-        for s in show_progress(starts, progress, "re-rank pairs", total=len(starts), unit="batch"):
-            pos = order[s:s + batch_size]
-            pos_dev = order_dev[s:s + batch_size]
-            i_dev, j_dev = pairs_dev[pos_dev, 0], pairs_dev[pos_dev, 1]  # (b,) on the device
-            img = images.batch(pairs_np[pos, 0])  # sizes come from the CPU copies
-            txt = texts.batch(pairs_np[pos, 1])
-            terms = model.eq5_terms(img_emb[i_dev], txt_emb[j_dev], model.inter(img, txt))
-            out[pos_dev] = terms.float()  # (b, 3)
-    return out.cpu()
-
-
-def score_pairs(
-    model: Any, image_table: Any, text_table: Any, img_emb: torch.Tensor,
-    txt_emb: torch.Tensor, pairs: torch.Tensor, mu1: float, mu2: float, *,
-    image_ids: Sequence[int] | np.ndarray, caption_ids: Sequence[int] | np.ndarray,
-    batch_size: int = 256, device: torch.device | str = "cpu", progress: bool = False,
-) -> torch.Tensor:
-    """Eq. 5 of each (image, caption) row of `pairs` (M, 2) -> (M,) float32 on the CPU
-    (score_pair_terms weighed by mu1, mu2)."""
-    terms = score_pair_terms(model, image_table, text_table, img_emb, txt_emb, pairs,
-                             image_ids=image_ids, caption_ids=caption_ids,
-                             batch_size=batch_size, device=device, progress=progress)
-    return eq5_from_terms(terms, mu1, mu2)
 
 
 def candidates_first(base: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
@@ -250,7 +153,7 @@ class Candidates:
     """Stage 1 of a gallery and the Eq. 5 terms of its candidate pairs, to be weighed.
 
     intra: (N_img, N_cap) stage-1 cosines; pairs: (M, 2) scored pairs (image-major);
-    terms: (M, 3) score_pair_terms; i2t_top (N_img, K) / t2i_top (N_cap, K), or None when
+    terms: (M, 3) Eq. 5's terms of the pairs (PairScores.terms); i2t_top (N_img, K) / t2i_top (N_cap, K), or None when
     every pair was scored (exhaustive); seconds per stage.
     """
 
@@ -264,7 +167,7 @@ class Candidates:
 
     def rank(self, mu1: float, mu2: float) -> TwoStageScores:
         """The two-stage ranking with Eq. 5 weights mu1, mu2."""
-        values = eq5_from_terms(self.terms, mu1, mu2)
+        values = weigh_eq5(self.terms, mu1, mu2)
         if self.i2t_top is None:  # exhaustive: pairs are image-major, one matrix for both
             i2t = t2i = values.reshape(self.intra.shape)
         else:
@@ -284,7 +187,7 @@ def candidate_terms(
 ) -> Candidates:
     """Stage 1 and the Eq. 5 terms of every query's top-k candidates (k >= 1 or None = all);
     `.rank(mu1, mu2)` then ranks for any weights without running the model again.
-    autocast: stage 2 under e.g. torch.bfloat16 (score_pair_terms)."""
+    autocast: stage 2 under e.g. torch.bfloat16 (retrieval.pair_scores)."""
     n_img, n_cap = img_emb.shape[0], txt_emb.shape[0]
     image_ids = np.arange(n_img) if image_ids is None else np.asarray(image_ids)
     caption_ids = np.arange(n_cap) if caption_ids is None else np.asarray(caption_ids)
@@ -298,10 +201,10 @@ def candidate_terms(
                                            min(k, n_img), search)
         pairs = candidate_pairs(i2t_top, t2i_top, n_cap)
     t1 = time.perf_counter()
-    terms = score_pair_terms(model, image_table, text_table, img_emb, txt_emb, pairs,
-                             image_ids=image_ids, caption_ids=caption_ids,
-                             batch_size=batch_size, device=device, progress=progress,
-                             autocast=autocast)
+    terms = score_pairs(model, image_table, text_table, pairs, image_ids=image_ids,
+                        caption_ids=caption_ids, img_emb=img_emb, txt_emb=txt_emb,
+                        batch_size=batch_size, device=device, progress=progress,
+                        autocast=autocast).scores.terms()
     return Candidates(intra, pairs, terms, i2t_top, t2i_top, k,
                       {"stage1": t1 - t0, "stage2": time.perf_counter() - t1})
 

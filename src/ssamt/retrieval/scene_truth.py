@@ -1,4 +1,4 @@
-"""Scene-truth Recall@K (issue 11): a result counts as correct when the caption is true of the
+"""Scene-truth Recall@K: a result counts as correct when the caption is true of the
 image, not only when it is one of the image's own captions.
 
 Standard R@K scores every query by its source image alone: on the small synthetic set 11.1%
@@ -13,15 +13,15 @@ best true one. Conventions as in metrics.py: (N_img, N_cap) scores, pessimistic 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from ssamt.retrieval.metrics import RECALL_KS, recall_at, with_rsum
-
-if TYPE_CHECKING:
-    from ssamt.retrieval.rerank import TwoStageScores
+from ssamt.data.synth.minimal import minimal_paths, read_scenes, read_specs
+from ssamt.data.synth.truth import truth_matrix
+from ssamt.retrieval.metrics import RECALL_KS, recall_at, recall_from_scores, with_rsum
+from ssamt.retrieval.rerank import TwoStageScores
 
 _BLOCK_ELEMENTS = 1 << 24
 
@@ -73,10 +73,7 @@ def scene_truth_recall(i2t_sims: np.ndarray | torch.Tensor, t2i_sims: np.ndarray
 
 def split_truth(data_dir: str | Path, split: str) -> np.ndarray | None:
     """The truth matrix of a synthetic split from its scenes and caption specs, or None when
-    the folder has no caption specs (real data, or a folder made before issue 11)."""
-    from ssamt.data.synth.minimal import minimal_paths, read_scenes, read_specs
-    from ssamt.data.synth.truth import truth_matrix
-
+    the folder has no caption specs (real data, or a synthetic folder without them)."""
     if not minimal_paths(data_dir, split)["specs"].is_file():
         return None
     return truth_matrix(read_scenes(data_dir, split), read_specs(data_dir, split))
@@ -86,8 +83,6 @@ def truth_recalls(scores: TwoStageScores, caption_to_image: np.ndarray, truth: n
     """Standard and scene-truth recalls of one ranking (a rerank.TwoStageScores: .intra,
     .i2t, .t2i (N_img, N_cap)), for `ssamt evaluate` and the quick-start report:
     {"standard": {"intra": METRIC_KEYS, "reranked": ...}, "scene_truth": {...}}."""
-    from ssamt.retrieval.metrics import recall_from_scores
-
     out: dict[str, Any] = {"standard": {}, "scene_truth": {}}
     for name, (i2t, t2i) in (("intra", (scores.intra, scores.intra)),
                              ("reranked", (scores.i2t, scores.t2i))):

@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from ssamt.errors import ConfigError, SsamtError
+from ssamt.errors import ConfigError, DataError, SsamtError
 
 KINDS = ("flat", "hnsw", "ivf")
 
 
 def import_faiss() -> Any:
     try:
-        import faiss
+        import faiss  # optional dependency
     except ImportError:
         raise SsamtError("search needs faiss: pip install 'ssamt[search]' (faiss-cpu)") from None
     return faiss
@@ -85,7 +85,6 @@ def load_ann(path: str | Path) -> Any:
     try:
         return faiss.read_index(str(path))
     except RuntimeError as exc:
-        from ssamt.errors import DataError
 
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
         raise DataError(path, f"cannot read FAISS index: {first}") from None

@@ -27,24 +27,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
-from ssamt.errors import ConfigError, DataError, SsamtError
+from ssamt.data.fingerprint import split_fingerprint
+from ssamt.data.precomp import open_split
+from ssamt.data.split_labels import labels_for_split
+from ssamt.data.tables import ImageTable, TextTable
+from ssamt.errors import ConfigError, DataError
+from ssamt.render.pictures import photo_file, thumb_path, thumbnail_bytes
+from ssamt.retrieval.encode import encode_gallery
 from ssamt.search.ann import KINDS, approx_recall, build_ann, import_faiss, save_ann
-from ssamt.search.manifest import FORMAT, MANIFEST, data_fingerprint, file_sha256
+from ssamt.search.manifest import FORMAT, MANIFEST, file_sha256
+from ssamt.train.checkpoint import resolve_checkpoint
+from ssamt.train.compat import check_data_fits
+from ssamt.train.trained_run import load_run
 
 RECALL_QUERIES = 1000  # queries sampled to measure an approximate index's recall@10
-
-
-def check_fits(model_config: Any, split: Any, checkpoint: Path) -> None:
-    """SsamtError when the model cannot read this split's features (a run trained on other
-    data): the index would otherwise fail deep inside the first forward pass."""
-    if model_config.d_region != split.feature_dim:
-        raise SsamtError(f"checkpoint {checkpoint} reads {model_config.d_region}-d region "
-                         f"features, but {split.images_path} holds {split.feature_dim}-d ones "
-                         "(a model trained on other data?)")
-    if model_config.d_box > 0 and split.base_boxes is None:
-        raise SsamtError(f"checkpoint {checkpoint} reads box geometry, but split "
-                         f"'{split.split}' has no {split.boxes_path.name}")
 
 
 def check_ann_options(kind: str, ivf_nlist: int | None, num_images: int) -> None:
@@ -85,15 +83,12 @@ def write_thumbnails(folder: Path, split: Any, progress: bool) -> int:
     """Thumbnails of a photo gallery (one written by `ssamt features`), made once so the web
     app never reads a camera's full-size files; a photo that cannot be read gets none.
     Returns how many were written."""
-    from ssamt.render.pictures import photo_file, thumb_path, thumbnail_bytes
-
     if not (Path(split.data_dir) / f"{split.split}_photos.json").is_file():
         return 0
     folder.mkdir()
     count = 0
     rows = range(split.num_images)
     if progress:
-        from tqdm import tqdm
 
         rows = tqdm(rows, desc="thumbnails", unit="img", leave=False)
     for i in rows:
@@ -129,13 +124,6 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
                 device: str = "cpu", progress: bool = False) -> dict[str, Any]:
     """Encode split `split` of `data_dir` with the run at `checkpoint` into the index folder
     `out` (module docstring). Returns the manifest."""
-    from ssamt.data.precomp import open_split
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.tables import ImageTable, TextTable
-    from ssamt.retrieval.encode import encode_gallery
-    from ssamt.train.checkpoint import resolve_checkpoint
-    from ssamt.train.run import load_run
-
     import_faiss()  # fail before minutes of encoding
     out, ckpt = Path(out), resolve_checkpoint(checkpoint)
     _check_replaceable(out)
@@ -144,7 +132,7 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
     check_ann_options(kind, ivf_nlist, data.num_images)  # before minutes of encoding
     run = load_run(ckpt, device)
     model, vocab = run.model, run.vocab
-    check_fits(model.config, data, ckpt)
+    check_data_fits(model.config, data, ckpt)
     graphs = labels_for_split(data_dir, split, progress=progress).graphs
     max_tokens = run.max_tokens
     img, txt = encode_gallery(model, ImageTable(data), TextTable(graphs, vocab, max_tokens),
@@ -163,7 +151,7 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
         manifest = {
             "format": FORMAT, "checkpoint": str(ckpt.resolve()),
             "checkpoint_sha256": file_sha256(ckpt), "data": str(Path(data_dir).resolve()),
-            "split": split, "data_fingerprint": data_fingerprint(data_dir, split),
+            "split": split, "data_fingerprint": split_fingerprint(data),
             "num_images": data.num_images, "num_captions": data.num_captions,
             "captions_per_image": data.captions_per_image, "dim": int(img.shape[1]),
             "has_ids": data.ids is not None, "kind": kind, "thumbnails": thumbs,

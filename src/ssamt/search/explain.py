@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from ssamt.errors import SsamtError
+from ssamt.labels.matching import build_image_labels
+from ssamt.pipelines.explain import explain_pair
 
 
 def explain_hit(searcher: Any, image_id: str | int, *, text: str | None = None,
@@ -14,9 +16,6 @@ def explain_hit(searcher: Any, image_id: str | int, *, text: str | None = None,
     """(Explanation, image index, whether the caption is one of the image's own) of image
     `image_id` and either a text of one's own or caption line `caption` of the gallery.
     The image's other captions are the verdict's reference and give L_i (labels)."""
-    from ssamt.labels.matching import build_image_labels
-    from ssamt.pipelines.explain import explain_pair
-
     if (text is None) == (caption is None):
         raise SsamtError("explain needs either a text or a caption index, not both")
     i = searcher.resolve_image(image_id)

@@ -1,9 +1,10 @@
 """The manifest of an index folder: what it was built from, so a search can refuse a
-checkpoint or data folder that changed since (DESIGN: never rank with stale embeddings).
+checkpoint or data folder that changed since (never rank with stale embeddings).
 
-Fingerprints are cheap on purpose (a search opens them every time): the checkpoint file is
-hashed whole (tens of MB), the data split by its captions and ids (whole) and its feature
-and box files by header, size and their first and last MiB (COCO's are 34 GB).
+Both checks are cheap on purpose (a search opens them every time): the checkpoint file is
+hashed whole (tens of MB), the data split by its fingerprint (ssamt.data.fingerprint:
+captions and ids whole, feature and box files by header, size and blocks sampled across
+them).
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ssamt.data.precomp import split_paths
 from ssamt.errors import DataError
 
 FORMAT = "ssamt-index/1"
 MANIFEST = "manifest.json"
-_EDGE = 1 << 20  # bytes hashed at each end of a large file
 REQUIRED = ("checkpoint", "checkpoint_sha256", "data", "split", "data_fingerprint",
             "num_images", "num_captions", "kind", "recall")
 
@@ -28,31 +27,6 @@ def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
-    return digest.hexdigest()
-
-
-def _edges_sha256(path: Path) -> str:
-    """Size plus the first and last MiB: changes when a feature file is rewritten or cut."""
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as handle:
-        digest.update(handle.read(_EDGE))
-        if size > 2 * _EDGE:
-            handle.seek(size - _EDGE)
-            digest.update(handle.read(_EDGE))
-    return digest.hexdigest()
-
-
-def data_fingerprint(data_dir: str | Path, split: str) -> str:
-    """One hash of a split's files (module docstring); missing optional files count too."""
-    digest = hashlib.sha256(f"{FORMAT}\n{split}\n".encode())
-    for key, path in sorted(split_paths(data_dir, split).items()):
-        if not path.exists():
-            digest.update(f"{key}: absent\n".encode())
-        elif key in ("caps", "ids"):
-            digest.update(f"{key}: {file_sha256(path)}\n".encode())
-        else:
-            digest.update(f"{key}: {_edges_sha256(path)}\n".encode())
     return digest.hexdigest()
 
 

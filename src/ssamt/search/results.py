@@ -54,6 +54,7 @@ class SearchResult:
     hits: list[Hit]
     seconds: dict[str, float] = field(default_factory=dict)
     unknown_words: list[str] = field(default_factory=list)
+    recipe: str = "ssamt"  # the checkpoint's phase-2 recipe, which made the Eq. 5 scores
 
     @property
     def results(self) -> list[Hit]:
@@ -65,7 +66,8 @@ class SearchResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode, "query": self.query, "k": self.k, "rerank_k": self.rerank_k,
-                "mu1": self.mu1, "mu2": self.mu2, "unknown_words": self.unknown_words,
+                "recipe": self.recipe, "mu1": self.mu1, "mu2": self.mu2,
+                "unknown_words": self.unknown_words,
                 "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
                 "results": [h.to_json() for h in self.results],
                 "stage1_results": [h.to_json() for h in self.stage1_results]}

@@ -2,7 +2,7 @@
 
 Stage 1: the query's intra embedding against the FAISS index of the other modality.
 Stage 2: the inter encoder scores the top `rerank_k` candidates with Eq. 5
-(ssamt.retrieval.rerank.score_pairs), which then rank above the other stage-1 candidates.
+(ssamt.retrieval.pair_scores), which then rank above the other stage-1 candidates.
 
 Opening reads no features: the split is memory-mapped and stage 2 reads only the candidate
 rows. It refuses a checkpoint or a data split that changed since the index was built.
@@ -13,18 +13,26 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from ssamt.data.fingerprint import fingerprint_matches
+from ssamt.data.precomp import open_split
+from ssamt.data.tables import ImageTable, TextTable
+from ssamt.data.vocab import UNK
 from ssamt.errors import CheckpointError, DataError, SsamtError
-from ssamt.search.ann import load_ann, search
-from ssamt.search.manifest import data_fingerprint, file_sha256, read_manifest
+from ssamt.labels.graph import CaptionGraph
+from ssamt.labels.parser import parse
+from ssamt.pipelines.part_levels import part_levels_for
+from ssamt.retrieval.encode import encode_texts
+from ssamt.retrieval.pair_scores import score_pairs
+from ssamt.search.ann import import_faiss, load_ann, search
+from ssamt.search.manifest import file_sha256, read_manifest
 from ssamt.search.results import Hit, SearchResult, rank_hits
-
-if TYPE_CHECKING:
-    from ssamt.train.run import Run
+from ssamt.train.checkpoint import resolve_checkpoint
+from ssamt.train.trained_run import Run, load_run
 
 MAX_QUERY_CHARS = 1000
 
@@ -34,7 +42,6 @@ class Searcher:
 
     def __init__(self, index_dir: Path, manifest: dict[str, Any], run: Run, split: Any,
                  mu1: float, mu2: float, device: str) -> None:
-        from ssamt.data.tables import ImageTable
 
         self.index_dir, self.manifest = index_dir, manifest
         self.run, self.model, self.vocab, self.split = run, run.model, run.vocab, split
@@ -55,8 +62,6 @@ class Searcher:
         """The run's part levels for the explain verdict (ssamt.pipelines.part_levels): from
         the gallery's data folder when it holds the run's training split, else those cached
         beside the checkpoint, else None; looked up on the first call only."""
-        from ssamt.pipelines.part_levels import part_levels_for
-
         if self._part_levels is None:
             self._part_levels = (part_levels_for(self.run, self.split.data_dir,
                                                  device=self.device),)
@@ -74,8 +79,6 @@ class Searcher:
         threads: CPU threads of torch and FAISS for this process (default: leave them).
         One query's tensors are small, so on a busy machine 1 thread is the fastest: each
         parallel region otherwise waits for a second core (BENCHMARKS.md, Search)."""
-        from ssamt.train.run import load_run
-
         if threads is not None:
             set_threads(threads)
         index_dir = Path(index_dir)
@@ -108,8 +111,6 @@ class Searcher:
 
     def caption_graphs(self, lines: list[int] | np.ndarray) -> list[Any]:
         """CaptionGraphs of caption lines, read from the index (no parser needed)."""
-        from ssamt.labels.graph import CaptionGraph
-
         out = []
         with open(self.index_dir / "captions.jsonl", "rb") as handle:
             for j in lines:
@@ -120,8 +121,6 @@ class Searcher:
     # ---- queries ---------------------------------------------------------------------------
     def parse_query(self, query: str) -> Any:
         """The CaptionGraph of a text query; SsamtError when it is empty or too long."""
-        from ssamt.labels.parser import parse
-
         if not isinstance(query, str) or not query.strip():
             raise SsamtError("the query is empty: give a caption with at least one word")
         if len(query) > MAX_QUERY_CHARS:
@@ -136,15 +135,10 @@ class Searcher:
 
     def unknown_words(self, graph: Any) -> list[str]:
         """The query's tokens the model reads as <unk>."""
-        from ssamt.data.vocab import UNK
-
         return [t for t in graph.tokens if self.vocab.id(t) == UNK]
 
     def text(self, query: str, k: int = 10, rerank_k: int = 32) -> SearchResult:
         """Text -> images: the k best images for a caption of one's own."""
-        from ssamt.data.tables import TextTable
-        from ssamt.retrieval.encode import encode_texts
-
         _check_k(k, rerank_k)
         graph = self.parse_query(query)
         if len(self.unknown_words(graph)) == len(graph.tokens):
@@ -171,12 +165,10 @@ class Searcher:
         hits = rank_hits(ids.tolist(), scores.tolist(), eq5, make)
         unknown = self.unknown_words(graph)
         return SearchResult("text", query, k, rerank_k, self.mu1, self.mu2, hits, seconds,
-                            unknown)
+                            unknown, recipe=self.run.recipe)
 
     def image(self, image_id: str | int, k: int = 10, rerank_k: int = 32) -> SearchResult:
         """Image -> captions: the k best captions of the gallery for one of its images."""
-        from ssamt.data.tables import TextTable
-
         _check_k(k, rerank_k)
         i = self.resolve_image(image_id)
         t0 = time.perf_counter()
@@ -200,30 +192,25 @@ class Searcher:
 
         hits = rank_hits(ids.tolist(), scores.tolist(), eq5, make)
         return SearchResult("image", self.image_id(i), k, rerank_k, self.mu1, self.mu2, hits,
-                            seconds)
+                            seconds, recipe=self.run.recipe)
 
     def _stage2(self, img_pos: np.ndarray, cap_pos: np.ndarray, image_table: Any,
                 text_table: Any, img_emb: torch.Tensor, txt_emb: torch.Tensor, *,
                 image_ids: Any, caption_ids: Any) -> list[float]:
         """Eq. 5 of the pairs (img_emb[img_pos[m]], txt_emb[cap_pos[m]]), one per candidate."""
-        from ssamt.retrieval.rerank import score_pairs
-
         if len(img_pos) == 0:
             return []
-        pairs = torch.from_numpy(np.stack([img_pos, cap_pos], axis=1).astype(np.int64))
-        values = score_pairs(self.model, image_table, text_table, img_emb, txt_emb, pairs,
-                             self.mu1, self.mu2, image_ids=image_ids, caption_ids=caption_ids,
+        pairs = np.stack([img_pos, cap_pos], axis=1).astype(np.int64)
+        scored = score_pairs(self.model, image_table, text_table, pairs, image_ids=image_ids,
+                             caption_ids=caption_ids, img_emb=img_emb, txt_emb=txt_emb,
                              device=self.device)
-        return values.tolist()
+        return scored.scores.eq5(self.mu1, self.mu2).tolist()
 
 
 def _verified_inputs(index_dir: Path, manifest: dict[str, Any], checkpoint: str | Path | None,
                      data: str | Path | None) -> tuple[Path, Any]:
     """The checkpoint file and the opened split of an index, both checked against the
     manifest: CheckpointError / DataError when either changed since the build."""
-    from ssamt.data.precomp import open_split
-    from ssamt.train.checkpoint import resolve_checkpoint
-
     ckpt = resolve_checkpoint(checkpoint) if checkpoint else Path(manifest["checkpoint"])
     if not ckpt.is_file():
         raise CheckpointError(ckpt, "checkpoint of this index not found (moved? pass its "
@@ -233,7 +220,7 @@ def _verified_inputs(index_dir: Path, manifest: dict[str, Any], checkpoint: str 
                                     "(its hash differs): rebuild the index with `ssamt index`")
     data_dir = Path(data or manifest["data"])
     split = open_split(data_dir, manifest["split"])
-    if data_fingerprint(data_dir, manifest["split"]) != manifest["data_fingerprint"]:
+    if not fingerprint_matches(str(manifest["data_fingerprint"]), split):
         raise DataError(data_dir, f"split '{manifest['split']}' changed since index "
                                   f"{index_dir} was built: rebuild it with `ssamt index`")
     return ckpt, split
@@ -241,8 +228,6 @@ def _verified_inputs(index_dir: Path, manifest: dict[str, Any], checkpoint: str 
 
 def set_threads(n: int) -> None:
     """Threads of torch's and FAISS's OpenMP pools (process-wide)."""
-    from ssamt.search.ann import import_faiss
-
     if n < 1:
         raise SsamtError(f"threads must be >= 1, got {n}")
     torch.set_num_threads(n)

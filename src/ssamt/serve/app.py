@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ssamt.errors import SsamtError
+from ssamt.render.explain_html import eq5_terms, score_colour
+from ssamt.render.page import explanation_page
+from ssamt.render.pictures import find_image_file, media_type, photo_file, thumb_path
+from ssamt.render.pictures import picture as make_picture
+from ssamt.render.scene_svg import scenes_path
+from ssamt.search.explain import explain_hit
 from ssamt.search.searcher import MAX_QUERY_CHARS
 
 MAX_K, MAX_RERANK_K = 100, 256
@@ -30,7 +36,6 @@ class Gallery:
     parser and FAISS are shared by the server's worker threads."""
 
     def __init__(self, searcher: Any, images_root: str | Path | None = None) -> None:
-        from ssamt.render.scene_svg import scenes_path
 
         self.searcher = searcher
         self.images_root = images_root
@@ -40,7 +45,6 @@ class Gallery:
         self.thumbs = searcher.index_dir / "thumbs"
 
     def picture_kind(self, i: int) -> str:
-        from ssamt.render.pictures import find_image_file, photo_file, thumb_path
 
         if self.synthetic:
             return "svg"
@@ -62,7 +66,7 @@ class Gallery:
 
 def create_app(gallery: Gallery) -> Any:
     """The FastAPI app over one gallery: JSON under /api/, the page at /."""
-    from fastapi import FastAPI
+    from fastapi import FastAPI  # optional dependency
 
     app = FastAPI(title="ssamt search", version="1",
                   description="Image-text search with a trained SSAMT: stage 1 from FAISS, "
@@ -75,7 +79,7 @@ def create_app(gallery: Gallery) -> Any:
 
 def _image_index(gallery: Gallery, image_id: str) -> int:
     """The gallery row of an image id; unknown -> 404."""
-    from fastapi import HTTPException
+    from fastapi import HTTPException  # optional dependency
 
     try:
         return gallery.searcher.resolve_image(image_id)
@@ -85,7 +89,7 @@ def _image_index(gallery: Gallery, image_id: str) -> int:
 
 def _guarded(gallery: Gallery, fn, *args, **kwargs):
     """One model call at a time; a refused input -> 400 with its one line."""
-    from fastapi import HTTPException
+    from fastapi import HTTPException  # optional dependency
 
     with gallery.lock:
         try:
@@ -95,8 +99,8 @@ def _guarded(gallery: Gallery, fn, *args, **kwargs):
 
 
 def _add_search_routes(app: Any, gallery: Gallery) -> None:
-    from fastapi import HTTPException, Query
-    from fastapi.responses import FileResponse, Response
+    from fastapi import HTTPException, Query  # optional dependency
+    from fastapi.responses import FileResponse, Response  # optional dependency
 
     searcher = gallery.searcher
     K = Query(10, ge=1, le=MAX_K, description=f"results, 1..{MAX_K}")
@@ -141,9 +145,6 @@ def _add_search_routes(app: Any, gallery: Gallery) -> None:
     @app.get("/api/images/{image_id}/picture", response_model=None)
     def picture(image_id: str) -> Response:
         """The image's picture: a synthetic scene as SVG, or the original file."""
-        from ssamt.render.pictures import media_type
-        from ssamt.render.pictures import picture as make_picture
-
         pic = make_picture(searcher.split, _image_index(gallery, image_id), gallery.images_root,
                            gallery.thumbs)
         if pic.kind == "svg":
@@ -155,13 +156,12 @@ def _add_search_routes(app: Any, gallery: Gallery) -> None:
 
 
 def _add_explain_routes(app: Any, gallery: Gallery) -> None:
-    from fastapi import HTTPException, Query
-    from fastapi.responses import HTMLResponse
+    from fastapi import HTTPException, Query  # optional dependency
+    from fastapi.responses import HTMLResponse  # optional dependency
 
     searcher = gallery.searcher
 
     def explanation(image_id: str, text: str | None, caption: int | None):
-        from ssamt.search.explain import explain_hit
 
         i = _image_index(gallery, image_id)
         if caption is not None and not 0 <= caption < searcher.split.num_captions:
@@ -177,8 +177,6 @@ def _add_explain_routes(app: Any, gallery: Gallery) -> None:
     def explain(image: str = Query(..., max_length=200), text: str | None = T,
                 caption: int | None = C) -> dict[str, Any]:
         """Phrase-to-image scores of one image and a caption (text or caption line)."""
-        from ssamt.render.explain_html import eq5_terms, score_colour
-
         expl, i, own = explanation(image, text, caption)
         out = expl.to_json()
         for part, p in zip(out["parts"], expl.parts):
@@ -191,8 +189,6 @@ def _add_explain_routes(app: Any, gallery: Gallery) -> None:
     def explain_page(image: str = Query(..., max_length=200), text: str | None = T,
                      caption: int | None = C) -> str:
         """The same explanation as a self-contained page (as `ssamt explain --html`)."""
-        from ssamt.render.page import explanation_page
-
         expl, i, _ = explanation(image, text, caption)
         what = f"caption {caption}" if caption is not None else "your text"
         return explanation_page(expl, [f"image {searcher.image_id(i)}, {what}"],
@@ -200,8 +196,8 @@ def _add_explain_routes(app: Any, gallery: Gallery) -> None:
 
 
 def _add_page_routes(app: Any) -> None:
-    from fastapi import HTTPException
-    from fastapi.responses import HTMLResponse, Response
+    from fastapi import HTTPException  # optional dependency
+    from fastapi.responses import HTMLResponse, Response  # optional dependency
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:

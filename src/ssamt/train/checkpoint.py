@@ -3,24 +3,26 @@
 Payload (plain containers, primitives and tensors only, so `torch.load(weights_only=True)`
 can read it without running arbitrary pickled code):
 
-    format, version            "ssamt-checkpoint", 1
-    train_config               TrainConfig.to_dict()
-    model_config               ModelConfig.to_dict()
-    vocab                      Vocab.to_dict()
-    model                      state_dict of the bare SSAMT (never the DDP wrapper)
-    optimizer, scheduler       state_dicts of the current phase (absent in best.pt)
-    phase, step, epoch, batch_in_epoch, phase_done
-    rng                        python / numpy / torch (/ cuda) states, see capture_rng_state
-    best                       {"metric": name, "value": float} of the current phase
-    vocab_hash                 vocab_hash(vocab): the vocabulary belongs to these weights
-    data_fingerprint           ssamt.data.fingerprint of the training split (or None)
+    format, version     "ssamt-checkpoint", 1
+    train_config        TrainConfig.to_dict(), its recipe included
+    model_config        ModelConfig.to_dict(), the complete architecture
+    vocab, vocab_hash   Vocab.to_dict() and vocab_hash of it: the vocabulary of these weights
+    data_fingerprint    ssamt.data.fingerprint of the training split (or None)
+    model               state_dict of the bare SSAMT (never the DDP wrapper)
+    state               TrainState.to_dict(): phase ("phase1" / "phase2"), step, epoch,
+                        batch_in_epoch, best (the dev metric of best.pt), done
+    rng                 python / numpy / torch (/ cuda) states, see capture_rng_state
+    optimizer, scheduler  state_dicts of the current phase (last.pt only: resume)
+    eq5                 Eq. 5's weights chosen on dev after phase 2 (the ssamt recipe)
 
-Writes are atomic (DESIGN.md section 6 / ssamt.fileio): temp file + os.replace, so a crash
-mid-write leaves the previous checkpoint intact.
+Writes are atomic (ssamt.fileio): temp file + os.replace, so a crash mid-write leaves the
+previous checkpoint intact.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 import random
 import zipfile
@@ -37,6 +39,8 @@ FORMAT = "ssamt-checkpoint"
 VERSION = 1
 REQUIRED_KEYS = ("format", "version", "train_config", "model_config", "vocab", "model")
 BEST_NAME, LAST_NAME, PHASE1_NAME = "best.pt", "last.pt", "phase1.pt"
+# The names files written before today's phase names ("phase1", "phase2") give the phases.
+LEGACY_PHASES = {"intra": "phase1", "inter": "phase2"}
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
@@ -68,6 +72,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     missing = [key for key in REQUIRED_KEYS if key not in payload]
     if missing:
         raise CheckpointError(path, f"checkpoint lacks {', '.join(missing)}")
+    state = payload.get("state")
+    if isinstance(state, dict) and state.get("phase") in LEGACY_PHASES:
+        payload["state"] = {**state, "phase": LEGACY_PHASES[state["phase"]]}
     return payload
 
 
@@ -97,9 +104,6 @@ def resolve_checkpoint(path_or_run_dir: str | Path) -> Path:
 
 def vocab_hash(vocab_dict: dict[str, Any]) -> str:
     """Identity of a vocabulary (its token list in order): ids index the embedding rows."""
-    import hashlib
-    import json
-
     tokens = vocab_dict.get("tokens") if isinstance(vocab_dict, dict) else None
     return hashlib.sha256(json.dumps(tokens).encode()).hexdigest()[:16]
 
@@ -158,9 +162,6 @@ def training_payload(static: dict[str, Any], model: torch.nn.Module, state: dict
         **static,
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "state": dict(state),
-        "phase": state["phase"],
-        "step": state["step"],
-        "epoch": state["epoch"],
         "rng": capture_rng_state(),
     }
     if optimizer is not None:

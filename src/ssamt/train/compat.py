@@ -57,7 +57,7 @@ def note_phase1(phase: str | None, checkpoint: object,
                                    "re-ranking") -> bool:
     """True (with a note saying what is measured) when the checkpoint ends phase 1: its
     inter encoder is untrained."""
-    if phase != "intra":
+    if phase != "phase1":
         return False
     print(f"ssamt: note: {checkpoint} is a phase-1 checkpoint (its inter encoder is "
           f"untrained): {consequence}", file=sys.stderr)

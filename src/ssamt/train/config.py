@@ -1,10 +1,10 @@
 """Training configuration: frozen dataclasses read from YAML, with dotted overrides.
 
 A run is described by one `TrainConfig` (sections model, phase1, phase2, loss, eval). It is
-saved inside every checkpoint (DESIGN.md section 6: "any command rebuilds the model from the
-file alone"), so values here must stay plain (str, int, float, bool, None, tuples).
+saved inside every checkpoint (docs/DESIGN.md section 6: "any command rebuilds the model
+from the file alone"), so values here must stay plain (str, int, float, bool, None, tuples).
 
-    cfg = load_config("paper-f30k")                  # a preset under configs/
+    cfg = load_config("ssamt-f30k")                  # a preset under configs/
     cfg = load_config("my.yaml", ["phase2.lr=1e-4"])  # a file plus overrides
 """
 
@@ -21,19 +21,19 @@ import yaml
 from ssamt.errors import ConfigError
 from ssamt.model.config import ModelConfig
 
-PRESETS = ("paper-f30k", "paper-coco", "synthetic")
+PRESETS = ("paper-coco", "paper-f30k", "ssamt-coco", "ssamt-f30k", "synthetic")
 
 
 @dataclass(frozen=True)
 class PhaseConfig:
     """One training phase (paper 3.2): Adam with linear warm-up then linear decay.
 
-    token_budget: instances per micro-batch, #regions + #tokens (DESIGN.md section 4).
+    token_budget: instances per micro-batch, #regions + #tokens (docs/DESIGN.md section 4).
     accum_steps:  micro-batches per update (gradient accumulation).
     max_steps:    number of updates; the phase ends there (paper: 10K).
     max_epochs:   a safety cap on passes over the training pairs (0 = no cap).
     mean_negatives_epochs: phase 1 only: epochs that average the hinge over all in-batch
-                  negatives instead of taking the hardest (DESIGN.md section 2, L0 warm-up;
+                  negatives instead of taking the hardest (docs/DESIGN.md section 2, L0 warm-up;
                   ssamt.losses.intra_loss).
     """
 
@@ -53,7 +53,9 @@ class PhaseConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Margins a0..a3 and weights l0..l3 of Eq. 4, Eq. 5's mu1/mu2, m negatives (2.4)."""
+    """Margins a0..a3 and weights l0..l3 of Eq. 4, Eq. 5's mu1/mu2 (fixed in the paper
+    recipe; the ssamt recipe's per-epoch dev evaluation, before it chooses them on dev), m
+    negatives (end of 2.4)."""
 
     alpha0: float = 0.05
     alpha1: float = 0.05
@@ -66,42 +68,22 @@ class LossConfig:
     mu1: float = 0.3
     mu2: float = 0.1
     negatives_m: int = 10
-    # Phase 2 (DESIGN.md section 2, revised; docs/PHASE2.md): share of the updates that pair
-    # anchors with random partners before the intra top-m ones (0 = top-m from the start).
-    hard_negatives_from: float = 0.5
-    l1_with_intra: bool = True  # L1 ranks s_A + s_G, the sum Eq. 5 ranks by
-    l3_within_type: bool = True  # L3 compares parts of one type (object/attribute/...)
-    l3_reference: bool = True  # the positive caption's matched parts join H+ of their type
-    # Issue 11: L3 also compares word parts (True, the paper: words are in H^T). With the
-    # grounding head a word's score is its best region whatever the caption says around it
-    # (docs/PHASE2.md "Phrase grounding"), so the only way L3 can lower a word marked
-    # mismatched in one caption is to lower it in every caption.
-    l3_words: bool = True
-    # Issue 11: with l3_words, also compare a relation's predicate words ("front" of "in front
-    # of"); False leaves only those out (the relation phrase scores them with its regions).
-    l3_predicate_words: bool = True
-    # Issue 11 (docs/PHASE2.md "Binding and roles"): each positive also gets a minimal edit of
-    # its own caption (attributes or roles swapped) as a negative, marked by the label rule.
-    edited_negatives: bool = False
-    # Issue 11 (docs/PHASE2.md "Binding and roles"): share of the captions whose partner is
-    # a caption of a near-miss image (all its words fit, some attribute / relation does not).
-    near_miss_share: float = 0.0
-    # Issue 11 (docs/PHASE2.md "Phrase grounding"): weight of LR, the hinge of each matched
-    # relation over itself with subject and object exchanged (train.role_contrast); 0 = off.
-    # Needs the grounding head (model.grounding).
-    lambda_role: float = 0.0
+    # The ssamt recipe (docs/PHASE2.md): the share of the phase-2 updates, the first ones,
+    # whose partners are drawn at random; the rest draw them from the intra top-m.
+    random_partner_share: float = 0.5
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """Dev-set evaluation each epoch.
 
-    rerank_k:   candidates the inter encoder re-scores per query (two-stage, DESIGN.md 2).
+    rerank_k:   candidates the inter encoder re-scores per query (two-stage, docs/DESIGN.md 2).
     max_images: evaluate on the first N dev images (0 = all) to keep epochs cheap.
     select_by:  metric that picks best.pt.
-    select_mu:  at the end of phase 2, choose Eq. 5's mu1 / mu2 on the whole dev split from
-                the grids below (the paper tunes them per dataset) and store them in the
-                checkpoint; evaluate and explain use them by default.
+    select_mu_images, mu1_grid, mu2_grid: the ssamt recipe chooses Eq. 5's mu1 / mu2 at the
+                end of phase 2 on this many dev images (0 = all) from these grids and stores
+                them in the checkpoint, where evaluate, explain and search read them (the
+                paper tunes them per dataset; its recipe keeps loss.mu1 / mu2).
     """
 
     rerank_k: int = 20
@@ -109,15 +91,23 @@ class EvalConfig:
     batch_size: int = 256
     select_by: str = "rsum"
     every_epochs: int = 1
-    select_mu: bool = True
-    select_mu_images: int = 1000  # dev images the weights are chosen on (0 = all)
+    select_mu_images: int = 1000
     mu1_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
     mu2_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0, 3.0)
 
 
+RECIPE_NAMES = ("paper", "ssamt")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
+    """One training run. recipe: how phase 2 trains the inter encoder and how Eq. 5 is
+    weighed, "paper" (the paper as written) or "ssamt" (ssamt's measured design; docs/
+    RECIPES.md); phase 1 is the same in both. The recipe also decides the architecture's
+    phrase-grounding head (model.grounding), which a config never sets itself."""
+
     name: str = "custom"
+    recipe: str = "ssamt"
     seed: int = 0
     vocab_min_count: int = 5  # paper 3.2: drop words seen fewer than 5 times
     model: ModelConfig = field(default_factory=ModelConfig)  # sizes from the data left None
@@ -127,18 +117,60 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
-        if self.loss.lambda_role < 0:
-            raise ConfigError(f"loss.lambda_role must be >= 0, got {self.loss.lambda_role}")
-        if self.loss.lambda_role > 0 and not self.model.grounding:
-            raise ConfigError("loss.lambda_role > 0 needs model.grounding: true (the role "
-                              "contrast trains the grounding head)")
+        if self.recipe not in RECIPE_NAMES:
+            raise ConfigError(f"recipe must be one of {', '.join(RECIPE_NAMES)}, got {self.recipe!r}")
+        grounding = self.recipe == "ssamt"
+        if self.model.grounding != grounding:  # derived: the recipe's architecture
+            object.__setattr__(self, "model", self.model.replace(grounding=grounding))
+
+    @property
+    def selects_eq5_weights(self) -> bool:
+        """Whether phase 2 ends by choosing Eq. 5's weights on dev (the ssamt recipe)."""
+        return self.recipe == "ssamt"
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(dataclasses.asdict(self))
+        out = _to_plain(dataclasses.asdict(self))
+        del out["model"]["grounding"]  # follows the recipe
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        model = data.get("model") if isinstance(data, dict) else None
+        if isinstance(model, dict) and "grounding" in model:
+            raise ConfigError("unknown config key 'model.grounding': the recipe decides the "
+                              "phrase scores (recipe: paper | ssamt)")
         return _build(cls, data, prefix="")
+
+    @classmethod
+    def from_checkpoint(cls, data: dict[str, Any]) -> TrainConfig:
+        """The config stored in a checkpoint, also one written before recipes existed: those
+        trained what is now the ssamt recipe, and their keys of removed switches are dropped
+        (each was at the value the ssamt recipe fixes, or off)."""
+        return cls.from_dict(upgrade_stored_config(data))
+
+
+# Keys of checkpoints written before recipes, dropped when one is read (never accepted from
+# a config file or --set: there they are unknown keys).
+_RETIRED = {"model": ("grounding",),
+            "loss": ("l1_with_intra", "l3_within_type", "l3_reference", "l3_words",
+                     "l3_predicate_words", "edited_negatives", "near_miss_share", "lambda_role"),
+            "eval": ("select_mu",)}
+_RENAMED = {("loss", "hard_negatives_from"): "random_partner_share"}
+
+
+def upgrade_stored_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored train config in today's keys (TrainConfig.from_checkpoint)."""
+    if not isinstance(data, dict) or "recipe" in data:
+        return data
+    out = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
+    out["recipe"] = "ssamt"
+    for section, keys in _RETIRED.items():
+        for key in keys:
+            out.get(section, {}).pop(key, None)
+    for (section, old), new in _RENAMED.items():
+        if old in out.get(section, {}):
+            out[section][new] = out[section].pop(old)
+    return out
 
 
 def _to_plain(value: Any) -> Any:
@@ -189,7 +221,8 @@ def _build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
     hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
+    # model.grounding follows the recipe (TrainConfig): no config sets it
+    known = {f.name for f in fields(cls) if not (cls is ModelConfig and f.name == "grounding")}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown config key '{prefix}{key}' (known: {', '.join(sorted(known))})")
@@ -254,7 +287,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(preset_or_file: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """A preset name (`paper-f30k`, `paper-coco`, `synthetic`) or a YAML path, then overrides."""
+    """A preset name (PRESETS) or a YAML path, then overrides."""
     path = Path(preset_or_file)
     if not path.suffix and not path.exists():
         found = preset_path(preset_or_file)

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from ssamt.data.fingerprint import split_fingerprint
+from ssamt.data.precomp import available_splits, open_split
+from ssamt.data.split_labels import labels_for_split
+from ssamt.data.tables import ImageTable, TextTable
+from ssamt.data.vocab import Vocab
 from ssamt.labels.graph import CaptionGraph
 
 
@@ -42,9 +48,15 @@ class SplitData:
     def num_captions(self) -> int:
         return len(self.caption_image)
 
+    @property
+    def split(self) -> Any:
+        """The PrecompSplit the data was read from, for its fingerprint (None for tables
+        built in memory)."""
+        return getattr(self.images, "split", None) if self.fingerprint is not None else None
+
     def pair_costs(self) -> np.ndarray:
         """(N_cap,) cost of each positive pair: caption + its image (#tokens + #regions,
-        DESIGN.md section 4: the budget counts instances, not pairs)."""
+        docs/DESIGN.md section 4: the budget counts instances, not pairs)."""
         return self.texts.costs() + self.images.costs()[self.caption_image]
 
     def on_device(self, device: Any, max_fraction: float = 0.4) -> SplitData:
@@ -53,8 +65,6 @@ class SplitData:
         they take at most `max_fraction` of the device's memory (Flickr30K train float16:
         4.3 GB; COCO's 17-34 GB stays on the host and is read per batch). On the CPU, or
         for tables that cannot move, the split itself."""
-        import torch
-
         device = torch.device(device)
         if device.type != "cuda" or not hasattr(self.texts, "to"):
             return self
@@ -76,7 +86,6 @@ class SplitData:
 
 
 def _head(data: SplitData, n: int) -> SplitData:
-    from ssamt.data.tables import ImageTable, TextTable
 
     keep = np.flatnonzero(data.caption_image < n)
     graphs = [data.texts.graphs[j] for j in keep]
@@ -87,8 +96,6 @@ def _head(data: SplitData, n: int) -> SplitData:
 
 def build_vocab(graphs: Sequence[CaptionGraph], min_count: int):
     """Vocabulary of the training captions' tokens (paper 3.2: drop words seen < 5 times)."""
-    from ssamt.data.vocab import Vocab
-
     return Vocab.build((g.tokens for g in graphs), min_count=min_count)
 
 
@@ -96,11 +103,6 @@ def load_split(data_dir: str | Path, split: str, vocab=None, *, min_count: int =
                max_tokens: int = 64, with_labels: bool = False, progress: bool = False):
     """-> (SplitData, vocab). Parses the captions (cached by the labels store); builds the
     vocabulary from this split when `vocab` is None (the training split)."""
-    from ssamt.data.fingerprint import split_fingerprint
-    from ssamt.data.precomp import open_split
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.tables import ImageTable, TextTable
-
     split_obj = open_split(data_dir, split)
     store = labels_for_split(data_dir, split, progress=progress, opened=split_obj)
     if vocab is None:
@@ -122,9 +124,6 @@ def load_split(data_dir: str | Path, split: str, vocab=None, *, min_count: int =
 def load_train_dev(data_dir: str, cfg, vocab_dict, progress: bool):
     """-> (train SplitData with labels, the whole dev SplitData or None, vocab); the epoch
     evaluation takes its first eval.max_images, Eq. 5's weights are chosen on more."""
-    from ssamt.data.precomp import available_splits
-    from ssamt.data.vocab import Vocab
-
     vocab = Vocab.from_dict(vocab_dict) if vocab_dict is not None else None
     train, vocab = load_split(data_dir, "train", vocab, min_count=cfg.vocab_min_count,
                               max_tokens=cfg.model.max_tokens, with_labels=True, progress=progress)

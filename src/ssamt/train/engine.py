@@ -2,8 +2,8 @@
 arguments in, metrics out; no argument namespace).
 
 A phase supplies a `PhaseTask`: an objective module whose forward returns a dict of named
-loss terms (DESIGN.md section 2, combined by one weight dict), per-item costs for the
-token-budget batches, a function building one batch of inputs, an optional hook at the
+loss terms (docs/DESIGN.md section 2, combined by one weight dict), per-item costs for the
+token-budget batches, a function building one batch, an optional hook at the
 start of each epoch (phase 2 samples its negatives there) and an optional dev evaluation.
 `run_phase` drives epochs and updates, checkpoints and resumes; `train_one_epoch` runs the
 updates of one epoch.
@@ -55,15 +55,16 @@ class TrainState:
 class PhaseTask:
     """What a phase plugs into the loop.
 
-    objective:   module (maybe DDP-wrapped) whose forward(**inputs) -> dict[str, Tensor] of
-                 scalar loss terms.
+    objective:   module (maybe DDP-wrapped) whose forward(batch) -> dict[str, Tensor] of
+                 scalar loss terms (a phase's criterion).
     weights:     term name -> weight (Eq. 4's lambdas, ssamt.losses.combine): a term not
                  listed is logged, not trained (DETR's weight_dict rule).
-    costs:       (N,) cost of each training item (#regions + #tokens, DESIGN.md section 4).
-    make_inputs: (item indices, epoch, update) -> kwargs of the objective, already on the
-                 device; `update` (updates done so far) drives schedules such as phase 2's
-                 random-to-hard negatives. A function of its arguments only (no global
-                 random state): the loop builds the next batch in a background thread.
+    costs:       (N,) cost of each training item (#regions + #tokens, docs/DESIGN.md section 4).
+    make_batch: (item indices, epoch, update) -> the objective's batch, already on the
+                 device; `update` (updates done so far) drives schedules such as the ssamt
+                 recipe's random-to-hard partners. A function of its arguments only (no
+                 global random state): the loop may build the next batch in a background
+                 thread.
     start_epoch: called with the epoch number before its first batch (also after a resume).
     evaluate:    () -> dict of dev metrics (rank 0 only), or None.
     params:      the parameters this phase trains.
@@ -73,7 +74,7 @@ class PhaseTask:
     objective: torch.nn.Module
     weights: dict[str, float]
     costs: np.ndarray
-    make_inputs: Callable[[list[int], int, int], dict[str, Any]]
+    make_batch: Callable[[list[int], int, int], Any]
     params: list[torch.nn.Parameter]
     start_epoch: Callable[[int], None] | None = None
     evaluate: Callable[[], dict[str, float]] | None = None
@@ -135,15 +136,15 @@ def _update(task: PhaseTask, cfg: PhaseConfig, optimizer, scheduler) -> float:
     return float(norm)
 
 
-def _micro_step(task: PhaseTask, inputs: dict, scale: float, sync: bool,
+def _micro_step(task: PhaseTask, batch: Any, scale: float, sync: bool,
                 device: torch.device) -> dict[str, torch.Tensor]:
     """Forward + backward of one micro-batch; returns the loss terms ("loss": their weighted
     sum) as detached scalars on the device. They are read on the host once an update
     (_window_floats): reading each here would make the host wait for the device every
-    micro-batch, and on a GPU the host's launches are what bounds a step (issue 15)."""
+    micro-batch, and on a GPU the host's launches are what bounds a step."""
     with _no_sync(task.objective, sync):
         with _autocast(device):
-            terms = task.objective(**inputs)
+            terms = task.objective(batch)
         total = combine(terms, task.weights)
         (total * scale).backward()
     out = {name: v.detach().float() for name, v in terms.items()}
@@ -158,15 +159,15 @@ def _window_floats(window: list[dict[str, torch.Tensor]]) -> list[dict[str, floa
 
 
 class _Prefetch:
-    """The next micro-batch's inputs built in a background thread while this one trains.
+    """The next micro-batch built in a background thread while this one trains.
 
-    make_inputs is a function of (item indices, epoch, update) only (no global random
+    make_batch is a function of (item indices, epoch, update) only (no global random
     state: phase 2 draws its partners at the start of the epoch), so building it early, in
-    another thread, gives the same inputs in the same order; the update it will see is
+    another thread, gives the same batches in the same order; the update it will see is
     known in advance (this micro-batch's update + 1 when this one ends an update). Nothing
     is prefetched past the epoch or past cfg.max_steps, so no batch is built that the loop
     without prefetch would not build, and a resume (which restarts at state.batch_in_epoch)
-    is unaffected. An exception in make_inputs surfaces when its batch is taken, as before.
+    is unaffected. An exception in make_batch surfaces when its batch is taken, as before.
     On a GPU the batch's gathers and copies are queued on the same stream as the step, so
     the step never waits for the host to assemble the next batch.
     """
@@ -181,12 +182,12 @@ class _Prefetch:
         if self.pending is not None and self.pending[0] == key:
             future, self.pending = self.pending[1], None
             return future.result()
-        return self.task.make_inputs(batches[pos], epoch, update)
+        return self.task.make_batch(batches[pos], epoch, update)
 
     def ahead(self, batches: list[list[int]], pos: int, epoch: int, update: int) -> None:
         if self.pool is not None and pos < len(batches):
             self.pending = ((pos, epoch, update),
-                            self.pool.submit(self.task.make_inputs, batches[pos], epoch, update))
+                            self.pool.submit(self.task.make_batch, batches[pos], epoch, update))
 
     def close(self) -> None:
         if self.pool is not None:
@@ -197,25 +198,26 @@ def train_one_epoch(task: PhaseTask, batches: list[list[int]], cfg: PhaseConfig,
                     scheduler, state: TrainState, ctx: RunContext) -> dict[str, float]:
     """Updates over this rank's `batches` of epoch `state.epoch`, from `state.batch_in_epoch`
     on, until the epoch or `cfg.max_steps` ends. Returns the epoch's mean loss terms.
-    With ctx.prefetch the next micro-batch's inputs are built while this one trains."""
+    With ctx.prefetch the next micro-batch is built while this one trains."""
     task.objective.train()
     sums: dict[str, float] = {}
     count, window, t0, items = 0, [], time.perf_counter(), 0
+    update_start = t0
     bar = tqdm(total=len(batches), initial=state.batch_in_epoch, leave=False,
                desc=f"{task.name} epoch {state.epoch}", disable=not (ctx.progress and ctx.info.is_main))
     prefetch = _Prefetch(task, ctx.prefetch)
     try:
         while state.batch_in_epoch < len(batches) and state.step < cfg.max_steps:
             idx = batches[state.batch_in_epoch]
-            inputs = prefetch.take(batches, state.batch_in_epoch, state.epoch, state.step)
+            batch = prefetch.take(batches, state.batch_in_epoch, state.epoch, state.step)
             state.batch_in_epoch += 1
             last = state.batch_in_epoch == len(batches)
             sync = state.batch_in_epoch % cfg.accum_steps == 0 or last
             next_update = state.step + int(sync)
             if next_update < cfg.max_steps:
                 prefetch.ahead(batches, state.batch_in_epoch, state.epoch, next_update)
-            window.append(_micro_step(task, inputs, 1.0 / cfg.accum_steps, sync, ctx.device))
-            del inputs  # let the batch's memory go before the next one arrives
+            window.append(_micro_step(task, batch, 1.0 / cfg.accum_steps, sync, ctx.device))
+            del batch  # let the batch's memory go before the next one arrives
             items += len(idx)
             count += 1
             bar.update(1)
@@ -228,9 +230,12 @@ def train_one_epoch(task: PhaseTask, batches: list[list[int]], cfg: PhaseConfig,
                 lr = optimizer.param_groups[0]["lr"]  # the rate this update uses
                 norm = _update(task, cfg, optimizer, scheduler)
                 state.step += 1
-                speed = items / max(time.perf_counter() - t0, 1e-9)
-                _after_update(task.name, cfg, state, ctx, window,
-                              {"grad_norm": norm, "lr": lr, "pairs_per_s": speed}, bar)
+                now = time.perf_counter()
+                speed = items / max(now - t0, 1e-9)
+                extra = {"grad_norm": norm, "lr": lr, "pairs_per_s": speed,
+                         "update_s": now - update_start}  # the update's micro-batches and step
+                update_start = now
+                _after_update(task.name, cfg, state, ctx, window, extra, bar)
                 window = []
                 if cfg.save_every and state.step % cfg.save_every == 0:
                     ctx.save("last.pt", state, optimizer, scheduler, True)
@@ -243,9 +248,7 @@ def train_one_epoch(task: PhaseTask, batches: list[list[int]], cfg: PhaseConfig,
 def _after_update(phase: str, cfg: PhaseConfig, state: TrainState, ctx: RunContext,
                   window: list[dict[str, float]], extra: dict[str, float], bar) -> None:
     """Progress bar every update; metrics.jsonl every `log_every` updates."""
-    # a term may be missing from some micro-batches (edited negatives: none drawn in one)
-    names = dict.fromkeys(k for w in window for k in w)
-    mean = {k: float(np.mean([w[k] for w in window if k in w])) for k in names}
+    mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
     bar.set_postfix(loss=f"{mean['loss']:.4f}", step=state.step,
                     pairs_s=f"{extra['pairs_per_s']:.0f}")
     if state.step % max(cfg.log_every, 1) == 0 or state.step == 1:

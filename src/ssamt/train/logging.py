@@ -7,12 +7,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ssamt.train.checkpoint import LEGACY_PHASES
+
 
 class MetricsLogger:
     """Appends one JSON object per record to `run_dir/metrics.jsonl`.
 
     Each record carries `phase`, `step` and a `kind` ("train" or "eval"). TensorBoard is
-    imported here and only when available (an optional dependency, DESIGN.md section 6).
+    imported here and only when available (an optional dependency, docs/DESIGN.md section 6).
     Only rank 0 writes (`enabled=False` elsewhere).
     """
 
@@ -54,21 +56,25 @@ def _plain(value: Any) -> Any:
 
 def _open_tensorboard(log_dir: Path):
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # optional dependency
     except ImportError:  # tensorboard is optional: pip install ssamt[tensorboard]
         return None
     return SummaryWriter(log_dir=str(log_dir))
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All records of a run, skipping a torn last line."""
+    """All records of a run, skipping a torn last line; phases by today's names (a run
+    written before them names its phases "intra" and "inter")."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         return []
     records = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict) and record.get("phase") in LEGACY_PHASES:
+            record["phase"] = LEGACY_PHASES[record["phase"]]
+        records.append(record)
     return records

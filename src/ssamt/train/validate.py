@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from ssamt.errors import ConfigError
+from ssamt.retrieval.metrics import METRIC_KEYS
 
 # key -> (lowest allowed, whether the lowest is excluded); every value must also be finite.
 _PHASE_RANGES = {"lr": (0, True), "token_budget": (1, False), "accum_steps": (1, False),
@@ -72,15 +73,13 @@ def _loss(source: str, loss: Any) -> None:
         _finite(source, f"loss.{key}", getattr(loss, key))
     for key, low in _LOSS_MIN.items():
         _at_least(source, f"loss.{key}", getattr(loss, key), low)
-    for key in ("hard_negatives_from", "near_miss_share"):  # shares
-        value = getattr(loss, key)
-        _finite(source, f"loss.{key}", value)
-        if not 0.0 <= value <= 1.0:
-            _fail(source, f"loss.{key}", value, "between 0 and 1")
+    share = loss.random_partner_share
+    _finite(source, "loss.random_partner_share", share)
+    if not 0.0 <= share <= 1.0:
+        _fail(source, "loss.random_partner_share", share, "between 0 and 1")
 
 
 def _select_by(source: str, metric: str) -> None:
-    from ssamt.retrieval.metrics import METRIC_KEYS
 
     if metric not in METRIC_KEYS:
         _fail(source, "eval.select_by", metric, f"one of {', '.join(METRIC_KEYS)}")

@@ -1,6 +1,6 @@
 """The built-in synthetic data (`ssamt synth`): scenes with objects, attributes, relations and
-boxes, their region features and captions in the precomp format, and the minimal pairs of
-issue 11.
+boxes, their region features and captions in the precomp format, and their minimal pairs
+(a true caption or image and the same with one edit that makes it false).
 
     generator.py  generate(out_dir, size, seed): every split, atomically, with a manifest
     world.py      the vocabulary of the world (objects, attributes, relations, settings)

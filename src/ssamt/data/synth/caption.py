@@ -1,8 +1,8 @@
 """The structure of a synthetic caption: who is named, with which attributes, in which relation.
 
-`synth_text` builds a CaptionSpec for every caption and writes its text; the spec is what
-minimal pairs edit (issue 11: swap two attributes, reverse a relation, change a count, ...)
-and what scene truth checks ("is this caption true of that scene", `synth_truth`). A spec is
+`text.py` builds a CaptionSpec for every caption and writes its text; the spec is what
+minimal pairs edit (swap two attributes, reverse a relation, change a count, ...)
+and what scene truth checks ("is this caption true of that scene", `truth.py`). A spec is
 a list of items (literal words, noun phrases, relation words, agreement words) rendered to
 words, each word tagged with the item it came from, so an edit knows its token span.
 """

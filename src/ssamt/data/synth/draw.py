@@ -1,9 +1,9 @@
 """One synthetic image as the generator draws it: scene, region layout, captions.
 
-`synth._write_split` and the minimal-pair writer (`synth_minimal`) both draw images through
+`generator._write_split` and the minimal-pair writer (`minimal.py`) both draw images through
 `draw_image`, so replaying a split's random stream gives back exactly the scenes, layouts
 and captions on disk (and the layout's random state, to render an edited scene with the
-same regions, issue 11).
+same regions).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ssamt.data.synth.text import STYLE_V1, STYLE_V2, caption_specs
 CAPTIONS_PER_IMAGE = 5
 # 1: one object per type (the default; its output never changes for a seed).
 # 2: up to two objects of a type and more captions binding attributes to both related
-#    objects (issue 11), opt-in with `ssamt synth --generator 2`.
+#    objects, opt-in with `ssamt synth --generator 2`.
 GENERATORS = (1, 2)
 
 

@@ -1,6 +1,6 @@
 """Minimal-pair edits of a synthetic caption or scene, each checked false by scene truth.
 
-Issue 11: a minimal pair is an image, a true caption, and the same caption with one edit that
+A minimal pair is an image, a true caption, and the same caption with one edit that
 makes it false (as SugarCrepe / ARO / Winoground pose it). Text-side edits of a CaptionSpec:
 
   swap-attribute     two objects' attributes of one group trade places ("a red cup on a blue
@@ -13,7 +13,7 @@ makes it false (as SugarCrepe / ARO / Winoground pose it). Text-side edits of a 
   replace-relation   a relation becomes another sensible one
   add-attribute      a mention gets an attribute its object does not have
 
-Image-side edits of the scene (the caption stays; `synth_minimal` renders the edited scene):
+Image-side edits of the scene (the caption stays; `minimal.py` renders the edited scene):
 
   image-swap-attribute  two objects of the scene trade their values of one attribute group
   image-swap-action     an action moves to the other object (subject and object trade places)

@@ -2,7 +2,7 @@
 
 `generate(out_dir, size, seed)` writes train/dev/test/testall splits (features, captions,
 ids, boxes, and the ground-truth scenes as JSON lines), deterministic for a seed, and for
-dev/test/testall the minimal pairs of issue 11 (synth_minimal; their own random streams). The
+dev/test/testall their minimal pairs (minimal.py; their own random streams). The
 folder is written under a temporary name and renamed at the end, so a crash never leaves a
 half-written dataset; an existing folder is only written into when it is empty or was
 written by this generator (it has the marker file, whose "files" list is the manifest of
@@ -26,44 +26,24 @@ import os
 import random
 import shutil
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from ssamt.data.npyfile import read_header
 from ssamt.data.synth.draw import CAPTIONS_PER_IMAGE, GENERATORS, draw_image
 from ssamt.data.synth.features import prototype_bank, render_features
 from ssamt.data.synth.minimal import MINIMAL_SPLITS, MINIMAL_VERSION, write_minimal_pairs
+from ssamt.data.synth.sizes import SIZES, SynthSize
 from ssamt.errors import ConfigError, DataError, OutputError
 
 MARKER = "ssamt-synth.json"
-GENERATOR_VERSION = 1  # the default generator; `--generator 2` writes version 2 (synth_draw)
+GENERATOR_VERSION = 1  # the default generator; `--generator 2` writes version 2 (draw.py)
 _CHUNK = 512  # images rendered at once: bounds memory (512 x 36 x 512 floats = 38 MB)
 
 
-@dataclass(frozen=True)
-class SynthSize:
-    train: int
-    dev: int
-    test: int
-    testall: int
-    regions: int  # R
-    dim: int  # D
-    dtype: str
-    objects: tuple[int, int]  # objects per scene, min and max
-
-    def images(self, split: str) -> int:
-        return getattr(self, split)
-
-
-SIZES: dict[str, SynthSize] = {
-    "tiny": SynthSize(200, 100, 100, 250, regions=12, dim=128, dtype="float32", objects=(2, 4)),
-    "small": SynthSize(3000, 500, 500, 1000, regions=16, dim=256, dtype="float32",
-                       objects=(2, 5)),
-    "medium": SynthSize(30000, 1000, 1000, 5000, regions=36, dim=512, dtype="float16",
-                        objects=(2, 6)),
-}
 # Generated in this order; test is then copied from the start of testall.
 _GENERATED = ("train", "dev", "testall")
 
@@ -72,8 +52,8 @@ def generate(out_dir: str | os.PathLike, size: str = "tiny", seed: int = 0,
              progress: bool = False, generator: int = GENERATOR_VERSION) -> Path:
     """Write a synthetic precomp dataset to `out_dir`; returns its path.
 
-    Besides the precomp files, dev, test and testall get minimal pairs (synth_minimal,
-    issue 11), drawn from their own random streams: the other files do not change."""
+    Besides the precomp files, dev, test and testall get minimal pairs (minimal.py),
+    drawn from their own random streams: the other files do not change."""
     if size not in SIZES:
         raise ConfigError(f"unknown synthetic size {size!r} (choose from {', '.join(SIZES)})")
     if seed < 0:
@@ -187,7 +167,6 @@ def _write_all(folder: Path, cfg: SynthSize, seed: int, progress: bool,
 def _progress_bar(total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
 
     return tqdm(total=total, unit="img", desc="synth")
 

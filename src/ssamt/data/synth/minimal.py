@@ -1,4 +1,4 @@
-"""Minimal-pair files of a synthetic folder (issue 11), beside the precomp files.
+"""Minimal-pair files of a synthetic folder, beside the precomp files.
 
 For dev, test and testall:
   {split}_minimal.jsonl       one edit a line: {"image", "caption" (line in {split}_caps.txt),
@@ -12,7 +12,7 @@ For dev, test and testall:
   {split}_minimal_boxes.npy   (M, R, 4) their boxes (the original image's: edits move no box)
   {split}_capspecs.jsonl      the CaptionSpec of every caption, for scene truth
 
-The files are made by replaying the split's random stream (synth_draw) and checking the
+The files are made by replaying the split's random stream (draw.py) and checking the
 captions against {split}_caps.txt; the choice of edits has its own random stream per image,
 so the other files are the same with or without them. An edited image is the original
 features plus (coef(edited) - coef(original)) @ prototypes: the same regions, slots and
@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -33,11 +33,10 @@ from ssamt.data.synth.draw import CAPTIONS_PER_IMAGE, ImageDraw, draw_image, rel
 from ssamt.data.synth.edits import EDIT_TYPES, Edit, image_edits, text_edits
 from ssamt.data.synth.features import prototype_bank
 from ssamt.data.synth.scene import Scene
+from ssamt.data.synth.sizes import SynthSize
+from ssamt.data.synth.truth import scene_from_json
 from ssamt.errors import DataError
 from ssamt.fileio import atomic_open
-
-if TYPE_CHECKING:
-    from ssamt.data.synth.generator import SynthSize
 
 MINIMAL_VERSION = 1
 MINIMAL_SPLITS = ("dev", "test", "testall")
@@ -180,6 +179,5 @@ def read_specs(data_dir: str | Path, split: str) -> list[CaptionSpec]:
 
 
 def read_scenes(data_dir: str | Path, split: str) -> list[Scene]:
-    from ssamt.data.synth.truth import scene_from_json
 
     return [scene_from_json(d) for d in read_jsonl(minimal_paths(data_dir, split)["scenes"])]

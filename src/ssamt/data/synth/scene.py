@@ -58,7 +58,7 @@ class Scene:
 def sample_scene(rng: random.Random, n_objects: tuple[int, int], max_members: int,
                  repeats: bool = False) -> Scene:
     """A scene of n_objects[0]..n_objects[1] related objects, at most max_members regions.
-    repeats (generator 2, issue 11): up to two objects of one type, told apart by their
+    repeats (generator 2): up to two objects of one type, told apart by their
     attributes; the default keeps one object per type (generator 1, unchanged draws)."""
     target = rng.randint(*n_objects)
     first = rng.choices(OBJECT_TYPES, _TYPE_WEIGHTS)[0]

@@ -9,7 +9,7 @@ Every statement is true of the scene (attributes and relations come from it).
 Each caption is built as a CaptionSpec (synth_caption: who is named, with which attributes,
 in which relation) and written as its text; the random draws are the same, in the same
 order, as when the text was built directly (generator version 1 stays byte-identical).
-`CaptionStyle` holds what generator 2 changes (issue 11: more captions that bind attributes
+`CaptionStyle` holds what generator 2 changes (more captions that bind attributes
 to both objects of a relation).
 """
 

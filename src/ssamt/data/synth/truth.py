@@ -1,4 +1,4 @@
-"""Scene truth: is a synthetic caption (its CaptionSpec) true of a scene? (issue 11)
+"""Scene truth: is a synthetic caption (its CaptionSpec) true of a scene?
 
 A caption is true of scene S when its mentions can be given distinct objects of S such that
 each object has the mention's type and count and every attribute the caption states, every

@@ -13,18 +13,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ssamt.data.fingerprint import data_fingerprint
+from ssamt.data.precomp import open_split
+from ssamt.data.split_labels import labels_for_split
+from ssamt.data.tables import ImageTable, TextTable
 from ssamt.fileio import write_json, write_text
+from ssamt.losses import PART_TYPE_NAMES
 from ssamt.pipelines.analysis import report as rep
-from ssamt.pipelines.analysis.runs import (
+from ssamt.pipelines.analysis.pm_accuracy import __doc__ as definitions
+from ssamt.pipelines.analysis.pm_accuracy import pm_accuracy
+from ssamt.pipelines.analysis.trainings import (
     VARIANTS,
     TrainSetup,
     data_for_fraction,
-    ensure_intra,
-    ensure_variant,
+    ensure_phase1,
+    ensure_phase2,
     group_name,
     load_training_data,
     run_config,
 )
+from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
+from ssamt.train.trained_run import load_run
 
 
 def _log(setup: TrainSetup, text: str) -> None:
@@ -38,13 +47,13 @@ def train_group(setup: TrainSetup, runs: Path, use_phrases: bool, variants, data
     group = runs / group_name(use_phrases, fraction)
     cfg = run_config(setup, use_phrases, None)
     t0 = time.perf_counter()
-    status = ensure_intra(cfg, train_data, dev_data, vocab, group / "intra", setup)
-    _log(setup, f"{group.name}/intra: {status} ({time.perf_counter() - t0:.0f} s)")
+    status = ensure_phase1(cfg, train_data, dev_data, vocab, group / "phase1", setup)
+    _log(setup, f"{group.name}/phase1: {status} ({time.perf_counter() - t0:.0f} s)")
     results = {}
     for v in variants:
         t0 = time.perf_counter()
-        results[v] = ensure_variant(run_config(setup, use_phrases, v), train_data, dev_data,
-                                    vocab, group / "intra", group / v, setup)
+        results[v] = ensure_phase2(run_config(setup, use_phrases, v), train_data, dev_data,
+                                    vocab, group / "phase1", group / v, setup)
         _log(setup, f"{group.name}/{v}: RSum {results[v].get('reranked', results[v]['intra'])['rsum']:.1f}"
                     f" ({time.perf_counter() - t0:.0f} s)")
     return results
@@ -73,7 +82,7 @@ def run_ablation(setup: TrainSetup, out: Path, runs: Path, data=None) -> dict[st
         "re-ranked (Eq. 5)": [_final(measured[g][v])["rsum"] for g in measured for v in measured[g]],
         "stage 1 (intra)": [measured[g][v]["intra"]["rsum"] for g in measured for v in measured[g]]},
         "test RSum", "Table 3 ablation: test RSum")
-    lines = _header("Ablation (paper 3.4, Table 3)", setup, runs) + [
+    lines = analysis_header("Ablation (paper 3.4, Table 3)", setup, runs) + [
         "Six models: the mask transformer without and with phrase nodes (`model.use_phrases`),",
         "each trained with L1 only (MT+GM: lambda2 = lambda3 = 0), L1 + L2 (+LM: lambda3 = 0)",
         "and L1 + L2 + L3 (+PM). Phase 1 (L0) is shared by the three settings of a group, so",
@@ -84,9 +93,8 @@ def run_ablation(setup: TrainSetup, out: Path, runs: Path, data=None) -> dict[st
                                 "paper_table3": {f"{g}/{v}": list(p) for (g, v), p in rep.PAPER_TABLE3.items()}})
 
 
-def _header(title: str, setup: TrainSetup, runs: Path | None) -> list[str]:
-    from ssamt.data.fingerprint import data_fingerprint
-
+def analysis_header(title: str, setup: TrainSetup, runs: Path | None) -> list[str]:
+    """The first lines of an analysis report: data, config, fingerprints, run folders."""
     sets = " ".join(f"--set {s}" for s in setup.overrides)
     lines = [f"# {title}", "", f"Data: `{setup.data_dir}` (test split, whole split as in the "
              f"Flickr30K protocol). Config: `{setup.config}` {sets}".rstrip() + ".", "",
@@ -128,7 +136,7 @@ def run_data_fraction(setup: TrainSetup, out: Path, runs: Path, fractions, subse
                   {rep.FRACTION_NAMES[v]: [_final(measured[str(f)][v])["rsum"] for f in fractions]
                    for v in variants}, "fraction of training images", "test RSum",
                   "Table 5: test RSum against training data")
-    lines = _header("Training-data fraction (paper 4.2, Table 5)", setup, runs) + [
+    lines = analysis_header("Training-data fraction (paper 4.2, Table 5)", setup, runs) + [
         f"Random subsets of the training images (seed {subset_seed}, nested), each with all its",
         "captions; the vocabulary is rebuilt from the subset. RSum of the Eq. 5 re-ranked test",
         "ranking. Paper numbers: Flickr30K test RSum (\"–\": not legible in our copy).", "",
@@ -149,13 +157,6 @@ def train_pm_models(setup: TrainSetup, runs: Path, data=None) -> dict[str, Path]
 def measure_pm_accuracy(checkpoint: Path, data_dir: str, split: str, seed: int, max_pairs: int,
                         device: str) -> dict[str, Any]:
     """Table 4 accuracies of one checkpoint on one split."""
-    from ssamt.data.precomp import open_split
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.tables import ImageTable, TextTable
-    from ssamt.pipelines.analysis.pm_accuracy import pm_accuracy
-    from ssamt.train.compat import check_data_fits, note_phase1, oov_rate, warn_oov
-    from ssamt.train.run import load_run
-
     run = load_run(checkpoint, device)
     model, vocab = run.model, run.vocab
     split_obj = open_split(data_dir, split)
@@ -172,8 +173,6 @@ def measure_pm_accuracy(checkpoint: Path, data_dir: str, split: str, seed: int, 
 
 def per_type_markdown(measured: dict[str, dict[str, Any]]) -> str:
     """Per part type: phrase accuracy, pairs counted and within-type AUC of each model."""
-    from ssamt.losses import PART_TYPE_NAMES
-
     names = {"pm": "SSAMT", "lm": "SSAMT w/o PM"}
     header = ["part type", *(f"{names[n]} {what} ({d})" for n in measured
                              for what in ("accuracy", "AUC") for d in ("i2t", "t2i"))]
@@ -192,8 +191,6 @@ def per_type_markdown(measured: dict[str, dict[str, Any]]) -> str:
 def run_pm_accuracy(models: dict[str, Path | None], setup: TrainSetup, out: Path, *,
                     split: str = "test", seed: int = 0, max_pairs: int = 0) -> dict[str, Any]:
     """Table 4 for SSAMT ("pm") and, when given, SSAMT w/o PM ("lm")."""
-    from ssamt.pipelines.analysis.pm_accuracy import __doc__ as definitions
-
     measured = {name: measure_pm_accuracy(path, setup.data_dir, split, seed, max_pairs, setup.device)
                 for name, path in models.items() if path is not None}
     keys = list(next(iter(measured.values()))["accuracy"])
@@ -216,7 +213,7 @@ def run_pm_accuracy(models: dict[str, Path | None], setup: TrainSetup, out: Path
                   for n in measured}, "accuracy (%)", "Table 4: positive vs negative pair accuracy")
     counted = {n: {d: m["accuracy"][f"phrase pairs counted ({d})"] for d in ("i2t", "t2i")}
                for n, m in measured.items()}
-    lines = _header("Matching-score accuracy (paper 4.1, Table 4)", setup, None) + [
+    lines = analysis_header("Matching-score accuracy (paper 4.1, Table 4)", setup, None) + [
         f"Split `{split}`, {next(iter(measured.values()))['pairs']} positive pairs, negatives drawn "
         f"with seed {seed}. Checkpoints: " + ", ".join(f"`{m['checkpoint']}`" for m in measured.values())
         + ".", "", rep.md_table(header, [row(k) for k in main_keys]), "",

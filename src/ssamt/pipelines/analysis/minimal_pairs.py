@@ -1,10 +1,10 @@
-"""Minimal-pair accuracy and localization (issue 11): does the model prefer the true caption
+"""Minimal-pair accuracy and localization: does the model prefer the true caption
 (image) to the same caption (image) with one edit, and does it point at the edit?
 
 For each record of {split}_minimal.jsonl (ssamt.data.synth.minimal):
 - text-side edit:  positive (image, true caption) vs negative (image, edited caption);
 - image-side edit: positive (image, caption) vs negative (edited image, caption).
-Each pair is scored as everywhere else (DESIGN.md section 2), from the inter encoder run on
+Each pair is scored as everywhere else (docs/DESIGN.md section 2), from the inter encoder run on
 the pair itself:
   intra         s_A = cos(a^I, a^T), the dual encoder alone
   inter_global  s_G = cos(h^I, h^T)
@@ -34,8 +34,8 @@ import numpy as np
 
 from ssamt.labels.graph import CaptionGraph
 from ssamt.pipelines.analysis.pm_accuracy import pairwise_accuracy
-from ssamt.pipelines.explain import Part, flagged_part
-from ssamt.pipelines.pair_parts import SCORES
+from ssamt.pipelines.explain import flagged_part
+from ssamt.pipelines.parts import SCORES, Part
 
 # ----- localization -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The minimal-pair report (issue 11): report.md, minimal-pairs.png, results.json.
+"""The minimal-pair report: report.md, minimal-pairs.png, results.json.
 
     run_minimal_pairs({"pm": RUN, "lm": RUN2}, data_dir, out)
 
@@ -13,9 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ssamt.fileio import write_json, write_text
 from ssamt.pipelines.analysis import report as rep
 from ssamt.pipelines.analysis.minimal_pairs import SCORES
+from ssamt.pipelines.analysis.minimal_pairs import __doc__ as definitions
+from ssamt.pipelines.analysis.minimal_run import (
+    load_inputs,
+    measure_with_chance,
+    scene_truth_recalls,
+)
 from ssamt.retrieval.metrics import METRIC_KEYS
+from ssamt.train.trained_run import load_run
 
 MODEL_NAMES = {"pm": "SSAMT", "lm": "SSAMT w/o PM"}
 _HEADER = {"intra": "dual (s_A)", "inter_global": "s_G", "local": "s_P+s_R", "eq5": "Eq. 5"}
@@ -72,15 +80,6 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
                       progress: bool = False, part_levels: bool = True) -> dict[str, Any]:
     """Measure each given model ("pm" required, "lm" optional), write the report folder;
     part_levels as minimal_run.measure_with_chance."""
-    from ssamt.fileio import write_json, write_text
-    from ssamt.pipelines.analysis.minimal_pairs import __doc__ as definitions
-    from ssamt.pipelines.analysis.minimal_run import (
-        load_inputs,
-        measure_with_chance,
-        scene_truth_recalls,
-    )
-    from ssamt.train.run import load_run
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(data_dir, split, max_images=max_images, progress=progress)
@@ -111,7 +110,7 @@ def _report_lines(models, data_dir, split, measured, chance, recalls, n: int,
                   weights: dict[str, str], part_levels: bool = True) -> list[str]:
     runs = ", ".join(f"{MODEL_NAMES[k]} `{p}` ({weights[k]})"
                      for k, p in models.items() if p is not None)
-    lines = ["# Minimal pairs (issue 11)", "",
+    lines = ["# Minimal pairs: binding, roles and what the model names", "",
              f"Data: `{data_dir}`, split `{split}`, {n} minimal pairs. Runs: {runs}.", "",
              ("Pairwise accuracy (%): the true caption (image) scores above the edited one; "
               "localized (%): the part the explain verdict names in the edited pair touches "

@@ -10,21 +10,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from ssamt.data.precomp import open_split
+from ssamt.data.split_labels import labels_for_split
+from ssamt.data.synth.edits import EDIT_TYPES
+from ssamt.data.synth.minimal import read_edited_images, read_pairs
+from ssamt.data.tables import ImageTable, TextTable
 from ssamt.errors import DataError
 from ssamt.labels.graph import CaptionGraph
+from ssamt.labels.store import build_or_load_labels, label_cache_paths
 from ssamt.pipelines.analysis.minimal_pairs import (
     accuracy_by_edit,
     chance_localized,
     localized,
 )
-from ssamt.pipelines.pair_parts import SCORES, ImageRows, Scored, score_pairs
-
-if TYPE_CHECKING:
-    from ssamt.train.run import Run
+from ssamt.pipelines.explain import reference_levels, with_references
+from ssamt.pipelines.part_levels import part_levels_for
+from ssamt.pipelines.parts import SCORES, ScoredParts, score_parts
+from ssamt.retrieval.encode import encode_gallery
+from ssamt.retrieval.rerank import two_stage
+from ssamt.retrieval.scene_truth import split_truth, truth_recalls
+from ssamt.train.trained_run import Run
 
 
 @dataclass
@@ -41,14 +50,12 @@ class MinimalInputs:
     num_captions: int
     captions_per_image: int
     edited_row: dict[int, int]
-    images: ImageRows
+    images: ImageTable
 
 
 def _edited_cache(data_dir: Path, split: str, cache_dir: Path | None) -> list[Path]:
     """Where the edited captions' parses are cached: as the split's label cache (beside the
     data, else the user cache; --labels-cache DIR overrides), named {split}_minimal_labels."""
-    from ssamt.labels.store import label_cache_paths
-
     return label_cache_paths(data_dir, f"{split}_minimal", cache_dir)
 
 
@@ -56,11 +63,6 @@ def load_inputs(data_dir: str | Path, split: str, cache_dir: Path | None = None,
                 max_images: int = 0, progress: bool = False) -> MinimalInputs:
     """Everything the analysis reads from a synthetic folder (module docstring); with
     max_images > 0 only the pairs of the first max_images images (smoke runs, tests)."""
-    from ssamt.data.precomp import open_split
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.synth.minimal import read_edited_images, read_pairs
-    from ssamt.labels.store import build_or_load_labels
-
     data_dir = Path(data_dir)
     records = [r for r in read_pairs(data_dir, split)
                if max_images <= 0 or r["image"] < max_images]
@@ -80,7 +82,8 @@ def load_inputs(data_dir: str | Path, split: str, cache_dir: Path | None = None,
         [np.asarray(base_boxes, np.float32), np.asarray(boxes, np.float32)[..., :base_boxes.shape[-1]]])
     return MinimalInputs(data_dir, split, records, [*store.graphs, *edited.graphs],
                          sp.num_images, sp.num_captions, sp.captions_per_image,
-                         {k: n for n, k in enumerate(text_side)}, ImageRows(feats, all_boxes))
+                         {k: n for n, k in enumerate(text_side)},
+                         ImageTable.from_arrays(feats, all_boxes))
 
 
 def negative_rows(inputs: MinimalInputs, k: int) -> tuple[int, int]:
@@ -93,7 +96,7 @@ def negative_rows(inputs: MinimalInputs, k: int) -> tuple[int, int]:
 
 def measure(run: Run, inputs: MinimalInputs, *, batch_size: int = 128,
             device: str = "cpu", part_levels: bool = True) -> dict[str, dict[str, float]]:
-    """results.json of one trained run (ssamt.train.run.load_run): {edit type: {SCORES...,
+    """results.json of one trained run (ssamt.train.trained_run.load_run): {edit type: {SCORES...,
     "localized", "n"}}, with the run's Eq. 5 weights and max_tokens."""
     return measure_with_chance(run, inputs, batch_size=batch_size, device=device,
                                part_levels=part_levels)[0]
@@ -106,10 +109,6 @@ def measure_with_chance(run: Run, inputs: MinimalInputs, *, batch_size: int = 12
     part_levels: judge each part against its level on training pairs
     (ssamt.pipelines.part_levels: from the data folder's train split when it is the run's,
     else cached beside the checkpoint); False: its type's mean in the image's own captions."""
-    from ssamt.data.synth.edits import EDIT_TYPES
-    from ssamt.data.tables import TextTable
-    from ssamt.pipelines.part_levels import part_levels_for
-
     model, vocab, max_tokens = run.model, run.vocab, run.max_tokens
     mu1, mu2 = run.eq5_weights()
     texts = TextTable(inputs.graphs, vocab, max_tokens=max_tokens)
@@ -119,11 +118,11 @@ def measure_with_chance(run: Run, inputs: MinimalInputs, *, batch_size: int = 12
     imgs = sorted({r["image"] for r in inputs.records})
     own_img = np.repeat(imgs, K)
     own_cap = (own_img * K + np.tile(np.arange(K), len(imgs))).astype(np.int64)
-    own = score_pairs(model, inputs.images, texts, inputs.graphs, own_img, own_cap, mu1, mu2, **kw)
+    own = score_parts(model, inputs.images, texts, inputs.graphs, own_img, own_cap, mu1, mu2, **kw)
     at = {int(c): n for n, c in enumerate(own_cap)}
     # pass 2: the negatives
     rows = np.array([negative_rows(inputs, k) for k in range(len(inputs.records))], np.int64)
-    neg = score_pairs(model, inputs.images, texts, inputs.graphs, rows[:, 0], rows[:, 1],
+    neg = score_parts(model, inputs.images, texts, inputs.graphs, rows[:, 0], rows[:, 1],
                       mu1, mu2, **kw)
     levels = part_levels_for(run, inputs.data_dir, batch_size=batch_size,
                              device=device) if part_levels else None
@@ -140,14 +139,12 @@ def measure_with_chance(run: Run, inputs: MinimalInputs, *, batch_size: int = 12
             {e: float(100 * chance[edits == e].mean()) for e in EDIT_TYPES if (edits == e).any()})
 
 
-def _judged(inputs: MinimalInputs, own: Scored, at: dict[int, int], record: dict[str, Any],
+def _judged(inputs: MinimalInputs, own: ScoredParts, at: dict[int, int], record: dict[str, Any],
             graph: CaptionGraph, parts: list, levels: Any) -> list:
     """The negative's parts with their references, as `ssamt explain` sets them: with part
     levels, their level on training pairs; for a type they lack (or without them) the type
     means of the image's own captions against the original image, less any caption with the
     judged text (an image-side edit's caption is one of them)."""
-    from ssamt.pipelines.explain import reference_levels, with_references
-
     K = inputs.captions_per_image
     lines = range(record["image"] * K, (record["image"] + 1) * K)
     ref_parts = [p for c in lines if inputs.graphs[c].text != graph.text
@@ -159,13 +156,6 @@ def scene_truth_recalls(run: Run, data_dir: str | Path, split: str, k: int, *,
                         device: str = "cpu") -> dict[str, Any] | None:
     """Standard and scene-truth R@K of the dual encoder and of Eq. 5 re-ranking of the top k
     (ssamt.retrieval.scene_truth.truth_recalls) on the whole split; None without specs."""
-    from ssamt.data.precomp import open_split
-    from ssamt.data.split_labels import labels_for_split
-    from ssamt.data.tables import ImageTable, TextTable
-    from ssamt.retrieval.encode import encode_gallery
-    from ssamt.retrieval.rerank import two_stage
-    from ssamt.retrieval.scene_truth import split_truth, truth_recalls
-
     truth = split_truth(data_dir, split)
     if truth is None:
         return None

@@ -3,7 +3,7 @@
     train_all(setup, runs, fractions, jobs=8)
 
 The runs are exactly those `run_ablation`, `train_pm_models` and `run_data_fraction` train one
-after another (runs.py): phase 1 of each group first, then phase 2 of each variant from its
+after another (trainings.py): phase 1 of each group first, then phase 2 of each variant from its
 group's phase 1. Each job is its own process (spawn) that loads its own data and writes only
 its own run folder, so a stopped call resumes as the sequential analyses do, and the report
 commands afterwards find every run trained. On a GPU box the steps of these small models are
@@ -21,13 +21,18 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from ssamt.errors import SsamtError
-from ssamt.pipelines.analysis.runs import (
+from ssamt.pipelines.analysis.trainings import (
     VARIANTS,
     TrainSetup,
     data_for_fraction,
+    ensure_phase1,
+    ensure_phase2,
     group_name,
     load_training_data,
+    run_config,
 )
 
 
@@ -41,7 +46,7 @@ class Job:
 
     @property
     def name(self) -> str:
-        return f"{group_name(self.use_phrases, self.fraction)}/{self.variant or 'intra'}"
+        return f"{group_name(self.use_phrases, self.fraction)}/{self.variant or 'phase1'}"
 
 
 def plan_jobs(fractions) -> tuple[list[Job], list[Job]]:
@@ -55,9 +60,6 @@ def plan_jobs(fractions) -> tuple[list[Job], list[Job]]:
 def run_job(setup: TrainSetup, runs: Path, job: Job, subset_seed: int, threads: int,
             log_path: Path | None = None) -> str:
     """Train one job's run folder (skipped when done) -> a one-line status."""
-    import torch
-
-    from ssamt.pipelines.analysis.runs import ensure_intra, ensure_variant, run_config
 
     if log_path is not None:  # a worker: its output goes to its own log, not the terminal
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,9 +71,9 @@ def run_job(setup: TrainSetup, runs: Path, job: Job, subset_seed: int, threads: 
     data = data_for_fraction(setup, load_training_data(setup), job.fraction, subset_seed)
     group = runs / group_name(job.use_phrases, job.fraction)
     if job.variant is None:
-        return ensure_intra(run_config(setup, job.use_phrases, None), *data, group / "intra", setup)
-    result = ensure_variant(run_config(setup, job.use_phrases, job.variant), *data,
-                            group / "intra", group / job.variant, setup)
+        return ensure_phase1(run_config(setup, job.use_phrases, None), *data, group / "phase1", setup)
+    result = ensure_phase2(run_config(setup, job.use_phrases, job.variant), *data,
+                            group / "phase1", group / job.variant, setup)
     final = result.get("reranked", result["intra"])
     return f"test RSum {final['rsum']:.1f} (stage 1 {result['intra']['rsum']:.1f})"
 

@@ -4,7 +4,7 @@ For every positive test pair (I_i, T_i) one negative is drawn at random (seeded)
 - i2t: another caption T_j of another image -> negative pair (I_i, T_j);
 - t2i: another image I_k -> negative pair (I_k, T_i).
 
-Scores, each from the inter-encoder run on the pair itself (DESIGN.md section 2):
+Scores, each from the inter-encoder run on the pair itself (docs/DESIGN.md section 2):
 - global:  s_G = cos(h^I, h^T)                      (Eq. 1, L1; s_A = cos(a^I, a^T) also kept)
 - local:   s_P + s_R                                  (Eq. 2, L2: both local terms; each alone too)
 - phrase:  Eq. 3 (L3) read as a classifier on the negative pair: with the labels of the
@@ -30,6 +30,11 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED, PhraseMarks
+from ssamt.losses import PART_TYPE_NAMES, part_types, per_type_sums
+from ssamt.model.scores import masked_mean
+from ssamt.retrieval.pair_scores import score_pairs
 
 SCORES = ("s_A", "s_G", "s_P", "s_R")
 
@@ -81,42 +86,36 @@ def sample_test_negatives(caption_image: np.ndarray, num_images: int,
     return neg_cap, neg_img
 
 
-@torch.no_grad()
-def pair_scores(model, images, texts, img_idx: np.ndarray, cap_idx: np.ndarray, labels=None,
-                batch_size: int = 128, device: str = "cpu") -> dict[str, np.ndarray]:
-    """Scores of the pairs (img_idx[b], cap_idx[b]): s_A, s_G, s_P, s_R and, with `labels`
-    (.image_labels(i)), the Eq. 3 means over matched / mismatched parts ("pm_pos", "pm_neg",
-    "pm_valid") of each caption against the labels of its pair's image."""
-    from ssamt.losses import part_types
-    from ssamt.model.scores import s_global, s_phrase, s_region
-
-    model.eval()
-    out: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(img_idx), batch_size):
-        ii, cc = img_idx[start:start + batch_size], cap_idx[start:start + batch_size]
-        ib, tb = images.batch(ii).to(device), texts.batch(cc).to(device)
-        inter = model.inter(ib, tb)
-        got = {"s_A": s_global(model.encode_images(ib), model.encode_texts(tb)),
-               "s_G": s_global(inter.h_img, inter.h_txt),
-               "s_P": s_phrase(inter), "s_R": s_region(inter)}
-        if labels is not None:
-            marks = texts.marks(cc, [labels.image_labels(int(i)) for i in ii]).to(device)
-            got.update(_phrase_scores(inter, marks, part_types(tb.phrase_types, tb.token_mask)))
-        for key, value in got.items():
-            out.setdefault(key, []).append(value.detach().cpu().numpy())
-    return {key: np.concatenate(parts) for key, parts in out.items()}
+def labeled_pair_scores(model, images, texts, img_idx: np.ndarray, cap_idx: np.ndarray,
+                        labels=None, batch_size: int = 128,
+                        device: str = "cpu") -> dict[str, np.ndarray]:
+    """Scores of the pairs (img_idx[b], cap_idx[b]) (retrieval.pair_scores): s_A, s_G, s_P,
+    s_R and, with `labels` (.image_labels(i)), the Eq. 3 means over matched / mismatched
+    parts ("pm_pos", "pm_neg", "pm_valid") of each caption against the labels of its pair's
+    image."""
+    pairs = np.stack([np.asarray(img_idx), np.asarray(cap_idx)], axis=1)
+    scored = score_pairs(model, images, texts, pairs, parts=labels is not None,
+                         batch_size=batch_size, device=device)
+    out = {name: getattr(scored.scores, name).numpy() for name in SCORES}
+    if labels is not None:
+        marks = texts.marks(cap_idx, [labels.image_labels(int(i)) for i in img_idx])
+        kept = texts.batch(cap_idx)  # the kept phrases' types, padded like the marks
+        cos = torch.cat([scored.phrases[:, :marks.phrase_marks.shape[1]],
+                         scored.words[:, :marks.token_marks.shape[1]]], 1)
+        types = part_types(kept.phrase_types, kept.token_mask)
+        out.update({k: v.numpy() for k, v in _phrase_scores(cos, marks, types).items()})
+    return out
 
 
-def _phrase_scores(inter, marks, types: torch.Tensor) -> dict[str, torch.Tensor]:
+def _phrase_scores(cos: torch.Tensor, marks: PhraseMarks,
+                   types: torch.Tensor) -> dict[str, torch.Tensor]:
     """Eq. 3 read as a classifier, overall (pm_*) and per part type (pm_type_*, (B, 4)),
-    plus every labeled part's score, type and mark (part_*, flat) for the within-type AUC."""
-    from ssamt.data.batch import MARK_MATCHED, MARK_MISMATCHED
-    from ssamt.losses import per_type_sums
-    from ssamt.model.scores import masked_mean, part_scores
-
-    cos, comb = part_scores(inter), marks.combined()
-    pos = (comb == MARK_MATCHED) & inter.H_txt_mask
-    neg = (comb == MARK_MISMATCHED) & inter.H_txt_mask
+    plus every labeled part's score, type and mark (part_*, flat) for the within-type AUC.
+    cos: (B, P + L) part scores, NaN where the model has no output."""
+    seen = torch.isfinite(cos)
+    cos, comb = cos.nan_to_num(0.0), marks.combined()
+    pos = (comb == MARK_MATCHED) & seen
+    neg = (comb == MARK_MISMATCHED) & seen
     sums, counts = per_type_sums(cos, torch.stack([pos, neg], 1), types)  # (B, 2, 4) each
     (pos_sum, neg_sum), (pos_cnt, neg_cnt) = sums.unbind(1), counts.unbind(1)
     labeled = pos | neg
@@ -129,8 +128,6 @@ def _phrase_scores(inter, marks, types: torch.Tensor) -> dict[str, torch.Tensor]
 
 def per_type_table(scores: dict[str, np.ndarray], direction: str) -> dict[str, Any]:
     """Per-type phrase accuracy, pairs counted and within-type AUC of one direction."""
-    from ssamt.losses import PART_TYPE_NAMES
-
     out: dict[str, Any] = {}
     for t, name in enumerate(PART_TYPE_NAMES):
         acc, n = phrase_accuracy(scores["pm_type_pos"][:, t], scores["pm_type_neg"][:, t],
@@ -146,8 +143,8 @@ def per_type_table(scores: dict[str, np.ndarray], direction: str) -> dict[str, A
 
 def accuracy_table(pos: dict[str, np.ndarray], neg_txt: dict[str, np.ndarray],
                    neg_img: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Accuracies (%) of every score in both directions, from pair_scores of the positives,
-    the negative-caption pairs (i2t) and the negative-image pairs (t2i)."""
+    """Accuracies (%) of every score in both directions, from labeled_pair_scores of the
+    positives, the negative-caption pairs (i2t) and the negative-image pairs (t2i)."""
     acc: dict[str, Any] = {}
     for d, neg in (("i2t", neg_txt), ("t2i", neg_img)):
         acc[f"global (s_G) ({d})"] = pairwise_accuracy(pos["s_G"], neg["s_G"])
@@ -172,7 +169,7 @@ def pm_accuracy(model, images, texts, caption_image: np.ndarray, labels, *, seed
         caps = np.sort(np.random.default_rng(seed + 1).choice(caps, max_pairs, replace=False))
     imgs = np.asarray(caption_image, dtype=np.int64)[caps]
     kw = {"labels": labels, "batch_size": batch_size, "device": device}
-    pos = pair_scores(model, images, texts, imgs, caps, **kw)
-    neg_txt = pair_scores(model, images, texts, imgs, neg_cap[caps], **kw)
-    neg_i = pair_scores(model, images, texts, neg_img[caps], caps, **kw)
+    pos = labeled_pair_scores(model, images, texts, imgs, caps, **kw)
+    neg_txt = labeled_pair_scores(model, images, texts, imgs, neg_cap[caps], **kw)
+    neg_i = labeled_pair_scores(model, images, texts, neg_img[caps], caps, **kw)
     return {"pairs": len(caps), "seed": seed, "accuracy": accuracy_table(pos, neg_txt, neg_i)}

@@ -55,7 +55,7 @@ def recall_cells(m: dict[str, float]) -> list[str]:
 
 def save_figure(fig, path: Path) -> Path:
     """fig as a PNG written atomically; the figure is closed."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy import, only when plotting
 
     with atomic_open(path, "wb", encoding=None) as handle:
         fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
@@ -64,10 +64,10 @@ def save_figure(fig, path: Path) -> Path:
 
 
 def pyplot():
-    import matplotlib
+    import matplotlib  # heavy import, only when plotting
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy import, only when plotting
 
     return plt
 

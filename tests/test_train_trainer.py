@@ -11,7 +11,7 @@ from ssamt.labels.graph import CaptionGraph, Phrase
 from ssamt.train.checkpoint import load_checkpoint
 from ssamt.train.config import load_config
 from ssamt.train.data import SplitData, build_vocab
-from ssamt.train.run import load_run
+from ssamt.train.trained_run import load_run
 
 COLORS = ["red", "blue", "green", "white"]
 ANIMALS = ["dog", "cat", "horse", "bird"]
@@ -83,7 +83,7 @@ TINY = ["model.d_model=16", "model.n_heads=2", "model.n_layers=1", "model.d_ffn=
 
 
 def _train(tmp_path, run, **kwargs):
-    from ssamt.train.runner import train
+    from ssamt.train.trainer import train
 
     data, vocab = tiny_data(tmp_path / "data")
     cfg = load_config("synthetic", TINY)
@@ -92,29 +92,30 @@ def _train(tmp_path, run, **kwargs):
 
 def test_both_phases_write_checkpoints_and_metrics(tmp_path):
     out = _train(tmp_path, "run")
-    assert out["intra"]["state"]["done"] and out["inter"]["state"]["step"] == 5
-    assert {"L1", "L2", "L3", "loss"} <= set(out["inter"]["train"])
-    assert "rsum" in out["inter"]["eval"] and "intra_rsum" in out["inter"]["eval"]
+    assert out["phase1"]["state"]["done"] and out["phase2"]["state"]["step"] == 5
+    assert {"L1", "L2", "L3", "loss"} <= set(out["phase2"]["train"])
+    assert "rsum" in out["phase2"]["eval"] and "intra_rsum" in out["phase2"]["eval"]
     run = tmp_path / "run"
     for name in ("best.pt", "last.pt", "phase1.pt", "metrics.jsonl", "config.yaml"):
         assert (run / name).is_file(), name
     last = load_checkpoint(run / "last.pt")
-    assert last["state"]["phase"] == "inter" and "optimizer" in last and "scheduler" in last
+    assert last["state"]["phase"] == "phase2" and "optimizer" in last and "scheduler" in last
     assert "optimizer" not in load_checkpoint(run / "best.pt")
     opened = load_run(run)
     assert len(opened.vocab) == last["model_config"]["vocab_size"] and opened.config.loss.mu1 == 0.3
-    assert not opened.model.training and opened.phase == "inter" and opened.path == run / "best.pt"
+    assert not opened.model.training and opened.phase == "phase2" and opened.path == run / "best.pt"
     with pytest.raises(SsamtError, match="--resume"):
         _train(tmp_path, "run")
 
 
 @pytest.mark.parametrize("crash_at", [3, 11])  # mid phase 1, mid phase 2
 def test_resume_matches_straight_run(tmp_path, monkeypatch, crash_at):
-    from ssamt.train import phase1, phase2
+    from ssamt.train import phase1
+    from ssamt.train.recipes.ssamt import SsamtRecipe
 
     _train(tmp_path, "straight")
     calls = {"n": 0}
-    originals = (phase1.intra_inputs, phase2.inter_inputs)
+    originals = (phase1.intra_batch, SsamtRecipe.batch)
 
     def counting(original):
         def wrapped(*args, **kwargs):
@@ -124,12 +125,12 @@ def test_resume_matches_straight_run(tmp_path, monkeypatch, crash_at):
             return original(*args, **kwargs)
         return wrapped
 
-    monkeypatch.setattr(phase1, "intra_inputs", counting(originals[0]))
-    monkeypatch.setattr(phase2, "inter_inputs", counting(originals[1]))
+    monkeypatch.setattr(phase1, "intra_batch", counting(originals[0]))
+    monkeypatch.setattr(SsamtRecipe, "batch", counting(originals[1]))
     with pytest.raises(KeyboardInterrupt):
         _train(tmp_path, "crashed")
-    monkeypatch.setattr(phase1, "intra_inputs", originals[0])
-    monkeypatch.setattr(phase2, "inter_inputs", originals[1])
+    monkeypatch.setattr(phase1, "intra_batch", originals[0])
+    monkeypatch.setattr(SsamtRecipe, "batch", originals[1])
     _train(tmp_path, "crashed", resume=True)
     a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "crashed" / "last.pt")["model"]
@@ -139,16 +140,16 @@ def test_resume_matches_straight_run(tmp_path, monkeypatch, crash_at):
 
 def test_phase_inter_alone_needs_phase1(tmp_path):
     with pytest.raises(SsamtError, match="phase1.pt"):
-        _train(tmp_path, "empty", phase="inter")
-    _train(tmp_path, "p1", phase="intra")
+        _train(tmp_path, "empty", phase="phase2")
+    _train(tmp_path, "p1", phase="phase1")
     assert not (tmp_path / "p1" / "last.pt").exists() or \
-        load_checkpoint(tmp_path / "p1" / "last.pt")["state"]["phase"] == "intra"
-    out = _train(tmp_path, "p1", phase="inter")
-    assert out["inter"]["state"]["done"]
+        load_checkpoint(tmp_path / "p1" / "last.pt")["state"]["phase"] == "phase1"
+    out = _train(tmp_path, "p1", phase="phase2")
+    assert out["phase2"]["state"]["done"]
 
 
 def test_phase2_stores_eq5_weights_chosen_on_dev(tmp_path):
-    from ssamt.train.run import eq5_weights
+    from ssamt.train.trained_run import eq5_weights
 
     out = _train(tmp_path, "run")
     chosen = out["eq5"]
@@ -157,8 +158,8 @@ def test_phase2_stores_eq5_weights_chosen_on_dev(tmp_path):
         assert load_checkpoint(tmp_path / "run" / name)["eq5"]["mu1"] == chosen["mu1"]
     opened = load_run(tmp_path / "run")
     assert opened.eq5_weights() == eq5_weights(opened.settings()) == (chosen["mu1"], chosen["mu2"])
-    off = load_config("synthetic", [*TINY, "eval.select_mu=false"])
-    from ssamt.train.runner import train
+    off = load_config("synthetic", [*TINY, "recipe=paper"])  # keeps the config's weights
+    from ssamt.train.trainer import train
 
     data, vocab = tiny_data(tmp_path / "data2")
     assert train(off, data, data, vocab, tmp_path / "off", progress=False).get("eq5") is None
@@ -166,8 +167,8 @@ def test_phase2_stores_eq5_weights_chosen_on_dev(tmp_path):
 
 
 def test_a_checkpoint_from_before_the_one_schema_still_opens(tmp_path):
-    """Checkpoints written before issues 10 and 13: the train config's model section had no
-    data sizes, the loss section no phase-2 switches, and there is no "eq5" entry."""
+    """Checkpoints of the earliest format: the train config's model section had no data
+    sizes, the loss section no phase-2 keys, there is no recipe and no "eq5" entry."""
     from ssamt.data.vocab import Vocab
     from ssamt.model import SSAMT, ModelConfig
     from ssamt.train.checkpoint import save_checkpoint
@@ -185,17 +186,18 @@ def test_a_checkpoint_from_before_the_one_schema_still_opens(tmp_path):
     save_checkpoint(tmp_path / "best.pt", {
         "train_config": old_train_config, "model_config": model_config.to_dict(),
         "vocab": vocab.to_dict(), "model": SSAMT(model_config).state_dict(),
-        "state": {"phase": "inter"}})
+        "state": {"phase": "phase2"}})
     run = load_run(tmp_path)
     assert run.model.config == model_config and run.max_tokens == 16
-    assert run.config.model.vocab_size is None and run.config.loss.hard_negatives_from == 0.5
+    assert run.config.model.vocab_size is None and run.config.loss.random_partner_share == 0.5
+    assert run.config.recipe == "ssamt"
     assert run.eq5 is None and run.eq5_weights() == (0.3, 0.1)  # the config's, no dev choice
     assert "training config" in run.describe_eq5()
 
 
 def test_batches_are_built_ahead_only_when_the_model_is_not_on_the_cpu(tmp_path):
     from ssamt.train.distributed import DistInfo
-    from ssamt.train.runner import _make_context
+    from ssamt.train.trainer import _make_context
 
     cfg = load_config("synthetic", TINY)
     for device, ahead in (("cpu", False), ("cuda", True)):

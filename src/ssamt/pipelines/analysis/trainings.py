@@ -4,8 +4,8 @@ The variants of the paper's ablations differ only in the phase-2 losses (Eq. 4 w
 for Table 3, in `model.use_phrases`. Phase 1 (intra encoders, L0) does not see lambda2 or
 lambda3, so the variants of one group start phase 2 from one shared phase-1 run:
 
-    RUNS/<group>/intra/        phase 1 (train(phase="intra"))
-    RUNS/<group>/<variant>/    phase 2 from a copy of intra/phase1.pt, then test.json
+    RUNS/<group>/phase1/       phase 1 (train(phase="phase1"))
+    RUNS/<group>/<variant>/    phase 2 from a copy of phase1/phase1.pt, then test.json
 
 A stopped analysis resumes: a run with test.json is skipped, a run with last.pt is resumed
 (the runner's --resume), anything else starts fresh. A run folder is only reused for the
@@ -15,6 +15,7 @@ split's fingerprint in test.json); otherwise the analysis stops with one line.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,24 @@ from typing import Any
 
 import numpy as np
 
-from ssamt.errors import SsamtError
+from ssamt.data.fingerprint import data_fingerprint, split_fingerprint
+from ssamt.data.precomp import available_splits
+from ssamt.data.tables import ImageTable, TextTable
+from ssamt.errors import ConfigError, SsamtError
 from ssamt.fileio import atomic_open, write_json
+from ssamt.pipelines.evaluation import evaluate_run
+from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME
+from ssamt.train.config import TrainConfig, load_config, read_yaml
+from ssamt.train.data import SplitData, build_vocab, load_split, load_train_dev
+from ssamt.train.run_folder import check_same_data, lock_run, read_data_identity
+from ssamt.train.trained_run import load_run
+from ssamt.train.trainer import phase2_done, start_point, train
+from ssamt.train.validate import validate_config
 
 # Phase-2 loss switches: weights set to 0 for the terms switched off (same model, same data).
 VARIANTS: dict[str, list[str]] = {
-    # the role contrast (LR) is phrase matching too: off wherever L3 is
-    "gm": ["loss.lambda2=0", "loss.lambda3=0", "loss.lambda_role=0"],  # MT+GM: L1 only
-    "lm": ["loss.lambda3=0", "loss.lambda_role=0"],                     # +LM: L1 + L2
+    "gm": ["loss.lambda2=0", "loss.lambda3=0"],  # MT+GM: L1 only
+    "lm": ["loss.lambda3=0"],                     # +LM: L1 + L2
     "pm": [],                                     # +PM: L1 + L2 + L3 (full SSAMT)
 }
 TEST_NAME = "test.json"
@@ -52,12 +63,11 @@ def group_name(use_phrases: bool, fraction: float = 1.0) -> str:
     return name if fraction >= 1.0 else f"{name}-frac{fraction:.2f}"
 
 
-def run_config(setup: TrainSetup, use_phrases: bool, variant: str | None):
-    """TrainConfig of phase 1 (variant None) or of one phase-2 variant."""
-    from ssamt.train.config import load_config
-    from ssamt.train.validate import validate_config
-
-    extra = [f"model.use_phrases={str(use_phrases).lower()}"]
+def run_config(setup: TrainSetup, use_phrases: bool, variant: str | None,
+               overrides: tuple[str, ...] | list[str] = ()) -> TrainConfig:
+    """TrainConfig of phase 1 (variant None) or of one phase-2 variant, with `overrides`
+    after the setup's own (a seed, a recipe)."""
+    extra = [f"model.use_phrases={str(use_phrases).lower()}", *overrides]
     if variant is not None:
         extra += VARIANTS[variant]
     cfg = load_config(setup.config, [*setup.overrides, *extra])
@@ -69,10 +79,6 @@ def check_same_config(run_dir: Path, cfg, train_data=None) -> None:
     """A run folder is only reused for the config it was trained with, and the data. The
     saved config.yaml is compared as a config (keys the code added since, at their
     defaults, do not count as a difference), not as text."""
-    from ssamt.errors import ConfigError
-    from ssamt.train.config import TrainConfig, read_yaml
-    from ssamt.train.runfolder import check_same_data, read_data_identity
-
     saved = run_dir / "config.yaml"
     try:
         same = not saved.is_file() or TrainConfig.from_dict(read_yaml(saved)) == cfg
@@ -82,20 +88,17 @@ def check_same_config(run_dir: Path, cfg, train_data=None) -> None:
         raise SsamtError(f"{run_dir} was trained with another config (see its config.yaml); "
                          "pass another --runs folder or the same --config/--set")
     if train_data is not None:
-        check_same_data(read_data_identity(run_dir), train_data.fingerprint, run_dir,
+        check_same_data(read_data_identity(run_dir), train_data.split, run_dir,
                         "reuse it (pass another --runs folder)")
 
 
-def ensure_intra(cfg, train_data, dev_data, vocab, run_dir: Path, setup: TrainSetup) -> str:
+def ensure_phase1(cfg, train_data, dev_data, vocab, run_dir: Path, setup: TrainSetup) -> str:
     """Phase 1 into run_dir unless its phase1.pt exists -> 'skipped' / 'resumed' / 'trained'."""
-    from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME
-    from ssamt.train.runner import train
-
     check_same_config(run_dir, cfg, train_data)
     if (run_dir / PHASE1_NAME).is_file():
         return "skipped"
     resume = (run_dir / LAST_NAME).is_file()
-    train(cfg, train_data, dev_data, vocab, run_dir, phase="intra", resume=resume,
+    train(cfg, train_data, dev_data, vocab, run_dir, phase="phase1", resume=resume,
           device=setup.device, progress=setup.progress)
     if not (run_dir / PHASE1_NAME).is_file():
         raise SsamtError(f"{run_dir}: phase 1 ended without phase1.pt; delete the folder and rerun")
@@ -107,21 +110,15 @@ def _copy_atomic(src: Path, dst: Path) -> None:
         shutil.copyfileobj(fin, fout, 1 << 24)
 
 
-def ensure_variant(cfg, train_data, dev_data, vocab, intra_dir: Path, run_dir: Path,
+def ensure_phase2(cfg, train_data, dev_data, vocab, phase1_dir: Path, run_dir: Path,
                    setup: TrainSetup) -> dict[str, Any]:
-    """Phase 2 of one variant from intra_dir/phase1.pt, then its test recall (cached).
+    """Phase 2 of one variant from phase1_dir/phase1.pt, then its test recall (cached).
 
     A started variant's last.pt is read once, under the run folder's lock: that copy says
-    whether phase 2 finished and is where `train` continues from (runner.start_point)."""
-    from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME
-    from ssamt.train.runfolder import lock_run
-    from ssamt.train.runner import start_point, train
-
+    whether phase 2 finished and is where `train` continues from (trainer.start_point)."""
     check_same_config(run_dir, cfg, train_data)
     if (run_dir / TEST_NAME).is_file():
-        import json
 
-        from ssamt.data.fingerprint import data_fingerprint
 
         cached = json.loads((run_dir / TEST_NAME).read_text(encoding="utf-8"))
         if (cached.get("test_images", 0) == setup.test_images
@@ -129,28 +126,20 @@ def ensure_variant(cfg, train_data, dev_data, vocab, intra_dir: Path, run_dir: P
             return cached
     with lock_run(run_dir):  # train takes it again (re-entrant): nothing changes in between
         resume = (run_dir / LAST_NAME).is_file()
-        start = start_point(run_dir, "inter", resume=True) if resume else None
-        if start is None or not _finished(start.settings):  # else only the test is missing
+        start = start_point(run_dir, "phase2", resume=True) if resume else None
+        if start is None or not phase2_done(start.settings):  # else only the test is missing
             if not resume:
-                _copy_atomic(intra_dir / PHASE1_NAME, run_dir / PHASE1_NAME)
-            train(cfg, train_data, dev_data, vocab, run_dir, phase="inter", resume=resume,
+                _copy_atomic(phase1_dir / PHASE1_NAME, run_dir / PHASE1_NAME)
+            train(cfg, train_data, dev_data, vocab, run_dir, phase="phase2", resume=resume,
                   device=setup.device, progress=setup.progress, start=start)
-    return evaluate_run(run_dir, setup, cfg.eval.rerank_k)
+    return record_test_recall(run_dir, setup, cfg.eval.rerank_k)
 
 
-def _finished(payload: dict) -> bool:
-    return payload["state"]["phase"] == "inter" and payload["state"]["done"]
-
-
-def evaluate_run(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
+def record_test_recall(run_dir: Path, setup: TrainSetup, k: int) -> dict[str, Any]:
     """Stage-1 and re-ranked test recall of the run's best.pt (the `ssamt evaluate` path),
-    written to test.json."""
-    from ssamt.data.fingerprint import data_fingerprint
-    from ssamt.pipelines.evaluation import evaluate_run as evaluate
-    from ssamt.train.run import load_run
-
-    result = evaluate(load_run(run_dir, setup.device), setup.data_dir, "test", k=k,
-                      device=setup.device, test_images=setup.test_images)
+    written to test.json with the test split's fingerprint."""
+    result = evaluate_run(load_run(run_dir, setup.device), setup.data_dir, "test", k=k,
+                          device=setup.device, test_images=setup.test_images)
     result.pop("folds", None)
     result["test_images"] = setup.test_images
     # the whole test split (test_images says the part)
@@ -198,10 +187,6 @@ def subset_train(train_data, keep: np.ndarray, min_count: int):
     """-> (SplitData of the kept images with all their captions, vocabulary of the subset).
 
     The vocabulary is rebuilt from the subset's captions, as training on less data would."""
-    from ssamt.data.fingerprint import split_fingerprint
-    from ssamt.data.tables import ImageTable, TextTable
-    from ssamt.train.data import SplitData, build_vocab
-
     rows, c2i = subset_captions(train_data.caption_image, keep)
     graphs = [train_data.texts.graphs[j] for j in rows]
     vocab = build_vocab(graphs, min_count)
@@ -218,17 +203,12 @@ def subset_train(train_data, keep: np.ndarray, min_count: int):
 
 def load_training_data(setup: TrainSetup):
     """(train with labels, dev, vocab) of the data folder, loaded once per analysis."""
-    from ssamt.train.data import load_train_dev
-
     return load_train_dev(setup.data_dir, run_config(setup, True, None), None, setup.progress)
 
 
 def dev_for(setup: TrainSetup, vocab):
     """The whole dev split encoded with `vocab`, or None (the runner takes its first
     eval.max_images for the epoch evaluations and more to choose Eq. 5's weights)."""
-    from ssamt.data.precomp import available_splits
-    from ssamt.train.data import load_split
-
     if "dev" not in available_splits(setup.data_dir):
         return None
     cfg = run_config(setup, True, None)

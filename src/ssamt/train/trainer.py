@@ -20,6 +20,9 @@ import torch
 
 from ssamt.errors import RunFolderError, SsamtError
 from ssamt.fileio import write_text
+from ssamt.model.ssamt import SSAMT
+from ssamt.retrieval.eq5_select import select_eq5_weights
+from ssamt.retrieval.evaluate import evaluate_tables
 from ssamt.train.checkpoint import (
     BEST_NAME,
     LAST_NAME,
@@ -44,12 +47,13 @@ from ssamt.train.distributed import (
 from ssamt.train.engine import RunContext, TrainState, run_phase
 from ssamt.train.logging import MetricsLogger
 from ssamt.train.phase1 import IntraObjective, intra_task
-from ssamt.train.phase2 import InterObjective, InterOptions, inter_task
-from ssamt.train.runfolder import check_same_data, lock_run, write_data_identity
+from ssamt.train.phase2 import phase2_task
+from ssamt.train.recipes import build_recipe
+from ssamt.train.run_folder import check_same_data, lock_run, write_data_identity
 from ssamt.train.schedule import build_optimizer, build_scheduler
 from ssamt.train.validate import validate_config
 
-PHASES = ("intra", "inter", "both")
+PHASES = ("phase1", "phase2", "both")
 
 
 def seed_everything(seed: int) -> None:
@@ -58,10 +62,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_model(cfg: TrainConfig, vocab_size: int, data: SplitData):
-    """SSAMT from the config's architecture plus the data's sizes (filled in here only)."""
-    from ssamt.model.ssamt import SSAMT
-
+def build_model(cfg: TrainConfig, vocab_size: int, data: SplitData) -> SSAMT:
+    """SSAMT from the config's architecture (its recipe's: cfg.model.grounding) plus the
+    data's sizes (filled in here only)."""
     return SSAMT(cfg.model.with_data(vocab_size=vocab_size, d_region=data.feature_dim,
                                      d_box=data.box_dim))
 
@@ -70,8 +73,6 @@ def dev_evaluator(model, dev: SplitData | None, cfg: TrainConfig, device: torch.
     """() -> dev R@K: intra similarity (k=0, phase 1) or two-stage re-ranking (phase 2)."""
     if dev is None or cfg.eval.every_epochs <= 0:
         return None
-    from ssamt.retrieval.evaluate import evaluate_tables
-
     dev = dev.head(cfg.eval.max_images)  # the cheap per-epoch subset
 
     def evaluate() -> dict[str, float]:
@@ -91,10 +92,10 @@ class StartPoint(NamedTuple):
     """Where a run starts, as `start_point` read it from the run folder.
 
     payload:  the checkpoint to start from (None: a new run);
-    first:    the first phase to run ("intra" or "inter");
+    first:    the first phase to run ("phase1" or "phase2");
     stale:    results to clear before training;
     settings: the checkpoint whose train_config and vocab the run continues with: last.pt on
-              resume, phase1.pt for --phase inter (None: a new run, configured by the caller).
+              resume, phase1.pt for phase 2 alone (None: a new run, configured by the caller).
     """
 
     payload: dict | None
@@ -112,30 +113,30 @@ def start_point(run_dir: Path, phase: str, resume: bool, overwrite: bool = False
     if resume:
         last = load_checkpoint(run_dir / LAST_NAME)
         st = last["state"]
-        if st["phase"] == "intra" and not st["done"]:
-            return StartPoint(last, "intra", (), last)
-        if st["phase"] == "intra":  # phase 1 finished: phase 2 starts from phase1.pt
+        if st["phase"] == "phase1" and not st["done"]:
+            return StartPoint(last, "phase1", (), last)
+        if st["phase"] == "phase1":  # phase 1 finished: phase 2 starts from phase1.pt
             phase1 = run_dir / PHASE1_NAME
             start = load_checkpoint(phase1) if phase1.is_file() else last
-            return StartPoint(start, "inter", (), last)
-        return StartPoint(last, "inter", (), last)
+            return StartPoint(start, "phase2", (), last)
+        return StartPoint(last, "phase2", (), last)
     last = run_dir / LAST_NAME
-    if phase == "inter":
+    if phase == "phase2":
         start = load_checkpoint(run_dir / PHASE1_NAME)
-        if last.is_file() and load_checkpoint(last)["state"]["phase"] == "inter":
+        if last.is_file() and load_checkpoint(last)["state"]["phase"] == "phase2":
             if not overwrite:
                 raise RunFolderError(f"{run_dir} already holds phase-2 results (last.pt, "
                                      "best.pt): pass --resume to continue them, --overwrite "
                                      "to train phase 2 again, or choose another --out")
-            return StartPoint(start, "inter", (BEST_NAME, LAST_NAME, "test.json"), start)
-        return StartPoint(start, "inter", (), start)
+            return StartPoint(start, "phase2", (BEST_NAME, LAST_NAME, "test.json"), start)
+        return StartPoint(start, "phase2", (), start)
     if last.exists():
         if not overwrite:
             raise RunFolderError(f"{last} exists: pass --resume to continue that run, "
                                  "--overwrite to start it over, or choose another --out")
-        return StartPoint(None, "intra",
+        return StartPoint(None, "phase1",
                           (BEST_NAME, LAST_NAME, PHASE1_NAME, "metrics.jsonl", "test.json"), None)
-    return StartPoint(None, "intra", (), None)
+    return StartPoint(None, "phase1", (), None)
 
 
 def _clear(run_dir: Path, names: tuple[str, ...]) -> None:
@@ -146,7 +147,7 @@ def _clear(run_dir: Path, names: tuple[str, ...]) -> None:
 def _check_data(run_dir: Path, payload: dict | None, train_data: SplitData, resume: bool) -> None:
     action = "resume it" if resume else "continue it"
     if payload is not None:
-        check_same_data(payload.get("data_fingerprint"), train_data.fingerprint, run_dir, action)
+        check_same_data(payload.get("data_fingerprint"), train_data.split, run_dir, action)
 
 
 def _make_context(run_dir: Path, static: dict, model, info: DistInfo, device, cfg: TrainConfig,
@@ -158,8 +159,8 @@ def _make_context(run_dir: Path, static: dict, model, info: DistInfo, device, cf
                 scheduler if with_optimizer else None))
 
     # Batches are built ahead in a thread only when the model runs elsewhere (a GPU): on a
-    # CPU the thread takes cores from the model's own threads (150 phase-2 updates of the
-    # synthetic preset on the 2-core box: 39.0 s with it, 35.5 s without; BENCHMARKS.md).
+    # CPU the thread takes cores from the model's own threads and slows the step
+    # (BENCHMARKS.md, "The prefetch thread").
     return RunContext(device, info, logger, save, seed=cfg.seed, progress=progress,
                       prefetch=torch.device(device).type != "cpu")
 
@@ -180,10 +181,14 @@ def _run_one(task, phase_cfg, ctx: RunContext, payload: dict | None, model, name
     return out
 
 
-def load_previous_phase(model, state: dict) -> None:
-    """The previous phase's weights into `model`. A phase-1 checkpoint made before the
-    phrase-grounding head existed (model.grounding) lacks it; phase 2 trains the head from
-    its initialization, so only its keys may be missing."""
+def load_previous_phase(model: SSAMT, state: dict) -> None:
+    """The phase-1 weights into `model`. Phase 1 trains the intra part only, so the inter
+    part (the phrase-grounding head included) may come from a phase 1 of the other recipe:
+    phase 2 trains the head from its initialization, and a head the recipe lacks is left
+    out. Every other key must match."""
+    head = tuple(k for k in state if k.startswith("grounding."))
+    if model.grounding is None:
+        state = {k: v for k, v in state.items() if k not in head}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("grounding.") for k in missing):
         model.load_state_dict(state)  # raises, with torch's list of the keys
@@ -195,28 +200,28 @@ def _phase1(model, cfg, train_data, dev_data, device, info, ctx, payload) -> dic
     objective = wrap_ddp(IntraObjective(model, cfg.loss.alpha0), info, device)
     task = intra_task(model, objective, train_data, cfg, device,
                       dev_evaluator(model, dev_data, cfg, device, 0))
-    return _run_one(task, cfg.phase1, ctx, payload, model, "intra")
+    return _run_one(task, cfg.phase1, ctx, payload, model, "phase1")
 
 
 def _phase2(model, cfg, train_data, dev_data, device, info, ctx, payload) -> dict:
     model.freeze_intra()  # paper 3.2: fix the intra-modality model
     for p in model.inter_parameters():
         p.requires_grad_(True)
-    objective = wrap_ddp(InterObjective(model, InterOptions.from_config(cfg)), info, device)
-    # on a GPU every update's batch is a gather there (issue 15); same batches either way
-    task = inter_task(model, objective, train_data.on_device(device), cfg, device,
-                      dev_evaluator(model, dev_data, cfg, device, cfg.eval.rerank_k),
-                      progress=ctx.progress and info.is_main)
-    return _run_one(task, cfg.phase2, ctx, payload, model, "inter")
+    # on a GPU every update's batch is a gather there; the same batches either way
+    recipe = build_recipe(model, train_data.on_device(device), cfg, device,
+                          progress=ctx.progress and info.is_main)
+    task = phase2_task(recipe, model, cfg, lambda module: wrap_ddp(module, info, device),
+                       dev_evaluator(model, dev_data, cfg, device, cfg.eval.rerank_k))
+    return _run_one(task, cfg.phase2, ctx, payload, model, "phase2")
 
 
 def train(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData | None, vocab,
           run_dir: str | Path, *, phase: str = "both", resume: bool = False,
           overwrite: bool = False, device: str = "cpu", progress: bool = True,
           info: DistInfo | None = None, start: StartPoint | None = None) -> dict[str, Any]:
-    """Train; returns {"intra": ..., "inter": ...} with each phase's final state, last epoch
+    """Train; returns {"phase1": ..., "phase2": ...} with each phase's final state, last epoch
     train means, last dev metrics and seconds. Checkpoints and metrics go to `run_dir`,
-    locked for the whole run (ssamt.train.runfolder).
+    locked for the whole run (ssamt.train.run_folder).
 
     start: `start_point(run_dir, phase, resume, overwrite)` as the caller already read it
     while holding the run folder's lock (`ssamt train` reads it once, before loading the
@@ -254,14 +259,14 @@ def _train_locked(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData |
     ctx = _make_context(run_dir, static, model, info, dev, cfg, logger, progress)
     results: dict[str, Any] = {}
     try:
-        if first == "intra" and phase in ("intra", "both"):
-            results["intra"] = _phase1(model, cfg, train_data, dev_data, dev, info, ctx, payload)
+        if first == "phase1" and phase in ("phase1", "both"):
+            results["phase1"] = _phase1(model, cfg, train_data, dev_data, dev, info, ctx, payload)
             keep_best_intra(model, run_dir, info)
-            ctx.save(PHASE1_NAME, TrainState.from_dict(results["intra"]["state"]), None, None, False)
+            ctx.save(PHASE1_NAME, TrainState.from_dict(results["phase1"]["state"]), None, None, False)
             payload = None  # phase 2 continues from the live model
-        if phase in ("inter", "both") and not _finished(payload):
-            results["inter"] = _phase2(model, cfg, train_data, dev_data, dev, info, ctx, payload)
-        if phase in ("inter", "both") and info.is_main:
+        if phase in ("phase2", "both") and not phase2_done(payload):
+            results["phase2"] = _phase2(model, cfg, train_data, dev_data, dev, info, ctx, payload)
+        if phase in ("phase2", "both") and info.is_main:
             results["eq5"] = store_eq5_weights(model, run_dir, dev_data, cfg, dev, logger, progress)
     finally:
         logger.close()
@@ -272,16 +277,15 @@ def _train_locked(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData |
 def store_eq5_weights(model, run_dir: Path, dev: SplitData | None, cfg: TrainConfig,
                       device: torch.device, logger: MetricsLogger,
                       progress: bool) -> dict[str, Any] | None:
-    """Choose Eq. 5's mu1 / mu2 on dev with the phase-2 model of best.pt and store them in
-    best.pt and last.pt ("eq5"), where evaluate and explain read them (paper: tuned per
-    dataset). Skipped without a dev split, with eval.select_mu false, or when done before."""
-    from ssamt.retrieval.eq5_select import select_eq5_weights
-
+    """The ssamt recipe: choose Eq. 5's mu1 / mu2 on dev with the phase-2 model of best.pt
+    and store them in best.pt and last.pt ("eq5"), where evaluate and explain read them (the
+    paper tunes them per dataset; its recipe keeps the config's). Skipped without a dev
+    split, for the paper recipe, or when done before."""
     best = run_dir / BEST_NAME
-    if dev is None or not cfg.eval.select_mu or not best.is_file():
+    if dev is None or not cfg.selects_eq5_weights or not best.is_file():
         return None
     payload = load_checkpoint(best)
-    if payload["state"]["phase"] != "inter":
+    if payload["state"]["phase"] != "phase2":
         return None
     if "eq5" in payload:
         return payload["eq5"]
@@ -323,10 +327,11 @@ def keep_best_intra(model, run_dir: Path, info: DistInfo) -> None:
     best = run_dir / BEST_NAME
     if info.is_main and best.is_file():
         payload = load_checkpoint(best)
-        if payload["state"]["phase"] == "intra":
+        if payload["state"]["phase"] == "phase1":
             model.load_state_dict(payload["model"])
     broadcast_parameters(model, info)
 
 
-def _finished(payload: dict | None) -> bool:
-    return payload is not None and payload["state"]["phase"] == "inter" and payload["state"]["done"]
+def phase2_done(payload: dict | None) -> bool:
+    """Whether a checkpoint's phase 2 has run to its end."""
+    return payload is not None and payload["state"]["phase"] == "phase2" and payload["state"]["done"]

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -20,7 +21,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ssamt.data.fingerprint import fingerprint_matches, split_fingerprint
+from ssamt.data.precomp import PrecompSplit
 from ssamt.errors import OutputError, RunFolderError
+from ssamt.fileio import write_json
 
 LOCK_NAME = ".lock"
 DATA_NAME = "data.json"
@@ -76,7 +80,6 @@ def _make(run_dir: Path) -> Path:
 
 
 def _acquire(run_dir: Path, flag: str) -> int:
-    import fcntl
 
     path = run_dir / LOCK_NAME
     try:  # also the up-front check that the folder can be written at all
@@ -95,7 +98,6 @@ def _acquire(run_dir: Path, flag: str) -> int:
 
 
 def _release(fd: int, run_dir: Path, created: bool) -> None:
-    import fcntl
 
     with contextlib.suppress(OSError):
         os.ftruncate(fd, 0)
@@ -107,8 +109,6 @@ def _release(fd: int, run_dir: Path, created: bool) -> None:
 
 
 def write_data_identity(run_dir: Path, fingerprint: str | None, data_dir: str | None) -> None:
-    from ssamt.fileio import write_json
-
     if fingerprint is not None:
         write_json(run_dir / DATA_NAME, {"fingerprint": fingerprint, "data": data_dir})
 
@@ -121,13 +121,14 @@ def read_data_identity(run_dir: Path) -> str | None:
         return None
 
 
-def check_same_data(stored: str | None, current: str | None, where: object, action: str) -> None:
-    """RunFolderError when `where` was made from other data than the data given now.
+def check_same_data(stored: str | None, split: PrecompSplit | None, where: object,
+                    action: str) -> None:
+    """RunFolderError when `where` was made from other data than `split`, the data given now.
 
     A run or checkpoint from before fingerprints (stored None) or data built in memory
-    (current None) cannot be checked and passes."""
-    if stored is None or current is None or stored == current:
+    (split None) cannot be checked and passes."""
+    if stored is None or split is None or fingerprint_matches(stored, split):
         return
     raise RunFolderError(f"{where} was trained on other data (fingerprint {stored}, the "
-                         f"--data given now has {current}); refusing to {action}. Pass the "
-                         "run's own --data, or choose another --out")
+                         f"--data given now has {split_fingerprint(split)}); refusing to "
+                         f"{action}. Pass the run's own --data, or choose another --out")

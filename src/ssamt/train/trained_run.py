@@ -17,7 +17,10 @@ from typing import Any
 
 import torch
 
+from ssamt.data.vocab import Vocab
 from ssamt.errors import CheckpointError, ConfigError, SsamtError
+from ssamt.model.config import ModelConfig
+from ssamt.model.ssamt import SSAMT
 from ssamt.train.checkpoint import check_vocab, load_checkpoint, resolve_checkpoint
 from ssamt.train.config import TrainConfig
 
@@ -25,8 +28,8 @@ from ssamt.train.config import TrainConfig
 @dataclass(frozen=True)
 class Run:
     """model: SSAMT in eval mode; vocab: its Vocab; config: the TrainConfig it was trained
-    with; path: the checkpoint file read; phase: "intra" (phase 1 only: the inter encoder is
-    untrained) or "inter"; data_fingerprint: of its training data (None for runs made before
+    with; path: the checkpoint file read; phase: "phase1" (the inter encoder is untrained) or
+    "phase2"; data_fingerprint: of its training data (None for runs made before
     fingerprints); eq5: Eq. 5's weights chosen on dev after phase 2 ({"mu1", "mu2", "rsum",
     "stage1_rsum", "split", "images", ...}) or None."""
 
@@ -37,6 +40,12 @@ class Run:
     phase: str | None
     data_fingerprint: str | None
     eq5: dict[str, Any] | None
+
+    @property
+    def recipe(self) -> str:
+        """The phase-2 recipe it was trained with, "paper" or "ssamt" (a checkpoint from
+        before recipes: "ssamt"); its scores follow it (the grounding head or not)."""
+        return self.config.recipe
 
     @property
     def max_tokens(self) -> int:
@@ -60,8 +69,8 @@ class Run:
         return eq5_source(self.settings(), mu1, mu2)
 
     def describe_eq5(self, mu1: float | None = None, mu2: float | None = None) -> str:
-        """One line naming Eq. 5's weights and where they come from."""
-        return describe_eq5(self.settings(), mu1, mu2)
+        """One line naming the recipe, Eq. 5's weights and where they come from."""
+        return f"recipe {self.recipe}: {describe_eq5(self.settings(), mu1, mu2)}"
 
 
 def eq5_weights(config: dict[str, Any], mu1: float | None = None,
@@ -105,15 +114,11 @@ def describe_eq5(config: dict[str, Any], mu1: float | None = None,
 def load_run(path_or_run_dir: str | Path, device: str | torch.device = "cpu") -> Run:
     """Open a checkpoint file, or a run folder's best.pt (else last.pt), on `device`.
 
-    The architecture comes from the checkpoint itself (DESIGN.md section 6), so no preset or
+    The architecture comes from the checkpoint itself (docs/DESIGN.md section 6), so no preset or
     flag is needed. Weights that do not fit the stored architecture, and a vocabulary that
     does not belong to the weights (another size, or another token list than the one
     trained: every caption would be encoded into the wrong rows), raise CheckpointError.
     """
-    from ssamt.data.vocab import Vocab
-    from ssamt.model.config import ModelConfig
-    from ssamt.model.ssamt import SSAMT
-
     path = resolve_checkpoint(path_or_run_dir)
     payload = load_checkpoint(path)
     try:
@@ -126,7 +131,7 @@ def load_run(path_or_run_dir: str | Path, device: str | torch.device = "cpu") ->
         raise CheckpointError(path, f"weights do not match the stored model config: {first}") from None
     check_vocab(path, payload, len(vocab), model_config.vocab_size)
     try:
-        config = TrainConfig.from_dict(payload["train_config"])
+        config = TrainConfig.from_checkpoint(payload["train_config"])
     except ConfigError as exc:
         raise CheckpointError(path, f"its training config cannot be read: {exc}") from None
     model.to(device).eval()
