@@ -121,23 +121,6 @@ def test_bad_input(client, path, params, status, message):
         assert message in response.json()["detail"]
 
 
-def test_no_picture_without_scenes_or_root(client, gallery, tmp_path):
-    from fastapi.testclient import TestClient
-
-    from ssamt.serve.app import Gallery, create_app
-
-    g = Gallery(client.searcher)
-    g.synthetic = False  # as a COCO gallery without --images-root
-    with TestClient(create_app(g)) as c:
-        assert c.get("/api/images/synth-testall-000000").json()["picture"] == "none"
-        # (the picture route itself still draws a scene file if the data has one)
-        root = tmp_path / "pics"
-        root.mkdir()
-        (root / "synth-testall-000000.jpg").write_bytes(b"\xff\xd8\xff")
-        g.images_root = root
-        assert c.get("/api/images/synth-testall-000000").json()["picture"] == "file"
-
-
 def test_port_taken_is_one_line(gallery, capsys):
     from ssamt.cli import main
 

@@ -83,11 +83,14 @@ def write_graphs(folder: Path, graphs: list[Any]) -> None:
 
 def write_thumbnails(folder: Path, split: Any, progress: bool) -> int:
     """Thumbnails of a photo gallery (one written by `ssamt features`), made once so the web
-    app never reads a camera's full-size files; a photo that cannot be read gets none.
-    Returns how many were written."""
-    from ssamt.render.pictures import photo_file, thumb_path, thumbnail_bytes
+    app never reads a camera's full-size files; a photo that load_picture refuses (not a
+    readable image, or not inside the photos folder) gets none. Returns how many were
+    written."""
+    from ssamt.features.photos import PhotoError
+    from ssamt.render.pictures import THUMB_SIDE, load_picture, photo_folder, thumb_path
 
-    if not (Path(split.data_dir) / f"{split.split}_photos.json").is_file():
+    photos = photo_folder(split)
+    if photos is None:
         return 0
     folder.mkdir()
     count = 0
@@ -97,13 +100,11 @@ def write_thumbnails(folder: Path, split: Any, progress: bool) -> int:
 
         rows = tqdm(rows, desc="thumbnails", unit="img", leave=False)
     for i in rows:
-        path = photo_file(split, split.ids[i] if split.ids is not None else i)
-        if path is None:
-            continue
+        image_id = str(split.ids[i] if split.ids is not None else i)
         try:
-            thumb_path(folder, i).write_bytes(thumbnail_bytes(path))
+            thumb_path(folder, i).write_bytes(load_picture(photos, image_id, THUMB_SIDE))
             count += 1
-        except (OSError, ValueError):
+        except PhotoError:
             continue
     return count
 

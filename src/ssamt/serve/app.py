@@ -3,21 +3,30 @@ static page that uses it.
 
 Every input is validated before it reaches the model: query length and k / rerank-k bounds
 (422), unknown image ids or captions (404), queries the parser finds no words in (400). No
-route takes a file path: the static files are a fixed set of names, and pictures are found
-from an image id under --images-root only (ssamt.render.pictures.find_image_file).
+route takes a file path: the static files are a fixed set of names, and a picture is what
+ssamt.render.pictures.load_picture draws from an image's file inside the gallery's folders
+(thumbs/, the photos folder, --images-root), never a file's own bytes. A file it refuses is
+a 404 that names no path, and one line on the server's console.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ssamt.errors import SsamtError
 from ssamt.search.searcher import MAX_QUERY_CHARS
 
+if TYPE_CHECKING:
+    from ssamt.render.pictures import Picture
+
 MAX_K, MAX_RERANK_K = 100, 256
+PROBE_SIDE = 64  # picture_kind decodes at this size: a check, not a picture anyone sees
+NO_PICTURE = ("this image has no picture to show (for COCO or Flickr30K, start the server "
+              "with --images-root DIR)")
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 
 
@@ -38,19 +47,40 @@ class Gallery:
         split = searcher.split
         self.synthetic = scenes_path(split.data_dir, split.split).is_file()
         self.thumbs = searcher.index_dir / "thumbs"
+        self._reported: set[int] = set()
+        self._console_lock = threading.Lock()
+        self._console_open = True
+
+    def picture(self, i: int, max_side: int) -> Picture:
+        """The Picture of image i (ssamt.render.pictures.picture), at most `max_side` pixels.
+        A file that is there but refused is said once on the console; its path stays there."""
+        from ssamt.render.pictures import picture
+
+        pic = picture(self.searcher.split, i, self.images_root, self.thumbs, max_side)
+        if pic.problem is not None:
+            self._report(i, pic.problem)
+        return pic
 
     def picture_kind(self, i: int) -> str:
-        from ssamt.render.pictures import find_image_file, photo_file, thumb_path
-
+        """svg, file or none: what the picture route will answer for image i, found by the
+        same loader (a small decode, so search results can say it for every hit)."""
         if self.synthetic:
             return "svg"
-        image_id = self.searcher.image_id(i)
-        if thumb_path(self.thumbs, i).is_file() or photo_file(self.searcher.split, image_id):
-            return "file"
-        if self.images_root is not None and find_image_file(self.images_root,
-                                                            image_id) is not None:
-            return "file"
-        return "none"
+        return self.picture(i, PROBE_SIDE).kind
+
+    def close_console(self) -> None:
+        """No more console lines: the server has stopped, and a request still running in a
+        worker thread finishes without writing after the server's last line."""
+        with self._console_lock:
+            self._console_open = False
+
+    def _report(self, i: int, problem: str) -> None:
+        with self._console_lock:
+            if not self._console_open or i in self._reported:
+                return
+            self._reported.add(i)
+            print(f"ssamt serve: image {self.searcher.image_id(i)!r}: not a readable picture "
+                  f"({problem}; path hidden from clients)", file=sys.stderr, flush=True)
 
     def image_info(self, i: int) -> dict[str, Any]:
         s = self.searcher
@@ -96,7 +126,7 @@ def _guarded(gallery: Gallery, fn, *args, **kwargs):
 
 def _add_search_routes(app: Any, gallery: Gallery) -> None:
     from fastapi import HTTPException, Query
-    from fastapi.responses import FileResponse, Response
+    from fastapi.responses import Response
 
     searcher = gallery.searcher
     K = Query(10, ge=1, le=MAX_K, description=f"results, 1..{MAX_K}")
@@ -133,25 +163,24 @@ def _add_search_routes(app: Any, gallery: Gallery) -> None:
         out["image"] = gallery.image_info(i)
         return out
 
-    @app.get("/api/images/{image_id}")
-    def image(image_id: str) -> dict[str, Any]:
-        """One image: id, index, captions and what picture it has (svg, file or none)."""
-        return gallery.image_info(_image_index(gallery, image_id))
-
-    @app.get("/api/images/{image_id}/picture", response_model=None)
+    # The picture route first: with {image_id:path} (ids of `ssamt features` are paths such as
+    # "sub/cat.png"), /api/images/sub/cat.png/picture would otherwise be read as an image id.
+    @app.get("/api/images/{image_id:path}/picture", response_model=None)
     def picture(image_id: str) -> Response:
-        """The image's picture: a synthetic scene as SVG, or the original file."""
-        from ssamt.render.pictures import media_type
-        from ssamt.render.pictures import picture as make_picture
+        """The image's picture: a synthetic scene as SVG, or a JPEG drawn from its file."""
+        from ssamt.render.pictures import SERVED_SIDE
 
-        pic = make_picture(searcher.split, _image_index(gallery, image_id), gallery.images_root,
-                           gallery.thumbs)
+        pic = gallery.picture(_image_index(gallery, image_id), SERVED_SIDE)
         if pic.kind == "svg":
             return Response(pic.svg, media_type="image/svg+xml")
         if pic.kind == "file":
-            return FileResponse(pic.path, media_type=media_type(pic.path))
-        raise HTTPException(404, f"image {image_id} has no picture (start the server with "
-                                 "--images-root DIR for the original pictures)")
+            return Response(pic.jpeg, media_type="image/jpeg")
+        raise HTTPException(404, NO_PICTURE)
+
+    @app.get("/api/images/{image_id:path}")
+    def image(image_id: str) -> dict[str, Any]:
+        """One image: id, index, captions and what picture it has (svg, file or none)."""
+        return gallery.image_info(_image_index(gallery, image_id))
 
 
 def _add_explain_routes(app: Any, gallery: Gallery) -> None:
@@ -192,11 +221,12 @@ def _add_explain_routes(app: Any, gallery: Gallery) -> None:
                      caption: int | None = C) -> str:
         """The same explanation as a self-contained page (as `ssamt explain --html`)."""
         from ssamt.render.page import explanation_page
+        from ssamt.render.pictures import PAGE_SIDE
 
         expl, i, _ = explanation(image, text, caption)
         what = f"caption {caption}" if caption is not None else "your text"
         return explanation_page(expl, [f"image {searcher.image_id(i)}, {what}"],
-                                searcher.split, i, gallery.images_root, gallery.thumbs)
+                                gallery.picture(i, PAGE_SIDE))
 
 
 def _add_page_routes(app: Any) -> None:
