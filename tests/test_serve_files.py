@@ -3,7 +3,7 @@ must not show: paths out of the photos folder (".." and absolute), a photos root
 an "/etc"-like folder, links out of the folder and out of thumbs/, files that are not
 pictures, a FIFO and a link loop. None of them is ever sent (a 404 naming no path, an
 explanation page with a "no picture" box, one console line per image), while an id with a
-"/" still loads.
+"/" still loads; and two Ctrl-C in a row stop the server with one line, no traceback.
 
 Every file is made here (a secret outside the gallery, never /etc), and the gallery is the
 tiny synthetic split turned into a photo gallery: no scenes, photo ids, a photos folder."""
@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
@@ -215,3 +223,76 @@ def test_picture_kind_is_what_the_route_serves(photos, client):
     hits = client.get("/api/search/text", params={"q": "a red car", "k": 100}).json()
     kinds = {hit["id"]: hit["picture"] for hit in hits["results"]}
     assert {i for i, kind in kinds.items() if kind == "file"} == {*VALID, FROM_IMAGES_ROOT}
+
+
+def test_log_filter_drops_only_the_shutdown_tracebacks():
+    import asyncio
+    import logging
+
+    from ssamt.commands.serve import keep_log_record
+
+    def record(msg: str, exc: BaseException | None = None) -> logging.LogRecord:
+        info = (type(exc), exc, None) if exc is not None else None
+        return logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, msg, None, info)
+
+    lifespan = "Traceback (most recent call last):\n  ...\nasyncio.exceptions.CancelledError\n"
+    assert not keep_log_record(record(lifespan))
+    assert not keep_log_record(record("Exception in ASGI application", asyncio.CancelledError()))
+    assert keep_log_record(record("Exception in ASGI application", ValueError("a bug")))
+    assert keep_log_record(record("[Errno 98] address already in use"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the server's process before it starts: Ctrl-C raises KeyboardInterrupt, even when
+    the tests themselves run where SIGINT is ignored (a background job)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_two_ctrl_c_stop_the_server_with_one_line(photos):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ssamt", "serve", "--index", str(photos["index"]), "--port",
+         str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal)  # noqa: PLW1509 (it only sets a signal)
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(base + "/api/info", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.25)
+        for _ in range(2):
+            with pytest.raises(urllib.error.HTTPError):
+                urllib.request.urlopen(base + _url("x.jpg"), timeout=30)
+
+        def slow_request(path: str) -> None:  # in flight when the second Ctrl-C forces the stop
+            try:
+                urllib.request.urlopen(base + path, timeout=60).read()
+            except OSError:
+                pass
+
+        # the first explanation measures the run's part levels: seconds, not milliseconds
+        for path in ("/api/explain?image=cat.png&caption=0",
+                     "/api/search/text?q=a+red+car&k=100&rerank_k=256"):
+            threading.Thread(target=slow_request, args=(path,), daemon=True).start()
+        time.sleep(0.1)
+        server.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert "Traceback" not in out and "CancelledError" not in out, out
+    assert out.count("ssamt serve: image 'x.jpg': not a readable picture") == 1, out
+    assert out.rstrip().splitlines()[-1] == "ssamt serve: stopped" and server.returncode == 0
