@@ -136,6 +136,20 @@ def test_port_taken_is_one_line(gallery, capsys):
     assert "--port must be in 1..65535" in capsys.readouterr().err
 
 
+def test_port_just_left_by_a_server_is_free():
+    from ssamt.commands.serve import check_port
+
+    with socket.socket() as listener:  # a server as uvicorn makes one, stopped with a client
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            served, _ = listener.accept()
+            served.close()  # the server closes first: its side waits in TIME_WAIT
+    check_port("127.0.0.1", port)  # a restart may listen there at once
+
+
 def test_serve_bad_index_and_images_root(gallery, tmp_path, capsys):
     from ssamt.cli import main
 

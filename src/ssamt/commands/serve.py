@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import errno
 import logging
+import os
 import socket
 
 from ssamt.commands.common import add_searcher_arguments, resolve_device
@@ -42,6 +43,9 @@ def check_port(host: str, port: int) -> None:
         raise ConfigError(f"--host {host}: {exc.strerror}") from None
     family, _, _, _, address = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        if os.name == "posix":  # bind as uvicorn does: a port whose last connections wait
+            # in TIME_WAIT (a server just stopped) is free for it; one listened on is not
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError as exc:
