@@ -152,3 +152,6 @@ def test_pictures_stay_in_their_folder_and_are_redrawn(tmp_path):
     Image.new("RGB", (30, 10)).save(thumb_path(thumbs, 1), format="JPEG")
     pic = picture(split, 1, thumbs=thumbs)
     assert pic.kind == "file" and Image.open(BytesIO(pic.jpeg)).size == (30, 10)
+    thumb_path(thumbs, 0).symlink_to(tmp_path / "secret.png")  # out of thumbs/: the photo
+    pic = picture(split, 0, thumbs=thumbs, max_side=50)
+    assert pic.kind == "file" and Image.open(BytesIO(pic.jpeg)).size == (50, 25)
