@@ -35,8 +35,9 @@ def _static(name: str) -> str:
 
 
 class Gallery:
-    """A Searcher plus what the page shows of its images; one lock, since the model, the
-    parser and FAISS are shared by the server's worker threads."""
+    """A Searcher plus what the page shows of its images. `lock`: one model call at a time,
+    since the model, the parser and FAISS are shared by the server's worker threads; a
+    second lock keeps each console line about a refused file to one per image."""
 
     def __init__(self, searcher: Any, images_root: str | Path | None = None) -> None:
         from ssamt.render.scene_svg import scenes_path
