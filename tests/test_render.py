@@ -122,22 +122,36 @@ def test_explain_html_bad_images_root(run_and_data, tmp_path, capsys):
     assert rc == 2 and "--images-root is not a folder" in err and "Traceback" not in err
 
 
-def test_photo_file_stays_in_its_folder(tmp_path):
+def test_pictures_stay_in_their_folder_and_are_redrawn(tmp_path):
+    from io import BytesIO
     from types import SimpleNamespace
 
-    from ssamt.render.pictures import photo_file, picture, thumb_path
+    Image = pytest.importorskip("PIL.Image")
+    from ssamt.render.pictures import contained_file, photo_folder, picture, thumb_path
 
     root = tmp_path / "photos"
     root.mkdir()
-    (root / "a.jpg").write_bytes(b"\xff\xd8\xff")
-    (tmp_path / "secret.jpg").write_bytes(b"no")
+    Image.new("RGB", (200, 100), (200, 30, 30)).save(root / "a.png")
+    Image.new("RGB", (20, 20)).save(tmp_path / "secret.png")  # a picture, but not the gallery's
     (tmp_path / "test_photos.json").write_text(json.dumps({"root": str(root)}))
-    split = SimpleNamespace(data_dir=tmp_path, split="test", ids=["a.jpg", "../secret.jpg"],
+    split = SimpleNamespace(data_dir=tmp_path, split="test", ids=["a.png", "../secret.png"],
                             rows=np.arange(2), image_captions=lambda i: ["c"])
-    assert photo_file(split, "a.jpg") == (root / "a.jpg").resolve()
-    assert photo_file(split, "../secret.jpg") is None and photo_file(split, "/etc/passwd") is None
-    assert picture(split, 0).kind == "file" and picture(split, 1).kind == "none"
+    assert photo_folder(split) == root
+    assert contained_file(root, "a.png") == (root / "a.png").resolve()
+    for outside in ("../secret.png", str(tmp_path / "secret.png"), "."):
+        assert contained_file(root, outside) is None
+    pic = picture(split, 0, max_side=50)
+    assert pic.kind == "file" and Image.open(BytesIO(pic.jpeg)).size == (50, 25)
+    assert pic.jpeg[:3] == b"\xff\xd8\xff" and pic.problem is None  # redrawn as a JPEG
+    refused = picture(split, 1)
+    assert refused.kind == "none" and refused.problem == "not a regular file inside its folder"
     thumbs = tmp_path / "thumbs"
     thumbs.mkdir()
-    thumb_path(thumbs, 1).write_bytes(b"\xff\xd8\xff")
-    assert picture(split, 1, thumbs=thumbs).path == thumb_path(thumbs, 1)
+    thumb_path(thumbs, 1).write_bytes(b"\xff\xd8\xff")  # named .jpg, not a readable JPEG
+    assert picture(split, 1, thumbs=thumbs).problem == "not an image PIL can read"
+    Image.new("RGB", (30, 10)).save(thumb_path(thumbs, 1), format="JPEG")
+    pic = picture(split, 1, thumbs=thumbs)
+    assert pic.kind == "file" and Image.open(BytesIO(pic.jpeg)).size == (30, 10)
+    thumb_path(thumbs, 0).symlink_to(tmp_path / "secret.png")  # out of thumbs/: the photo
+    pic = picture(split, 0, thumbs=thumbs, max_side=50)
+    assert pic.kind == "file" and Image.open(BytesIO(pic.jpeg)).size == (50, 25)

@@ -121,23 +121,6 @@ def test_bad_input(client, path, params, status, message):
         assert message in response.json()["detail"]
 
 
-def test_no_picture_without_scenes_or_root(client, gallery, tmp_path):
-    from fastapi.testclient import TestClient
-
-    from ssamt.serve.app import Gallery, create_app
-
-    g = Gallery(client.searcher)
-    g.synthetic = False  # as a COCO gallery without --images-root
-    with TestClient(create_app(g)) as c:
-        assert c.get("/api/images/synth-testall-000000").json()["picture"] == "none"
-        # (the picture route itself still draws a scene file if the data has one)
-        root = tmp_path / "pics"
-        root.mkdir()
-        (root / "synth-testall-000000.jpg").write_bytes(b"\xff\xd8\xff")
-        g.images_root = root
-        assert c.get("/api/images/synth-testall-000000").json()["picture"] == "file"
-
-
 def test_port_taken_is_one_line(gallery, capsys):
     from ssamt.cli import main
 
@@ -151,6 +134,20 @@ def test_port_taken_is_one_line(gallery, capsys):
     assert err.count("\n") == 1
     assert main(["serve", "--index", str(gallery["index"]), "--port", "70000"]) == 2
     assert "--port must be in 1..65535" in capsys.readouterr().err
+
+
+def test_port_just_left_by_a_server_is_free():
+    from ssamt.commands.serve import check_port
+
+    with socket.socket() as listener:  # a server as uvicorn makes one, stopped with a client
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            served, _ = listener.accept()
+            served.close()  # the server closes first: its side waits in TIME_WAIT
+    check_port("127.0.0.1", port)  # a restart may listen there at once
 
 
 def test_serve_bad_index_and_images_root(gallery, tmp_path, capsys):

@@ -34,7 +34,8 @@ from ssamt.data.precomp import open_split
 from ssamt.data.split_labels import labels_for_split
 from ssamt.data.tables import ImageTable, TextTable
 from ssamt.errors import ConfigError, DataError
-from ssamt.render.pictures import photo_file, thumb_path, thumbnail_bytes
+from ssamt.features.photos import PhotoError
+from ssamt.render.pictures import THUMB_SIDE, load_picture, photo_folder, thumb_path
 from ssamt.retrieval.encode import encode_gallery
 from ssamt.search.ann import KINDS, approx_recall, build_ann, import_faiss, save_ann
 from ssamt.search.manifest import FORMAT, MANIFEST, file_sha256
@@ -81,24 +82,23 @@ def write_graphs(folder: Path, graphs: list[Any]) -> None:
 
 def write_thumbnails(folder: Path, split: Any, progress: bool) -> int:
     """Thumbnails of a photo gallery (one written by `ssamt features`), made once so the web
-    app never reads a camera's full-size files; a photo that cannot be read gets none.
-    Returns how many were written."""
-    if not (Path(split.data_dir) / f"{split.split}_photos.json").is_file():
+    app never reads a camera's full-size files; a photo that load_picture refuses (not a
+    readable image, or not inside the photos folder) gets none. Returns how many were
+    written."""
+    photos = photo_folder(split)
+    if photos is None:
         return 0
     folder.mkdir()
     count = 0
     rows = range(split.num_images)
     if progress:
-
         rows = tqdm(rows, desc="thumbnails", unit="img", leave=False)
     for i in rows:
-        path = photo_file(split, split.ids[i] if split.ids is not None else i)
-        if path is None:
-            continue
+        image_id = str(split.ids[i] if split.ids is not None else i)
         try:
-            thumb_path(folder, i).write_bytes(thumbnail_bytes(path))
+            thumb_path(folder, i).write_bytes(load_picture(photos, image_id, THUMB_SIDE))
             count += 1
-        except (OSError, ValueError):
+        except PhotoError:
             continue
     return count
 

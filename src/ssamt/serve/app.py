@@ -3,12 +3,15 @@ static page that uses it.
 
 Every input is validated before it reaches the model: query length and k / rerank-k bounds
 (422), unknown image ids or captions (404), queries the parser finds no words in (400). No
-route takes a file path: the static files are a fixed set of names, and pictures are found
-from an image id under --images-root only (ssamt.render.pictures.find_image_file).
+route takes a file path: the static files are a fixed set of names, and a picture is what
+ssamt.render.pictures.load_picture draws from an image's file inside the gallery's folders
+(thumbs/, the photos folder, --images-root), never a file's own bytes. A file it refuses is
+a 404 that names no path, and one line on the server's console.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from importlib import resources
 from pathlib import Path
@@ -17,13 +20,15 @@ from typing import Any
 from ssamt.errors import SsamtError
 from ssamt.render.explain_html import eq5_terms, score_colour
 from ssamt.render.page import explanation_page
-from ssamt.render.pictures import find_image_file, media_type, photo_file, thumb_path
-from ssamt.render.pictures import picture as make_picture
+from ssamt.render.pictures import PAGE_SIDE, SERVED_SIDE, Picture, picture
 from ssamt.render.scene_svg import scenes_path
 from ssamt.search.explain import explain_hit
 from ssamt.search.searcher import MAX_QUERY_CHARS
 
 MAX_K, MAX_RERANK_K = 100, 256
+PROBE_SIDE = 64  # picture_kind decodes at this size: a check, not a picture anyone sees
+NO_PICTURE = ("this image has no picture to show (for COCO or Flickr30K, start the server "
+              "with --images-root DIR)")
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 
 
@@ -32,8 +37,9 @@ def _static(name: str) -> str:
 
 
 class Gallery:
-    """A Searcher plus what the page shows of its images; one lock, since the model, the
-    parser and FAISS are shared by the server's worker threads."""
+    """A Searcher plus what the page shows of its images. `lock`: one model call at a time,
+    since the model, the parser and FAISS are shared by the server's worker threads; a
+    second lock keeps each console line about a refused file to one per image."""
 
     def __init__(self, searcher: Any, images_root: str | Path | None = None) -> None:
 
@@ -43,18 +49,39 @@ class Gallery:
         split = searcher.split
         self.synthetic = scenes_path(split.data_dir, split.split).is_file()
         self.thumbs = searcher.index_dir / "thumbs"
+        self._reported: set[int] = set()
+        self._console_lock = threading.Lock()
+        self._console_open = True
+
+    def picture(self, i: int, max_side: int) -> Picture:
+        """The Picture of image i (ssamt.render.pictures.picture), at most `max_side` pixels.
+        A file that is there but refused is said once on the console; its path stays there."""
+
+        pic = picture(self.searcher.split, i, self.images_root, self.thumbs, max_side)
+        if pic.problem is not None:
+            self._report(i, pic.problem)
+        return pic
 
     def picture_kind(self, i: int) -> str:
-
+        """svg, file or none: what the picture route will answer for image i, found by the
+        same loader (a small decode, so search results can say it for every hit)."""
         if self.synthetic:
             return "svg"
-        image_id = self.searcher.image_id(i)
-        if thumb_path(self.thumbs, i).is_file() or photo_file(self.searcher.split, image_id):
-            return "file"
-        if self.images_root is not None and find_image_file(self.images_root,
-                                                            image_id) is not None:
-            return "file"
-        return "none"
+        return self.picture(i, PROBE_SIDE).kind
+
+    def close_console(self) -> None:
+        """No more console lines: the server has stopped, and a request still running in a
+        worker thread finishes without writing after the server's last line."""
+        with self._console_lock:
+            self._console_open = False
+
+    def _report(self, i: int, problem: str) -> None:
+        with self._console_lock:
+            if not self._console_open or i in self._reported:
+                return
+            self._reported.add(i)
+            print(f"ssamt serve: image {self.searcher.image_id(i)!r}: not a readable picture "
+                  f"({problem}; path hidden from clients)", file=sys.stderr, flush=True)
 
     def image_info(self, i: int) -> dict[str, Any]:
         s = self.searcher
@@ -100,7 +127,7 @@ def _guarded(gallery: Gallery, fn, *args, **kwargs):
 
 def _add_search_routes(app: Any, gallery: Gallery) -> None:
     from fastapi import HTTPException, Query  # optional dependency
-    from fastapi.responses import FileResponse, Response  # optional dependency
+    from fastapi.responses import Response  # optional dependency
 
     searcher = gallery.searcher
     K = Query(10, ge=1, le=MAX_K, description=f"results, 1..{MAX_K}")
@@ -113,7 +140,8 @@ def _add_search_routes(app: Any, gallery: Gallery) -> None:
         m = searcher.manifest
         return {"split": m["split"], "num_images": m["num_images"],
                 "num_captions": m["num_captions"], "kind": m["kind"], "recall": m["recall"],
-                "mu1": searcher.mu1, "mu2": searcher.mu2, "synthetic": gallery.synthetic,
+                "recipe": searcher.run.recipe, "mu1": searcher.mu1, "mu2": searcher.mu2,
+                "synthetic": gallery.synthetic,
                 "example_id": searcher.image_id(0), "max_k": MAX_K,
                 "max_rerank_k": MAX_RERANK_K, "max_query_chars": MAX_QUERY_CHARS}
 
@@ -137,22 +165,23 @@ def _add_search_routes(app: Any, gallery: Gallery) -> None:
         out["image"] = gallery.image_info(i)
         return out
 
-    @app.get("/api/images/{image_id}")
-    def image(image_id: str) -> dict[str, Any]:
-        """One image: id, index, captions and what picture it has (svg, file or none)."""
-        return gallery.image_info(_image_index(gallery, image_id))
-
-    @app.get("/api/images/{image_id}/picture", response_model=None)
+    # The picture route first: with {image_id:path} (ids of `ssamt features` are paths such as
+    # "sub/cat.png"), /api/images/sub/cat.png/picture would otherwise be read as an image id.
+    @app.get("/api/images/{image_id:path}/picture", response_model=None)
     def picture(image_id: str) -> Response:
-        """The image's picture: a synthetic scene as SVG, or the original file."""
-        pic = make_picture(searcher.split, _image_index(gallery, image_id), gallery.images_root,
-                           gallery.thumbs)
+        """The image's picture: a synthetic scene as SVG, or a JPEG drawn from its file."""
+
+        pic = gallery.picture(_image_index(gallery, image_id), SERVED_SIDE)
         if pic.kind == "svg":
             return Response(pic.svg, media_type="image/svg+xml")
         if pic.kind == "file":
-            return FileResponse(pic.path, media_type=media_type(pic.path))
-        raise HTTPException(404, f"image {image_id} has no picture (start the server with "
-                                 "--images-root DIR for the original pictures)")
+            return Response(pic.jpeg, media_type="image/jpeg")
+        raise HTTPException(404, NO_PICTURE)
+
+    @app.get("/api/images/{image_id:path}")
+    def image(image_id: str) -> dict[str, Any]:
+        """One image: id, index, captions and what picture it has (svg, file or none)."""
+        return gallery.image_info(_image_index(gallery, image_id))
 
 
 def _add_explain_routes(app: Any, gallery: Gallery) -> None:
@@ -177,6 +206,7 @@ def _add_explain_routes(app: Any, gallery: Gallery) -> None:
     def explain(image: str = Query(..., max_length=200), text: str | None = T,
                 caption: int | None = C) -> dict[str, Any]:
         """Phrase-to-image scores of one image and a caption (text or caption line)."""
+
         expl, i, own = explanation(image, text, caption)
         out = expl.to_json()
         for part, p in zip(out["parts"], expl.parts):
@@ -189,10 +219,11 @@ def _add_explain_routes(app: Any, gallery: Gallery) -> None:
     def explain_page(image: str = Query(..., max_length=200), text: str | None = T,
                      caption: int | None = C) -> str:
         """The same explanation as a self-contained page (as `ssamt explain --html`)."""
+
         expl, i, _ = explanation(image, text, caption)
         what = f"caption {caption}" if caption is not None else "your text"
         return explanation_page(expl, [f"image {searcher.image_id(i)}, {what}"],
-                                searcher.split, i, gallery.images_root, gallery.thumbs)
+                                gallery.picture(i, PAGE_SIDE))
 
 
 def _add_page_routes(app: Any) -> None:
