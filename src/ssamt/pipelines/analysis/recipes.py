@@ -130,6 +130,14 @@ def recipe_table(summary: dict[str, dict[str, Any]]) -> str:
     return rep.md_table(["figure", "paper recipe", "ssamt recipe", "ssamt - paper"], rows)
 
 
+def weights_line(per_seed: dict[int, dict[str, dict[str, Any]]]) -> str:
+    """Eq. 5's weights each run ranked with, seed by seed."""
+    parts = [f"{NAMES[r]}: " + ", ".join(
+        f"seed {s} mu1={runs[r]['mu1']:g} mu2={runs[r]['mu2']:g}" for s, runs in per_seed.items())
+        for r in RECIPE_RUNS]
+    return "Eq. 5's weights: " + "; ".join(parts) + "."
+
+
 def run_recipes(setup: TrainSetup, out: Path, runs: Path, seeds: tuple[int, ...] = (0, 1, 2),
                 data=None) -> dict[str, Any]:
     """Train (or reuse) every run, measure each, write OUT/report.md, results.json and
@@ -158,7 +166,7 @@ def run_recipes(setup: TrainSetup, out: Path, runs: Path, seeds: tuple[int, ...]
          "mean ± sample standard deviation over the seeds (per-seed figures in results.json). "
          "Each recipe ranks with its own Eq. 5 weights: the paper's fixed ones "
          "(loss.mu1 / mu2), ssamt's chosen on dev."), "",
-        recipe_table(summary), "", "![recipes](recipes.png)", ""]
+        recipe_table(summary), "", weights_line(per_seed), "", "![recipes](recipes.png)", ""]
     results = {"analysis": "recipes", "seeds": list(seeds), "per_seed": per_seed,
                "summary": summary}
     write_text(out / "report.md", "\n".join(lines))
