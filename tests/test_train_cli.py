@@ -163,3 +163,27 @@ def test_an_analysis_variant_reads_its_last_pt_once(started_runs, tmp_path, monk
     assert ensure() == {"evaluated": variant}  # finished: evaluated, not trained again
     assert dict(counted) == {"last.pt": 1}
     assert (variant / "last.pt").stat().st_mtime_ns == stamp
+
+
+def test_a_continued_run_refuses_a_config_or_set_it_would_ignore(started_runs, tmp_path,
+                                                                 capsys):
+    """--resume and --phase 2 continue the run's own config: another --config, or a --set
+    of what phase 1 fixed, is one line naming the key, before anything is read or written."""
+    import shutil
+
+    data = str(started_runs / "data")
+    for run in ("stopped", "phase1-done"):
+        shutil.copytree(started_runs / run, tmp_path / run)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert main(["train", "--data", data, "--out", str(tmp_path / "phase1-done"), "--phase",
+                 "2", "--set", "model.d_model=32", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--set model.d_model=32" in err[0] and "phase1.pt" in err[0]
+    assert main(["train", "--config", "paper-coco", "--data", data, "--out",
+                 str(tmp_path / "stopped"), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--config gives recipe = 'paper'" in err[0]
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    # the run's own config is accepted: it is what --resume continues with anyway
+    assert main(["train", "--config", str(tmp_path / "stopped" / "config.yaml"), "--data", data,
+                 "--out", str(tmp_path / "stopped"), "--resume", "--quiet"]) == 0

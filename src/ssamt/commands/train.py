@@ -15,9 +15,9 @@ PHASE2_KEYS = ("recipe", "phase2.", "loss.", "eval.")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, metavar="PRESET_OR_FILE",
-                        help="preset (paper-f30k, paper-coco, synthetic) or a YAML file; "
-                             "not used with --resume or --phase 2, which continue the run's own "
-                             "config")
+                        help="preset (paper-coco, paper-f30k, ssamt-coco, ssamt-f30k, "
+                             "synthetic) or a YAML file; --resume and --phase 2 continue the "
+                             "run's own config, and refuse another")
     parser.add_argument("--data", required=True, metavar="DIR",
                         help="precomp folder with train (and dev) splits")
     parser.add_argument("--out", required=True, metavar="RUN_DIR",
@@ -54,10 +54,6 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError("--resume continues a run and --overwrite starts it over: pick one")
     if args.resume and args.overrides:
         raise ConfigError("--set cannot change a resumed run (it continues with its own config)")
-    if continues(args) and args.config is not None:
-        what = "--resume" if args.resume else "--phase 2"
-        raise ConfigError(f"--config cannot be used with {what}: the run continues the config "
-                          "of its checkpoint (phase 2 alone takes --set for its own keys)")
     if not args.resume and args.phase == "2":
         fixed = [item for item in args.overrides
                  if not item.split("=", 1)[0].strip().startswith(PHASE2_KEYS)]
@@ -86,15 +82,46 @@ def continued_config(args: argparse.Namespace, start):
     from pathlib import Path
 
     from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME
-    from ssamt.train.config import TrainConfig, apply_overrides, upgrade_stored_config
+    from ssamt.train.config import (
+        TrainConfig,
+        apply_overrides,
+        load_config,
+        upgrade_stored_config,
+    )
     from ssamt.train.validate import validate_config
 
     name = LAST_NAME if args.resume else PHASE1_NAME
-    data = apply_overrides(upgrade_stored_config(start.settings["train_config"]),
-                           args.overrides)
-    cfg = TrainConfig.from_dict(data)
+    stored = apply_overrides(upgrade_stored_config(start.settings["train_config"]),
+                             args.overrides)
+    if args.config is not None:
+        check_same_as_stored(load_config(args.config, args.overrides), stored,
+                             Path(args.out) / name)
+    cfg = TrainConfig.from_dict(stored)
     validate_config(cfg, f"{Path(args.out) / name} config")
     return cfg, start.settings["vocab"]
+
+
+def check_same_as_stored(given, stored: dict, checkpoint) -> None:
+    """A --config given to a continued run must be the run's own (the name aside): a run
+    continues the config of its checkpoint, so another would be silently ignored."""
+    from ssamt.errors import ConfigError
+    from ssamt.train.config import TrainConfig
+
+    mine = TrainConfig.from_dict(stored).to_dict()
+    theirs = given.to_dict()
+    for section in mine:
+        if section == "name":
+            continue
+        a, b = mine[section], theirs.get(section)
+        keys = sorted(a) if isinstance(a, dict) else [None]
+        for key in keys:
+            old, new = (a, b) if key is None else (a[key], (b or {}).get(key))
+            if old != new:
+                where = section if key is None else f"{section}.{key}"
+                raise ConfigError(f"--config gives {where} = {new!r}, but {checkpoint} was "
+                                  f"trained with {old!r}: a continued run keeps its own config "
+                                  "(leave out --config; with --phase 2, --set may change the "
+                                  "recipe, phase2, loss and eval keys)")
 
 
 def preflight(args: argparse.Namespace, start) -> None:
