@@ -134,3 +134,29 @@ def test_minimal_pair_table_for_the_quick_start_report():
     assert lines[2] == "| swap-role | 3 | 50.0 | 60.0 | 55.0 | 70.0 | 40.0 |"
     wide = minimal_pair_table(res, res, {"swap-role": 25.0}).splitlines()
     assert wide[2] == "| swap-role | 3 | 50.0 | 60.0 | 55.0 | 70.0 | 40.0 | 70.0 | 40.0 | 25.0 |"
+
+
+def test_the_table_shows_the_blind_baseline_beside_the_scores():
+    res = {"swap-role": {"intra": 50.0, "inter_global": 60.0, "local": 55.0, "eq5": 70.0,
+                         "localized": 40.0, "n": 3},
+           "image-swap-action": {"intra": 50.0, "inter_global": 60.0, "local": 55.0,
+                                 "eq5": 70.0, "localized": 40.0, "n": 2}}
+    lines = minimal_pair_table(res, blind={"swap-role": 66.7}).splitlines()
+    assert lines[0].endswith("| Eq. 5 | blind (text only) | localized |")
+    assert lines[2] == "| swap-role | 3 | 50.0 | 60.0 | 55.0 | 70.0 | 66.7 | 40.0 |"
+    assert lines[3].endswith("| 70.0 | – | 40.0 |")  # an image-side edit: the text alone cannot tell
+
+
+def test_blind_by_edit_counts_text_side_records_only():
+    from types import SimpleNamespace
+
+    from ssamt.pipelines.analysis.blind import CaptionLM
+    from ssamt.pipelines.analysis.minimal_run import blind_by_edit
+
+    lm = CaptionLM.fit(["a red cup on a blue table"] * 3)
+    records = [{"side": "text", "edit": "swap-attribute", "source": "a red cup on a blue table",
+                "text": "a blue cup on a red table"},
+               {"side": "image", "edit": "image-swap-attribute", "source": "a red cup",
+                "text": "a red cup"}]
+    got = blind_by_edit(SimpleNamespace(records=records), lm)
+    assert got == {"swap-attribute": 100.0}

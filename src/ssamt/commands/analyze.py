@@ -7,6 +7,7 @@
     ssamt analyze all           --data DIR --out OUT --jobs 8  # all three, 8 trainings at a time
     ssamt analyze minimal-pairs --checkpoint RUN [--checkpoint-wo-pm RUN2] --data DIR --out OUT
     ssamt analyze recipes       --data DIR --out OUT [--seeds 0 1 2]  # the paper's phase 2 and ssamt's
+    ssamt analyze compositional --checkpoint RUN --data DIR --split S --pairs FILE... --out OUT
 
 Trainings go to RUNS (default OUT/runs; pass one --runs to several analyses to share runs);
 a stopped analysis continues where it stopped when run again.
@@ -20,7 +21,7 @@ from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache
 
 HELP = ("the paper's analyses: ablation (Table 3), pm-accuracy (Table 4), data-fraction "
         "(Table 5), or all three; minimal-pairs (binding and roles); recipes (the paper's "
-        "phase 2 beside ssamt's)")
+        "phase 2 beside ssamt's); compositional (SugarCrepe, ARO, Winoground)")
 
 
 def _common(p: argparse.ArgumentParser, trains: bool = True) -> None:
@@ -63,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in ("data-fraction", "all"):
         _fraction_parser(sub, name)
     _minimal_parser(sub)
+    _compositional_parser(sub)
     p = sub.add_parser("recipes", help="the paper's phase-2 recipe and ssamt's, trained from "
                        "the same phase 1 for each seed: test recall, Table 4, the minimal "
                        "pairs and seconds per update, mean and spread over the seeds")
@@ -94,6 +96,29 @@ def _minimal_parser(sub) -> None:
                         "not its own level measured on training pairs")
     p.add_argument("--device", default="auto", help="cpu, cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _compositional_parser(sub) -> None:
+    p = sub.add_parser("compositional", help="SugarCrepe, ARO (VG-Relation, VG-Attribution) "
+                       "and Winoground from their own files: each score's accuracy, a "
+                       "text-only baseline, and whether the named part touches the edit")
+    p.add_argument("--checkpoint", required=True, metavar="RUN", help="run folder or checkpoint")
+    p.add_argument("--data", required=True, metavar="DIR",
+                   help="precomp folder holding the benchmark's images as a split (e.g. COCO "
+                        "val2017 from `ssamt import-butd`), found by id")
+    p.add_argument("--split", default="test", help="split of the images (default test)")
+    p.add_argument("--pairs", nargs="+", required=True, metavar="FILE",
+                   help="benchmark files as published: SugarCrepe's subset JSONs, ARO's "
+                        "visual_genome_relation.json / visual_genome_attribution.json, "
+                        "Winoground's examples.jsonl")
+    p.add_argument("--out", required=True, metavar="OUT",
+                   help="report folder: report.md, results.json, compositional.png")
+    p.add_argument("--no-part-levels", action="store_true",
+                   help="no localization (it judges parts against their levels on the run's "
+                        "training pairs)")
+    p.add_argument("--device", default="auto", help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_labels_cache_argument(p)
 
 
 def _fraction_parser(sub, name: str) -> None:
@@ -139,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
     check_output(out / "report.md")  # before hours of training, not after
     if args.analysis == "minimal-pairs":
         return _run_minimal(args, out, resolve_device(args.device))
+    if args.analysis == "compositional":
+        return _run_compositional(args, out, resolve_device(args.device))
     runs = Path(args.runs) if getattr(args, "runs", None) else out / "runs"
     setup = TrainSetup(args.data, args.config, tuple(args.overrides), resolve_device(args.device),
                        progress=not args.quiet, test_images=getattr(args, "test_images", 0))
@@ -181,6 +208,17 @@ def _run_minimal(args: argparse.Namespace, out, device: str) -> int:
     run_minimal_pairs(models, args.data, out, split=args.split, rerank_k=args.rerank_k,
                       device=device, max_images=args.images, progress=not args.quiet,
                       part_levels=not args.no_part_levels)
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def _run_compositional(args: argparse.Namespace, out, device: str) -> int:
+    from ssamt.pipelines.analysis.compositional import run_compositional
+    from ssamt.train.trained_run import load_run
+
+    run = load_run(args.checkpoint, device)
+    run_compositional(run, args.data, args.split, args.pairs, out, device=device,
+                      progress=not args.quiet, part_levels=not args.no_part_levels)
     print(f"report: {out / 'report.md'}")
     return 0
 

@@ -23,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only add the minimal-pair files (dev/test/testall "
                              "*_minimal.jsonl, *_minimal_ims.npy, *_capspecs.jsonl) to the "
                              "existing synthetic folder OUT_DIR")
+    parser.add_argument("--export-benchmarks", metavar="DIR", default=None,
+                        help="only write the minimal pairs of the existing synthetic folder "
+                             "OUT_DIR in SugarCrepe's and Winoground's formats into DIR (for "
+                             "`ssamt analyze compositional`)")
+    parser.add_argument("--export-split", choices=("dev", "test", "testall"), default="test",
+                        help="split --export-benchmarks writes (default test)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.data.synth.sizes import SIZES
 
     check_ranges(args, {"seed": 0})
+    if args.export_benchmarks is not None:
+        from ssamt.data.synth.benchmarks import export_benchmarks
+
+        counts = export_benchmarks(args.out_dir, args.export_benchmarks, args.export_split)
+        shown = ", ".join(f"{name} {n}" for name, n in counts.items())
+        print(f"wrote {args.export_benchmarks}: SugarCrepe files and Winoground examples of "
+              f"split '{args.export_split}' ({shown})")
+        return 0
     if args.add_minimal:
         from ssamt.data.synth.generator import add_minimal_pairs
 

@@ -20,7 +20,12 @@ from ssamt.data.synth.generator import check_replaceable, generate
 from ssamt.errors import DataError
 from ssamt.fileio import write_json, write_text
 from ssamt.pipelines.analysis.minimal_report import minimal_pair_table
-from ssamt.pipelines.analysis.minimal_run import load_inputs, measure_with_chance
+from ssamt.pipelines.analysis.minimal_run import (
+    blind_by_edit,
+    load_inputs,
+    measure_with_chance,
+    training_language_model,
+)
 from ssamt.pipelines.evaluation import evaluate_run
 from ssamt.train.config import config_to_yaml, load_config
 from ssamt.train.data import load_train_dev
@@ -87,7 +92,9 @@ def minimal_pairs_test(run, data_dir: Path, device: str,
         return None
     inputs = load_inputs(data_dir, "test", progress=progress)
     results, chance = measure_with_chance(run, inputs, device=device)
-    return {"results": results, "chance": chance}
+    lm = training_language_model(data_dir)
+    return {"results": results, "chance": chance,
+            "blind": None if lm is None else blind_by_edit(inputs, lm)}
 
 
 def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
@@ -185,10 +192,13 @@ def minimal_pair_lines(minimal: dict | None) -> list[str]:
              "(image) with one edit that makes it false; edits with \"swap\" keep the bag of "
              "words, so a dual encoder is near 50 there. Localized (%): the part `ssamt "
              "explain` names in the edited pair (most likely mismatch: the phrase furthest "
-             "below where it usually scores on training pairs) touches the edit. Details: "
-             "`ssamt analyze "
-             "minimal-pairs --checkpoint run --data data --out minimal`."), "",
-            minimal_pair_table(minimal["results"], chance=minimal["chance"]), ""]
+             "below where it usually scores on training pairs) touches the edit. Blind (text "
+             "only): how often a language model of the training captions, with no image, "
+             "prefers the true caption; what it gets right is solvable from the text alone. "
+             "Details: `ssamt analyze minimal-pairs --checkpoint run --data data --out "
+             "minimal`."), "",
+            minimal_pair_table(minimal["results"], chance=minimal["chance"],
+                               blind=minimal.get("blind")), ""]
 
 
 def eq5_lines(test: dict, chosen: dict | None) -> list[str]:

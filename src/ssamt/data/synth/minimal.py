@@ -179,5 +179,4 @@ def read_specs(data_dir: str | Path, split: str) -> list[CaptionSpec]:
 
 
 def read_scenes(data_dir: str | Path, split: str) -> list[Scene]:
-
     return [scene_from_json(d) for d in read_jsonl(minimal_paths(data_dir, split)["scenes"])]

@@ -4,7 +4,8 @@
 
 results.json is SSAMT's {edit type: {"intra", "inter_global", "local", "eq5", "localized", "n"}}
 (accuracies and localized in percent), results_wo_pm.json the same for SSAMT w/o PM when
-given, recall.json the standard and scene-truth R@K of each model.
+given, recall.json the standard and scene-truth R@K of each model, blind.json the text-only
+baseline of each text-side edit type.
 `minimal_pair_table(results)` is the markdown table the quick-start report shows beside R@K.
 """
 
@@ -18,9 +19,11 @@ from ssamt.pipelines.analysis import report as rep
 from ssamt.pipelines.analysis.minimal_pairs import SCORES
 from ssamt.pipelines.analysis.minimal_pairs import __doc__ as definitions
 from ssamt.pipelines.analysis.minimal_run import (
+    blind_by_edit,
     load_inputs,
     measure_with_chance,
     scene_truth_recalls,
+    training_language_model,
 )
 from ssamt.retrieval.metrics import METRIC_KEYS
 from ssamt.train.trained_run import load_run
@@ -31,18 +34,26 @@ _HEADER = {"intra": "dual (s_A)", "inter_global": "s_G", "local": "s_P+s_R", "eq
 
 def minimal_pair_table(results: dict[str, dict[str, float]],
                        wo_pm: dict[str, dict[str, float]] | None = None,
-                       chance: dict[str, float] | None = None) -> str:
+                       chance: dict[str, float] | None = None,
+                       blind: dict[str, float] | None = None) -> str:
     """Markdown: one row per edit type with its count, the accuracy (%) of each score and
-    the localized share; with `wo_pm`, its Eq. 5 accuracy and localized share beside them;
-    with `chance`, the localized share of a part picked at random."""
-    header = ["edit", "n", *(_HEADER[k] for k in SCORES), "localized"]
+    the localized share; with `blind`, the text-only baseline's accuracy beside the scores;
+    with `wo_pm`, its Eq. 5 accuracy and localized share beside them; with `chance`, the
+    localized share of a part picked at random."""
+    header = ["edit", "n", *(_HEADER[k] for k in SCORES)]
+    if blind is not None:
+        header.append("blind (text only)")
+    header.append("localized")
     if wo_pm is not None:
         header += ["Eq. 5 w/o PM", "localized w/o PM"]
     if chance is not None:
         header.append("localized by chance")
     rows = []
     for edit, r in results.items():
-        row = [edit, str(r["n"]), *(rep.fmt(r[k]) for k in SCORES), rep.fmt(r["localized"])]
+        row = [edit, str(r["n"]), *(rep.fmt(r[k]) for k in SCORES)]
+        if blind is not None:
+            row.append(rep.fmt(blind.get(edit)))
+        row.append(rep.fmt(r["localized"]))
         if wo_pm is not None:
             other = wo_pm.get(edit, {})
             row += [rep.fmt(other.get("eq5")), rep.fmt(other.get("localized"))]
@@ -83,6 +94,8 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(data_dir, split, max_images=max_images, progress=progress)
+    lm = training_language_model(data_dir)
+    blind = None if lm is None else blind_by_edit(inputs, lm)
     measured, recalls, chance, weights = {}, {}, {}, {}
     for key, path in models.items():
         if path is None:
@@ -98,16 +111,19 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
     if "lm" in measured:
         write_json(out / "results_wo_pm.json", measured["lm"])
     write_json(out / "recall.json", recalls)
+    if blind is not None:
+        write_json(out / "blind.json", blind)
     _plot(out, measured)
     lines = _report_lines(models, data_dir, split, measured, chance, recalls,
-                          len(inputs.records), weights, part_levels)
+                          len(inputs.records), weights, part_levels, blind)
     lines += ["## Definitions", "", "```text", definitions.strip(), "```", ""]
     write_text(out / "report.md", "\n".join(lines))
     return {"results": measured, "recall": recalls}
 
 
 def _report_lines(models, data_dir, split, measured, chance, recalls, n: int,
-                  weights: dict[str, str], part_levels: bool = True) -> list[str]:
+                  weights: dict[str, str], part_levels: bool = True,
+                  blind: dict[str, float] | None = None) -> list[str]:
     runs = ", ".join(f"{MODEL_NAMES[k]} `{p}` ({weights[k]})"
                      for k, p in models.items() if p is not None)
     lines = ["# Minimal pairs: binding, roles and what the model names", "",
@@ -117,8 +133,10 @@ def _report_lines(models, data_dir, split, measured, chance, recalls, n: int,
               "the edit (" + ("parts judged against their type and their own level"
                               if part_levels else "parts judged against their type alone, "
                               "--no-part-levels") + "). Edit types "
-              "with \"swap\" keep the bag of words."), "",
-             minimal_pair_table(measured["pm"], measured.get("lm"), chance["pm"]), ""]
+              "with \"swap\" keep the bag of words. Blind (text only): how often a language "
+              "model of the training captions, with no image, prefers the true caption "
+              "(ssamt.pipelines.analysis.blind)."), "",
+             minimal_pair_table(measured["pm"], measured.get("lm"), chance["pm"], blind), ""]
     if "lm" in measured:
         lines += ["SSAMT w/o PM, every score:", "",
                   minimal_pair_table(measured["lm"], chance=chance["lm"]), ""]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ssamt.data.precomp import open_split
+from ssamt.data.precomp import available_splits, open_split
 from ssamt.data.split_labels import labels_for_split
 from ssamt.data.synth.edits import EDIT_TYPES
 from ssamt.data.synth.minimal import read_edited_images, read_pairs
@@ -22,6 +22,7 @@ from ssamt.data.tables import ImageTable, TextTable
 from ssamt.errors import DataError
 from ssamt.labels.graph import CaptionGraph
 from ssamt.labels.store import build_or_load_labels, label_cache_paths
+from ssamt.pipelines.analysis.blind import CaptionLM, blind_accuracy
 from ssamt.pipelines.analysis.minimal_pairs import (
     accuracy_by_edit,
     chance_localized,
@@ -150,6 +151,25 @@ def _judged(inputs: MinimalInputs, own: ScoredParts, at: dict[int, int], record:
     ref_parts = [p for c in lines if inputs.graphs[c].text != graph.text
                  for p in own.parts[at[c]]]
     return with_references(parts, reference_levels(ref_parts), levels)
+
+
+def blind_by_edit(inputs: MinimalInputs, lm: CaptionLM) -> dict[str, float]:
+    """The blind baseline (text only) of each text-side edit type: % of records whose true
+    caption the language model finds more probable than the edited one. Image-side edits
+    keep the caption, so a text-only model cannot tell them apart (no entry)."""
+    by_edit: dict[str, list[dict[str, Any]]] = {}
+    for r in inputs.records:
+        if r["side"] == "text":
+            by_edit.setdefault(r["edit"], []).append(r)
+    return {edit: blind_accuracy(lm, [r["source"] for r in rs], [r["text"] for r in rs])
+            for edit, rs in by_edit.items()}
+
+
+def training_language_model(data_dir: str | Path) -> CaptionLM | None:
+    """The blind baseline's model of the folder's training captions (None without them)."""
+    if "train" not in available_splits(data_dir):
+        return None
+    return CaptionLM.fit(open_split(data_dir, "train").captions)
 
 
 def scene_truth_recalls(run: Run, data_dir: str | Path, split: str, k: int, *,
