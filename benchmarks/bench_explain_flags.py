@@ -24,8 +24,8 @@ from ssamt.data.tables import TextTable
 from ssamt.pipelines.analysis.minimal_pairs import part_tokens, span_tokens
 from ssamt.pipelines.analysis.minimal_run import load_inputs, negative_rows
 from ssamt.pipelines.explain import level_margins, reference_levels, with_references
-from ssamt.pipelines.pair_parts import score_pairs
 from ssamt.pipelines.part_levels import part_levels_for
+from ssamt.pipelines.parts import score_parts
 from ssamt.train.trained_run import load_run
 
 
@@ -43,10 +43,10 @@ def measure(run, inputs, levels, margins) -> dict[str, float]:
     imgs = sorted({r["image"] for r in inputs.records})
     own_img = np.repeat(imgs, k)
     own_cap = own_img * k + np.tile(np.arange(k), len(imgs))
-    own = score_pairs(run.model, inputs.images, texts, inputs.graphs, own_img, own_cap, mu1,
+    own = score_parts(run.model, inputs.images, texts, inputs.graphs, own_img, own_cap, mu1,
                       mu2, **kw)
     rows = np.array([negative_rows(inputs, n) for n in range(len(inputs.records))])
-    neg = score_pairs(run.model, inputs.images, texts, inputs.graphs, rows[:, 0], rows[:, 1],
+    neg = score_parts(run.model, inputs.images, texts, inputs.graphs, rows[:, 0], rows[:, 1],
                       mu1, mu2, **kw)
     at = {int(c): n for n, c in enumerate(own_cap)}
     true_parts = true_flags = true_caps = 0

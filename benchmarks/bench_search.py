@@ -143,6 +143,7 @@ def paper_stage2(k: int = 32, repeats: int = 5) -> None:
     import _tests_path  # noqa: F401  (puts tests/ on sys.path)
     from random_batches import random_image_batch, random_text_batch
 
+    from ssamt.model.scores import PairScores
     from ssamt.model.ssamt import SSAMT
     from ssamt.train.config import load_config
 
@@ -154,10 +155,10 @@ def paper_stage2(k: int = 32, repeats: int = 5) -> None:
     a_img, a_txt = torch.randn(k, 1024), torch.randn(k, 1024)
     times = []
     with torch.inference_mode():
-        model.eq5(a_img, a_txt, model.inter(img, txt), 0.3, 0.1)  # warm-up
+        PairScores.of(a_img, a_txt, model.inter(img, txt)).eq5(0.3, 0.1)  # warm-up
         for _ in range(repeats):
             t0 = time.perf_counter()
-            model.eq5(a_img, a_txt, model.inter(img, txt), 0.3, 0.1)
+            PairScores.of(a_img, a_txt, model.inter(img, txt)).eq5(0.3, 0.1)
             times.append(time.perf_counter() - t0)
     print(f"  paper-size model (d 1024, 2 layers, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M "
           f"parameters): stage 2 of {k} pairs {1000 * statistics.median(times):.0f} ms "

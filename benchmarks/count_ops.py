@@ -1,4 +1,4 @@
-"""Operators dispatched by one phase-2 micro-step and one stage-2 batch (issue 15).
+"""Operators dispatched by one phase-2 micro-step and one stage-2 batch.
 
     python benchmarks/count_ops.py --data DIR [--preset paper-f30k] [--split train]
 
@@ -6,8 +6,8 @@ On a GPU these steps are bound by the host launching kernels, one (or more) per 
 so their count is the figure to cut; it does not depend on the device or on the model's
 width, so it is counted here on the CPU with a narrow model of the preset's structure
 (d_model 128). The micro-step holds as many anchors as the preset's phase-2 token budget
-takes at the split's mean pair cost; its inputs are built as phase 2 builds them (random
-partners, the label rule's marks). Prints the forward count, forward + backward, and a
+takes at the recipe's mean item cost; its batch is built as phase 2 builds it (the
+recipe's negatives from the intra encoders, the label rule's marks). Prints the forward count, forward + backward, and a
 stage-2 batch (the same pairs, eval mode), with the most frequent operators.
 """
 
@@ -47,10 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ssamt.losses import combine
+    from ssamt.model.scores import PairScores
     from ssamt.train.config import load_config
     from ssamt.train.data import load_split
-    from ssamt.train.phase2 import EpochPartners, InterObjective, InterOptions, inter_inputs
+    from ssamt.train.recipes import build_recipe
     from ssamt.train.trainer import build_model
 
     args = parse_args(argv)
@@ -59,30 +59,30 @@ def main(argv: list[str] | None = None) -> None:
                              max_tokens=cfg.model.max_tokens, with_labels=True)
     torch.manual_seed(args.seed)
     model = build_model(cfg, len(vocab), data)
+    device = torch.device("cpu")
+    recipe = build_recipe(model, data, cfg, device)
+    recipe.start_epoch(0)
     rng = np.random.default_rng(args.seed)
-    n_cap, d = len(data.caption_image), cfg.model.d_model
-    unit = lambda n: torch.nn.functional.normalize(torch.randn(n, d), dim=-1)
-    partners = EpochPartners(rng.permutation(n_cap), rng.permutation(n_cap),
-                             unit(len(data.images)), unit(n_cap))
-    options = InterOptions.from_config(cfg)
-    per = max(1, int(cfg.phase2.token_budget // (2 * data.pair_costs()).mean()))
-    anchors = rng.choice(n_cap, min(per, n_cap), replace=False).tolist()
-    inputs = inter_inputs(data, anchors, partners, True, torch.device("cpu"), options,
-                          with_marks=cfg.loss.lambda3 > 0)
-    objective = InterObjective(model.train(), options)
-    weights = {"L1": cfg.loss.lambda1, "L2": cfg.loss.lambda2, "L3": cfg.loss.lambda3,
-               "LR": cfg.loss.lambda_role}
+    per = max(1, int(cfg.phase2.token_budget // recipe.costs.mean()))
+    items = rng.choice(len(recipe.costs), min(per, len(recipe.costs)), replace=False).tolist()
+    batch = recipe.batch(items, 0, cfg.phase2.max_steps - 1)  # past any warm-up of negatives
+    weights = {"L1": cfg.loss.lambda1, "L2": cfg.loss.lambda2, "L3": cfg.loss.lambda3}
+    criterion = recipe.criterion.train()
     with CountOps() as step:
-        terms = objective(**inputs)
+        terms = criterion(batch)
         forward = step.total
-        combine(terms, weights).backward()
+        sum(w * terms[name] for name, w in weights.items() if name in terms).backward()
+    rows = torch.as_tensor(rng.choice(len(data.caption_image), len(items), replace=False))
+    images = data.images.batch(torch.as_tensor(data.caption_image)[rows])
+    texts = data.texts.batch(rows)
+    a_img = torch.nn.functional.normalize(torch.randn(len(rows), cfg.model.d_model), dim=-1)
+    a_txt = torch.nn.functional.normalize(torch.randn(len(rows), cfg.model.d_model), dim=-1)
     with CountOps() as stage2, torch.inference_mode():
-        model.eval().eq5_terms(inputs["a_img"], inputs["a_txt"],
-                               model.inter(inputs["images"], inputs["texts"]))
-    print(f"{args.preset} structure (d_model 128), {len(anchors)} anchors "
-          f"({2 * len(anchors)} positives) a micro-step")
+        PairScores.of(a_img, a_txt, model.eval().inter(images, texts)).eq5(0.3, 0.1)
+    print(f"{args.preset} structure (d_model 128, recipe {cfg.recipe}), {len(items)} "
+          f"training items a micro-step")
     print(f"phase-2 micro-step: forward {forward:,} ops, with backward {step.total:,}")
-    print(f"stage-2 batch of {2 * len(anchors)} pairs: {stage2.total:,} ops")
+    print(f"stage-2 batch of {len(rows)} pairs: {stage2.total:,} ops")
     print("most frequent in the micro-step:",
           ", ".join(f"{name} {n}" for name, n in step.counts.most_common(12)))
 
