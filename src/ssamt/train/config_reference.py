@@ -158,10 +158,14 @@ def derived_keys() -> dict[str, str]:
 # ----- markdown -------------------------------------------------------------------------
 
 
+def _links(text: str) -> str:
+    """docs/X.md as a link from a page of docs/."""
+    return DOC_PATH.sub(r"[\1](\1)", text)
+
+
 def _cell(text: str) -> str:
     """Markdown of plain text: pipes and stars escaped, docs/X.md turned into links."""
-    escaped = text.replace("|", "\\|").replace("*", "\\*")
-    return DOC_PATH.sub(r"[\1](\1)", escaped)
+    return _links(text.replace("|", "\\|").replace("*", "\\*"))
 
 
 def _sentence(text: str) -> str:
@@ -229,7 +233,7 @@ the checkpoint alone.
 
 Column *allowed*: a dash is any value of the key's type. Column *recipe*: `both`, or the
 one recipe that reads the key (the other ignores it). What each recipe does is in
-[RECIPES.md](RECIPES.md); the paper's own values are in [DESIGN.md](DESIGN.md), section 4."""
+docs/RECIPES.md; the paper's own values are in docs/DESIGN.md section 4."""
 
 
 PRESETS_INTRO = """\
@@ -249,7 +253,7 @@ def _derived_lines() -> list[str]:
 
 def render_reference() -> str:
     """The whole of docs/CONFIG.md."""
-    lines = [INTRO, "", "## Top level", "", _cell(summary(TrainConfig)), "",
+    lines = [_links(INTRO), "", "## Top level", "", _cell(summary(TrainConfig)), "",
              *key_table(section_keys(None))]
     about = field_descriptions(TrainConfig)
     for section in sections():

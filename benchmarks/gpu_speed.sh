@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The GPU figures of BENCHMARKS.md's Speed section in one short run (a lent H100, minutes of
+# device time).
+#
+#   bash benchmarks/gpu_speed.sh DATA_DIR OUT_DIR [DEVICE]
+#
+# DATA_DIR holds one Flickr30K-size synthetic split as `test_*` (the medium set's test split:
+# 1,000 images x 5,000 captions, 36 regions x 512 features in float16, with its label cache
+# test_labels.jsonl built where spaCy is installed), made on the developer's machine by
+#
+#   ssamt synth --size medium DIR && ssamt labels DIR --split test
+#   mkdir -p .gpubench/data && cp DIR/ssamt-synth.json DIR/test_{ims.npy,boxes.npy,caps.txt,
+#       ids.txt,scenes.jsonl,capspecs.jsonl,labels.jsonl} .gpubench/data/
+#
+# (the medium training split, 1.1 GB, is too big to send and 90 s to generate there). The
+# script copies that split to `train_*` so the short trainings that make checkpoints and the
+# phase-2 timings have data: speed does not depend on which captions they are, and no figure
+# here is a retrieval quality. Every step has its own time limit; the log goes to OUT_DIR/log.
+# PARTS picks the steps (default all: "stage2 train eval phase2 profile"; eval, phase2 and
+# profile need train). Knobs for a dry run on a CPU: STEPS1, STEPS2, BENCH_STEPS, MAX_PAIRS,
+# K, BATCH, LIMIT; CASTS (default "bf16 fp32") for the evaluations.
+set -u
+DATA=${1:?DATA_DIR}; OUT=${2:?OUT_DIR}; DEV=${3:-cuda}
+STEPS1=${STEPS1:-20}; STEPS2=${STEPS2:-5}; BENCH_STEPS=${BENCH_STEPS:-40}
+MAX_PAIRS=${MAX_PAIRS:-100000}; K=${K:-128}; BATCH=${BATCH:-512}; LIMIT=${LIMIT:-150}
+PARTS=" ${PARTS:-stage2 train eval phase2 profile} "
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export PYTHONPATH=$ROOT/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+BF16=(); PEAK=()
+if [ "$DEV" != cpu ]; then BF16=(--bf16); PEAK=(--peak-tflops 989); fi
+RUNS=$(mktemp -d)
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/log") 2>&1
+
+want() { [[ "$PARTS" == *" $1 "* ]]; }
+
+step() {  # step NAME COMMAND...: timed, limited, never stops the script
+    echo; echo "=== $1 ($(date -u +%H:%M:%S))"; shift
+    local t0=$SECONDS
+    timeout "$LIMIT" "$@"; echo "--- exit $? after $((SECONDS - t0)) s"
+}
+
+for f in "$DATA"/test_*; do
+    name=$(basename "$f"); cp "$f" "$DATA/train_${name#test_}"
+done
+step "machine" bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv \
+    2>/dev/null; nproc; $PY -c 'import torch, platform; print(platform.python_version(), \
+    torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())'"
+
+# Stage 2: before (per-item assembly) and after (gather), the same first MAX_PAIRS pairs.
+want stage2 && for preset in synthetic paper-f30k; do
+    step "stage 2 before/after, $preset" $PY "$ROOT/benchmarks/bench_stage2.py" \
+        --preset "$preset" --data "$DATA" --k "$K" --device "$DEV" "${BF16[@]}" "${PEAK[@]}" \
+        --batch-size "$BATCH" --reps 1 --max-pairs "$MAX_PAIRS"
+done
+# Stage 2, the gather path alone, every candidate pair of the F30K-size gallery.
+want stage2 && step "stage 2 all pairs, paper-f30k" $PY "$ROOT/benchmarks/bench_stage2.py" \
+    --preset paper-f30k --data "$DATA" --k "$K" --device "$DEV" "${BF16[@]}" "${PEAK[@]}" \
+    --batch-size "$BATCH" --reps 2 --skip-old
+
+# Short trainings: checkpoints to evaluate and to time phase 2 from (weights barely trained).
+TRAIN=(-m ssamt train --data "$DATA" --device "$DEV" --quiet --set phase1.max_steps="$STEPS1"
+       --set phase2.max_steps="$STEPS2" --set eval.every_epochs=0 --set eval.select_mu=false)
+want train && step "train paper-f30k (short)" $PY "${TRAIN[@]}" --config paper-f30k --out "$RUNS/paper"
+want train && step "train synthetic phase 1 (short)" $PY "${TRAIN[@]}" --config synthetic --out "$RUNS/synth" \
+    --phase intra
+
+# A whole Flickr30K-size evaluation, one process end to end (start, loading, both stages).
+want eval && for cast in ${CASTS:-bf16 fp32}; do
+    flag=(); [ "$cast" = bf16 ] && flag=("${BF16[@]}")
+    step "ssamt evaluate, F30K size, K=$K, $cast" bash -c "time $PY -m ssamt evaluate \
+        --checkpoint $RUNS/paper --data $DATA --rerank-k $K --device $DEV ${flag[*]} \
+        --batch-size $BATCH --quiet --json $OUT/evaluate_$cast.json"
+done
+
+# Phase-2 updates/s, with and without the thread that prepares the next batch.
+want phase2 && step "phase 2 updates/s, paper-f30k" $PY "$ROOT/benchmarks/bench_phase2.py" \
+    --run "$RUNS/paper" --data "$DATA" --steps "$BENCH_STEPS" --reps 1 --device "$DEV"
+# The same update (32,768 instances) as one micro-batch instead of four: a quarter of the launches.
+want phase2 && step "phase 2 updates/s, paper-f30k, one micro-batch an update" $PY \
+    "$ROOT/benchmarks/bench_phase2.py" --run "$RUNS/paper" --data "$DATA" --steps "$BENCH_STEPS" \
+    --reps 1 --device "$DEV" --set phase2.token_budget=32768 --set phase2.accum_steps=1
+want phase2 && step "phase 2 updates/s, synthetic" $PY "$ROOT/benchmarks/bench_phase2.py" \
+    --run "$RUNS/synth" --data "$DATA" --steps "$((BENCH_STEPS * 3))" --reps 1 --device "$DEV"
+# Where a paper-size phase-2 update spends its time.
+want profile && step "phase 2 profile, paper-f30k" $PY "$ROOT/benchmarks/profile_phase2.py" \
+    --run "$RUNS/paper" --data "$DATA" --steps 10 --device "$DEV" --rows 25
+rm -rf "$RUNS"
