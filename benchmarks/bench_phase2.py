@@ -1,4 +1,4 @@
-"""Phase-2 updates/s with and without the thread that builds the next batch ahead (issue 15).
+"""Phase-2 updates/s with and without the thread that builds the next batch ahead.
 
     python benchmarks/bench_phase2.py --run runs/quickstart/run --data runs/quickstart/data \
         --steps 150 --reps 2 [--device cuda]

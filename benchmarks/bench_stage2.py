@@ -1,4 +1,4 @@
-"""Stage-2 speed (issue 15): the per-item batch assembly it replaced against the gather path,
+"""Stage-2 speed: the per-item batch assembly it replaced against the gather path,
 side by side in one process, on the same gallery, pairs and model.
 
     python benchmarks/bench_stage2.py --preset synthetic            # CPU, small synthetic set
@@ -12,7 +12,7 @@ image projection takes the data's feature size (256 on the small synthetic set, 
 candidate pairs `--reps` times, alternating, so load changes on a shared machine hit both.
 A timer around model.inter + model.eq5_terms (with a device sync on CUDA) splits stage 2
 into the model's forward and everything else (batch assembly, transfers, bookkeeping).
-Prints a markdown table for BENCHMARKS.md ("Stage 2 and phase 2 speed (issue 15)").
+Prints a markdown table for BENCHMARKS.md ("Speed: stage 2 and phase 2").
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-# ----- the path before issue 15, kept here only to measure against -----------------------
+# ----- the per-item path the gather replaced, kept here only to measure against ----------
 
 class OldTextTable:
     """TextTable.batch as it was: one caption at a time into numpy arrays on the host."""
@@ -113,7 +113,7 @@ class OldTextTable:
 def old_score_pair_terms(model, image_table: ImageTable, text_table: OldTextTable, img_emb,
                          txt_emb, pairs, *, image_ids, caption_ids, batch_size, device,
                          autocast=None) -> torch.Tensor:
-    """score_pair_terms before issue 15: per batch a memmap read, a host-side text batch,
+    """score_pair_terms before the gather: per batch a memmap read, a host-side text batch,
     a host->device copy of both, the terms copied back."""
     import contextlib
 

@@ -1,4 +1,4 @@
-"""Operators dispatched by one phase-2 micro-step and one stage-2 batch (issue 15).
+"""Operators dispatched by one phase-2 micro-step and one stage-2 batch.
 
     python benchmarks/count_ops.py --data DIR [--preset paper-f30k] [--split train]
 
