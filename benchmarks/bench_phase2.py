@@ -44,10 +44,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def median_update_s(run: Path, data: str, steps: int, device: str, prefetch: bool,
-                    overrides: list[str] = ()) -> float:
-    """Median logged seconds per update of one `ssamt train --phase 2` of `steps` updates,
-    with the prefetch thread forced on or off."""
+def train_once(run: Path, data: str, steps: int, device: str, prefetch: bool,
+               overrides: list[str] = ()) -> list[float]:
+    """The logged seconds per update of one `ssamt train --phase 2` of `steps` updates
+    (one every train.log_every), with the prefetch thread forced on or off."""
     make_context = trainer._make_context
 
     def forced(*args, **kwargs):
@@ -69,8 +69,14 @@ def median_update_s(run: Path, data: str, steps: int, device: str, prefetch: boo
         trainer._make_context = make_context
     if code != 0:
         raise SystemExit(f"ssamt train exited with {code}")
+    return seconds
+
+
+def median_update_s(*args, **kwargs) -> float:
+    """Median of train_once's seconds per update."""
+    seconds = train_once(*args, **kwargs)
     if not seconds:
-        raise SystemExit("the training logged no update_s: raise --steps above train.log_every")
+        raise SystemExit("the training logged no update_s: raise --steps above phase2.log_every")
     return statistics.median(seconds)
 
 
@@ -78,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     times: dict[bool, list[float]] = {True: [], False: []}
     run = Path(args.run)
-    median_update_s(run, args.data, 20, args.device, False, args.set)  # warm-up
+    train_once(run, args.data, 5, args.device, False, args.set)  # warm-up
     for _ in range(args.reps):
         for prefetch in (True, False):
             times[prefetch].append(median_update_s(run, args.data, args.steps, args.device,

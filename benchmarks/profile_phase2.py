@@ -1,4 +1,4 @@
-"""Where phase 2's time goes: torch.profiler over a few updates (issue 15).
+"""Where phase 2's time goes: torch.profiler over a few updates.
 
     python benchmarks/profile_phase2.py --run RUN --data DIR --steps 10 --device cuda
 

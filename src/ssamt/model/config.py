@@ -14,6 +14,13 @@ from ssamt.errors import ConfigError
 # Sizes a training config leaves to the data: the vocabulary and the feature files.
 DATA_SIZES = ("vocab_size", "d_region", "d_box")
 
+# The allowed values, as data: __post_init__ checks them and the configuration reference
+# (docs/CONFIG.md) is generated from them. A size left to the data (None) is always allowed.
+SIZE_MINIMUMS = {"vocab_size": 1, "d_model": 1, "n_heads": 1, "n_layers": 1, "d_ffn": 1,
+                 "d_region": 1, "max_tokens": 1, "d_box": 0}
+MULTIPLE_OF = {"d_model": "n_heads"}  # attention splits d_model evenly among the heads
+DROPOUT_RANGE = (0.0, 1.0)  # the first included, the second excluded
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -31,9 +38,10 @@ class ModelConfig:
     d_box:       size of the box geometry of a region; 0 = the data has no boxes.
     max_tokens:  number of word positions (position embedding table size); longer captions
                  are cut there.
-    use_phrases: False drops phrase nodes (Table 3 "mask transformer w/o phrases").
-    grounding:   the phrase-grounding head (model.grounding), which scores each phrase and
-                 word by the region(s) it finds: the ssamt recipe's; False (the paper recipe)
+    use_phrases: whether captions get phrase nodes; false is Table 3's "mask transformer
+                 w/o phrases".
+    grounding:   the phrase-grounding head, which scores each phrase and word by the
+                 region(s) it finds: on in the ssamt recipe; off in the paper recipe, which
                  scores parts by cos(h^I, H^T_k). A training config never sets it: it
                  follows the config's recipe (TrainConfig.recipe).
     vocab_size, d_region and d_box may be None in a training config: they come from the
@@ -53,20 +61,21 @@ class ModelConfig:
     grounding: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "d_model", "n_heads", "n_layers", "d_ffn", "d_region",
-                     "max_tokens"):
+        for name, low in SIZE_MINIMUMS.items():
             value = getattr(self, name)
-            if value is not None and int(value) < 1:
-                raise ConfigError(f"model.{name} must be >= 1, got {value}")
-        if self.d_box is not None and self.d_box < 0:
-            raise ConfigError(f"model.d_box must be >= 0, got {self.d_box}")
-        if self.d_model % self.n_heads:
-            raise ConfigError(
-                f"model.d_model must be a multiple of model.n_heads ({self.n_heads}), got "
-                f"{self.d_model}: it is not divisible"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+            # d_box as given (0 allowed, -0.5 not); the other sizes as integers
+            if value is not None and (value if name == "d_box" else int(value)) < low:
+                raise ConfigError(f"model.{name} must be >= {low}, got {value}")
+        for name, divisor in MULTIPLE_OF.items():
+            value, by = getattr(self, name), getattr(self, divisor)
+            if value % by:
+                raise ConfigError(
+                    f"model.{name} must be a multiple of model.{divisor} ({by}), got "
+                    f"{value}: it is not divisible"
+                )
+        low, high = DROPOUT_RANGE
+        if not low <= self.dropout < high:
+            raise ConfigError(f"model.dropout must be in [{low:g}, {high:g}), got {self.dropout}")
 
     @property
     def complete(self) -> bool:

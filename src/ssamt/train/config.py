@@ -6,6 +6,10 @@ from the file alone"), so values here must stay plain (str, int, float, bool, No
 
     cfg = load_config("ssamt-f30k")                  # a preset under configs/
     cfg = load_config("my.yaml", ["phase2.lr=1e-4"])  # a file plus overrides
+
+Each dataclass's docstring has one "key: text" entry per field, the one place a key is
+described: docs/CONFIG.md is generated from them (ssamt.train.config_reference). A field
+only the ssamt recipe reads carries the metadata SSAMT_ONLY.
 """
 
 from __future__ import annotations
@@ -23,18 +27,33 @@ from ssamt.model.config import ModelConfig
 
 PRESETS = ("paper-coco", "paper-f30k", "ssamt-coco", "ssamt-f30k", "synthetic")
 
+# Field metadata of a key that only the ssamt recipe reads (docs/CONFIG.md's recipe column).
+SSAMT_ONLY = {"recipe": "ssamt"}
+
 
 @dataclass(frozen=True)
 class PhaseConfig:
     """One training phase (paper 3.2): Adam with linear warm-up then linear decay.
 
-    token_budget: instances per micro-batch, #regions + #tokens (docs/DESIGN.md section 4).
+    lr:           Adam's peak learning rate, reached at the end of the warm-up.
+    token_budget: instances per micro-batch, #regions + #tokens (docs/DESIGN.md section 4);
+                  in phase 2 it counts the positives' instances.
     accum_steps:  micro-batches per update (gradient accumulation).
-    max_steps:    number of updates; the phase ends there (paper: 10K).
+    max_steps:    number of updates; the phase ends there (paper: 10K). 0 runs no update:
+                  the phase only evaluates and saves its starting weights.
+    warmup_steps: updates over which the learning rate rises linearly to lr; it then falls
+                  linearly to 0 at max_steps.
     max_epochs:   a safety cap on passes over the training pairs (0 = no cap).
+    betas:        Adam's two moment decay rates (paper: 0.9, 0.999).
+    weight_decay: Adam's weight decay (an L2 term added to the gradient; 0 = none).
+    clip_norm:    the gradients' total norm is clipped to this before each step (0 = no
+                  clipping; the paper clips none).
     mean_negatives_epochs: phase 1 only: epochs that average the hinge over all in-batch
                   negatives instead of taking the hardest (docs/DESIGN.md section 2, L0 warm-up;
                   ssamt.losses.intra_loss).
+    save_every:   also write last.pt every N updates (0 = only at the end of each epoch).
+    log_every:    write the training losses to metrics.jsonl every N updates, and after the
+                  first (0 or 1 = every update).
     """
 
     lr: float = 1e-4
@@ -47,15 +66,33 @@ class PhaseConfig:
     weight_decay: float = 0.0
     clip_norm: float = 2.0
     mean_negatives_epochs: int = 1
-    save_every: int = 0  # also write last.pt every N updates (0 = only at epoch ends)
+    save_every: int = 0
     log_every: int = 20
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Margins a0..a3 and weights l0..l3 of Eq. 4, Eq. 5's mu1/mu2 (fixed in the paper
-    recipe; the ssamt recipe's per-epoch dev evaluation, before it chooses them on dev), m
-    negatives (end of 2.4)."""
+    """The losses (paper 2.4): margins and weights of Eq. 4, Eq. 5's weights, negatives.
+
+    alpha0:  margin of L0, the intra encoders' global triplet loss (phase 1).
+    alpha1:  margin of L1, the inter encoder's global triplet loss (phase 2).
+    alpha2:  margin of L2, the local triplet loss (phrase-to-image and region-to-sentence).
+    alpha3:  margin of L3, phrase matching (Eq. 3); `ssamt explain` flags parts below
+             alpha3 / 2 when it has no part levels.
+    lambda0: weight of L0 in Eq. 4.
+    lambda1: weight of L1 in Eq. 4.
+    lambda2: weight of L2 in Eq. 4 (0 = without local matching, Table 3's MT+GM).
+    lambda3: weight of L3 in Eq. 4 (0 = without phrase matching, "w/o PM").
+    mu1:     Eq. 5's weight of cos(h^I, h^T). The paper recipe ranks with it everywhere;
+             the ssamt recipe only in the dev evaluation during phase 2, then chooses the
+             weights on dev (eval.mu1_grid).
+    mu2:     Eq. 5's weight of the local scores s_P + s_R, read as mu1 is (eval.mu2_grid).
+    negatives_m: m of the end of paper 2.4: negatives (paper recipe) or hard partners
+             (ssamt recipe) are drawn from the m candidates the frozen intra encoders score
+             highest.
+    random_partner_share: the share of the phase-2 updates, the first ones, whose partners
+             are drawn at random; the rest draw them from the intra top-m (docs/PHASE2.md).
+    """
 
     alpha0: float = 0.05
     alpha1: float = 0.05
@@ -68,22 +105,28 @@ class LossConfig:
     mu1: float = 0.3
     mu2: float = 0.1
     negatives_m: int = 10
-    # The ssamt recipe (docs/PHASE2.md): the share of the phase-2 updates, the first ones,
-    # whose partners are drawn at random; the rest draw them from the intra top-m.
-    random_partner_share: float = 0.5
+    random_partner_share: float = field(default=0.5, metadata=SSAMT_ONLY)
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Dev-set evaluation each epoch.
+    """Dev-set evaluation after each epoch, and the choice of Eq. 5's weights after phase 2.
 
-    rerank_k:   candidates the inter encoder re-scores per query (two-stage, docs/DESIGN.md 2).
+    rerank_k:   candidates the inter encoder re-scores per query in phase 2's dev evaluation
+                (two-stage, docs/DESIGN.md section 2; 0 = the intra dual encoder only), and
+                the K the weights are chosen at.
     max_images: evaluate on the first N dev images (0 = all) to keep epochs cheap.
-    select_by:  metric that picks best.pt.
-    select_mu_images, mu1_grid, mu2_grid: the ssamt recipe chooses Eq. 5's mu1 / mu2 at the
-                end of phase 2 on this many dev images (0 = all) from these grids and stores
-                them in the checkpoint, where evaluate, explain and search read them (the
-                paper tunes them per dataset; its recipe keeps loss.mu1 / mu2).
+    batch_size: images (captions) per forward pass in the dev evaluation, the weight choice
+                and the phase-2 pass that embeds the training set for negatives.
+    select_by:  the dev metric that picks best.pt.
+    every_epochs: 0 = no dev evaluation (best.pt is then never written); any other value
+                evaluates after every epoch.
+    select_mu_images: the ssamt recipe chooses Eq. 5's mu1 / mu2 at the end of phase 2 on
+                this many dev images (0 = all) and stores them in the checkpoint, where
+                evaluate, explain and search read them (the paper tunes them per dataset;
+                its recipe keeps loss.mu1 / mu2).
+    mu1_grid:   the values of mu1 that choice tries (every pair with mu2_grid).
+    mu2_grid:   the values of mu2 that choice tries; mu1 = mu2 = 0 is stage 1's order.
     """
 
     rerank_k: int = 20
@@ -91,9 +134,11 @@ class EvalConfig:
     batch_size: int = 256
     select_by: str = "rsum"
     every_epochs: int = 1
-    select_mu_images: int = 1000
-    mu1_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
-    mu2_grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0, 3.0)
+    select_mu_images: int = field(default=1000, metadata=SSAMT_ONLY)
+    mu1_grid: tuple[float, ...] = field(default=(0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0),
+                                        metadata=SSAMT_ONLY)
+    mu2_grid: tuple[float, ...] = field(
+        default=(0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0, 3.0), metadata=SSAMT_ONLY)
 
 
 RECIPE_NAMES = ("paper", "ssamt")
@@ -101,15 +146,34 @@ RECIPE_NAMES = ("paper", "ssamt")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. recipe: how phase 2 trains the inter encoder and how Eq. 5 is
-    weighed, "paper" (the paper as written) or "ssamt" (ssamt's measured design; docs/
-    RECIPES.md); phase 1 is the same in both. The recipe also decides the architecture's
-    phrase-grounding head (model.grounding), which a config never sets itself."""
+    """One training run: four top-level keys and five sections. The recipe also decides
+    the architecture's phrase-grounding head (model.grounding), which a config never sets.
+
+    name:    the run's name, kept in its config.yaml (loading a file or preset without one
+             names the run after it).
+    recipe:  how phase 2 trains the inter encoder and how Eq. 5 is weighed: "paper" (the
+             paper as written) or "ssamt" (ssamt's measured design; docs/RECIPES.md);
+             phase 1 is the same in both.
+    seed:    seed of the initial weights, dropout, batch order and phase-2 negatives or
+             partners (drawn per epoch from seed and epoch, so a resumed run draws the same).
+    vocab_min_count: words seen fewer times than this in the training captions are left out
+             of the vocabulary (paper 3.2: 5).
+    model:   the architecture: the sizes of the three encoders (intra image, intra text,
+             inter), which share them; stored complete in every checkpoint.
+    phase1:  phase 1 (paper 3.2) trains the intra encoders, the dual encoder, with L0: Adam
+             with linear warm-up then linear decay.
+    phase2:  phase 2 trains the inter encoder with L1-L3 while the intra encoders stay
+             frozen; Adam as in phase 1.
+    loss:    the losses (paper 2.4): margins and weights of Eq. 4, Eq. 5's weights, the
+             negatives.
+    eval:    the dev evaluation after each epoch, and the choice of Eq. 5's weights after
+             phase 2.
+    """
 
     name: str = "custom"
     recipe: str = "ssamt"
     seed: int = 0
-    vocab_min_count: int = 5  # paper 3.2: drop words seen fewer than 5 times
+    vocab_min_count: int = 5
     model: ModelConfig = field(default_factory=ModelConfig)  # sizes from the data left None
     phase1: PhaseConfig = field(default_factory=PhaseConfig)
     phase2: PhaseConfig = field(default_factory=PhaseConfig)

@@ -4,42 +4,20 @@
 bad value is one line naming the key rather than a traceback minutes into training (a
 negative seed crashes numpy, lr=0 trains nothing, accum_steps=0 divides by zero).
 
-Zero where allowed means what ssamt/train/config.py says: max_steps=0 runs no updates (the
-phase only evaluates and saves its starting weights), max_epochs=0 is no epoch cap,
-save_every=0 saves at epoch ends only, clip_norm=0 is no clipping, eval.max_images=0 is the
-whole dev split, eval.rerank_k=0 evaluates the intra dual encoder only, eval.every_epochs=0
-never evaluates.
+The allowed values are data (`RULES`, one rule per dotted key, checked in that order), so
+the configuration reference (docs/CONFIG.md, `ssamt.train.config_reference`) is generated
+from the same table the check reads. What a zero means where it is allowed is said by the
+key's description in ssamt/train/config.py.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from ssamt.errors import ConfigError
 from ssamt.retrieval.metrics import METRIC_KEYS
-
-# key -> (lowest allowed, whether the lowest is excluded); every value must also be finite.
-_PHASE_RANGES = {"lr": (0, True), "token_budget": (1, False), "accum_steps": (1, False),
-                 "max_steps": (0, False), "warmup_steps": (0, False), "max_epochs": (0, False),
-                 "weight_decay": (0, False), "clip_norm": (0, False),
-                 "mean_negatives_epochs": (0, False), "save_every": (0, False),
-                 "log_every": (0, False)}
-_LOSS_MIN = {"negatives_m": 1}  # alphas and lambdas >= 0, mu1/mu2 any finite number
-_EVAL_RANGES = {"rerank_k": 0, "max_images": 0, "batch_size": 1, "every_epochs": 0}
-
-
-def validate_config(cfg: Any, source: str = "config") -> None:
-    """Raise ConfigError naming the first out-of-range value of `cfg` (a TrainConfig)."""
-    _at_least(source, "seed", cfg.seed, 0)
-    _at_least(source, "vocab_min_count", cfg.vocab_min_count, 1)
-    # the model section checks itself (ModelConfig.__post_init__) when the config is read
-    for name in ("phase1", "phase2"):
-        _phase(source, name, getattr(cfg, name))
-    _loss(source, cfg.loss)
-    for key, low in _EVAL_RANGES.items():
-        _at_least(source, f"eval.{key}", getattr(cfg.eval, key), low)
-    _select_by(source, cfg.eval.select_by)
 
 
 def _fail(source: str, key: str, value: Any, must: str) -> None:
@@ -51,35 +29,116 @@ def _finite(source: str, key: str, value: float) -> None:
         _fail(source, key, value, "a finite number")
 
 
-def _at_least(source: str, key: str, value: float, low: float, strict: bool = False) -> None:
-    _finite(source, key, value)
-    if value < low or (strict and value == low):
-        _fail(source, key, value, f"> {low}" if strict else f">= {low}")
+@dataclass(frozen=True)
+class AtLeast:
+    """A finite number at least `low` (above it when `strict`)."""
+
+    low: float
+    strict: bool = False
+
+    @property
+    def text(self) -> str:
+        return f"> {self.low}" if self.strict else f">= {self.low}"
+
+    def check(self, source: str, key: str, value: float) -> None:
+        _finite(source, key, value)
+        if value < self.low or (self.strict and value == self.low):
+            _fail(source, key, value, self.text)
 
 
-def _phase(source: str, name: str, phase: Any) -> None:
-    for key, (low, strict) in _PHASE_RANGES.items():
-        _at_least(source, f"{name}.{key}", getattr(phase, key), low, strict)
-    betas = tuple(phase.betas)
-    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-        _fail(source, f"{name}.betas", list(betas), "two numbers in [0, 1)")
+@dataclass(frozen=True)
+class Finite:
+    """Any finite number."""
+
+    text = "any finite number"
+
+    def check(self, source: str, key: str, value: float) -> None:
+        _finite(source, key, value)
 
 
-def _loss(source: str, loss: Any) -> None:
-    for key in ("alpha0", "alpha1", "alpha2", "alpha3", "lambda0", "lambda1", "lambda2",
-                "lambda3"):
-        _at_least(source, f"loss.{key}", getattr(loss, key), 0)
-    for key in ("mu1", "mu2"):
-        _finite(source, f"loss.{key}", getattr(loss, key))
-    for key, low in _LOSS_MIN.items():
-        _at_least(source, f"loss.{key}", getattr(loss, key), low)
-    share = loss.random_partner_share
-    _finite(source, "loss.random_partner_share", share)
-    if not 0.0 <= share <= 1.0:
-        _fail(source, "loss.random_partner_share", share, "between 0 and 1")
+@dataclass(frozen=True)
+class Between:
+    """A finite number from `low` to `high`, both included."""
+
+    low: float
+    high: float
+
+    @property
+    def text(self) -> str:
+        return f"between {self.low} and {self.high}"
+
+    def check(self, source: str, key: str, value: float) -> None:
+        _finite(source, key, value)
+        if not self.low <= value <= self.high:
+            _fail(source, key, value, self.text)
 
 
-def _select_by(source: str, metric: str) -> None:
+@dataclass(frozen=True)
+class PairIn:
+    """Two numbers, each from `low` (included) to `high` (excluded): Adam's betas."""
 
-    if metric not in METRIC_KEYS:
-        _fail(source, "eval.select_by", metric, f"one of {', '.join(METRIC_KEYS)}")
+    low: float
+    high: float
+
+    @property
+    def text(self) -> str:
+        return f"two numbers in [{self.low}, {self.high})"
+
+    def check(self, source: str, key: str, value: Any) -> None:
+        pair = tuple(value)
+        if len(pair) != 2 or not all(self.low <= b < self.high for b in pair):
+            _fail(source, key, list(pair), self.text)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a fixed list of names."""
+
+    choices: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return f"one of {', '.join(self.choices)}"
+
+    def check(self, source: str, key: str, value: Any) -> None:
+        if value not in self.choices:
+            _fail(source, key, value, self.text)
+
+
+Rule = AtLeast | Finite | Between | PairIn | OneOf
+
+_PHASE_RULES: dict[str, Rule] = {
+    "lr": AtLeast(0, strict=True), "token_budget": AtLeast(1), "accum_steps": AtLeast(1),
+    "max_steps": AtLeast(0), "warmup_steps": AtLeast(0), "max_epochs": AtLeast(0),
+    "weight_decay": AtLeast(0), "clip_norm": AtLeast(0), "mean_negatives_epochs": AtLeast(0),
+    "save_every": AtLeast(0), "log_every": AtLeast(0), "betas": PairIn(0, 1)}
+_LOSS_RULES: dict[str, Rule] = {
+    **{key: AtLeast(0) for key in ("alpha0", "alpha1", "alpha2", "alpha3",
+                                   "lambda0", "lambda1", "lambda2", "lambda3")},
+    "mu1": Finite(), "mu2": Finite(), "negatives_m": AtLeast(1),
+    "random_partner_share": Between(0, 1)}
+_EVAL_RULES: dict[str, Rule] = {
+    "rerank_k": AtLeast(0), "max_images": AtLeast(0), "batch_size": AtLeast(1),
+    "every_epochs": AtLeast(0), "select_by": OneOf(tuple(METRIC_KEYS))}
+
+# Dotted key -> its rule, in the order they are checked (the first bad value is reported).
+# The model section checks itself (ModelConfig.__post_init__) when the config is read.
+RULES: dict[str, Rule] = {
+    "seed": AtLeast(0), "vocab_min_count": AtLeast(1),
+    **{f"{phase}.{key}": rule for phase in ("phase1", "phase2")
+       for key, rule in _PHASE_RULES.items()},
+    **{f"loss.{key}": rule for key, rule in _LOSS_RULES.items()},
+    **{f"eval.{key}": rule for key, rule in _EVAL_RULES.items()},
+}
+
+
+def _value(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def validate_config(cfg: Any, source: str = "config") -> None:
+    """Raise ConfigError naming the first out-of-range value of `cfg` (a TrainConfig)."""
+    for key, rule in RULES.items():
+        rule.check(source, key, _value(cfg, key))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Issue 15's GPU figures in one short run (a lent H100, minutes of device time).
+# The GPU figures of BENCHMARKS.md's Speed section in one short run (a lent GPU, minutes of
+# device time).
 #
-#   bash benchmarks/gpu_issue15.sh DATA_DIR OUT_DIR [DEVICE]
+#   bash benchmarks/gpu_speed.sh DATA_DIR OUT_DIR [DEVICE]
 #
 # DATA_DIR holds one Flickr30K-size synthetic split as `test_*` (the medium set's test split:
 # 1,000 images x 5,000 captions, 36 regions x 512 features in float16, with its label cache
@@ -47,23 +48,23 @@ step "machine" bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version 
     2>/dev/null; nproc; $PY -c 'import torch, platform; print(platform.python_version(), \
     torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())'"
 
-# Stage 2: before (per-item assembly) and after (gather), the same first MAX_PAIRS pairs.
+# Stage 2: the batched pair scorer on the first MAX_PAIRS pairs, then on every candidate
+# pair of the F30K-size gallery.
 want stage2 && for preset in synthetic paper-f30k; do
-    step "stage 2 before/after, $preset" $PY "$ROOT/benchmarks/bench_stage2.py" \
+    step "stage 2, $preset" $PY "$ROOT/benchmarks/bench_stage2.py" \
         --preset "$preset" --data "$DATA" --k "$K" --device "$DEV" "${BF16[@]}" "${PEAK[@]}" \
         --batch-size "$BATCH" --reps 1 --max-pairs "$MAX_PAIRS"
 done
-# Stage 2, the gather path alone, every candidate pair of the F30K-size gallery.
 want stage2 && step "stage 2 all pairs, paper-f30k" $PY "$ROOT/benchmarks/bench_stage2.py" \
     --preset paper-f30k --data "$DATA" --k "$K" --device "$DEV" "${BF16[@]}" "${PEAK[@]}" \
-    --batch-size "$BATCH" --reps 2 --skip-old
+    --batch-size "$BATCH" --reps 2
 
 # Short trainings: checkpoints to evaluate and to time phase 2 from (weights barely trained).
 TRAIN=(-m ssamt train --data "$DATA" --device "$DEV" --quiet --set phase1.max_steps="$STEPS1"
-       --set phase2.max_steps="$STEPS2" --set eval.every_epochs=0 --set eval.select_mu=false)
+       --set phase2.max_steps="$STEPS2" --set eval.every_epochs=0)
 want train && step "train paper-f30k (short)" $PY "${TRAIN[@]}" --config paper-f30k --out "$RUNS/paper"
 want train && step "train synthetic phase 1 (short)" $PY "${TRAIN[@]}" --config synthetic --out "$RUNS/synth" \
-    --phase intra
+    --phase 1
 
 # A whole Flickr30K-size evaluation, one process end to end (start, loading, both stages).
 want eval && for cast in ${CASTS:-bf16 fp32}; do
