@@ -238,9 +238,9 @@ def test_evaluate_json_over_any_file_of_the_split_is_refused(dataset, tmp_path, 
     cache_to_be = dataset / "dev_labels.jsonl"
     err = _refused(capsys, [*evaluate, "--split", "dev", "--json", str(cache_to_be)], cache_to_be)
     assert "a file the command reads when it is there" in err
-    cache = tmp_path / "caches"
-    _refused(capsys, [*evaluate, "--labels-cache", str(cache), "--json",
-                      str(cache / "test_labels.jsonl")], cache / "test_labels.jsonl")
+    cache = tmp_path / "caches"  # where this run's label caches go, and where others' are
+    for out in (cache / "test_labels.jsonl", dataset / "test_labels.jsonl"):
+        _refused(capsys, [*evaluate, "--labels-cache", str(cache), "--json", str(out)], out)
     assert "is the input folder" in _refused(capsys, [*evaluate, "--json", str(dataset)], dataset)
     assert snapshot(dataset.parent) == before and not cache.exists()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def resolve_device(name: str) -> str:
@@ -61,18 +62,16 @@ def apply_labels_cache(args: argparse.Namespace) -> None:
 
 
 def input_files(checkpoint: str | None, data_dir: str, splits: str | Sequence[str],
-                labels_cache: str | None = None) -> list:
+                labels_cache: str | None = None) -> list[Path]:
     """The files a command reads: the checkpoint (a run folder's checkpoints, and the part
     levels cached beside them), the data folder itself and every file of the splits it
     reads (ssamt.data.split_files: precomp files, scenes, caption specs, minimal pairs,
     photo manifest, label caches wherever --labels-cache or the defaults put them). No
     output may be one of them (ssamt.fileio.check_outputs)."""
-    from pathlib import Path
-
     from ssamt.data.split_files import split_files
     from ssamt.pipelines.part_levels import CACHE_NAME
 
-    files: list = [Path(data_dir)]
+    files = [Path(data_dir)]
     for split in [splits] if isinstance(splits, str) else splits:
         files += split_files(data_dir, split, labels_cache)
     if checkpoint is not None:

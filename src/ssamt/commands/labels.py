@@ -31,13 +31,14 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.data.split_labels import labels_for_split
     from ssamt.errors import ConfigError
     from ssamt.fileio import check_output, is_stdout
-    from ssamt.labels.store import label_cache_paths
+    from ssamt.labels.store import default_label_cache_paths, label_cache_paths
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     apply_labels_cache(args)
     if args.out:  # may be the label cache itself (rewritten), never another file of the split
-        own_cache = set(label_cache_paths(args.data_dir, args.split))
+        own_cache = {*label_cache_paths(args.data_dir, args.split),
+                     *default_label_cache_paths(args.data_dir, args.split)}
         check_output(args.out, [path for path in input_files(None, args.data_dir, args.split)
                                 if path not in own_cache])
     start = time.perf_counter()

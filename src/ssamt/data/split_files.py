@@ -46,10 +46,16 @@ def minimal_cache_name(split: str) -> str:
 
 def label_caches(data_dir: str | Path, split: str,
                  cache_dir: str | Path | None = None) -> list[Path]:
-    """Every place a label cache of `split` (and of its minimal pairs) is looked up by this
-    process: the --labels-cache folder, else the data folder and the user cache."""
-    return [*label_cache_paths(data_dir, split, cache_dir),
-            *label_cache_paths(data_dir, minimal_cache_name(split), cache_dir)]
+    """Every place a label cache of `split` (and of its minimal pairs) may be: where this
+    process looks (the --labels-cache folder, when given) and the default places beside the
+    data and in the user cache, which other runs read even when this one does not."""
+    found: list[Path] = []
+    for name in (split, minimal_cache_name(split)):
+        for path in [*label_cache_paths(data_dir, name, cache_dir),
+                     *default_label_cache_paths(data_dir, name)]:
+            if path not in found:
+                found.append(path)
+    return found
 
 
 def split_files(data_dir: str | Path, split: str,
