@@ -113,3 +113,27 @@ def test_features_no_photos(tmp_path, capsys):
                  "--size", "64", "--grid", "1", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "no photo could be read" in err and not (tmp_path / "o" / "test_ims.npy").exists()
+
+
+def test_features_over_a_split_needs_overwrite_and_drops_its_stale_files(folder, tmp_path,
+                                                                        capsys):
+    from ssamt.cli import main
+
+    out = tmp_path / "data"
+    argv = ["features", "--images", str(folder), "--out", str(out), "--size", "64", "--grid",
+            "1", "--quiet"]
+    assert main(argv) == 0
+    capsys.readouterr()  # the lines of the photos it skipped
+    (out / "test_scenes.jsonl").write_text("scenes of other images\n")
+    (out / "train_caps.txt").write_text("another split\n")
+    photos = (out / "test_photos.json").read_bytes()
+    assert main([*argv, "--images", str(folder / "more")]) == 2  # a later --images wins
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already has split 'test'" in err and "--overwrite" in err
+    assert (out / "test_photos.json").read_bytes() == photos
+    assert main([*argv, "--images", str(folder / "more"), "--overwrite"]) == 0
+    assert (out / "test_ids.txt").read_text() == "camera.png\n"
+    assert not (out / "test_scenes.jsonl").exists()
+    assert json.loads((out / "test_photos.json").read_text())["root"] == \
+        str((folder / "more").resolve())
+    assert (out / "train_caps.txt").read_text() == "another split\n"

@@ -147,12 +147,18 @@ def test_memory_flat_in_file_size(tmp_path):
 
 def test_replacing_a_split_drops_its_stale_files(tmp_path):
     from ssamt.data.import_butd import import_butd
+    from ssamt.errors import OutputError
 
     out = tmp_path / "data"
     out.mkdir()
-    for name in ("test_caps.txt", "test_scenes.jsonl", "test_photos.json", "train_caps.txt"):
+    old = ("test_caps.txt", "test_scenes.jsonl", "test_photos.json", "test_capspecs.jsonl",
+           "test_minimal.jsonl", "test_labels.jsonl", "train_caps.txt")
+    for name in old:
         (out / name).write_text("old\n")
     write_tsv(tmp_path / "a.tsv", _records(np.random.default_rng(3), ["1", "2"]))
-    import_butd([tmp_path / "a.tsv"], out)
+    with pytest.raises(OutputError, match="already has split 'test'.*--overwrite"):
+        import_butd([tmp_path / "a.tsv"], out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(old)
+    import_butd([tmp_path / "a.tsv"], out, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == [
         "test_boxes.npy", "test_ids.txt", "test_ims.npy", "train_caps.txt"]

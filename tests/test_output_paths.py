@@ -1,6 +1,8 @@
 """Bad-input class 1 (docs/BAD_INPUT.md): output paths. Atomic replacement is for regular
 files only; links are followed, devices and FIFOs written through, an input never
-overwritten, a replaced file keeps its mode, `-` is stdout, OS errors are one line."""
+overwritten (any file of a split a command reads, the checkpoint, a folder of pictures),
+two outputs never one file, a replaced file keeps its mode, `-` is stdout, OS errors are
+one line."""
 
 import os
 import resource
@@ -10,10 +12,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from _dataset import make_dataset, one_line, snapshot
 
 from ssamt.cli import main
+from ssamt.data.precomp import SPLITS
+from ssamt.data.split_files import split_files
 from ssamt.errors import OutputError
-from ssamt.fileio import atomic_open, check_output, write_json, write_text
+from ssamt.fileio import atomic_open, check_output, check_outputs, write_json, write_text
 
 
 def _only(tmp_path, *names):
@@ -190,3 +195,96 @@ def test_json_over_the_checkpoint_or_the_data_is_refused(tmp_path, capsys):
         assert "same file as the input" in capsys.readouterr().err
     assert (tmp_path / "run" / "best.pt").read_bytes() == b"weights"
     assert (tmp_path / "test_caps.txt").read_text() == "a dog\n"
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """The tiny synthetic folder with every kind of split file (_dataset.py), beside a run
+    folder: ROOT/data, ROOT/photos, ROOT/run."""
+    root = tmp_path_factory.mktemp("dataset")
+    data = make_dataset(root)
+    (root / "run").mkdir()
+    (root / "run" / "best.pt").write_bytes(b"weights")
+    (root / "run" / "part_levels.json").write_text("{}\n")
+    return data
+
+
+def _refused(capsys, argv, out) -> str:
+    """Run `argv`: exit status 2 and one line naming the output `out`."""
+    assert main(argv) == 2
+    err = one_line(capsys.readouterr().err)
+    assert str(out) in err
+    return err
+
+
+def test_every_file_synth_writes_is_a_file_of_its_split(dataset):
+    for split in SPLITS:
+        written = {p.name for p in dataset.iterdir() if p.name.startswith(f"{split}_")}
+        assert written and written <= {p.name for p in split_files(dataset, split)}, split
+
+
+def test_evaluate_json_over_any_file_of_the_split_is_refused(dataset, tmp_path, capsys):
+    before = snapshot(dataset.parent)
+    evaluate = ["evaluate", "--checkpoint", str(dataset.parent / "run"), "--data", str(dataset)]
+    for extra, name in [((), "test_scenes.jsonl"),  # read for scene truth
+                        ((), "test_capspecs.jsonl"),  # read for scene truth too
+                        ((), "test_minimal_ims.npy"), ((), "test_ids.txt"),
+                        ((), "test_labels.jsonl"), ((), "test_photos.json"),
+                        (("--protocol", "coco5k"), "testall_capspecs.jsonl"),
+                        (("--split", "dev"), "dev_scenes.jsonl")]:
+        err = _refused(capsys, [*evaluate, *extra, "--json", str(dataset / name)], dataset / name)
+        assert "is the same file as the input" in err
+    # A file the split has when it is there (the label cache evaluate writes) is no output.
+    cache_to_be = dataset / "dev_labels.jsonl"
+    err = _refused(capsys, [*evaluate, "--split", "dev", "--json", str(cache_to_be)], cache_to_be)
+    assert "a file the command reads when it is there" in err
+    cache = tmp_path / "caches"  # where this run's label caches go, and where others' are
+    for out in (cache / "test_labels.jsonl", dataset / "test_labels.jsonl"):
+        _refused(capsys, [*evaluate, "--labels-cache", str(cache), "--json", str(out)], out)
+    assert "is the input folder" in _refused(capsys, [*evaluate, "--json", str(dataset)], dataset)
+    assert snapshot(dataset.parent) == before and not cache.exists()
+
+
+def test_explain_outputs_over_its_inputs_or_each_other_are_refused(dataset, tmp_path, capsys):
+    root = dataset.parent
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    before = snapshot(root, pictures)
+    explain = ["explain", "--checkpoint", str(root / "run"), "--data", str(dataset), "--image",
+               "0", "--caption", "0"]
+    for flag, out in [("--html", dataset / "test_scenes.jsonl"),
+                      ("--json", dataset / "train_caps.txt"),  # the part levels read train
+                      ("--json", root / "run" / "part_levels.json")]:
+        assert "same file as the input" in _refused(capsys, [*explain, flag, str(out)], out)
+    for extra, out in [((), root / "photos" / "page.html"),  # the folder test_photos.json names
+                       (("--images-root", str(pictures)), pictures / "sub" / "page.html")]:
+        err = _refused(capsys, [*explain, *extra, "--html", str(out)], out)
+        assert "a folder the command reads" in err
+    both = tmp_path / "both.json"
+    err = _refused(capsys, [*explain, "--json", str(both), "--html", str(both)], both)
+    assert "both --json and --html" in err
+    assert snapshot(root, pictures) == before and not both.exists()
+
+
+def test_labels_out_over_another_file_of_the_split_is_refused(dataset, capsys):
+    before = snapshot(dataset)
+    out = dataset / "test_capspecs.jsonl"
+    _refused(capsys, ["labels", str(dataset), "--split", "test", "--out", str(out)], out)
+    assert snapshot(dataset) == before
+
+
+def test_two_outputs_may_not_be_one_file(tmp_path):
+    out = tmp_path / "out.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(out.name)
+    for first, second in ((out, out), (out, link), (out, tmp_path / "." / "out.json"),
+                          ("-", "-")):
+        with pytest.raises(OutputError, match="both --json and --html"):
+            check_outputs({"--json": first, "--html": second})
+    out.write_text("kept")
+    os.link(out, tmp_path / "hard.json")
+    with pytest.raises(OutputError, match="both --json and --html"):
+        check_outputs({"--json": out, "--html": tmp_path / "hard.json"})
+    check_outputs({"--json": "/dev/null", "--html": "/dev/null"})  # written through, both
+    check_outputs({"--json": out, "--html": None})
+    _only(tmp_path, "out.json", "link.json", "hard.json")

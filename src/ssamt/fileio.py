@@ -14,9 +14,12 @@ Every output the project writes goes through `atomic_open` (and the helpers buil
 * An OSError (read-only file system, disk full, a name too long, a parent that is a file)
   becomes an OutputError naming the path, one line for the command line.
 
-`check_output(path, inputs)` runs the same checks before any work: a command calls it for
-each output first, so a long evaluation never ends in an unwritable `--json`, and an output
-that is the same file as an input is refused instead of silently destroying the input.
+`check_output(path, inputs, folders)` runs the same checks before any work: a command calls
+it for each output first, so a long evaluation never ends in an unwritable `--json`, and an
+output that is the same file as an input (or lies inside a folder the command reads whole)
+is refused instead of silently destroying the input. `check_outputs` does that for every
+output of a command and refuses two outputs that are one file: the second write would
+replace the first.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from ssamt.errors import OutputError
 
 STDOUT = "-"
+AnyPath = str | os.PathLike
 
 
 def _current_umask() -> int:
@@ -49,7 +53,7 @@ def user_cache_dir() -> Path:
     return Path(base) / "ssamt"
 
 
-def is_stdout(path: str | os.PathLike | None) -> bool:
+def is_stdout(path: str | os.AnyPath | None) -> bool:
     return path is not None and os.fspath(path) == STDOUT
 
 
@@ -63,10 +67,13 @@ def _reason(exc: OSError, path: str | os.PathLike) -> str:
 
 
 def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """One file (links and hard links followed); for a name not there yet, the same name
+    once links are resolved: a file a command reads when it is there (a label cache, a
+    split's caption specs) is no place for one of its outputs either."""
     try:
         return os.path.samefile(a, b)
     except OSError:  # one of them does not exist (yet)
-        return False
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _unnamed_os_error(exc: BaseException) -> bool:
@@ -104,9 +111,43 @@ def _special(path: Path) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
-def check_output(path: str | os.PathLike | None,
-                 inputs: Iterable[str | os.PathLike | None] = ()) -> None:
-    """Raise OutputError unless `path` can be written and is none of `inputs`.
+def check_not_input(path: AnyPath | None, inputs: Iterable[AnyPath | None] = (),
+                    folders: Iterable[AnyPath | None] = ()) -> None:
+    """Raise OutputError when writing (or removing) `path` would destroy what a command
+    reads: it is one of `inputs` (files, or a folder named as itself, such as the data
+    folder), or it lies inside one of `folders` (folders read whole, such as a folder of
+    photos). Links are followed, so a link to an input is that input."""
+    if path is None or is_stdout(path):
+        return
+    target, _ = _follow(path)
+    for source in inputs:
+        if source is not None and not is_stdout(source) and _same_file(source, target):
+            raise OutputError(path, _replaces(source))
+    for folder in folders:
+        if folder is not None and _inside(target, folder):
+            raise OutputError(path, f"is inside {folder}, a folder the command reads; "
+                                    "write it elsewhere")
+
+
+def _replaces(source: AnyPath) -> str:
+    if os.path.isdir(source):
+        return f"is the input folder {source}; writing it would destroy the input"
+    if os.path.lexists(source):
+        return f"is the same file as the input {source}; writing it would destroy the input"
+    return f"is {source}, a file the command reads when it is there; choose another name"
+
+
+def _inside(target: Path, folder: AnyPath) -> bool:
+    """Whether `target` (existing or not) is `folder` or lies under it, links resolved."""
+    if not os.path.isdir(folder):
+        return False
+    return Path(os.path.realpath(target)).is_relative_to(os.path.realpath(folder))
+
+
+def check_output(path: AnyPath | None, inputs: Iterable[AnyPath | None] = (),
+                 folders: Iterable[AnyPath | None] = ()) -> None:
+    """Raise OutputError unless `path` can be written and replaces no input
+    (check_not_input).
 
     Probes by creating (and removing) a temporary file in the target folder (or its nearest
     existing ancestor): permission bits alone say nothing when running as root, while a
@@ -114,12 +155,9 @@ def check_output(path: str | os.PathLike | None,
     """
     if path is None or is_stdout(path):
         return
+    check_not_input(path, inputs, folders)
     try:
         target, fd_name = _follow(path)
-        for source in inputs:
-            if source is not None and not is_stdout(source) and _same_file(source, target):
-                raise OutputError(path, f"is the same file as the input {source}; "
-                                        "writing it would destroy the input")
         if fd_name or _special(target):
             _probe_open(target)
             return
@@ -139,6 +177,43 @@ def check_output(path: str | os.PathLike | None,
         raise
     except OSError as exc:
         raise OutputError(path, f"cannot write ({_reason(exc, path)})") from None
+
+
+def check_outputs(outputs: Mapping[str, AnyPath | None], inputs: Iterable[AnyPath | None] = (),
+                  folders: Iterable[AnyPath | None] = ()) -> None:
+    """check_output for every output of a command (by its flag, `--json`: path; None for
+    one not asked for), after refusing two that are one file: the second write would
+    replace the first (`explain --json F --html F`)."""
+    inputs, folders = list(inputs), list(folders)
+    seen: dict[object, str] = {}
+    for flag, path in outputs.items():
+        key = _output_identity(path)
+        if key is None:
+            continue
+        if key in seen:
+            raise OutputError(path, f"is the output of both {seen[key]} and {flag}; the second "
+                                    "would replace the first (give each its own file)")
+        seen[key] = flag
+    for path in outputs.values():
+        check_output(path, inputs, folders)
+
+
+def _output_identity(path: AnyPath | None) -> object:
+    """What makes two outputs the same file: stdout, an existing file's inode, else the
+    resolved name. None for no output, and for a device or FIFO: those are written through,
+    so two outputs may share one (both to /dev/null)."""
+    if path is None:
+        return None
+    if is_stdout(path):
+        return STDOUT
+    target, fd_name = _follow(path)
+    if fd_name or _special(target):
+        return None
+    try:
+        info = os.stat(target)
+        return info.st_dev, info.st_ino
+    except OSError:  # not written yet: its name, links in its folders resolved
+        return os.path.realpath(target)
 
 
 def _probe_open(path: str | os.PathLike) -> None:

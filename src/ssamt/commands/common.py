@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from pathlib import Path
 
 
 def resolve_device(name: str) -> str:
@@ -59,19 +61,25 @@ def apply_labels_cache(args: argparse.Namespace) -> None:
         os.environ[CACHE_ENV] = str(args.labels_cache)
 
 
-def input_files(checkpoint: str | None, data_dir: str, split: str) -> list:
-    """The files a command reads (checkpoint, the split's data files and label cache): an
-    output must be none of them (ssamt.fileio.check_output)."""
-    from pathlib import Path
+def input_files(checkpoint: str | None, data_dir: str, splits: str | Sequence[str],
+                labels_cache: str | None = None) -> list[Path]:
+    """The files a command reads: the checkpoint (a run folder's checkpoints, and the part
+    levels cached beside them), the data folder itself and every file of the splits it
+    reads (ssamt.data.split_files: precomp files, scenes, caption specs, minimal pairs,
+    photo manifest, label caches wherever --labels-cache or the defaults put them). No
+    output may be one of them (ssamt.fileio.check_outputs)."""
+    from ssamt.data.split_files import split_files
+    from ssamt.pipelines.part_levels import CACHE_NAME
 
-    from ssamt.data.precomp import split_paths
-
-    files: list = [*split_paths(data_dir, split).values(),
-                   Path(data_dir) / f"{split}_labels.jsonl"]
+    files = [Path(data_dir)]
+    for split in [splits] if isinstance(splits, str) else splits:
+        files += split_files(data_dir, split, labels_cache)
     if checkpoint is not None:
         run = Path(checkpoint)
-        files += [run / name for name in ("best.pt", "last.pt", "phase1.pt")] if run.is_dir() \
-            else [run]
+        folder = run if run.is_dir() else run.parent
+        files += [folder / name for name in ("best.pt", "last.pt", "phase1.pt")] \
+            if run.is_dir() else [run]
+        files.append(folder / CACHE_NAME)
     return files
 
 

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ssamt.errors import ConfigError
-    from ssamt.fileio import check_output, is_stdout, write_json
+    from ssamt.fileio import check_outputs, is_stdout, write_json
     from ssamt.pipelines.evaluation import evaluate_run
     from ssamt.retrieval.evaluate import format_results
     from ssamt.retrieval.protocols import DEFAULT_SPLIT
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     check_ranges(args, {"rerank_k": 0, "batch_size": 1}, finite=("mu1", "mu2"))
     split_name = args.split or DEFAULT_SPLIT[args.protocol]
     # Before minutes of evaluation, not after; and never over the checkpoint or the data.
-    check_output(args.json, input_files(args.checkpoint, args.data, split_name))
+    check_outputs({"--json": args.json},
+                  input_files(args.checkpoint, args.data, split_name, args.labels_cache))
     apply_labels_cache(args)
     device = resolve_device(args.device)
     if args.bf16 and not device.startswith("cuda"):

@@ -79,9 +79,10 @@ def _title(args: argparse.Namespace, positive: bool | None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from ssamt.data.precomp import open_split
+    from ssamt.data.split_files import photos_root
     from ssamt.data.split_labels import caption_graphs
     from ssamt.errors import SsamtError
-    from ssamt.fileio import check_output, is_stdout, write_json
+    from ssamt.fileio import check_outputs, is_stdout, write_json
     from ssamt.labels.matching import build_image_labels
     from ssamt.labels.parser import parse
     from ssamt.pipelines.explain import (
@@ -97,8 +98,12 @@ def run(args: argparse.Namespace) -> int:
     if args.text is not None and not args.text.strip():
         raise SsamtError("--text is empty: give a caption with at least one word")
     check_ranges(args, finite=("margin", "threshold", "mu1", "mu2"))
-    for target in (args.json, args.html):  # before any work, never over an input
-        check_output(target, input_files(args.checkpoint, args.data, args.split))
+    # Before any work, never over an input: the split explained, the training split the
+    # part levels are measured on, and the folders a picture is read from.
+    splits = [args.split] + ([] if args.no_part_levels else ["train"])
+    check_outputs({"--json": args.json, "--html": args.html},
+                  input_files(args.checkpoint, args.data, splits, args.labels_cache),
+                  folders=[args.images_root, photos_root(args.data, args.split)])
     apply_labels_cache(args)
     split = open_split(args.data, args.split)
     image = image_batch(split, args.image)

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of photos (.jpg, .png, ...; subfolders too)")
     parser.add_argument("--out", required=True, metavar="DATA_DIR", help="precomp folder")
     parser.add_argument("--split", default="test", help="split to write (default test)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the split if DATA_DIR has it, removing the files made "
+                             "from the old one (scenes, minimal pairs, label caches, ...)")
     parser.add_argument("--captions", default=None, metavar="FILE",
                         help="'photo<TAB>caption' lines (photo: its path under --images); "
                              "photos without one are skipped")
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--batch-size must be >= 1")
     stats = extract_features(args.images, args.out, split=args.split, captions=args.captions,
                              size=args.size, grid=args.grid, batch_size=args.batch_size,
-                             device=resolve_device(args.device),
+                             device=resolve_device(args.device), overwrite=args.overwrite,
                              progress=not args.quiet and sys.stderr.isatty())
     print(f"wrote {args.out} ({args.split}): {stats['images']} photos, {stats['regions']} "
           f"regions x 1280 features each, {stats['captions']} captions each")

@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("tsv", nargs="+", metavar="FILE.tsv", help="TSV files, read in order")
     parser.add_argument("--out", required=True, metavar="DATA_DIR", help="precomp folder")
     parser.add_argument("--split", default="test", help="split to write (default test)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the split if DATA_DIR has it, removing the files made "
+                             "from the old one (scenes, minimal pairs, label caches, ...)")
     parser.add_argument("--captions", default=None, metavar="FILE",
                         help="'image_id<TAB>caption' lines; images without one are skipped, "
                              "each keeps as many as the image with the fewest")
@@ -32,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--regions must be >= 1")
     stats = import_butd(args.tsv, args.out, split=args.split, captions=args.captions,
                         regions=args.regions, dtype="float16" if args.float16 else "float32",
-                        progress=not args.quiet and sys.stderr.isatty())
+                        progress=not args.quiet and sys.stderr.isatty(),
+                        overwrite=args.overwrite)
     print(f"wrote {args.out} ({args.split}): {stats['images']} images, {stats['regions']} "
           f"regions each, {stats['captions']} captions each")
     if stats["cut"]:

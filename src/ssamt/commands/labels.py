@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache
+from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache, input_files
 
 HELP = "parse a split's captions into phrase labels and cache them (reused while unchanged)"
 
@@ -28,18 +28,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
-    from ssamt.data.precomp import split_paths
     from ssamt.data.split_labels import labels_for_split
     from ssamt.errors import ConfigError
     from ssamt.fileio import check_output, is_stdout
-    from ssamt.labels.store import label_cache_paths
+    from ssamt.labels.store import default_label_cache_paths, label_cache_paths
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     apply_labels_cache(args)
-    if args.out:  # may be the label cache itself (rewritten), never the captions or features
-        check_output(args.out, split_paths(args.data_dir, args.split).values())
+    if args.out:  # may be the label cache itself (rewritten), never another file of the split
+        own_cache = {*label_cache_paths(args.data_dir, args.split),
+                     *default_label_cache_paths(args.data_dir, args.split)}
+        check_output(args.out, [path for path in input_files(None, args.data_dir, args.split)
+                                if path not in own_cache])
     start = time.perf_counter()
     store = labels_for_split(args.data_dir, args.split, args.out, workers=args.workers,
                              progress=sys.stderr.isatty())

@@ -15,19 +15,28 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ssamt.data.butd import read_butd
-from ssamt.data.precomp_writer import PrecompWriter, captions_per_image, read_caption_table
+from ssamt.data.precomp_writer import (
+    PrecompWriter,
+    captions_per_image,
+    check_split_target,
+    read_caption_table,
+)
 from ssamt.errors import DataError
 
 
 def import_butd(tsv_paths: Sequence[str | Path], out: str | Path, *, split: str = "test",
                 captions: str | Path | None = None, regions: int | None = None,
-                dtype: str = "float32", progress: bool = False) -> dict[str, Any]:
-    """Write split `split` of `out` from the TSVs; returns counts (images, skipped, cut)."""
+                dtype: str = "float32", progress: bool = False,
+                overwrite: bool = False) -> dict[str, Any]:
+    """Write split `split` of `out` from the TSVs; returns counts (images, skipped, cut).
+    A split already in `out` is replaced only with `overwrite` (ssamt.data.precomp_writer)."""
+    # Before any record is read: no TSV or captions file may be a file the import replaces.
+    check_split_target(out, split, reads=[*tsv_paths, captions], overwrite=overwrite)
     table = read_caption_table(captions) if captions is not None else None
     k = captions_per_image(table) if table is not None else 0
     stats = {"images": 0, "no_captions": 0, "cut": 0, "regions": regions, "captions": k}
     seen: set[str] = set()
-    with PrecompWriter(out, split, dtype) as writer, \
+    with PrecompWriter(out, split, dtype, overwrite) as writer, \
             tqdm(unit="img", desc="import", disable=not progress) as bar:
         for path in tsv_paths:
             for rec in read_butd(path):

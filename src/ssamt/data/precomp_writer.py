@@ -4,20 +4,28 @@ The .npy headers hold the image count, which a stream does not know until its en
 array file starts with a header padded to a fixed 128 bytes, rewritten with the real shape
 when the split is closed. Files are written under temporary names and renamed on close, so
 an interrupted import never leaves a split that looks complete.
+
+A folder that already has the split (any of its files, ssamt.data.split_files) is written
+only with `overwrite`: then the precomp files are replaced and every other file made from
+the old split is removed, so nothing is left describing other images. `check_split_target`
+says before any work whether a split may be written, and that no input of the writer (a
+captions file, a TSV, the photo folder) is one of the files it writes or removes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ssamt.data.precomp import split_paths
-from ssamt.errors import DataError
+from ssamt.data.split_files import made_from_split
+from ssamt.errors import DataError, OutputError
+from ssamt.fileio import AnyPath, check_not_input, check_output
 
 if TYPE_CHECKING:  # typing.Self is Python 3.11+; annotations are never evaluated here
     from typing_extensions import Self
@@ -36,6 +44,30 @@ def npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
     return b"\x93NUMPY\x01\x00" + body_len.to_bytes(2, "little") + body.encode("latin1")
 
 
+def check_split_target(data_dir: str | Path, split: str, *,
+                       reads: Iterable[AnyPath | None] = (),
+                       read_folders: Iterable[AnyPath | None] = (),
+                       overwrite: bool = False) -> None:
+    """OutputError, before anything is written or deleted, unless split `split` may be
+    written into `data_dir`: none of the writer's inputs (`reads`: files; `read_folders`:
+    folders read whole) is a file it would write or remove, or holds one; the precomp
+    files can be written; and the folder has no file of that split, or `overwrite`."""
+    reads, read_folders = list(reads), list(read_folders)
+    written = list(split_paths(data_dir, split).values())
+    removed = made_from_split(data_dir, split)
+    for path in [*written, *removed]:
+        check_not_input(path, reads, read_folders)
+    for path in written:
+        check_output(path)
+    existing = [p.name for p in [*written, *removed]
+                if p.parent == Path(data_dir) and os.path.lexists(p)]
+    if existing and not overwrite:
+        shown = ", ".join(existing[:4]) + (f" and {len(existing) - 4} more"
+                                           if len(existing) > 4 else "")
+        raise OutputError(data_dir, f"already has split '{split}' ({shown}); pass --overwrite "
+                                    "to replace it and remove the files made from it")
+
+
 class PrecompWriter:
     """Append images (features (R, D), normalized boxes (R, 4), id, captions) to a split.
 
@@ -43,8 +75,10 @@ class PrecompWriter:
     captions may be omitted for all images (then no {split}_caps.txt is written).
     """
 
-    def __init__(self, data_dir: str | Path, split: str, dtype: str = "float32") -> None:
+    def __init__(self, data_dir: str | Path, split: str, dtype: str = "float32",
+                 overwrite: bool = False) -> None:
         self.dir = Path(data_dir)
+        check_split_target(self.dir, split, overwrite=overwrite)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.split, self.dtype = split, np.dtype(dtype)
         self.paths = split_paths(self.dir, split)
@@ -101,15 +135,16 @@ class PrecompWriter:
         keys = ["ims", "boxes", "ids"] + (["caps"] if self.per_image else [])
         if not self.per_image:
             os.unlink(self.tmp["caps"])
-        for key in keys:
-            os.replace(self.tmp[key], self.paths[key])
-        # A replaced split keeps nothing of the old one: stale captions, scenes or a photo
-        # folder would describe other images.
-        stale = [] if self.per_image else [self.paths["caps"]]
-        stale += [self.dir / f"{self.split}_{name}" for name in ("scenes.jsonl", "photos.json")]
+        # A replaced split keeps nothing of the old one: stale captions, scenes, minimal
+        # pairs, label caches or a photo folder would describe other images. Removed first,
+        # so an interruption leaves the old split without them, never the new one with them.
+        stale = [*made_from_split(self.dir, self.split),
+                 *([] if self.per_image else [self.paths["caps"]])]
         for path in stale:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+        for key in keys:
+            os.replace(self.tmp[key], self.paths[key])
         return self.count
 
     def abort(self) -> None:

@@ -7,7 +7,6 @@ a line naming it. The split's ids are the photos' paths under the folder, and
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,14 +15,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ssamt.data.precomp_writer import PrecompWriter, captions_per_image, read_caption_table
+from ssamt.data.precomp_writer import (
+    PrecompWriter,
+    captions_per_image,
+    check_split_target,
+    read_caption_table,
+)
+from ssamt.data.split_files import photos_manifest
 from ssamt.errors import ConfigError, DataError
 from ssamt.features.backbone import STRIDE, grid_boxes, load_backbone, region_features
 from ssamt.features.photos import PhotoError, list_photos, load_photo, photo_id
-
-
-def photos_manifest(data_dir: str | Path, split: str) -> Path:
-    return Path(data_dir) / f"{split}_photos.json"
+from ssamt.fileio import write_json
 
 
 def check_sizes(size: int, grid: int) -> None:
@@ -46,13 +48,18 @@ def _readable(paths: list[Path], folder: Path, size: int, warn: Callable[[str], 
 def extract_features(images: str | Path, out: str | Path, *, split: str = "test",
                      captions: str | Path | None = None, size: int = 384, grid: int = 6,
                      batch_size: int = 8, device: str = "cpu", progress: bool = False,
-                     warn: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Write split `split` of `out` from the photos under `images`; returns counts."""
+                     warn: Callable[[str], None] | None = None,
+                     overwrite: bool = False) -> dict[str, Any]:
+    """Write split `split` of `out` from the photos under `images`; returns counts. A split
+    already in `out` is replaced only with `overwrite` (ssamt.data.precomp_writer)."""
     check_sizes(size, grid)
     warn = warn or (lambda line: print(line, file=sys.stderr))
     folder = Path(images)
     if not folder.is_dir():
         raise DataError(folder, "photo folder not found")
+    # Before the backbone loads: the captions and the photos are never among the outputs.
+    check_split_target(out, split, reads=[captions], read_folders=[folder],
+                       overwrite=overwrite)
     paths = list_photos(folder)
     if not paths:
         raise DataError(folder, "holds no photos (.jpg, .png, ...)")
@@ -68,7 +75,7 @@ def extract_features(images: str | Path, out: str | Path, *, split: str = "test"
     boxes = grid_boxes(grid).numpy()
     stats = {"photos": len(paths), "images": 0, "skipped": 0, "regions": grid * grid,
              "captions": k}
-    with PrecompWriter(out, split) as writer, \
+    with PrecompWriter(out, split, overwrite=overwrite) as writer, \
             tqdm(total=len(paths), unit="photo", desc="features", disable=not progress) as bar:
         batch: list[tuple[str, torch.Tensor]] = []
         for item in _readable(paths, folder, size, warn):
@@ -81,9 +88,9 @@ def extract_features(images: str | Path, out: str | Path, *, split: str = "test"
             raise DataError(folder, "no photo could be read")
         stats["images"] = writer.close()
     stats["skipped"] = stats["photos"] - stats["images"]
-    photos_manifest(out, split).write_text(json.dumps(
-        {"root": str(folder.resolve()), "backbone": "efficientnet-lite0", "size": size,
-         "grid": grid}, indent=2) + "\n", encoding="utf-8")
+    write_json(photos_manifest(out, split),
+               {"root": str(folder.resolve()), "backbone": "efficientnet-lite0", "size": size,
+                "grid": grid})
     return stats
 
 

@@ -108,10 +108,17 @@ def build_or_load_labels(
 def label_cache_paths(data_dir: str | Path, split: str,
                       cache_dir: str | Path | None = None) -> list[Path]:
     """Where the label cache of a split may be, in the order tried (module docstring)."""
-    name = f"{split}_labels.jsonl"
     cache_dir = cache_dir or os.environ.get(CACHE_ENV) or None
     if cache_dir:
-        return [Path(cache_dir) / name]
+        return [Path(cache_dir) / f"{split}_labels.jsonl"]
+    return default_label_cache_paths(data_dir, split)
+
+
+def default_label_cache_paths(data_dir: str | Path, split: str) -> list[Path]:
+    """Where the label cache of a split goes without --labels-cache: next to the features,
+    else in the user cache folder, under a hash of the data folder's path (so these two
+    belong to this data folder alone)."""
+    name = f"{split}_labels.jsonl"
     key = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
     return [Path(data_dir) / name, user_cache_dir() / "labels" / key / name]
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import stat
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ssamt.data.split_files import photos_root
 from ssamt.errors import DataError
 from ssamt.features.photos import PhotoError, open_photo
 from ssamt.render.scene_svg import read_scene, relation_lines, scene_svg
@@ -133,12 +133,7 @@ def thumb_path(thumbs: str | Path, i: int) -> Path:
 def photo_folder(split: Any) -> Path | None:
     """The folder of a split written by `ssamt features`, as its {split}_photos.json names
     it (an image's id is its photo's path there), or None."""
-    try:
-        manifest = Path(split.data_dir) / f"{split.split}_photos.json"
-        root = json.loads(manifest.read_text(encoding="utf-8"))["root"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return Path(root) if isinstance(root, str) and root else None
+    return photos_root(split.data_dir, split.split)
 
 
 def picture_files(split: Any, i: int, images_root: str | Path | None = None,

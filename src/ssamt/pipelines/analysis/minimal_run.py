@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ssamt.data.precomp import available_splits, open_split
+from ssamt.data.split_files import minimal_cache_name
 from ssamt.data.split_labels import labels_for_split
 from ssamt.data.synth.edits import EDIT_TYPES
 from ssamt.data.synth.minimal import read_edited_images, read_pairs
@@ -57,7 +58,7 @@ class MinimalInputs:
 def _edited_cache(data_dir: Path, split: str, cache_dir: Path | None) -> list[Path]:
     """Where the edited captions' parses are cached: as the split's label cache (beside the
     data, else the user cache; --labels-cache DIR overrides), named {split}_minimal_labels."""
-    return label_cache_paths(data_dir, f"{split}_minimal", cache_dir)
+    return label_cache_paths(data_dir, minimal_cache_name(split), cache_dir)
 
 
 def load_inputs(data_dir: str | Path, split: str, cache_dir: Path | None = None, *,
