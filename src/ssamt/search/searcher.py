@@ -31,7 +31,6 @@ from ssamt.search.ann import import_faiss, search
 from ssamt.search.integrity import (
     IndexFiles,
     check_fits_split,
-    check_scores,
     image_rows_by_id,
     open_index_files,
     read_caption_graph,
@@ -157,8 +156,7 @@ class Searcher:
         table = TextTable([graph], self.vocab, max_tokens=self.run.max_tokens)
         q = encode_texts(self.model, table, device=self.device)  # (1, d)
         scores, ids = search(self.image_index, q.numpy(), max(k, rerank_k))
-        ids, scores = ids[0][ids[0] >= 0], scores[0][ids[0] >= 0]  # -1: fewer were found
-        check_scores(self.index_dir, "images.faiss", scores)
+        ids, scores = ids[0][ids[0] >= 0], scores[0][ids[0] >= 0]
         cand = ids[:rerank_k]
         t1 = time.perf_counter()
         eq5 = self._stage2(np.arange(len(cand)), np.zeros(len(cand), dtype=np.int64),
@@ -184,8 +182,7 @@ class Searcher:
         t0 = time.perf_counter()
         q = torch.from_numpy(np.array(self.image_emb[i : i + 1]))  # (1, d)
         scores, ids = search(self.caption_index, q.numpy(), max(k, rerank_k))
-        ids, scores = ids[0][ids[0] >= 0], scores[0][ids[0] >= 0]  # -1: fewer were found
-        check_scores(self.index_dir, "captions.faiss", scores)
+        ids, scores = ids[0][ids[0] >= 0], scores[0][ids[0] >= 0]
         cand = ids[:rerank_k]
         t1 = time.perf_counter()
         table = TextTable(self.caption_graphs(cand), self.vocab, max_tokens=self.run.max_tokens)
