@@ -249,6 +249,8 @@ DAMAGE = {
     "faiss-swapped-recorded": (and_rerecord(faiss_swapped, "images.faiss", "captions.faiss"),
                                TEXT, "images.faiss",
                                "index of 500 vectors of 16 dims, but the manifest says 100"),
+    "faiss-of-another-kind": (set_fields(kind="hnsw"), TEXT, "images.faiss",
+                              "a FAISS IndexFlatIP, but the manifest says a hnsw index"),
     "faiss-l2-recorded": (and_rerecord(faiss_l2, "images.faiss"), TEXT, "images.faiss",
                           "another metric than inner product"),
     "faiss-nan-recorded": (and_rerecord(faiss_nan, "images.faiss"), TEXT, "images.faiss",

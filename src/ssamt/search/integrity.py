@@ -64,8 +64,9 @@ def open_index_files(index_dir: Path, manifest: dict[str, Any]) -> IndexFiles:
     caption_emb = _embeddings(index_dir / "captions.npy", n_cap, dim, "captions")
     offsets = _offsets(index_dir / "captions.offsets.npy", n_cap,
                        (index_dir / "captions.jsonl").stat().st_size)
-    image_index = _ann(index_dir / "images.faiss", n_img, dim, "images")
-    caption_index = _ann(index_dir / "captions.faiss", n_cap, dim, "captions")
+    kind = manifest["kind"]
+    image_index = _ann(index_dir / "images.faiss", n_img, dim, kind, "images")
+    caption_index = _ann(index_dir / "captions.faiss", n_cap, dim, kind, "captions")
     # A full scan of every vector, once per open. Cheap next to what opening costs anyway:
     # numpy checks about 1.4 GB/s from the page cache (0.3 s for the 400 MB of 100,000
     # images at d=1024), while FAISS takes longer than that just to read the same file, and
@@ -127,13 +128,20 @@ def _offsets(path: Path, rows: int, jsonl_size: int) -> np.ndarray:
     return offsets
 
 
-def _ann(path: Path, rows: int, dim: int, what: str) -> Any:
+def _ann(path: Path, rows: int, dim: int, kind: str, what: str) -> Any:
+    faiss = import_faiss()
     index = load_ann(path)  # DataError when FAISS cannot read it
+    # The class ssamt.search.ann.build_ann makes for the manifest's kind (and the only
+    # ones _faiss_chunks knows how to read the vectors of).
+    built = {"flat": faiss.IndexFlat, "hnsw": faiss.IndexHNSWFlat, "ivf": faiss.IndexIVFFlat}
+    if not isinstance(index, built[kind]):
+        raise DataError(path, f"a FAISS {type(index).__name__}, but the manifest says a "
+                              f"{kind} index: {REBUILD}")
     if index.d != dim or index.ntotal != rows:
         raise DataError(path, f"a FAISS index of {index.ntotal} vectors of {index.d} dims, but "
                               f"the manifest says {rows} {what} of {dim} dims (swapped with "
                               f"another index's file?): {REBUILD}")
-    if index.metric_type != import_faiss().METRIC_INNER_PRODUCT:
+    if index.metric_type != faiss.METRIC_INNER_PRODUCT:
         raise DataError(path, f"a FAISS index of another metric than inner product: {REBUILD}")
     return index
 
