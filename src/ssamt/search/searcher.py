@@ -35,7 +35,7 @@ from ssamt.search.integrity import (
     open_index_files,
     read_caption_graph,
 )
-from ssamt.search.manifest import file_sha256, read_manifest
+from ssamt.search.manifest import REBUILD, file_sha256, read_manifest
 from ssamt.search.results import Hit, SearchResult, rank_hits
 from ssamt.train.checkpoint import resolve_checkpoint
 from ssamt.train.trained_run import Run, load_run
@@ -123,8 +123,8 @@ class Searcher:
                 return [read_caption_graph(handle, path, self._offsets, int(j),
                                            self.split.captions[int(j)]) for j in lines]
         except OSError as exc:
-            raise DataError(path, f"cannot read the index file ({exc.strerror or exc})") \
-                from None
+            raise DataError(path, f"cannot read the index file ({exc.strerror or exc}): "
+                                  f"{REBUILD}") from None
 
     # ---- queries ---------------------------------------------------------------------------
     def parse_query(self, query: str) -> Any:
