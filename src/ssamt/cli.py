@@ -96,7 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:
-    print(f"ssamt {args.command}: error: {message}", file=sys.stderr)
+    from ssamt.commands.common import printable
+
+    # One line, whatever the message quotes (a path or an id from a dataset may hold a
+    # newline or an escape sequence).
+    print(f"ssamt {args.command}: error: {printable(message)}", file=sys.stderr)
     return 2
 
 

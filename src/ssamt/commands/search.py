@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ssamt.commands.common import add_searcher_arguments, resolve_device
+from ssamt.commands.common import add_searcher_arguments, printable, resolve_device
 
 HELP = "search an index: text -> images, or --image ID -> captions (two stages, Eq. 5)"
 
@@ -34,19 +34,22 @@ def _line(hit, text_mode: bool) -> str:
     eq5 = f"{hit.eq5:7.3f}" if hit.eq5 is not None else "      -"
     what = (hit.captions[0] if hit.captions else "") if text_mode else hit.text
     return (f"{hit.rank:4d} {hit.stage1_rank:5d} {change:>4} {eq5} {hit.stage1_score:7.3f}  "
-            f"{hit.id}  {what}")
+            f"{printable(hit.id)}  {printable(what)}")
 
 
 def format_result(result) -> str:
+    """The text output. Captions and ids come from a dataset: their control characters
+    (an ESC can retitle or clear a terminal) are printed escaped; --json escapes them
+    itself and keeps every string exact."""
     text_mode = result.mode == "text"
     head = (f"text -> images: {result.query!r}" if text_mode
-            else f"image {result.query} -> captions")
+            else f"image {printable(result.query)} -> captions")
     title = (f"{head} (top {result.k}, {result.rerank_k} re-ranked with Eq. 5, "
              f"mu1={result.mu1} mu2={result.mu2})")
     lines = [title]
     if result.unknown_words:
         lines.append(f"words the model does not know (read as <unk>): "
-                     f"{', '.join(result.unknown_words)}")
+                     f"{printable(', '.join(result.unknown_words))}")
     lines.append(f"{'rank':>4} {'stage1':>5} {'move':>4} {'Eq.5':>7} {'cos':>7}  "
                  f"{'id':<4}  {'first caption' if text_mode else 'caption'}")
     lines += [_line(h, text_mode) for h in result.results]

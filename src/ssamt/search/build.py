@@ -1,9 +1,12 @@
 """Build an index folder: the gallery encoded once by the intra encoders, in FAISS.
 
 Folder layout (all written under a temporary name and renamed at the end, so a crash never
-leaves a half-built index; an existing folder is only replaced when it is an index):
+leaves a half-built index; an existing folder is only replaced when it is an index: its
+manifest carries an index's format string, and it holds nothing but an index's files; a
+symbolic link is never replaced):
 
-    manifest.json          what it was built from (ssamt.search.manifest) and the counts
+    manifest.json          what it was built from (ssamt.search.manifest), the counts, and
+                           each file's size and checksum (checked at every open)
     images.npy             (N_img, d) float32 L2-normalized a^I, row = image of the split
     captions.npy           (N_cap, d) float32 L2-normalized a^T, row = caption line
     images.faiss           FAISS index of images.npy (text -> image search)
@@ -33,12 +36,21 @@ from ssamt.data.fingerprint import split_fingerprint
 from ssamt.data.precomp import open_split
 from ssamt.data.split_labels import labels_for_split
 from ssamt.data.tables import ImageTable, TextTable
-from ssamt.errors import ConfigError, DataError
+from ssamt.errors import CheckpointError, ConfigError, DataError
 from ssamt.features.photos import PhotoError
 from ssamt.render.pictures import THUMB_SIDE, load_picture, photo_folder, thumb_path
 from ssamt.retrieval.encode import encode_gallery
 from ssamt.search.ann import KINDS, approx_recall, build_ann, import_faiss, save_ann
-from ssamt.search.manifest import FORMAT, MANIFEST, file_sha256
+from ssamt.search.integrity import image_rows_by_id
+from ssamt.search.manifest import (
+    FORMAT,
+    INDEX_FILES,
+    MANIFEST,
+    THUMBS,
+    file_record,
+    file_sha256,
+    is_index_folder,
+)
 from ssamt.train.checkpoint import resolve_checkpoint
 from ssamt.train.compat import check_data_fits
 from ssamt.train.trained_run import load_run
@@ -54,10 +66,33 @@ def check_ann_options(kind: str, ivf_nlist: int | None, num_images: int) -> None
 
 
 def _check_replaceable(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir())
-                                              and not (out / MANIFEST).is_file())):
+    """DataError unless `out` is new, an empty folder, or an index folder: recognized by its
+    manifest's format string (a file merely named manifest.json is not enough) and holding
+    only what `ssamt index` writes, so a rebuild never deletes a file of the user's."""
+    if out.is_symlink():  # replacing the link by a folder would leave its target stale
+        raise DataError(out, "is a symbolic link: refusing to replace it (give the folder it "
+                             "points to, or another --out)")
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not out.is_dir() or not is_index_folder(out):
         raise DataError(out, "exists and is not an ssamt index: refusing to replace it "
                              "(choose another --out)")
+    ours = {MANIFEST, THUMBS, *INDEX_FILES}
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in ours)
+    if foreign:
+        raise DataError(out, f"is an ssamt index but also holds {foreign[0]!r}, which `ssamt "
+                             "index` did not write: refusing to replace it (move that out, "
+                             "or choose another --out)")
+
+
+def _check_finite_embeddings(ckpt: Path, img: np.ndarray, txt: np.ndarray) -> None:
+    """The model's embeddings must be finite (its inputs were checked as they were read, so
+    NaN here comes from the weights): an index of NaN would rank nothing."""
+    for what, emb in (("images", img), ("captions", txt)):
+        bad = int(np.count_nonzero(~np.isfinite(emb).all(axis=1)))
+        if bad:
+            raise CheckpointError(ckpt, f"the model encodes {bad} {what} of the split to NaN "
+                                        "or infinite vectors: its weights are damaged")
 
 
 def _replace(tmp: Path, out: Path) -> None:
@@ -129,7 +164,8 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
     _check_replaceable(out)
     t0 = time.perf_counter()
     data = open_split(data_dir, split)
-    check_ann_options(kind, ivf_nlist, data.num_images)  # before minutes of encoding
+    image_rows_by_id(data)  # ids that name one image each, before minutes of encoding
+    check_ann_options(kind, ivf_nlist, data.num_images)
     run = load_run(ckpt, device)
     model, vocab = run.model, run.vocab
     check_data_fits(model.config, data, ckpt)
@@ -138,6 +174,7 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
     img, txt = encode_gallery(model, ImageTable(data), TextTable(graphs, vocab, max_tokens),
                               batch_size=batch_size, device=device, progress=progress)
     img, txt = img.numpy(), txt.numpy()
+    _check_finite_embeddings(ckpt, img, txt)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
@@ -156,8 +193,10 @@ def build_index(checkpoint: str | Path, data_dir: str | Path, out: str | Path, *
             "captions_per_image": data.captions_per_image, "dim": int(img.shape[1]),
             "has_ids": data.ids is not None, "kind": kind, "thumbnails": thumbs,
             "options": options if kind != "flat" else {}, "recall": recall,
-            "max_tokens": max_tokens, "seconds": round(time.perf_counter() - t0, 2)}
+            "max_tokens": max_tokens, "seconds": round(time.perf_counter() - t0, 2),
+            "files": {name: file_record(tmp / name) for name in INDEX_FILES}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        _check_replaceable(out)  # again: the folder may have changed during the encoding
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,12 +5,12 @@ Stage 2: the inter encoder scores the top `rerank_k` candidates with Eq. 5
 (ssamt.retrieval.pair_scores), which then rank above the other stage-1 candidates.
 
 Opening reads no features: the split is memory-mapped and stage 2 reads only the candidate
-rows. It refuses a checkpoint or a data split that changed since the index was built.
+rows. It refuses a checkpoint or a data split that changed since the index was built, and an
+index folder whose files are not those its build wrote (ssamt.search.integrity).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,19 @@ from ssamt.data.precomp import open_split
 from ssamt.data.tables import ImageTable, TextTable
 from ssamt.data.vocab import UNK
 from ssamt.errors import CheckpointError, DataError, SsamtError
-from ssamt.labels.graph import CaptionGraph
 from ssamt.labels.parser import parse
 from ssamt.pipelines.part_levels import part_levels_for
 from ssamt.retrieval.encode import encode_texts
 from ssamt.retrieval.pair_scores import score_pairs
-from ssamt.search.ann import import_faiss, load_ann, search
-from ssamt.search.manifest import file_sha256, read_manifest
+from ssamt.search.ann import import_faiss, search
+from ssamt.search.integrity import (
+    IndexFiles,
+    check_fits_split,
+    image_rows_by_id,
+    open_index_files,
+    read_caption_graph,
+)
+from ssamt.search.manifest import REBUILD, file_sha256, read_manifest
 from ssamt.search.results import Hit, SearchResult, rank_hits
 from ssamt.train.checkpoint import resolve_checkpoint
 from ssamt.train.trained_run import Run, load_run
@@ -40,22 +46,18 @@ MAX_QUERY_CHARS = 1000
 class Searcher:
     """A gallery ready to search; build with `Searcher.open(index_dir)`."""
 
-    def __init__(self, index_dir: Path, manifest: dict[str, Any], run: Run, split: Any,
-                 mu1: float, mu2: float, device: str) -> None:
+    def __init__(self, index_dir: Path, manifest: dict[str, Any], files: IndexFiles, run: Run,
+                 split: Any, mu1: float, mu2: float, device: str) -> None:
 
         self.index_dir, self.manifest = index_dir, manifest
         self.run, self.model, self.vocab, self.split = run, run.model, run.vocab, split
         self.mu1, self.mu2, self.device = mu1, mu2, device
         self.threads: int | None = None  # set by open(threads=...)
         self.image_table = ImageTable(split)
-        self.image_index = load_ann(index_dir / "images.faiss")
-        self.caption_index = load_ann(index_dir / "captions.faiss")
-        self.image_emb = _open_rows(index_dir / "images.npy", split.num_images)
-        self.caption_emb = _open_rows(index_dir / "captions.npy", split.num_captions)
-        self._offsets = _open_rows(index_dir / "captions.offsets.npy", split.num_captions + 1,
-                                   ndim=1)
-        self._id_to_index = ({str(i): n for n, i in enumerate(split.ids)}
-                             if split.ids is not None else None)
+        self.image_index, self.caption_index = files.image_index, files.caption_index
+        self.image_emb, self.caption_emb = files.image_emb, files.caption_emb
+        self._offsets = files.offsets
+        self._id_to_index = image_rows_by_id(split)
         self._part_levels: tuple[Any] | None = None  # (PartLevels or None,) once measured
 
     def part_levels(self) -> Any:
@@ -75,7 +77,8 @@ class Searcher:
              threads: int | None = None) -> Searcher:
         """checkpoint / data: where the run and the data folder are now, when they moved
         since the build (default: the paths in the manifest). Either must hash as at the
-        build, else CheckpointError / DataError.
+        build, else CheckpointError / DataError; so must every file of the index folder
+        (ssamt.search.integrity), else DataError naming it.
         threads: CPU threads of torch and FAISS for this process (default: leave them).
         One query's tensors are small, so on a busy machine 1 thread is the fastest: each
         parallel region otherwise waits for a second core (BENCHMARKS.md, Search)."""
@@ -83,10 +86,12 @@ class Searcher:
             set_threads(threads)
         index_dir = Path(index_dir)
         manifest = read_manifest(index_dir)
+        files = open_index_files(index_dir, manifest)
         ckpt, split = _verified_inputs(index_dir, manifest, checkpoint, data)
+        check_fits_split(index_dir, manifest, split)
         run = load_run(ckpt, device)
         mu1, mu2 = run.eq5_weights(mu1, mu2)
-        searcher = cls(index_dir, manifest, run, split, mu1, mu2, device)
+        searcher = cls(index_dir, manifest, files, run, split, mu1, mu2, device)
         searcher.threads = threads
         return searcher
 
@@ -110,13 +115,16 @@ class Searcher:
                          f"an image index 0..{self.split.num_images - 1}")
 
     def caption_graphs(self, lines: list[int] | np.ndarray) -> list[Any]:
-        """CaptionGraphs of caption lines, read from the index (no parser needed)."""
-        out = []
-        with open(self.index_dir / "captions.jsonl", "rb") as handle:
-            for j in lines:
-                handle.seek(int(self._offsets[j]))
-                out.append(CaptionGraph.from_json(json.loads(handle.readline())))
-        return out
+        """CaptionGraphs of caption lines, read from the index (no parser needed); DataError
+        naming captions.jsonl and the line when one is not the parse of its caption."""
+        path = self.index_dir / "captions.jsonl"
+        try:
+            with open(path, "rb") as handle:
+                return [read_caption_graph(handle, path, self._offsets, int(j),
+                                           self.split.captions[int(j)]) for j in lines]
+        except OSError as exc:
+            raise DataError(path, f"cannot read the index file ({exc.strerror or exc}): "
+                                  f"{REBUILD}") from None
 
     # ---- queries ---------------------------------------------------------------------------
     def parse_query(self, query: str) -> Any:
@@ -239,18 +247,6 @@ def _check_k(k: int, rerank_k: int) -> None:
         raise SsamtError(f"k must be >= 1, got {k}")
     if not isinstance(rerank_k, int) or rerank_k < 0:
         raise SsamtError(f"rerank-k must be >= 0 (0 = stage 1 only), got {rerank_k}")
-
-
-def _open_rows(path: Path, rows: int, ndim: int = 2) -> np.ndarray:
-    """Memory-mapped (rows, d) embeddings (or (rows,) offsets with ndim=1); DataError when
-    the file is missing or does not fit the split."""
-    try:
-        emb = np.load(path, mmap_mode="r")
-    except (OSError, ValueError) as exc:
-        raise DataError(path, f"cannot read the index file: {exc}") from None
-    if emb.ndim != ndim or emb.shape[0] != rows:
-        raise DataError(path, f"shape {emb.shape} does not fit the split's {rows} rows")
-    return emb
 
 
 __all__ = ["Hit", "SearchResult", "Searcher"]
