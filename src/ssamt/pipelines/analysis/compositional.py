@@ -147,14 +147,9 @@ def measure_pairs(run: Run, images: ImageTable, located: Located,
     """Accuracy of each score, the blind baseline and localization of one pair subset."""
     pairs = located.entries
     texts = [t for p in pairs for t in (p.true, p.false)]
-    graph_list = [graphs[t] for t in texts]
-    table = TextTable(graph_list, run.vocab, max_tokens=run.max_tokens)
     img = np.repeat([rows[0] for rows in located.rows], 2)
-    cap = np.arange(len(texts), dtype=np.int64)
-    mu1, mu2 = run.eq5_weights()
-    scored = score_parts(run.model, images, table, graph_list, img, cap, mu1, mu2,
-                         vocab=run.vocab, max_tokens=run.max_tokens, batch_size=batch_size,
-                         device=device)
+    scored = _score_texts(run, images, [graphs[t] for t in texts], img,
+                          np.arange(len(texts), dtype=np.int64), batch_size, device)
     out: dict[str, Any] = {"n": len(pairs), "missing": len(located.missing)}
     for key in SCORES:
         out[key] = pairwise_accuracy(scored.scores[key][0::2], scored.scores[key][1::2])
@@ -176,21 +171,28 @@ def measure_pairs(run: Run, images: ImageTable, located: Located,
     return out
 
 
+def _score_texts(run: Run, images: ImageTable, graph_list: list[CaptionGraph],
+                 img: np.ndarray, cap: np.ndarray, batch_size: int, device: str):
+    """score_parts of the pairs (images[img[b]], graph_list[cap[b]]) with the run's Eq. 5
+    weights."""
+    table = TextTable(graph_list, run.vocab, max_tokens=run.max_tokens)
+    mu1, mu2 = run.eq5_weights()
+    return score_parts(run.model, images, table, graph_list, img, cap, mu1, mu2,
+                       vocab=run.vocab, max_tokens=run.max_tokens, batch_size=batch_size,
+                       device=device)
+
+
 def measure_groups(run: Run, images: ImageTable, located: Located,
                    graphs: dict[str, CaptionGraph], batch_size: int,
                    device: str) -> dict[str, Any]:
     """Winoground's text, image and group scores (%) of each score of one group subset."""
     groups = located.entries
     texts = [c for g in groups for c in g.captions]
-    graph_list = [graphs[t] for t in texts]
-    table = TextTable(graph_list, run.vocab, max_tokens=run.max_tokens)
     # per group the four pairs (image a, caption b): (0, 0), (0, 1), (1, 0), (1, 1)
     img = np.array([rows[a] for rows in located.rows for a in (0, 0, 1, 1)], np.int64)
     cap = np.array([2 * g + b for g in range(len(groups)) for b in (0, 1, 0, 1)], np.int64)
-    mu1, mu2 = run.eq5_weights()
-    scored = score_parts(run.model, images, table, graph_list, img, cap, mu1, mu2,
-                         vocab=run.vocab, max_tokens=run.max_tokens, batch_size=batch_size,
-                         device=device)
+    scored = _score_texts(run, images, [graphs[t] for t in texts], img, cap, batch_size,
+                          device)
     out: dict[str, Any] = {"n": len(groups), "missing": len(located.missing)}
     for key in SCORES:
         s = scored.scores[key].reshape(-1, 4)  # i0c0, i0c1, i1c0, i1c1
