@@ -1,4 +1,4 @@
-"""Minimal pairs in the synthetic data (issue 11): every pair is false for its image by the
+"""Minimal pairs in the synthetic data: every pair is false for its image by the
 scene, the edited span is right, swaps keep the bag of words, edited images differ only in the
 edited objects' regions, scene truth, generator 1 unchanged and generator 2 opt-in."""
 

@@ -63,12 +63,12 @@ def test_parser_quality_floor_on_factual_dev():
     gold = read_factual(FACTUAL_DEV)
     result = score(parse([g.caption for g in gold]), gold)
     assert result.n == 1000
-    assert result.f1 >= 75.0  # issue 2 target; BENCHMARKS.md has the figure
+    assert result.f1 >= 75.0  # the target; BENCHMARKS.md has the figure
 
 
 @pytest.mark.skipif(not FACTUAL_DEV.exists(), reason="FACTUAL data not available")
 def test_parse_without_torch_in_thinc_gives_the_same_graphs(tmp_path):
-    """`ssamt parse` in a fresh process hides torch from thinc's import (issue 15: ~1 CPU-s
+    """`ssamt parse` in a fresh process hides torch from thinc's import (about 1 CPU-s
     of start-up); its graphs are byte-identical to a parse in a process holding torch."""
     import json
     import os

@@ -1,4 +1,4 @@
-"""Part levels (issue 11): the batched measure matches a plain one-pair loop over explain's
+"""Part levels: the batched measure matches a plain one-pair loop over explain's
 scoring, offsets follow their definition, the cache beside the checkpoint is reused, renewed
 and never written through a link, and the explain verdict judges a part against its type's
 reference plus its own offset, naming a phrase first."""
