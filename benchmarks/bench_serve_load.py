@@ -14,7 +14,8 @@ Queries are distinct captions of the gallery's split, drawn with --seed.
 
 Measures, after a warm-up:
 - requests/s, p50 and p99 latency and errors (non-200 answers, wrong bodies, exceptions) of
-  --load-requests text searches (k 10, re-ranking the top --rerank-k) at each of --clients;
+  --load-requests text searches (k 10, re-ranking the top --rerank-k) at each of --clients,
+  and the CPU time per search of the server (/proc/PID/stat) and of the clients;
 - how long /api/info (and an image's picture, where the gallery has one) takes idle and
   while 16 clients re-rank: the search route must not block the server's event loop;
 - the server's resident memory (VmRSS of /proc/PID/status) before and after --requests
@@ -138,6 +139,12 @@ def rss_mb(pid: int, key: str = "VmRSS") -> float:
         if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpus_allowed(pid: int) -> str:
@@ -393,8 +400,11 @@ def measure(args, server: subprocess.Popen, port: int, info: dict, queries: list
 
     out["rows"] = []
     for c in args.clients:
+        server_cpu, client_cpu = cpu_seconds(pid), time.process_time()
         load = Load(port, queries, args.load_requests, c, rk, expect).run()
-        out["rows"].append(load.row())
+        per = 1000 / load.requests  # ms per search
+        out["rows"].append({**load.row(), "server_cpu": per * (cpu_seconds(pid) - server_cpu),
+                            "client_cpu": per * (time.process_time() - client_cpu)})
         failures += load.errors
 
     load = Load(port, queries, args.load_requests, 16, rk, expect).start()
@@ -447,11 +457,13 @@ def print_report(args, r: dict, info: dict, command: str, started: datetime,
     print(f"gallery: {args.index} ({info['split']} split, {info['num_images']:,} images"
           f"{tiled}, {info['kind']} index); server ready in {r['ready_s']:.1f} s, "
           f"RSS {r['rss_ready']:.0f} MB; /api/search/text with k={K}, rerank_k={args.rerank_k}\n")
-    print("| clients | searches | requests/s | p50 ms | p99 ms | errors |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| clients | searches | requests/s | p50 ms | p99 ms | errors | server CPU ms / search "
+          "| clients' CPU ms / search |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in r["rows"]:
         print(f"| {row['clients']} | {row['requests']:,} | {row['per_s']:.1f} | {ms(row['p50'])} "
-              f"| {ms(row['p99'])} | {row['errors']} |")
+              f"| {ms(row['p99'])} | {row['errors']} | {ms(row['server_cpu'])} "
+              f"| {ms(row['client_cpu'])} |")
     b = r["busy_search"]
     print(f"\nOther routes, idle and while 16 clients re-rank ({b['requests']:,} searches, "
           f"{b['per_s']:.1f}/s, search p50 {ms(b['p50'])} ms, p99 {ms(b['p99'])} ms):\n")
