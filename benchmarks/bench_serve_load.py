@@ -430,6 +430,7 @@ def measure(args, server: subprocess.Popen, port: int, info: dict, queries: list
     one = next((row["p50"] for row in out["rows"] if row["clients"] == 1),
                warm_up.row()["p50"]) / 1000  # one search alone, s
     out["one_search_ms"] = 1000 * one
+    one = one if one > 0 else 0.05  # (nan when no search succeeded)
     dropped = disconnects(port, queries, rk, one / 2)
     time.sleep(max(1.0, 20 * one))  # let the abandoned searches finish
     alive = server.poll() is None
@@ -440,7 +441,7 @@ def measure(args, server: subprocess.Popen, port: int, info: dict, queries: list
     out["disconnect"] = {"dropped": len(dropped), "alive": alive, "info": info_ok,
                          "search": search_after, "rss": rss_mb(pid)}
     out["healthy"] = alive and info_ok and search_after
-    out["errors"], out["error_examples"] = len(failures), failures[:5]
+    out["errors"], out["error_examples"] = len(failures), list(dict.fromkeys(failures))[:5]
     return out
 
 
@@ -474,7 +475,8 @@ def print_report(args, r: dict, info: dict, command: str, started: datetime,
         print(f"| `{path}` | {ms(ip50)} | {ms(ip99)} | {ms(bp50)} | {ms(bp99)} | {n} |")
     one, info_p99 = r["one_search_ms"], r["probes"][0][4]
     verdict = ("blocked behind searches: check that no route runs the search on the event loop"
-               if info_p99 >= one else "not blocked behind searches")
+               if info_p99 >= one else "not blocked behind searches" if info_p99 < one
+               else "no successful search to compare with")
     print(f"\n/api/info under load: p99 {ms(info_p99)} ms against {ms(one)} ms for one search "
           f"alone (p50, 1 client): {verdict}")
     m = r["memory"]
