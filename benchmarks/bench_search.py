@@ -64,6 +64,18 @@ def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def tile_gallery(searcher: Searcher, n: int, split_type: type = TiledSplit) -> np.ndarray:
+    """Make an opened Searcher a gallery of `n` images: its image index becomes a flat index
+    of `n` random unit vectors of the model's width (returned), image i reads the region
+    features and captions of image i mod N of the index's split."""
+    emb = unit_rows(n, searcher.image_emb.shape[1])
+    searcher.image_index = build_ann(emb, "flat")
+    searcher.image_emb = emb
+    searcher.image_table = TiledImages(searcher.image_table, n)
+    searcher.split = split_type(searcher.split, n)
+    return emb
+
+
 def index_memory(emb: np.ndarray, kind: str) -> tuple[float, float]:
     """(build seconds, MB resident after loading the saved index in this process)."""
     t0 = time.perf_counter()
@@ -103,12 +115,8 @@ def main() -> None:
     args = p.parse_args()
 
     searcher = Searcher.open(args.index, threads=args.threads)
-    d = searcher.image_emb.shape[1]
-    emb = unit_rows(args.images, d)
-    searcher.image_index = build_ann(emb, "flat")
-    searcher.image_emb = emb
-    searcher.image_table = TiledImages(searcher.image_table, args.images)
-    searcher.split = TiledSplit(searcher.split, args.images)
+    emb = tile_gallery(searcher, args.images)
+    d = emb.shape[1]
     queries = list(dict.fromkeys(searcher.split.split.captions))[: args.queries]
     searcher.text(queries[0], k=10, rerank_k=32)  # warm up: spaCy, torch, FAISS
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
