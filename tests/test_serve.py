@@ -166,3 +166,44 @@ def test_serve_bad_index_and_images_root(gallery, tmp_path, capsys):
     assert main(["serve", "--index", str(gallery["index"]), "--port", port,
                  "--host", "no-such-host.invalid"]) == 2
     assert "--host no-such-host.invalid" in capsys.readouterr().err
+
+
+def test_a_running_search_does_not_hold_up_other_routes(gallery, monkeypatch):
+    """Searches run in the server's worker threads: while one is busy (held here for 0.5 s),
+    /api/info answers at once, because the routes are plain functions (an `async def`
+    route would run the model on the event loop and every request would wait for it)."""
+    import asyncio
+    import time
+
+    import httpx
+
+    from ssamt.search import Searcher
+    from ssamt.serve.app import Gallery, create_app
+
+    searcher = Searcher.open(gallery["index"])
+    text = searcher.text
+
+    def slow_text(*args, **kwargs):
+        time.sleep(0.5)
+        return text(*args, **kwargs)
+
+    monkeypatch.setattr(searcher, "text", slow_text)
+    app = create_app(Gallery(searcher))
+
+    async def both() -> tuple[float, float]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            t0 = time.perf_counter()
+
+            async def timed(path: str, **params) -> float:
+                response = await c.get(path, params=params)
+                assert response.status_code == 200
+                return time.perf_counter() - t0
+
+            search = asyncio.create_task(timed("/api/search/text", q="a red car", k=3))
+            await asyncio.sleep(0.1)  # the search is inside its 0.5 s
+            info = await timed("/api/info")
+            return info, await search
+
+    info_s, search_s = asyncio.run(both())
+    assert search_s >= 0.5 and info_s < search_s - 0.2
