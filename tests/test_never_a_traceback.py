@@ -95,6 +95,50 @@ def test_binary_config_is_a_clear_error(tmp_path, capsys):
     assert "model.yaml: not" in _one_line(capsys.readouterr().err)
 
 
+def _laughs(levels: int = 9) -> str:
+    """A "billion laughs": each level an alias list of nine of the level below."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text, names", [
+    (_laughs(), "line 1: YAML anchors and aliases (&name, *name) are not allowed"),
+    ("phase1:\n  betas: &b [0.9, 0.99]\nphase2:\n  betas: *b\n", "line 2: YAML anchors"),
+    ("model: " + "[" * 5000 + "]" * 5000 + "\n", "line 1: nested more than 16 levels deep"),
+    ("name: big\n" + "# a comment line\n" * 5000, "larger than 64 KiB"),
+    ("phase1:\n  lr: 1.0e-3\n  lr: 2.0e-3\n", "lines 2 and 3: key 'lr' is given twice"),
+    ("loss: {mu1: 0.3, mu1: 0.5}\n", "line 1: key 'mu1' is given twice"),
+], ids=["billion-laughs", "one-alias", "deep", "large", "duplicate-key", "duplicate-in-flow"])
+def test_config_files_beyond_the_reader_s_limits_are_refused_at_once(tmp_path, capsys, text,
+                                                                     names):
+    import time
+
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    for argv in (["info", "--config", str(path)],
+                 ["train", "--config", str(path), "--data", str(tmp_path / "none"), "--out",
+                  str(tmp_path / "run")]):
+        start = time.perf_counter()
+        assert main(argv) == 2
+        assert time.perf_counter() - start < 30  # the laughs expand for minutes unrefused
+        err = _one_line(capsys.readouterr().err)
+        assert f"{path}: {names}" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override, names", [
+    ("phase1.betas=[0.9,", "--set phase1.betas: not a YAML value"),
+    ("phase1.betas=&b [0.9, *b]", "--set phase1.betas: line 1: YAML anchors"),
+    ("loss={mu1: 1, mu1: 2}", "--set loss: line 1: key 'mu1' is given twice"),
+])
+def test_set_values_are_read_by_the_same_reader(tmp_path, capsys, override, names):
+    assert main(["train", "--config", "synthetic", "--data", str(tmp_path / "none"), "--out",
+                 str(tmp_path / "run"), "--set", override]) == 2
+    assert names in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
 def test_training_split_of_one_image_is_refused(tmp_path):
     from ssamt.train.trainer import train
 

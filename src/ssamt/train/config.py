@@ -24,6 +24,7 @@ import yaml
 
 from ssamt.errors import ConfigError
 from ssamt.model.config import ModelConfig
+from ssamt.train.config_yaml import MAX_BYTES, YamlLimitError, load_config_yaml
 
 PRESETS = ("paper-coco", "paper-f30k", "ssamt-coco", "ssamt-f30k", "synthetic")
 
@@ -304,7 +305,13 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override '{item}' is not key=value")
     key, raw = item.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = load_config_yaml(raw) if raw.strip() else ""
+    except YamlLimitError as exc:
+        raise ConfigError(f"--set {key.strip()}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key.strip()}: not a YAML value ({_yaml_problem(exc)})") \
+            from None
     return key.strip().split("."), value
 
 
@@ -331,23 +338,33 @@ def preset_path(name: str) -> Path | None:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping, read by the one config reader (ssamt.train.config_yaml);
+    every problem is a ConfigError naming the file."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)  # a larger file is refused, not read whole
+        data = load_config_yaml(raw.decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a YAML config (binary or not UTF-8 text)") from None
+    except YamlLimitError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "syntax error"
-        raise ConfigError(f"{path}: not valid YAML ({problem}{where})") from None
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the config must be a mapping of sections")
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What PyYAML found wrong, and where."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "syntax error"
+    return f"{problem}{where}"
 
 
 def load_config(preset_or_file: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
