@@ -50,6 +50,34 @@ def test_config_values_are_range_checked_before_any_data(tmp_path, capsys, overr
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("override, names", [
+    ("phase1.betas=[a, b]", "phase1.betas: expected a list of numbers, got ['a', 'b']"),
+    ("phase2.betas=[[0.9, 0.99], [1]]", "phase2.betas: expected a list of numbers"),
+    ("phase1.lr=1" + "0" * 400, "phase1.lr: expected a number, got 10000"),
+    ("name=[run]", "name: expected text"),
+    ("model=0", "--set model: model is a section, not a key"),
+    ("loss=null", "--set loss: loss is a section, not a key"),
+    ("phase1=", "--set phase1: phase1 is a section, not a key"),
+])
+def test_config_values_of_the_wrong_shape_are_refused_before_any_data(tmp_path, capsys,
+                                                                      override, names):
+    args = ["train", "--config", "synthetic", "--data", str(tmp_path / "nothing-here"),
+            "--out", str(tmp_path / "run"), "--set", override]
+    assert main(args) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert names in err and len(err) < 300  # a 400-digit number is shown cut
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_section_that_is_not_a_mapping_is_refused_not_reset(tmp_path, capsys):
+    path = tmp_path / "mine.yaml"
+    path.write_text("model: 0\n")
+    assert main(["info", "--config", str(path)]) == 2
+    assert "model: expected a mapping, got 0" in _one_line(capsys.readouterr().err)
+    path.write_text("model:\nloss:\n")  # sections left empty take their defaults
+    assert load_config(str(path), ["model.d_model=64"]).model.d_model == 64
+
+
 @pytest.mark.parametrize("argv, names", [
     (["synth", "{tmp}/d", "--seed", "-1"], "--seed must be >= 0"),
     (["quickstart", "--out", "{tmp}/q", "--seed", "-2"], "--seed must be >= 0"),

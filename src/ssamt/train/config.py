@@ -22,7 +22,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from ssamt.errors import ConfigError
+from ssamt.errors import ConfigError, shown
 from ssamt.model.config import ModelConfig
 from ssamt.train.config_yaml import MAX_BYTES, YamlLimitError, load_config_yaml
 
@@ -214,6 +214,10 @@ class TrainConfig:
         return cls.from_dict(upgrade_stored_config(data))
 
 
+# TrainConfig's sections: their keys are set one by one, never the section as a whole.
+SECTIONS = tuple(name for name, hint in get_type_hints(TrainConfig).items() if is_dataclass(hint))
+
+
 # Keys of checkpoints written before recipes, dropped when one is read (never accepted from
 # a config file or --set: there they are unknown keys).
 _RETIRED = {"model": ("grounding",),
@@ -247,6 +251,17 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
+def _number(value: Any) -> float | None:
+    """`value` as a float, None when it is not a number. Numeric text counts: YAML reads
+    `1e-4` (no dot) as a string."""
+    if isinstance(value, (bool, list, tuple, dict)) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):  # an integer beyond float's range too
+        return None
+
+
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     """Check and convert one leaf value to its declared type."""
     text = str(hint)
@@ -255,36 +270,39 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return None
         return _coerce(value, {"int": int, "float": float, "str": str}[text.split(" |")[0]], key)
     if text.startswith("tuple"):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return tuple(float(v) for v in value)
+        numbers = [_number(v) for v in value] if isinstance(value, (list, tuple)) else None
+        if numbers is None or None in numbers:
+            raise ConfigError(f"{key}: expected a list of numbers, got {shown(value)}")
+        return tuple(numbers)
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        raise ConfigError(f"{key}: expected true/false, got {shown(value)}")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        raise ConfigError(f"{key}: expected an integer, got {shown(value)}")
     if hint is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+        number = _number(value)
+        if number is None:
+            raise ConfigError(f"{key}: expected a number, got {shown(value)}")
+        return number
     if hint is str:
+        if isinstance(value, (list, tuple, dict)) or value is None:
+            raise ConfigError(f"{key}: expected text, got {shown(value)}")
         return str(value)
     return value
 
 
 def _build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
-    """Instantiate dataclass `cls` from `data`, rejecting unknown keys by their dotted name."""
-    data = data or {}
+    """Instantiate dataclass `cls` from `data`, rejecting unknown keys by their dotted name.
+    A section left empty in a file (None) takes its defaults; any other value that is not a
+    mapping (`model: 0`) is refused, never read as an empty section."""
+    data = {} if data is None else data
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {shown(data)}")
     hints = get_type_hints(cls)
     # model.grounding follows the recipe (TrainConfig): no config sets it
     known = {f.name for f in fields(cls) if not (cls is ModelConfig and f.name == "grounding")}
@@ -316,13 +334,20 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Set dotted keys (`phase2.lr=1e-4`) in a nested dict; values are parsed as YAML."""
+    """Set dotted keys (`phase2.lr=1e-4`) in a nested dict; values are parsed as YAML. A
+    whole section (`model=0`, `loss=null`) cannot be set: its keys would silently fall back
+    to their defaults."""
     data = _to_plain(data)
     for item in overrides:
         path, value = _parse_override(item)
+        if len(path) == 1 and path[0] in SECTIONS:
+            raise ConfigError(f"--set {path[0]}: {path[0]} is a section, not a key; set its "
+                              f"keys one by one ({path[0]}.KEY=VALUE)")
         node = data
         for part in path[:-1]:
-            child = node.setdefault(part, {})
+            if node.get(part) is None:  # absent, or a section left empty in the file
+                node[part] = {}
+            child = node[part]
             if not isinstance(child, dict):
                 raise ConfigError(f"unknown config key '{'.'.join(path)}'")
             node = child

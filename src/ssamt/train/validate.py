@@ -16,12 +16,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ssamt.errors import ConfigError
+from ssamt.errors import ConfigError, shown
 from ssamt.retrieval.metrics import METRIC_KEYS
 
 
 def _fail(source: str, key: str, value: Any, must: str) -> None:
-    raise ConfigError(f"{source}: {key} must be {must}, got {value!r}")
+    raise ConfigError(f"{source}: {key} must be {must}, got {shown(value)}")
 
 
 def _finite(source: str, key: str, value: float) -> None:
