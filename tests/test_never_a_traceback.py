@@ -41,6 +41,17 @@ def _one_line(err: str) -> str:
     ("model.dropout=1.0", "model.dropout must be in [0, 1)"),
     ("model.n_heads=3", "model.d_model must be a multiple of model.n_heads"),
     ("eval.select_by=accuracy", "eval.select_by must be one of"),
+    ("eval.select_mu_images=-5", "eval.select_mu_images must be >= 0, got -5"),
+    ("eval.mu1_grid=[]", ("eval.mu1_grid must be a list of 1 to 100 numbers, each between "
+                          "-1000 and 1000, got []")),
+    ("eval.mu2_grid=[0.1, .nan]", "eval.mu2_grid must be a list of 1 to 100 numbers"),
+    ("eval.mu2_grid=[0, 1e308]", "eval.mu2_grid must be a list of 1 to 100 numbers"),
+    ("loss.mu1=1e308", "loss.mu1 must be between -1000 and 1000"),
+    ("seed=4294967296", "seed must be <= 4294967295"),
+    ("phase1.max_steps=99999999999999999999", "phase1.max_steps must be <= 2147483647"),
+    ("eval.batch_size=1.0e+30", "eval.batch_size must be <= 2147483647"),
+    ("model.d_model=1099511627776", "model.d_model must be <= 16777216"),
+    ("model.max_tokens=99999999999999999999999", "model.max_tokens must be <= 16777216"),
 ])
 def test_config_values_are_range_checked_before_any_data(tmp_path, capsys, override, names):
     args = ["train", "--config", "synthetic", "--data", str(tmp_path / "nothing-here"),
@@ -104,6 +115,12 @@ def test_zero_steps_and_other_documented_zeros_are_valid():
     validate_config(load_config("synthetic", ["phase1.max_steps=0", "phase2.max_epochs=0",
                                               "eval.rerank_k=0", "eval.max_images=0",
                                               "phase1.clip_norm=0", "seed=0"]))
+
+
+def test_the_bounds_themselves_are_valid():
+    validate_config(load_config("synthetic", ["seed=4294967295", "phase1.max_steps=2147483647",
+                                              "loss.mu1=-1000", "eval.mu1_grid=[1000]",
+                                              "model.max_tokens=16777216"]))
 
 
 def test_quickstart_and_analyze_check_their_config_first(tmp_path, capsys):

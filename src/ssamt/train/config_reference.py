@@ -25,7 +25,13 @@ from dataclasses import Field, dataclass, fields, is_dataclass
 from typing import Any
 
 from ssamt.fileio import write_text
-from ssamt.model.config import DATA_SIZES, DROPOUT_RANGE, MULTIPLE_OF, SIZE_MINIMUMS
+from ssamt.model.config import (
+    DATA_SIZES,
+    DROPOUT_RANGE,
+    MULTIPLE_OF,
+    SIZE_MAXIMUM,
+    SIZE_MINIMUMS,
+)
 from ssamt.train.config import PRESETS, RECIPE_NAMES, TrainConfig, load_config
 from ssamt.train.validate import RULES
 
@@ -98,7 +104,7 @@ def model_allowed(name: str) -> str:
     """The allowed values of model.`name`, from the tables ModelConfig checks."""
     parts = []
     if name in SIZE_MINIMUMS:
-        parts.append(f">= {SIZE_MINIMUMS[name]}")
+        parts.append(f">= {SIZE_MINIMUMS[name]} and <= {SIZE_MAXIMUM}")
     parts += [f"a multiple of model.{by}" for key, by in MULTIPLE_OF.items() if key == name]
     parts += [f"divides model.{key}" for key, by in MULTIPLE_OF.items() if by == name]
     if name == "dropout":
