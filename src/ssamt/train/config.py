@@ -49,9 +49,6 @@ class PhaseConfig:
     weight_decay: Adam's weight decay (an L2 term added to the gradient; 0 = none).
     clip_norm:    the gradients' total norm is clipped to this before each step (0 = no
                   clipping; the paper clips none).
-    mean_negatives_epochs: phase 1 only: epochs that average the hinge over all in-batch
-                  negatives instead of taking the hardest (docs/DESIGN.md section 2, L0 warm-up;
-                  ssamt.losses.intra_loss).
     save_every:   also write last.pt every N updates (0 = only at the end of each epoch).
     log_every:    write the training losses to metrics.jsonl every N updates, and after the
                   first (0 or 1 = every update).
@@ -66,9 +63,20 @@ class PhaseConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     clip_norm: float = 2.0
-    mean_negatives_epochs: int = 1
     save_every: int = 0
     log_every: int = 20
+
+
+@dataclass(frozen=True)
+class Phase1Config(PhaseConfig):
+    """Phase 1: the keys of every phase (PhaseConfig) and the warm-up of L0's hinge.
+
+    mean_negatives_epochs: epochs that average the hinge over all in-batch negatives
+                  instead of taking the hardest (docs/DESIGN.md section 2, L0 warm-up;
+                  ssamt.losses.intra_loss).
+    """
+
+    mean_negatives_epochs: int = 1
 
 
 @dataclass(frozen=True)
@@ -176,7 +184,7 @@ class TrainConfig:
     seed: int = 0
     vocab_min_count: int = 5
     model: ModelConfig = field(default_factory=ModelConfig)  # sizes from the data left None
-    phase1: PhaseConfig = field(default_factory=PhaseConfig)
+    phase1: Phase1Config = field(default_factory=Phase1Config)
     phase2: PhaseConfig = field(default_factory=PhaseConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -227,19 +235,32 @@ _RETIRED = {"model": ("grounding",),
 _RENAMED = {("loss", "hard_negatives_from"): "random_partner_share"}
 
 
+# Keys every stored config may hold that no code read, dropped whatever its age.
+_UNREAD = {"phase2": ("mean_negatives_epochs",)}
+
+
 def upgrade_stored_config(data: dict[str, Any]) -> dict[str, Any]:
-    """A stored train config in today's keys (TrainConfig.from_checkpoint)."""
-    if not isinstance(data, dict) or "recipe" in data:
+    """A stored train config (a checkpoint's, a run folder's config.yaml) in today's keys
+    (TrainConfig.from_checkpoint)."""
+    if not isinstance(data, dict):
         return data
     out = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
+    _drop(out, _UNREAD)
+    if "recipe" in data:
+        return out
     out["recipe"] = "ssamt"
-    for section, keys in _RETIRED.items():
-        for key in keys:
-            out.get(section, {}).pop(key, None)
+    _drop(out, _RETIRED)
     for (section, old), new in _RENAMED.items():
         if old in out.get(section, {}):
             out[section][new] = out[section].pop(old)
     return out
+
+
+def _drop(data: dict[str, Any], keys: dict[str, tuple[str, ...]]) -> None:
+    for section, names in keys.items():
+        for name in names:
+            if isinstance(data.get(section), dict):
+                data[section].pop(name, None)
 
 
 def _to_plain(value: Any) -> Any:

@@ -56,8 +56,17 @@ class Key:
 
 
 def field_descriptions(cls: type) -> dict[str, str]:
-    """The "key: text" entries of `cls`'s docstring, each with its indented continuation
+    """The "key: text" entries of the docstrings of `cls` and of the dataclasses it extends
+    (Phase1Config adds its key to PhaseConfig's), each with its indented continuation
     lines joined into one line."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if is_dataclass(klass):
+            found |= _own_descriptions(klass)
+    return found
+
+
+def _own_descriptions(cls: type) -> dict[str, str]:
     found: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in inspect.cleandoc(cls.__doc__ or "").splitlines():

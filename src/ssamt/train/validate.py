@@ -138,8 +138,8 @@ Rule = AtLeast | Count | Between | PairIn | OneOf | Grid
 _PHASE_RULES: dict[str, Rule] = {
     "lr": AtLeast(0, strict=True), "token_budget": Count(1), "accum_steps": Count(1),
     "max_steps": Count(0), "warmup_steps": Count(0), "max_epochs": Count(0),
-    "weight_decay": AtLeast(0), "clip_norm": AtLeast(0), "mean_negatives_epochs": Count(0),
-    "save_every": Count(0), "log_every": Count(0), "betas": PairIn(0, 1)}
+    "weight_decay": AtLeast(0), "clip_norm": AtLeast(0), "save_every": Count(0),
+    "log_every": Count(0), "betas": PairIn(0, 1)}
 _EQ5_WEIGHT = Between(-EQ5_WEIGHT_LIMIT, EQ5_WEIGHT_LIMIT)
 _LOSS_RULES: dict[str, Rule] = {
     **{key: AtLeast(0) for key in ("alpha0", "alpha1", "alpha2", "alpha3",
@@ -159,6 +159,7 @@ RULES: dict[str, Rule] = {
     "seed": Count(0, SEED_MAX), "vocab_min_count": Count(1),
     **{f"{phase}.{key}": rule for phase in ("phase1", "phase2")
        for key, rule in _PHASE_RULES.items()},
+    "phase1.mean_negatives_epochs": Count(0),
     **{f"loss.{key}": rule for key, rule in _LOSS_RULES.items()},
     **{f"eval.{key}": rule for key, rule in _EVAL_RULES.items()},
 }

@@ -81,7 +81,7 @@ def check_same_config(run_dir: Path, cfg, train_data=None) -> None:
     defaults, do not count as a difference), not as text."""
     saved = run_dir / "config.yaml"
     try:
-        same = not saved.is_file() or TrainConfig.from_dict(read_yaml(saved)) == cfg
+        same = not saved.is_file() or TrainConfig.from_checkpoint(read_yaml(saved)) == cfg
     except ConfigError:
         same = False
     if not same:
