@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ssamt.cli import main
-from ssamt.errors import CheckpointError, SsamtError
+from ssamt.errors import CheckpointError, ConfigError, SsamtError
 from ssamt.train.checkpoint import save_checkpoint, vocab_hash
 from ssamt.train.config import load_config
 from ssamt.train.trained_run import load_run
@@ -191,6 +191,55 @@ def test_training_split_of_one_image_is_refused(tmp_path):
     with pytest.raises(SsamtError, match="at least 2"):
         train(load_config("synthetic", TINY), data, None, vocab, tmp_path / "run",
               progress=False)
+
+
+@pytest.mark.parametrize("phase, items_per_pair", [("phase1", 1), ("phase2", 2)])
+def test_a_token_budget_of_one_item_is_refused_before_training(tmp_path, phase,
+                                                               items_per_pair):
+    """A budget below two items makes every batch one item: no in-batch negative, every
+    loss 0. Phase 2's items (the ssamt recipe's) are an anchor and its partner."""
+    from ssamt.train.resources import check_token_budgets
+    from ssamt.train.trainer import train
+
+    data, vocab = tiny_data(tmp_path / "data")
+    need = 2 * items_per_pair * int(data.pair_costs().max())
+    cfg = load_config("synthetic", [*TINY, f"{phase}.token_budget=1"])
+    with pytest.raises(ConfigError, match=rf"config: {phase}\.token_budget must be >= {need} "
+                                          r"to hold 2 of the training split's largest items"):
+        train(cfg, data, None, vocab, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    check_token_budgets(load_config("synthetic", [*TINY, f"{phase}.token_budget={need}"]), data,
+                        [phase])
+
+
+def test_a_model_too_large_for_memory_is_refused_before_any_data(tmp_path, capsys):
+    for sizes, driver in ((["model.d_model=1048576"], "model.d_model=1048576"),
+                          (["model.d_model=65536", "model.max_tokens=16777216"],
+                           "model.max_tokens=16777216")):
+        args = ["train", "--config", "synthetic", "--data", str(tmp_path / "nothing-here"),
+                "--out", str(tmp_path / "run"), "--device", "cpu"]
+        assert main([*args, *(f"--set={item}" for item in sizes)]) == 2
+        err = _one_line(capsys.readouterr().err)
+        assert "config synthetic: training would need at least" in err
+        assert "GiB of memory, more than the" in err and driver in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_batch_too_large_for_memory_is_refused_naming_its_budget(tmp_path, monkeypatch):
+    from ssamt.train import resources
+    from ssamt.train.trainer import train
+
+    data, vocab = tiny_data(tmp_path / "data")
+    cfg = load_config("synthetic", [*TINY, "phase1.token_budget=2147483647"])
+    model = cfg.model.with_data(vocab_size=len(vocab), d_region=data.feature_dim, d_box=0)
+    need = resources.memory_needs(model, ["phase1"], {"phase1": int(data.pair_costs().sum())})[0]
+    monkeypatch.setattr(resources, "device_memory", lambda device: need.total - 1)
+    with pytest.raises(ConfigError, match=rf"a phase1 micro-batch of {need.instances:,} "
+                                          r"instances \(phase1\.token_budget=2147483647\)"):
+        train(cfg, data, None, vocab, tmp_path / "run", phase="phase1", progress=False)
+    assert not (tmp_path / "run").exists()
+    monkeypatch.setattr(resources, "device_memory", lambda device: need.total)
+    resources.check_memory(cfg, "cpu", ["phase1"], data, len(vocab))  # fits exactly
 
 
 def test_unexpected_error_is_one_line_and_a_crash_report(tmp_path, capsys, monkeypatch):

@@ -38,7 +38,9 @@ class PhaseConfig:
 
     lr:           Adam's peak learning rate, reached at the end of the warm-up.
     token_budget: instances per micro-batch, #regions + #tokens (docs/DESIGN.md section 4);
-                  in phase 2 it counts the positives' instances.
+                  in phase 2 it counts the positives' instances. It must hold two of the
+                  training split's largest items, checked when training starts (a batch of
+                  one has no in-batch negative).
     accum_steps:  micro-batches per update (gradient accumulation).
     max_steps:    number of updates; the phase ends there (paper: 10K). 0 runs no update:
                   the phase only evaluates and saves its starting weights.
