@@ -104,11 +104,38 @@ def test_a_section_that_is_not_a_mapping_is_refused_not_reset(tmp_path, capsys):
      "--subset-seed must be >= 0"),
     (["train", "--config", "synthetic", "--data", "{tmp}", "--out", "{tmp}/r", "--device",
       "gpu0"], "is not a device name"),
+    (["evaluate", "--checkpoint", "{tmp}", "--data", "{tmp}", "--mu1", "1e308"],
+     "--mu1 must be between -1000 and 1000, got 1e+308"),
+    (["explain", "--checkpoint", "{tmp}", "--data", "{tmp}", "--image", "0", "--caption", "0",
+      "--mu2=-1e308"], "--mu2 must be between -1000 and 1000"),
+    (["search", "--index", "{tmp}", "a dog", "--threads", "100000"],
+     "--threads must be between 1 and"),
+    (["serve", "--index", "{tmp}", "--threads", "0"], "--threads must be between 1 and"),
+    (["features", "--images", "{tmp}", "--out", "{tmp}/f", "--size", "100000"],
+     "--size must be a multiple of 32 from 32 to 1024, got 100000"),
 ])
 def test_command_arguments_are_range_checked_first(tmp_path, capsys, argv, names):
     assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
     assert names in _one_line(capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_the_bounds_of_the_flags_are_in_their_help_and_in_the_library(capsys):
+    from ssamt.bounds import max_threads
+    from ssamt.search.searcher import set_threads
+    from ssamt.train.trained_run import eq5_weights
+
+    for command, words in (("evaluate", "between -1000 and 1000"),
+                           ("explain", "between -1000 and 1000"),
+                           ("search", "1 to 4 per CPU"), ("serve", "1 to 4 per CPU"),
+                           ("features", "from 32 to 1024")):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert words in " ".join(capsys.readouterr().out.split()), command
+    with pytest.raises(SsamtError, match=f"threads must be between 1 and {max_threads()}"):
+        set_threads(max_threads() + 1)
+    with pytest.raises(ConfigError, match="mu1 must be between -1000 and 1000, got inf"):
+        eq5_weights({}, mu1=float("inf"), mu2=0.1)
 
 
 def test_zero_steps_and_other_documented_zeros_are_valid():
