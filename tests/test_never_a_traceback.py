@@ -157,6 +157,15 @@ def test_quickstart_and_analyze_check_their_config_first(tmp_path, capsys):
     assert main(["analyze", "ablation", "--data", str(tmp_path), "--out", str(tmp_path / "a"),
                  "--set", "seed=-1"]) == 2
     assert "seed must be >= 0" in _one_line(capsys.readouterr().err)
+    huge = "model.d_model=1048576"
+    assert main(["quickstart", "--out", str(tmp_path / "q"), "--device", "cpu", "--set",
+                 huge]) == 2
+    assert "quickstart config: training would need at least" in _one_line(
+        capsys.readouterr().err)
+    assert main(["analyze", "ablation", "--data", str(tmp_path), "--out", str(tmp_path / "a"),
+                 "--device", "cpu", "--set", huge]) == 2
+    assert "training would need at least" in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "q").exists() and not (tmp_path / "a").exists()
 
 
 def test_binary_config_is_a_clear_error(tmp_path, capsys):
