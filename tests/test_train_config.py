@@ -81,3 +81,11 @@ def test_a_key_no_code_reads_is_unknown_and_dropped_from_stored_configs():
     stored = load_config("synthetic").to_dict()
     stored["phase2"]["mean_negatives_epochs"] = 1  # what every config stored before held
     assert TrainConfig.from_checkpoint(stored) == load_config("synthetic")
+
+
+def test_presets_are_within_the_config_reader_s_limits():
+    from ssamt.train.config import preset_path
+    from ssamt.train.config_yaml import load_config_yaml
+
+    for name in PRESETS:  # no anchors, aliases or repeated keys, and small
+        assert load_config_yaml(preset_path(name).read_text())["name"] == name

@@ -391,7 +391,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_BYTES + 1)  # a larger file is refused, not read whole
-        data = load_config_yaml(raw.decode("utf-8"))
+        data = load_config_yaml(raw)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
     except UnicodeDecodeError:

@@ -62,12 +62,14 @@ class _ConfigLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def load_config_yaml(text: str) -> Any:
-    """`text` parsed as YAML within the limits above: YamlLimitError past them, yaml.YAMLError
-    for text that is not YAML."""
-    if len(text.encode("utf-8")) > MAX_BYTES:
+def load_config_yaml(text: str | bytes) -> Any:
+    """`text` (bytes: UTF-8) parsed as YAML within the limits above: YamlLimitError past
+    them, yaml.YAMLError for text that is not YAML, UnicodeDecodeError for bytes that are
+    not UTF-8. A file's first MAX_BYTES + 1 bytes are enough to tell."""
+    raw = text if isinstance(text, bytes) else text.encode("utf-8")
+    if len(raw) > MAX_BYTES:
         raise YamlLimitError(f"larger than {MAX_BYTES // 1024} KiB, too large for a config")
-    loader = _ConfigLoader(text)
+    loader = _ConfigLoader(raw.decode("utf-8"))
     try:
         return loader.get_single_data()
     finally:
