@@ -237,3 +237,20 @@ def test_analyze_all_refuses_zero_jobs(tiny, tmp_path, capsys):
                  str(tmp_path / "x"), "--quiet"]) == 2
     assert "--jobs must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before any training or writing
+
+
+def test_a_run_folder_s_config_is_read_as_a_stored_config(tmp_path):
+    """A config.yaml written before a key no code read was removed still matches."""
+    import yaml
+
+    from ssamt.errors import SsamtError
+    from ssamt.pipelines.analysis.trainings import check_same_config
+    from ssamt.train.config import load_config
+
+    cfg = load_config("synthetic", FAST)
+    stored = cfg.to_dict()
+    stored["phase2"]["mean_negatives_epochs"] = 1
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(stored))
+    check_same_config(tmp_path, cfg)
+    with pytest.raises(SsamtError, match="trained with another config"):
+        check_same_config(tmp_path, load_config("synthetic", [*FAST, "seed=1"]))

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ssamt.cli import main
-from ssamt.errors import CheckpointError, SsamtError
+from ssamt.errors import CheckpointError, ConfigError, SsamtError
 from ssamt.train.checkpoint import save_checkpoint, vocab_hash
 from ssamt.train.config import load_config
 from ssamt.train.trained_run import load_run
@@ -41,6 +41,17 @@ def _one_line(err: str) -> str:
     ("model.dropout=1.0", "model.dropout must be in [0, 1)"),
     ("model.n_heads=3", "model.d_model must be a multiple of model.n_heads"),
     ("eval.select_by=accuracy", "eval.select_by must be one of"),
+    ("eval.select_mu_images=-5", "eval.select_mu_images must be >= 0, got -5"),
+    ("eval.mu1_grid=[]", ("eval.mu1_grid must be a list of 1 to 100 numbers, each between "
+                          "-1000 and 1000, got []")),
+    ("eval.mu2_grid=[0.1, .nan]", "eval.mu2_grid must be a list of 1 to 100 numbers"),
+    ("eval.mu2_grid=[0, 1e308]", "eval.mu2_grid must be a list of 1 to 100 numbers"),
+    ("loss.mu1=1e308", "loss.mu1 must be between -1000 and 1000"),
+    ("seed=4294967296", "seed must be <= 4294967295"),
+    ("phase1.max_steps=99999999999999999999", "phase1.max_steps must be <= 2147483647"),
+    ("eval.batch_size=1.0e+30", "eval.batch_size must be <= 2147483647"),
+    ("model.d_model=1099511627776", "model.d_model must be <= 16777216"),
+    ("model.max_tokens=99999999999999999999999", "model.max_tokens must be <= 16777216"),
 ])
 def test_config_values_are_range_checked_before_any_data(tmp_path, capsys, override, names):
     args = ["train", "--config", "synthetic", "--data", str(tmp_path / "nothing-here"),
@@ -48,6 +59,34 @@ def test_config_values_are_range_checked_before_any_data(tmp_path, capsys, overr
     assert main(args) == 2
     assert names in _one_line(capsys.readouterr().err)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override, names", [
+    ("phase1.betas=[a, b]", "phase1.betas: expected a list of numbers, got ['a', 'b']"),
+    ("phase2.betas=[[0.9, 0.99], [1]]", "phase2.betas: expected a list of numbers"),
+    ("phase1.lr=1" + "0" * 400, "phase1.lr: expected a number, got 10000"),
+    ("name=[run]", "name: expected text"),
+    ("model=0", "--set model: model is a section, not a key"),
+    ("loss=null", "--set loss: loss is a section, not a key"),
+    ("phase1=", "--set phase1: phase1 is a section, not a key"),
+])
+def test_config_values_of_the_wrong_shape_are_refused_before_any_data(tmp_path, capsys,
+                                                                      override, names):
+    args = ["train", "--config", "synthetic", "--data", str(tmp_path / "nothing-here"),
+            "--out", str(tmp_path / "run"), "--set", override]
+    assert main(args) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert names in err and len(err) < 300  # a 400-digit number is shown cut
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_section_that_is_not_a_mapping_is_refused_not_reset(tmp_path, capsys):
+    path = tmp_path / "mine.yaml"
+    path.write_text("model: 0\n")
+    assert main(["info", "--config", str(path)]) == 2
+    assert "model: expected a mapping, got 0" in _one_line(capsys.readouterr().err)
+    path.write_text("model:\nloss:\n")  # sections left empty take their defaults
+    assert load_config(str(path), ["model.d_model=64"]).model.d_model == 64
 
 
 @pytest.mark.parametrize("argv, names", [
@@ -65,6 +104,15 @@ def test_config_values_are_range_checked_before_any_data(tmp_path, capsys, overr
      "--subset-seed must be >= 0"),
     (["train", "--config", "synthetic", "--data", "{tmp}", "--out", "{tmp}/r", "--device",
       "gpu0"], "is not a device name"),
+    (["evaluate", "--checkpoint", "{tmp}", "--data", "{tmp}", "--mu1", "1e308"],
+     "--mu1 must be between -1000 and 1000, got 1e+308"),
+    (["explain", "--checkpoint", "{tmp}", "--data", "{tmp}", "--image", "0", "--caption", "0",
+      "--mu2=-1e308"], "--mu2 must be between -1000 and 1000"),
+    (["search", "--index", "{tmp}", "a dog", "--threads", "100000"],
+     "--threads must be between 1 and"),
+    (["serve", "--index", "{tmp}", "--threads", "0"], "--threads must be between 1 and"),
+    (["features", "--images", "{tmp}", "--out", "{tmp}/f", "--size", "100000"],
+     "--size must be a multiple of 32 from 32 to 1024, got 100000"),
 ])
 def test_command_arguments_are_range_checked_first(tmp_path, capsys, argv, names):
     assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
@@ -72,10 +120,34 @@ def test_command_arguments_are_range_checked_first(tmp_path, capsys, argv, names
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
+def test_the_bounds_of_the_flags_are_in_their_help_and_in_the_library(capsys):
+    from ssamt.bounds import max_threads
+    from ssamt.search.searcher import set_threads
+    from ssamt.train.trained_run import eq5_weights
+
+    for command, words in (("evaluate", "between -1000 and 1000"),
+                           ("explain", "between -1000 and 1000"),
+                           ("search", "1 to 4 per CPU"), ("serve", "1 to 4 per CPU"),
+                           ("features", "from 32 to 1024")):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert words in " ".join(capsys.readouterr().out.split()), command
+    with pytest.raises(SsamtError, match=f"threads must be between 1 and {max_threads()}"):
+        set_threads(max_threads() + 1)
+    with pytest.raises(ConfigError, match="mu1 must be between -1000 and 1000, got inf"):
+        eq5_weights({}, mu1=float("inf"), mu2=0.1)
+
+
 def test_zero_steps_and_other_documented_zeros_are_valid():
     validate_config(load_config("synthetic", ["phase1.max_steps=0", "phase2.max_epochs=0",
                                               "eval.rerank_k=0", "eval.max_images=0",
                                               "phase1.clip_norm=0", "seed=0"]))
+
+
+def test_the_bounds_themselves_are_valid():
+    validate_config(load_config("synthetic", ["seed=4294967295", "phase1.max_steps=2147483647",
+                                              "loss.mu1=-1000", "eval.mu1_grid=[1000]",
+                                              "model.max_tokens=16777216"]))
 
 
 def test_quickstart_and_analyze_check_their_config_first(tmp_path, capsys):
@@ -85,6 +157,15 @@ def test_quickstart_and_analyze_check_their_config_first(tmp_path, capsys):
     assert main(["analyze", "ablation", "--data", str(tmp_path), "--out", str(tmp_path / "a"),
                  "--set", "seed=-1"]) == 2
     assert "seed must be >= 0" in _one_line(capsys.readouterr().err)
+    huge = "model.d_model=1048576"
+    assert main(["quickstart", "--out", str(tmp_path / "q"), "--device", "cpu", "--set",
+                 huge]) == 2
+    assert "quickstart config: training would need at least" in _one_line(
+        capsys.readouterr().err)
+    assert main(["analyze", "ablation", "--data", str(tmp_path), "--out", str(tmp_path / "a"),
+                 "--device", "cpu", "--set", huge]) == 2
+    assert "training would need at least" in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "q").exists() and not (tmp_path / "a").exists()
 
 
 def test_binary_config_is_a_clear_error(tmp_path, capsys):
@@ -95,6 +176,51 @@ def test_binary_config_is_a_clear_error(tmp_path, capsys):
     assert "model.yaml: not" in _one_line(capsys.readouterr().err)
 
 
+def _laughs(levels: int = 9) -> str:
+    """A "billion laughs": each level an alias list of nine of the level below."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text, names", [
+    (_laughs(), "line 1: YAML anchors and aliases (&name, *name) are not allowed"),
+    ("phase1:\n  betas: &b [0.9, 0.99]\nphase2:\n  betas: *b\n", "line 2: YAML anchors"),
+    ("model: " + "[" * 5000 + "]" * 5000 + "\n", "line 1: nested more than 16 levels deep"),
+    # read up to the limit, the file is cut inside an é: still too large, not "not UTF-8"
+    ("name: big\n# " + "é" * 40000 + "\n", "larger than 64 KiB"),
+    ("phase1:\n  lr: 1.0e-3\n  lr: 2.0e-3\n", "lines 2 and 3: key 'lr' is given twice"),
+    ("loss: {mu1: 0.3, mu1: 0.5}\n", "line 1: key 'mu1' is given twice"),
+], ids=["billion-laughs", "one-alias", "deep", "large", "duplicate-key", "duplicate-in-flow"])
+def test_config_files_beyond_the_reader_s_limits_are_refused_at_once(tmp_path, capsys, text,
+                                                                     names):
+    import time
+
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    for argv in (["info", "--config", str(path)],
+                 ["train", "--config", str(path), "--data", str(tmp_path / "none"), "--out",
+                  str(tmp_path / "run")]):
+        start = time.perf_counter()
+        assert main(argv) == 2
+        assert time.perf_counter() - start < 30  # the laughs expand for minutes unrefused
+        err = _one_line(capsys.readouterr().err)
+        assert f"{path}: {names}" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override, names", [
+    ("phase1.betas=[0.9,", "--set phase1.betas: not a YAML value"),
+    ("phase1.betas=&b [0.9, *b]", "--set phase1.betas: line 1: YAML anchors"),
+    ("loss={mu1: 1, mu1: 2}", "--set loss: line 1: key 'mu1' is given twice"),
+])
+def test_set_values_are_read_by_the_same_reader(tmp_path, capsys, override, names):
+    assert main(["train", "--config", "synthetic", "--data", str(tmp_path / "none"), "--out",
+                 str(tmp_path / "run"), "--set", override]) == 2
+    assert names in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
 def test_training_split_of_one_image_is_refused(tmp_path):
     from ssamt.train.trainer import train
 
@@ -102,6 +228,55 @@ def test_training_split_of_one_image_is_refused(tmp_path):
     with pytest.raises(SsamtError, match="at least 2"):
         train(load_config("synthetic", TINY), data, None, vocab, tmp_path / "run",
               progress=False)
+
+
+@pytest.mark.parametrize("phase, items_per_pair", [("phase1", 1), ("phase2", 2)])
+def test_a_token_budget_of_one_item_is_refused_before_training(tmp_path, phase,
+                                                               items_per_pair):
+    """A budget below two items makes every batch one item: no in-batch negative, every
+    loss 0. Phase 2's items (the ssamt recipe's) are an anchor and its partner."""
+    from ssamt.train.resources import check_token_budgets
+    from ssamt.train.trainer import train
+
+    data, vocab = tiny_data(tmp_path / "data")
+    need = 2 * items_per_pair * int(data.pair_costs().max())
+    cfg = load_config("synthetic", [*TINY, f"{phase}.token_budget=1"])
+    with pytest.raises(ConfigError, match=rf"config: {phase}\.token_budget must be >= {need} "
+                                          r"to hold 2 of the training split's largest items"):
+        train(cfg, data, None, vocab, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    check_token_budgets(load_config("synthetic", [*TINY, f"{phase}.token_budget={need}"]), data,
+                        [phase])
+
+
+def test_a_model_too_large_for_memory_is_refused_before_any_data(tmp_path, capsys):
+    for sizes, driver in ((["model.d_model=1048576"], "model.d_model=1048576"),
+                          (["model.d_model=65536", "model.max_tokens=16777216"],
+                           "model.max_tokens=16777216")):
+        args = ["train", "--config", "synthetic", "--data", str(tmp_path / "nothing-here"),
+                "--out", str(tmp_path / "run"), "--device", "cpu"]
+        assert main([*args, *(f"--set={item}" for item in sizes)]) == 2
+        err = _one_line(capsys.readouterr().err)
+        assert "config synthetic: training would need at least" in err
+        assert "GiB of memory, more than the" in err and driver in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_batch_too_large_for_memory_is_refused_naming_its_budget(tmp_path, monkeypatch):
+    from ssamt.train import resources
+    from ssamt.train.trainer import train
+
+    data, vocab = tiny_data(tmp_path / "data")
+    cfg = load_config("synthetic", [*TINY, "phase1.token_budget=2147483647"])
+    model = cfg.model.with_data(vocab_size=len(vocab), d_region=data.feature_dim, d_box=0)
+    need = resources.memory_needs(model, ["phase1"], {"phase1": int(data.pair_costs().sum())})[0]
+    monkeypatch.setattr(resources, "device_memory", lambda device: need.total - 1)
+    with pytest.raises(ConfigError, match=rf"a phase1 micro-batch of {need.instances:,} "
+                                          r"instances \(phase1\.token_budget=2147483647\)"):
+        train(cfg, data, None, vocab, tmp_path / "run", phase="phase1", progress=False)
+    assert not (tmp_path / "run").exists()
+    monkeypatch.setattr(resources, "device_memory", lambda device: need.total)
+    resources.check_memory(cfg, "cpu", ["phase1"], data, len(vocab))  # fits exactly
 
 
 def test_unexpected_error_is_one_line_and_a_crash_report(tmp_path, capsys, monkeypatch):

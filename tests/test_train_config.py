@@ -72,3 +72,20 @@ def test_packaged_presets_match_repo():
     for name in PRESETS:
         assert (repo / "configs" / f"{name}.yaml").read_text() == \
             (repo / "src" / "ssamt" / "configs" / f"{name}.yaml").read_text()
+
+
+def test_a_key_no_code_reads_is_unknown_and_dropped_from_stored_configs():
+    assert load_config("synthetic", ["phase1.mean_negatives_epochs=2"]).phase1.mean_negatives_epochs == 2
+    with pytest.raises(ConfigError, match=r"unknown config key 'phase2\.mean_negatives_epochs'"):
+        load_config("synthetic", ["phase2.mean_negatives_epochs=1"])
+    stored = load_config("synthetic").to_dict()
+    stored["phase2"]["mean_negatives_epochs"] = 1  # what every config stored before held
+    assert TrainConfig.from_checkpoint(stored) == load_config("synthetic")
+
+
+def test_presets_are_within_the_config_reader_s_limits():
+    from ssamt.train.config import preset_path
+    from ssamt.train.config_yaml import load_config_yaml
+
+    for name in PRESETS:  # no anchors, aliases or repeated keys, and small
+        assert load_config_yaml(preset_path(name).read_text())["name"] == name

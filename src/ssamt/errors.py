@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+SHOWN_CHARS = 60
+
+
+def shown(value: object) -> str:
+    """repr(value) short enough for a one-line error: a 400-digit integer or a long list
+    from a config is cut in the middle."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    half = SHOWN_CHARS // 2
+    return f"{text[:half]}...{text[-half:]}"
+
 
 class SsamtError(Exception):
     """Base class: a problem with the user's input or environment, with a clear message."""

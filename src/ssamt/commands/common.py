@@ -7,6 +7,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from ssamt.bounds import EQ5_WEIGHT_LIMIT, THREADS_PER_CPU, max_threads
+
 # C0 controls (ESC among them), DEL and C1 controls: a terminal acts on them (retitles,
 # clears, moves the cursor) instead of showing them.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -37,22 +39,44 @@ def resolve_device(name: str) -> str:
 
 
 def check_ranges(args: argparse.Namespace, minimum: dict[str, float] | None = None,
-                 finite: tuple[str, ...] = ()) -> None:
-    """ConfigError naming the flag when a numeric argument is below its minimum or not
-    finite (`--mu1 nan` would rank silently by NaN). Absent or None arguments pass."""
+                 finite: tuple[str, ...] = (),
+                 within: dict[str, tuple[float, float]] | None = None) -> None:
+    """ConfigError naming the flag when a numeric argument is below its minimum, not finite
+    (`--mu1 nan` would rank silently by NaN) or outside its (low, high) range, both
+    included (`within`). Absent or None arguments pass."""
     import math
 
     from ssamt.errors import ConfigError
 
-    for name in (*(minimum or {}), *finite):
+    minimum, within = minimum or {}, within or {}
+    for name in (*minimum, *finite, *within):
         value = getattr(args, name, None)
         if value is None:
             continue
         flag = "--" + name.replace("_", "-")
         if not math.isfinite(value):
             raise ConfigError(f"{flag} must be a finite number, got {value}")
-        if name in (minimum or {}) and value < minimum[name]:
+        if name in minimum and value < minimum[name]:
             raise ConfigError(f"{flag} must be >= {minimum[name]}, got {value}")
+        if name in within and not within[name][0] <= value <= within[name][1]:
+            low, high = within[name]
+            raise ConfigError(f"{flag} must be between {low} and {high}, got {value}")
+
+
+# Eq. 5's weights as flags (evaluate, explain): the range the config's loss.mu1 / mu2 have.
+EQ5_WEIGHT_FLAGS = {name: (-EQ5_WEIGHT_LIMIT, EQ5_WEIGHT_LIMIT) for name in ("mu1", "mu2")}
+
+
+def add_eq5_weight_arguments(parser: argparse.ArgumentParser) -> None:
+    """--mu1 and --mu2 of every command that ranks with Eq. 5; check them with
+    `check_ranges(args, within=EQ5_WEIGHT_FLAGS)`."""
+    bound = f"between -{EQ5_WEIGHT_LIMIT} and {EQ5_WEIGHT_LIMIT}"
+    parser.add_argument("--mu1", type=float, default=None,
+                        help=f"Eq. 5 weight of cos(h^I, h^T), {bound} (default: from the "
+                             "checkpoint)")
+    parser.add_argument("--mu2", type=float, default=None,
+                        help=f"Eq. 5 weight of the local scores, {bound} (default: from the "
+                             "checkpoint)")
 
 
 def add_labels_cache_argument(parser: argparse.ArgumentParser) -> None:
@@ -102,5 +126,12 @@ def add_searcher_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the index's data folder, if it moved since the build")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default: cpu)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for torch and FAISS (default 1: one query's tensors "
-                             "are small, and a second thread waits for a free core)")
+                        help="CPU threads for torch and FAISS, 1 to "
+                             f"{THREADS_PER_CPU} per CPU of this machine (default 1: one "
+                             "query's tensors are small, and a second thread waits for a free "
+                             "core)")
+
+
+def check_searcher_arguments(args: argparse.Namespace) -> None:
+    """The checks of add_searcher_arguments' options, before the index is opened."""
+    check_ranges(args, within={"threads": (1, max_threads())})

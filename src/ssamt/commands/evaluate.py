@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from ssamt.commands.common import (
+    EQ5_WEIGHT_FLAGS,
+    add_eq5_weight_arguments,
     add_labels_cache_argument,
     apply_labels_cache,
     check_ranges,
@@ -33,10 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "0 = intra dual encoder only)")
     k.add_argument("--exhaustive", action="store_true",
                    help="score every pair with Eq. 5 (N_img x N_cap inter-encoder passes)")
-    parser.add_argument("--mu1", type=float, default=None,
-                        help="Eq. 5 weight of cos(h^I, h^T) (default: from the checkpoint)")
-    parser.add_argument("--mu2", type=float, default=None,
-                        help="Eq. 5 weight of the local scores (default: from the checkpoint)")
+    add_eq5_weight_arguments(parser)
     parser.add_argument("--json", default=None, metavar="OUT",
                         help="also write results here ('-': stdout, the table then goes to "
                              "stderr); checked writable before the evaluation starts")
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.retrieval.protocols import DEFAULT_SPLIT
     from ssamt.train.trained_run import load_run
 
-    check_ranges(args, {"rerank_k": 0, "batch_size": 1}, finite=("mu1", "mu2"))
+    check_ranges(args, {"rerank_k": 0, "batch_size": 1}, within=EQ5_WEIGHT_FLAGS)
     split_name = args.split or DEFAULT_SPLIT[args.protocol]
     # Before minutes of evaluation, not after; and never over the checkpoint or the data.
     check_outputs({"--json": args.json},

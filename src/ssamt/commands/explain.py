@@ -18,6 +18,8 @@ import argparse
 import sys
 
 from ssamt.commands.common import (
+    EQ5_WEIGHT_FLAGS,
+    add_eq5_weight_arguments,
     add_labels_cache_argument,
     apply_labels_cache,
     check_ranges,
@@ -53,10 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "captions, with margin alpha3 / 2; by default against its own "
                              "level on training pairs with measured margins, cached beside "
                              "the checkpoint (part_levels.json)")
-    parser.add_argument("--mu1", type=float, default=None,
-                        help="Eq. 5 weight of cos(h^I, h^T) (default: from the checkpoint)")
-    parser.add_argument("--mu2", type=float, default=None,
-                        help="Eq. 5 weight of the local scores (default: from the checkpoint)")
+    add_eq5_weight_arguments(parser)
     parser.add_argument("--json", default=None, metavar="OUT",
                         help="also write everything here ('-': stdout, the table then goes "
                              "to stderr)")
@@ -97,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.text is not None and not args.text.strip():
         raise SsamtError("--text is empty: give a caption with at least one word")
-    check_ranges(args, finite=("margin", "threshold", "mu1", "mu2"))
+    check_ranges(args, finite=("margin", "threshold"), within=EQ5_WEIGHT_FLAGS)
     # Before any work, never over an input: the split explained, the training split the
     # part levels are measured on, and the folders a picture is read from.
     splits = [args.split] + ([] if args.no_part_levels else ["train"])

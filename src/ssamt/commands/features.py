@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ssamt.bounds import PHOTO_SIZE_MAX
 from ssamt.commands.common import resolve_device
 
 HELP = "region features of your own photos (pretrained EfficientNet-Lite0, grid regions)"
@@ -25,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="'photo<TAB>caption' lines (photo: its path under --images); "
                              "photos without one are skipped")
     parser.add_argument("--size", type=int, default=384,
-                        help="photos are resized to SIZE x SIZE (multiple of 32; default 384)")
+                        help="photos are resized to SIZE x SIZE (a multiple of 32 from 32 to "
+                             f"{PHOTO_SIZE_MAX}; default 384)")
     parser.add_argument("--grid", type=int, default=6,
                         help="regions per side: GRID x GRID regions (default 6: 36 regions)")
     parser.add_argument("--batch-size", type=int, default=8, help="photos per pass (8)")

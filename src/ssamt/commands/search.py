@@ -9,7 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from ssamt.commands.common import add_searcher_arguments, printable, resolve_device
+from ssamt.commands.common import (
+    add_searcher_arguments,
+    check_searcher_arguments,
+    printable,
+    resolve_device,
+)
 
 HELP = "search an index: text -> images, or --image ID -> captions (two stages, Eq. 5)"
 
@@ -68,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("-k must be >= 1")
     if args.rerank_k < 0:
         raise ConfigError("--rerank-k must be >= 0 (0 = stage 1 only)")
+    check_searcher_arguments(args)
     searcher = Searcher.open(args.index, device=resolve_device(args.device),
                              checkpoint=args.checkpoint, data=args.data, threads=args.threads)
     if args.image is not None:

@@ -13,7 +13,11 @@ import logging
 import os
 import socket
 
-from ssamt.commands.common import add_searcher_arguments, resolve_device
+from ssamt.commands.common import (
+    add_searcher_arguments,
+    check_searcher_arguments,
+    resolve_device,
+)
 
 HELP = "web app over an index: search box, result grid, re-ranking toggle, explanations"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -92,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ssamt.errors import SsamtError
 
+    check_searcher_arguments(args)
     check_port(args.host, args.port)
     if args.images_root is not None and not Path(args.images_root).is_dir():
         raise SsamtError(f"--images-root {args.images_root} is not a folder")

@@ -65,13 +65,17 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError("--config is required for a new run (a preset name or a YAML file)")
 
 
-def new_config(args: argparse.Namespace):
-    """A new run's TrainConfig: --config with --set, checked."""
+def new_config(args: argparse.Namespace, device: str):
+    """A new run's TrainConfig: --config with --set, checked; and a model too large for the
+    device refused before the data is read (the memory check with the data's sizes follows
+    when training starts)."""
     from ssamt.train.config import load_config
+    from ssamt.train.resources import check_memory, phases_of
     from ssamt.train.validate import validate_config
 
     cfg = load_config(args.config, args.overrides)
     validate_config(cfg, f"config {args.config}")
+    check_memory(cfg, device, phases_of(PHASE_ARGS[args.phase]), source=f"config {args.config}")
     return cfg
 
 
@@ -150,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     apply_labels_cache(args)
     check_arguments(args)
-    cfg = None if continues(args) else new_config(args)
+    cfg = None if continues(args) else new_config(args, device)
     info = init_from_env(device)
     try:
         with lock_run(args.out) if info.is_main else _nothing():

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ssamt.bounds import PHOTO_SIZE_MAX
 from ssamt.data.precomp_writer import (
     PrecompWriter,
     captions_per_image,
@@ -29,8 +30,9 @@ from ssamt.fileio import write_json
 
 
 def check_sizes(size: int, grid: int) -> None:
-    if size < STRIDE or size % STRIDE:
-        raise ConfigError(f"--size must be a multiple of {STRIDE} (>= {STRIDE}), got {size}")
+    if not STRIDE <= size <= PHOTO_SIZE_MAX or size % STRIDE:
+        raise ConfigError(f"--size must be a multiple of {STRIDE} from {STRIDE} to "
+                          f"{PHOTO_SIZE_MAX}, got {size}")
     if not 1 <= grid <= size // STRIDE:
         raise ConfigError(f"--grid must be in 1..{size // STRIDE} for --size {size} (the "
                           "feature map is size / 32 cells wide)")

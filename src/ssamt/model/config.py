@@ -18,6 +18,10 @@ DATA_SIZES = ("vocab_size", "d_region", "d_box")
 # (docs/CONFIG.md) is generated from them. A size left to the data (None) is always allowed.
 SIZE_MINIMUMS = {"vocab_size": 1, "d_model": 1, "n_heads": 1, "n_layers": 1, "d_ffn": 1,
                  "d_region": 1, "max_tokens": 1, "d_box": 0}
+# The most any of those sizes may be: a weight matrix of two sizes then counts its bytes far
+# inside torch's 64-bit arithmetic (whether it fits in memory is checked before training
+# allocates it, ssamt.train.resources).
+SIZE_MAXIMUM = 2**24
 MULTIPLE_OF = {"d_model": "n_heads"}  # attention splits d_model evenly among the heads
 DROPOUT_RANGE = (0.0, 1.0)  # the first included, the second excluded
 
@@ -66,6 +70,8 @@ class ModelConfig:
             # d_box as given (0 allowed, -0.5 not); the other sizes as integers
             if value is not None and (value if name == "d_box" else int(value)) < low:
                 raise ConfigError(f"model.{name} must be >= {low}, got {value}")
+            if value is not None and value > SIZE_MAXIMUM:
+                raise ConfigError(f"model.{name} must be <= {SIZE_MAXIMUM}, got {value}")
         for name, divisor in MULTIPLE_OF.items():
             value, by = getattr(self, name), getattr(self, divisor)
             if value % by:

@@ -32,6 +32,7 @@ from ssamt.train.data import load_train_dev
 from ssamt.train.logging import read_metrics
 from ssamt.train.recipes.ssamt import first_hard_update
 from ssamt.train.report import phase2_losses, plot_curves, recall_table
+from ssamt.train.resources import check_memory, phases_of
 from ssamt.train.run_folder import lock_run
 from ssamt.train.trained_run import load_run
 from ssamt.train.trainer import train
@@ -104,6 +105,7 @@ def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
     out = Path(out)
     cfg = load_config("synthetic", [f"seed={seed}", *(overrides or [])])
     validate_config(cfg, "quickstart config")
+    check_memory(cfg, device, phases_of("both"), source="quickstart config")
     check_out_folder(out)
     with lock_run(out):
         write_json(out / MANIFEST, {"written": list(OWN)})

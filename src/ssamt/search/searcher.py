@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ssamt.bounds import THREADS_PER_CPU, max_threads
 from ssamt.data.fingerprint import fingerprint_matches
 from ssamt.data.precomp import open_split
 from ssamt.data.tables import ImageTable, TextTable
@@ -235,9 +236,11 @@ def _verified_inputs(index_dir: Path, manifest: dict[str, Any], checkpoint: str 
 
 
 def set_threads(n: int) -> None:
-    """Threads of torch's and FAISS's OpenMP pools (process-wide)."""
-    if n < 1:
-        raise SsamtError(f"threads must be >= 1, got {n}")
+    """Threads of torch's and FAISS's OpenMP pools (process-wide), at most a few per CPU:
+    a pool of thousands fails to start."""
+    if not 1 <= n <= max_threads():
+        raise SsamtError(f"threads must be between 1 and {max_threads()} ({THREADS_PER_CPU} per "
+                         f"CPU), got {n}")
     torch.set_num_threads(n)
     import_faiss().omp_set_num_threads(n)
 

@@ -22,8 +22,9 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from ssamt.errors import ConfigError
+from ssamt.errors import ConfigError, shown
 from ssamt.model.config import ModelConfig
+from ssamt.train.config_yaml import MAX_BYTES, YamlLimitError, load_config_yaml
 
 PRESETS = ("paper-coco", "paper-f30k", "ssamt-coco", "ssamt-f30k", "synthetic")
 
@@ -37,7 +38,9 @@ class PhaseConfig:
 
     lr:           Adam's peak learning rate, reached at the end of the warm-up.
     token_budget: instances per micro-batch, #regions + #tokens (docs/DESIGN.md section 4);
-                  in phase 2 it counts the positives' instances.
+                  in phase 2 it counts the positives' instances. It must hold two of the
+                  training split's largest items, checked when training starts (a batch of
+                  one has no in-batch negative).
     accum_steps:  micro-batches per update (gradient accumulation).
     max_steps:    number of updates; the phase ends there (paper: 10K). 0 runs no update:
                   the phase only evaluates and saves its starting weights.
@@ -48,9 +51,6 @@ class PhaseConfig:
     weight_decay: Adam's weight decay (an L2 term added to the gradient; 0 = none).
     clip_norm:    the gradients' total norm is clipped to this before each step (0 = no
                   clipping; the paper clips none).
-    mean_negatives_epochs: phase 1 only: epochs that average the hinge over all in-batch
-                  negatives instead of taking the hardest (docs/DESIGN.md section 2, L0 warm-up;
-                  ssamt.losses.intra_loss).
     save_every:   also write last.pt every N updates (0 = only at the end of each epoch).
     log_every:    write the training losses to metrics.jsonl every N updates, and after the
                   first (0 or 1 = every update).
@@ -65,9 +65,20 @@ class PhaseConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     clip_norm: float = 2.0
-    mean_negatives_epochs: int = 1
     save_every: int = 0
     log_every: int = 20
+
+
+@dataclass(frozen=True)
+class Phase1Config(PhaseConfig):
+    """Phase 1: the keys of every phase (PhaseConfig) and the warm-up of L0's hinge.
+
+    mean_negatives_epochs: epochs that average the hinge over all in-batch negatives
+                  instead of taking the hardest (docs/DESIGN.md section 2, L0 warm-up;
+                  ssamt.losses.intra_loss).
+    """
+
+    mean_negatives_epochs: int = 1
 
 
 @dataclass(frozen=True)
@@ -175,7 +186,7 @@ class TrainConfig:
     seed: int = 0
     vocab_min_count: int = 5
     model: ModelConfig = field(default_factory=ModelConfig)  # sizes from the data left None
-    phase1: PhaseConfig = field(default_factory=PhaseConfig)
+    phase1: Phase1Config = field(default_factory=Phase1Config)
     phase2: PhaseConfig = field(default_factory=PhaseConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -213,6 +224,10 @@ class TrainConfig:
         return cls.from_dict(upgrade_stored_config(data))
 
 
+# TrainConfig's sections: their keys are set one by one, never the section as a whole.
+SECTIONS = tuple(name for name, hint in get_type_hints(TrainConfig).items() if is_dataclass(hint))
+
+
 # Keys of checkpoints written before recipes, dropped when one is read (never accepted from
 # a config file or --set: there they are unknown keys).
 _RETIRED = {"model": ("grounding",),
@@ -222,19 +237,32 @@ _RETIRED = {"model": ("grounding",),
 _RENAMED = {("loss", "hard_negatives_from"): "random_partner_share"}
 
 
+# Keys every stored config may hold that no code read, dropped whatever its age.
+_UNREAD = {"phase2": ("mean_negatives_epochs",)}
+
+
 def upgrade_stored_config(data: dict[str, Any]) -> dict[str, Any]:
-    """A stored train config in today's keys (TrainConfig.from_checkpoint)."""
-    if not isinstance(data, dict) or "recipe" in data:
+    """A stored train config (a checkpoint's, a run folder's config.yaml) in today's keys
+    (TrainConfig.from_checkpoint)."""
+    if not isinstance(data, dict):
         return data
     out = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
+    _drop(out, _UNREAD)
+    if "recipe" in data:
+        return out
     out["recipe"] = "ssamt"
-    for section, keys in _RETIRED.items():
-        for key in keys:
-            out.get(section, {}).pop(key, None)
+    _drop(out, _RETIRED)
     for (section, old), new in _RENAMED.items():
         if old in out.get(section, {}):
             out[section][new] = out[section].pop(old)
     return out
+
+
+def _drop(data: dict[str, Any], keys: dict[str, tuple[str, ...]]) -> None:
+    for section, names in keys.items():
+        for name in names:
+            if isinstance(data.get(section), dict):
+                data[section].pop(name, None)
 
 
 def _to_plain(value: Any) -> Any:
@@ -246,6 +274,17 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
+def _number(value: Any) -> float | None:
+    """`value` as a float, None when it is not a number. Numeric text counts: YAML reads
+    `1e-4` (no dot) as a string."""
+    if isinstance(value, (bool, list, tuple, dict)) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):  # an integer beyond float's range too
+        return None
+
+
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     """Check and convert one leaf value to its declared type."""
     text = str(hint)
@@ -254,36 +293,39 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return None
         return _coerce(value, {"int": int, "float": float, "str": str}[text.split(" |")[0]], key)
     if text.startswith("tuple"):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return tuple(float(v) for v in value)
+        numbers = [_number(v) for v in value] if isinstance(value, (list, tuple)) else None
+        if numbers is None or None in numbers:
+            raise ConfigError(f"{key}: expected a list of numbers, got {shown(value)}")
+        return tuple(numbers)
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        raise ConfigError(f"{key}: expected true/false, got {shown(value)}")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        raise ConfigError(f"{key}: expected an integer, got {shown(value)}")
     if hint is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+        number = _number(value)
+        if number is None:
+            raise ConfigError(f"{key}: expected a number, got {shown(value)}")
+        return number
     if hint is str:
+        if isinstance(value, (list, tuple, dict)) or value is None:
+            raise ConfigError(f"{key}: expected text, got {shown(value)}")
         return str(value)
     return value
 
 
 def _build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
-    """Instantiate dataclass `cls` from `data`, rejecting unknown keys by their dotted name."""
-    data = data or {}
+    """Instantiate dataclass `cls` from `data`, rejecting unknown keys by their dotted name.
+    A section left empty in a file (None) takes its defaults; any other value that is not a
+    mapping (`model: 0`) is refused, never read as an empty section."""
+    data = {} if data is None else data
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {shown(data)}")
     hints = get_type_hints(cls)
     # model.grounding follows the recipe (TrainConfig): no config sets it
     known = {f.name for f in fields(cls) if not (cls is ModelConfig and f.name == "grounding")}
@@ -304,18 +346,31 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override '{item}' is not key=value")
     key, raw = item.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = load_config_yaml(raw) if raw.strip() else ""
+    except YamlLimitError as exc:
+        raise ConfigError(f"--set {key.strip()}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key.strip()}: not a YAML value ({_yaml_problem(exc)})") \
+            from None
     return key.strip().split("."), value
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Set dotted keys (`phase2.lr=1e-4`) in a nested dict; values are parsed as YAML."""
+    """Set dotted keys (`phase2.lr=1e-4`) in a nested dict; values are parsed as YAML. A
+    whole section (`model=0`, `loss=null`) cannot be set: its keys would silently fall back
+    to their defaults."""
     data = _to_plain(data)
     for item in overrides:
         path, value = _parse_override(item)
+        if len(path) == 1 and path[0] in SECTIONS:
+            raise ConfigError(f"--set {path[0]}: {path[0]} is a section, not a key; set its "
+                              f"keys one by one ({path[0]}.KEY=VALUE)")
         node = data
         for part in path[:-1]:
-            child = node.setdefault(part, {})
+            if node.get(part) is None:  # absent, or a section left empty in the file
+                node[part] = {}
+            child = node[part]
             if not isinstance(child, dict):
                 raise ConfigError(f"unknown config key '{'.'.join(path)}'")
             node = child
@@ -331,23 +386,33 @@ def preset_path(name: str) -> Path | None:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping, read by the one config reader (ssamt.train.config_yaml);
+    every problem is a ConfigError naming the file."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)  # a larger file is refused, not read whole
+        data = load_config_yaml(raw)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a YAML config (binary or not UTF-8 text)") from None
+    except YamlLimitError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "syntax error"
-        raise ConfigError(f"{path}: not valid YAML ({problem}{where})") from None
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the config must be a mapping of sections")
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What PyYAML found wrong, and where."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "syntax error"
+    return f"{problem}{where}"
 
 
 def load_config(preset_or_file: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:

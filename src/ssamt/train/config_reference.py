@@ -25,7 +25,13 @@ from dataclasses import Field, dataclass, fields, is_dataclass
 from typing import Any
 
 from ssamt.fileio import write_text
-from ssamt.model.config import DATA_SIZES, DROPOUT_RANGE, MULTIPLE_OF, SIZE_MINIMUMS
+from ssamt.model.config import (
+    DATA_SIZES,
+    DROPOUT_RANGE,
+    MULTIPLE_OF,
+    SIZE_MAXIMUM,
+    SIZE_MINIMUMS,
+)
 from ssamt.train.config import PRESETS, RECIPE_NAMES, TrainConfig, load_config
 from ssamt.train.validate import RULES
 
@@ -50,8 +56,17 @@ class Key:
 
 
 def field_descriptions(cls: type) -> dict[str, str]:
-    """The "key: text" entries of `cls`'s docstring, each with its indented continuation
+    """The "key: text" entries of the docstrings of `cls` and of the dataclasses it extends
+    (Phase1Config adds its key to PhaseConfig's), each with its indented continuation
     lines joined into one line."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if is_dataclass(klass):
+            found |= _own_descriptions(klass)
+    return found
+
+
+def _own_descriptions(cls: type) -> dict[str, str]:
     found: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in inspect.cleandoc(cls.__doc__ or "").splitlines():
@@ -98,7 +113,7 @@ def model_allowed(name: str) -> str:
     """The allowed values of model.`name`, from the tables ModelConfig checks."""
     parts = []
     if name in SIZE_MINIMUMS:
-        parts.append(f">= {SIZE_MINIMUMS[name]}")
+        parts.append(f">= {SIZE_MINIMUMS[name]} and <= {SIZE_MAXIMUM}")
     parts += [f"a multiple of model.{by}" for key, by in MULTIPLE_OF.items() if key == name]
     parts += [f"divides model.{key}" for key, by in MULTIPLE_OF.items() if by == name]
     if name == "dropout":

@@ -66,6 +66,12 @@ def intra_batch(data: SplitData, caps: list[int], device: torch.device,
     )
 
 
+def intra_item_costs(train: SplitData) -> np.ndarray:
+    """(N,) token-budget cost of each phase-1 item, a positive pair (its in-batch negatives
+    are the other items)."""
+    return train.pair_costs()
+
+
 def intra_task(model, objective: torch.nn.Module, train: SplitData, cfg: TrainConfig,
                device: torch.device, evaluate=None) -> PhaseTask:
     """The PhaseTask of phase 1 over the training pairs (one per caption)."""
@@ -76,7 +82,7 @@ def intra_task(model, objective: torch.nn.Module, train: SplitData, cfg: TrainCo
 
     return PhaseTask(
         name="phase1", objective=objective, weights={"L0": cfg.loss.lambda0},
-        costs=train.pair_costs(), make_batch=make_batch,
+        costs=intra_item_costs(train), make_batch=make_batch,
         params=[p for p in model.intra_parameters() if p.requires_grad],
         evaluate=evaluate, select_by=cfg.eval.select_by,
     )

@@ -76,7 +76,12 @@ class Phase2Recipe(Protocol):
     """What a recipe plugs into phase 2 (train.recipes)."""
 
     criterion: torch.nn.Module  # forward(batch) -> {"L1", "L2", "L3"?, ...} scalars
-    costs: np.ndarray  # (N,) token-budget cost of each training item (an anchor caption)
+    costs: np.ndarray  # (N,) token-budget cost of each training item: item_costs(train)
+
+    @staticmethod
+    def item_costs(train: SplitData) -> np.ndarray:
+        """(N,) token-budget cost of each training item (an anchor caption) of `train`,
+        known before the recipe is built (the budget is checked before training starts)."""
 
     def start_epoch(self, epoch: int) -> None:
         """Draw this epoch's negatives (the pool is built on the first call)."""

@@ -11,12 +11,14 @@ train (retrieval, model) takes them as plain values.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ssamt.bounds import EQ5_WEIGHT_LIMIT
 from ssamt.data.vocab import Vocab
 from ssamt.errors import CheckpointError, ConfigError, SsamtError
 from ssamt.model.config import ModelConfig
@@ -78,6 +80,10 @@ def eq5_weights(config: dict[str, Any], mu1: float | None = None,
     """Eq. 5's mu1 / mu2 of a run's settings() (Run.eq5_weights): as given, else those phase
     2 chose on dev (config["eq5"]), else the run's config (loss section), else the paper's
     Flickr30K values (0.3, 0.1)."""
+    for name, value in (("mu1", mu1), ("mu2", mu2)):
+        if value is not None and not (math.isfinite(value) and abs(value) <= EQ5_WEIGHT_LIMIT):
+            raise ConfigError(f"{name} must be between -{EQ5_WEIGHT_LIMIT} and "
+                              f"{EQ5_WEIGHT_LIMIT}, got {value}")
     source = eq5_source(config)
     chosen = config.get(source, {}) if source in ("eq5", "loss") else {}
     return (float(chosen.get("mu1", 0.3)) if mu1 is None else mu1,

@@ -49,6 +49,7 @@ from ssamt.train.logging import MetricsLogger
 from ssamt.train.phase1 import IntraObjective, intra_task
 from ssamt.train.phase2 import phase2_task
 from ssamt.train.recipes import build_recipe
+from ssamt.train.resources import check_memory, check_token_budgets, phases_of
 from ssamt.train.run_folder import check_same_data, lock_run, write_data_identity
 from ssamt.train.schedule import build_optimizer, build_scheduler
 from ssamt.train.validate import validate_config
@@ -230,6 +231,9 @@ def train(cfg: TrainConfig, train_data: SplitData, dev_data: SplitData | None, v
         raise SsamtError(f"--phase must be one of {', '.join(PHASES)}, not {phase!r}")
     validate_config(cfg)  # commands check it on reading; this guards library callers
     check_trainable(train_data)
+    # before the run folder is touched or anything allocated
+    check_token_budgets(cfg, train_data, phases_of(phase))
+    check_memory(cfg, device, phases_of(phase), train_data, len(vocab))
     run_dir = Path(run_dir)
     info = info or init_from_env(device)
     lock = lock_run(run_dir) if info.is_main else contextlib.nullcontext()

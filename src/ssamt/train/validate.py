@@ -16,12 +16,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ssamt.errors import ConfigError
+from ssamt.bounds import COUNT_MAX, EQ5_WEIGHT_LIMIT, GRID_MAX_VALUES, SEED_MAX
+from ssamt.errors import ConfigError, shown
 from ssamt.retrieval.metrics import METRIC_KEYS
 
 
 def _fail(source: str, key: str, value: Any, must: str) -> None:
-    raise ConfigError(f"{source}: {key} must be {must}, got {value!r}")
+    raise ConfigError(f"{source}: {key} must be {must}, got {shown(value)}")
 
 
 def _finite(source: str, key: str, value: float) -> None:
@@ -47,13 +48,21 @@ class AtLeast:
 
 
 @dataclass(frozen=True)
-class Finite:
-    """Any finite number."""
+class Count:
+    """An integer from `low` to `high`, both included."""
 
-    text = "any finite number"
+    low: int
+    high: int = COUNT_MAX
 
-    def check(self, source: str, key: str, value: float) -> None:
-        _finite(source, key, value)
+    @property
+    def text(self) -> str:
+        return f">= {self.low} and <= {self.high}"
+
+    def check(self, source: str, key: str, value: int) -> None:
+        if value < self.low:
+            _fail(source, key, value, f">= {self.low}")
+        if value > self.high:
+            _fail(source, key, value, f"<= {self.high}")
 
 
 @dataclass(frozen=True)
@@ -105,28 +114,52 @@ class OneOf:
             _fail(source, key, value, self.text)
 
 
-Rule = AtLeast | Finite | Between | PairIn | OneOf
+@dataclass(frozen=True)
+class Grid:
+    """A list of 1 to `most` numbers, each from `low` to `high`: the values a choice tries."""
+
+    low: float
+    high: float
+    most: int = GRID_MAX_VALUES
+
+    @property
+    def text(self) -> str:
+        return f"a list of 1 to {self.most} numbers, each between {self.low} and {self.high}"
+
+    def check(self, source: str, key: str, value: Any) -> None:
+        values = list(value)
+        if not 1 <= len(values) <= self.most or not all(
+                math.isfinite(v) and self.low <= v <= self.high for v in values):
+            _fail(source, key, values, self.text)
+
+
+Rule = AtLeast | Count | Between | PairIn | OneOf | Grid
 
 _PHASE_RULES: dict[str, Rule] = {
-    "lr": AtLeast(0, strict=True), "token_budget": AtLeast(1), "accum_steps": AtLeast(1),
-    "max_steps": AtLeast(0), "warmup_steps": AtLeast(0), "max_epochs": AtLeast(0),
-    "weight_decay": AtLeast(0), "clip_norm": AtLeast(0), "mean_negatives_epochs": AtLeast(0),
-    "save_every": AtLeast(0), "log_every": AtLeast(0), "betas": PairIn(0, 1)}
+    "lr": AtLeast(0, strict=True), "token_budget": Count(1), "accum_steps": Count(1),
+    "max_steps": Count(0), "warmup_steps": Count(0), "max_epochs": Count(0),
+    "weight_decay": AtLeast(0), "clip_norm": AtLeast(0), "save_every": Count(0),
+    "log_every": Count(0), "betas": PairIn(0, 1)}
+_EQ5_WEIGHT = Between(-EQ5_WEIGHT_LIMIT, EQ5_WEIGHT_LIMIT)
 _LOSS_RULES: dict[str, Rule] = {
     **{key: AtLeast(0) for key in ("alpha0", "alpha1", "alpha2", "alpha3",
                                    "lambda0", "lambda1", "lambda2", "lambda3")},
-    "mu1": Finite(), "mu2": Finite(), "negatives_m": AtLeast(1),
+    "mu1": _EQ5_WEIGHT, "mu2": _EQ5_WEIGHT, "negatives_m": Count(1),
     "random_partner_share": Between(0, 1)}
 _EVAL_RULES: dict[str, Rule] = {
-    "rerank_k": AtLeast(0), "max_images": AtLeast(0), "batch_size": AtLeast(1),
-    "every_epochs": AtLeast(0), "select_by": OneOf(tuple(METRIC_KEYS))}
+    "rerank_k": Count(0), "max_images": Count(0), "batch_size": Count(1),
+    "every_epochs": Count(0), "select_by": OneOf(tuple(METRIC_KEYS)),
+    "select_mu_images": Count(0),
+    "mu1_grid": Grid(-EQ5_WEIGHT_LIMIT, EQ5_WEIGHT_LIMIT),
+    "mu2_grid": Grid(-EQ5_WEIGHT_LIMIT, EQ5_WEIGHT_LIMIT)}
 
 # Dotted key -> its rule, in the order they are checked (the first bad value is reported).
 # The model section checks itself (ModelConfig.__post_init__) when the config is read.
 RULES: dict[str, Rule] = {
-    "seed": AtLeast(0), "vocab_min_count": AtLeast(1),
+    "seed": Count(0, SEED_MAX), "vocab_min_count": Count(1),
     **{f"{phase}.{key}": rule for phase in ("phase1", "phase2")
        for key, rule in _PHASE_RULES.items()},
+    "phase1.mean_negatives_epochs": Count(0),
     **{f"loss.{key}": rule for key, rule in _LOSS_RULES.items()},
     **{f"eval.{key}": rule for key, rule in _EVAL_RULES.items()},
 }

@@ -32,6 +32,7 @@ from ssamt.pipelines.evaluation import evaluate_run
 from ssamt.train.checkpoint import LAST_NAME, PHASE1_NAME
 from ssamt.train.config import TrainConfig, load_config, read_yaml
 from ssamt.train.data import SplitData, build_vocab, load_split, load_train_dev
+from ssamt.train.resources import check_memory, phases_of
 from ssamt.train.run_folder import check_same_data, lock_run, read_data_identity
 from ssamt.train.trained_run import load_run
 from ssamt.train.trainer import phase2_done, start_point, train
@@ -72,6 +73,7 @@ def run_config(setup: TrainSetup, use_phrases: bool, variant: str | None,
         extra += VARIANTS[variant]
     cfg = load_config(setup.config, [*setup.overrides, *extra])
     validate_config(cfg, f"config {setup.config}")
+    check_memory(cfg, setup.device, phases_of("both"), source=f"config {setup.config}")
     return cfg
 
 
@@ -81,7 +83,7 @@ def check_same_config(run_dir: Path, cfg, train_data=None) -> None:
     defaults, do not count as a difference), not as text."""
     saved = run_dir / "config.yaml"
     try:
-        same = not saved.is_file() or TrainConfig.from_dict(read_yaml(saved)) == cfg
+        same = not saved.is_file() or TrainConfig.from_checkpoint(read_yaml(saved)) == cfg
     except ConfigError:
         same = False
     if not same:

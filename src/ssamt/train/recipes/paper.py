@@ -71,9 +71,14 @@ class PaperRecipe:
             model, train, cfg, device, progress)
         self.criterion = PaperCriterion(model, cfg.loss.alpha1, cfg.loss.alpha2,
                                         cfg.loss.alpha3)
-        self.costs = train.pair_costs()
+        self.costs = self.item_costs(train)
         self.pool: IntraPool | None = None
         self.negatives: EpochNegatives | None = None
+
+    @staticmethod
+    def item_costs(train: SplitData) -> np.ndarray:
+        """An item is a positive pair; its negatives are not counted."""
+        return train.pair_costs()
 
     def start_epoch(self, epoch: int) -> None:
         if self.pool is None:  # the intra part is frozen: embed and rank once

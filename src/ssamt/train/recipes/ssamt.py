@@ -105,12 +105,16 @@ class SsamtRecipe:
             model, train, cfg, device, progress)
         self.criterion = SsamtCriterion(model, cfg.loss.alpha1, cfg.loss.alpha2,
                                         cfg.loss.alpha3)
-        # an anchor costs twice its pair: its partner's pair comes with it, so a token
-        # budget holds as many positives as one of single pairs
-        self.costs = 2 * train.pair_costs()
+        self.costs = self.item_costs(train)
         self.first_hard_update = first_hard_update(cfg)
         self.pool: IntraPool | None = None
         self.partners: EpochPartners | None = None
+
+    @staticmethod
+    def item_costs(train: SplitData) -> np.ndarray:
+        """An anchor costs twice its pair: its partner's pair comes with it, so a token
+        budget holds as many positives as one of single pairs."""
+        return 2 * train.pair_costs()
 
     def start_epoch(self, epoch: int) -> None:
         if self.pool is None:  # the intra part is frozen: embed and rank once
