@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from ssamt.bounds import EQ5_WEIGHT_LIMIT, THREADS_PER_CPU, max_threads
-
-# C0 controls (ESC among them), DEL and C1 controls: a terminal acts on them (retitles,
-# clears, moves the cursor) instead of showing them.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(text: object) -> str:
-    """`text` for a terminal: each control character written as its escape (\\x1b, \\n),
-    so a caption or id from a dataset shows as what it holds and stays on its line."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+from ssamt.text import printable  # noqa: F401 (the commands import it from here)
 
 
 def resolve_device(name: str) -> str:
