@@ -35,7 +35,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from ssamt.errors import OutputError
+from ssamt.errors import DataError, OutputError
+from ssamt.text import decode_text
 
 STDOUT = "-"
 AnyPath = str | os.PathLike
@@ -300,6 +301,19 @@ def atomic_open(path: str | os.PathLike, mode: str = "w",
     if fd_name or _special(target):
         return _write_through(target, mode, encoding)
     return _replace_atomically(target, mode, encoding)
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The one reader of the text files a user gives (captions, ids, caption tables, JSON
+    lines): UTF-8 without a leading byte-order mark (ssamt.text.decode_text); DataError
+    naming the file for a file that is missing, a folder, or not UTF-8 (and its line)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except IsADirectoryError:
+        raise DataError(path, "is a folder, expected a text file") from None
+    return decode_text(data, path)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -26,6 +26,7 @@ from ssamt.errors import DataError
 # clears, moves the cursor) instead of showing them. Lone surrogates cannot be encoded at
 # all: printing one raises UnicodeEncodeError.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_ONLY = re.compile("[\x00-\x1f\x7f-\x9f]")
 # What JSON leaves raw with ensure_ascii=False (it escapes C0 controls itself).
 _JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
 BOM = "\ufeff"
@@ -43,6 +44,12 @@ def printable(text: object) -> str:
     each byte that was not UTF-8 as \\xNN, so a caption, id or path shows as what it holds,
     stays on its line and never fails to print."""
     return _CONTROL.sub(lambda m: _escape(m.group()), str(text))
+
+
+def control_character(text: str) -> str | None:
+    """The first control character of `text`, escaped (`\\n`, `\\x1b`), or None."""
+    found = _CONTROL_ONLY.search(text)
+    return None if found is None else _escape(found.group())
 
 
 def utf8_problem(text: str) -> str | None:

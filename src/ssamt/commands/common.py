@@ -10,6 +10,14 @@ from ssamt.bounds import EQ5_WEIGHT_LIMIT, THREADS_PER_CPU, max_threads
 from ssamt.text import printable  # noqa: F401 (the commands import it from here)
 
 
+def note_captions_dropped(stats: dict) -> None:
+    """The note of a split writer (features, import-butd) whose images had more captions
+    than the one with the fewest: the precomp format keeps one count for all."""
+    if stats.get("captions_dropped"):
+        print(f"note: each image keeps its first {stats['captions']} captions, as many as the "
+              f"image with the fewest; {stats['captions_dropped']} captions left out")
+
+
 def resolve_device(name: str) -> str:
     """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; a CUDA name without a GPU is an error."""
     import torch

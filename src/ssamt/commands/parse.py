@@ -29,22 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_captions(source: str) -> list[str]:
-    """Lines of FILE or stdin; DataError naming the source and line on bad UTF-8."""
+    """Lines of FILE or stdin, decoded as every text file is (ssamt.text.decode_text: UTF-8,
+    a byte-order mark dropped); DataError naming the source and line on bad UTF-8."""
     from pathlib import Path
 
     from ssamt.errors import DataError
+    from ssamt.text import decode_text
 
     name = "<stdin>" if source == "-" else source
     try:
         data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         raise DataError(name, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise DataError(name, f"line {line}: not valid UTF-8 ({exc.reason})") from None
-    lines = text.removeprefix("\ufeff").split("\n")
+    lines = decode_text(data, name).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [line.removesuffix("\r") for line in lines]

@@ -36,7 +36,7 @@ from ssamt.data.synth.scene import Scene
 from ssamt.data.synth.sizes import SynthSize
 from ssamt.data.synth.truth import scene_from_json
 from ssamt.errors import DataError
-from ssamt.fileio import atomic_open
+from ssamt.fileio import atomic_open, read_text
 
 MINIMAL_VERSION = 1
 MINIMAL_SPLITS = ("dev", "test", "testall")
@@ -156,11 +156,12 @@ def _need(path: Path) -> Path:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(_need(path), encoding="utf-8") as handle:
-        try:
-            return [json.loads(line) for line in handle if line.strip()]
-        except ValueError as exc:
-            raise DataError(path, f"not JSON lines ({exc})") from None
+    """The records of a JSON-lines file, read as every text file is (ssamt.fileio.read_text)."""
+    lines = read_text(_need(path)).split("\n")
+    try:
+        return [json.loads(line) for line in lines if line.strip()]
+    except ValueError as exc:
+        raise DataError(path, f"not JSON lines ({exc})") from None
 
 
 def read_pairs(data_dir: str | Path, split: str) -> list[dict[str, Any]]:
