@@ -213,13 +213,14 @@ def test_pread_long_runs(tmp_path):
 
 def test_a_byte_order_mark_is_no_part_of_any_text_file(tmp_path):
     """Some editors start a UTF-8 file with a byte-order mark: every text file ssamt reads
-    (captions, ids, caption tables, JSON lines, `ssamt parse` input) is read
+    (captions, ids, caption tables, JSON lines, scenes, `ssamt parse` input) is read
     without it, so the first caption or id is what the user wrote."""
     import json
 
     from ssamt.commands.parse import read_captions
     from ssamt.data.precomp_writer import read_caption_table
     from ssamt.data.synth.minimal import read_pairs
+    from ssamt.render.scene_svg import read_scene
 
     bom = b"\xef\xbb\xbf"
     make_split(tmp_path, n=2, k=1, boxes=False)
@@ -233,3 +234,6 @@ def test_a_byte_order_mark_is_no_part_of_any_text_file(tmp_path):
     record = {"image": 0, "side": "text", "text": "a dog"}
     (tmp_path / "test_minimal.jsonl").write_bytes(bom + json.dumps(record).encode() + b"\n")
     assert read_pairs(tmp_path, "test") == [record]
+    scene = {"setting": "park", "objects": [], "relations": []}
+    (tmp_path / "test_scenes.jsonl").write_bytes(bom + json.dumps(scene).encode() + b"\n")
+    assert read_scene(tmp_path, "test", 0) == scene
