@@ -148,7 +148,9 @@ def minimal_paths(data_dir: str | Path, split: str) -> dict[str, Path]:
             "scenes": d / f"{split}_scenes.jsonl"}
 
 
-def _need(path: Path) -> Path:
+def need_minimal_file(path: Path) -> Path:
+    """`path`, a file of a split's minimal pairs (minimal_paths); DataError saying how to
+    write them when it is missing."""
     if not path.is_file():
         raise DataError(path, "missing: minimal pairs exist only for synthetic folders; write "
                               f"them with `ssamt synth {path.parent} --add-minimal`")
@@ -157,7 +159,7 @@ def _need(path: Path) -> Path:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The records of a JSON-lines file, read as every text file is (ssamt.fileio.read_text)."""
-    lines = read_text(_need(path)).split("\n")
+    lines = read_text(need_minimal_file(path)).split("\n")
     try:
         return [json.loads(line) for line in lines if line.strip()]
     except ValueError as exc:
@@ -172,7 +174,7 @@ def read_pairs(data_dir: str | Path, split: str) -> list[dict[str, Any]]:
 def read_edited_images(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(M, R, D) features and (M, 4) boxes of the edited scenes (memory-mapped)."""
     p = minimal_paths(data_dir, split)
-    return np.load(_need(p["ims"]), mmap_mode="r"), np.load(_need(p["boxes"]), mmap_mode="r")
+    return np.load(need_minimal_file(p["ims"]), mmap_mode="r"), np.load(need_minimal_file(p["boxes"]), mmap_mode="r")
 
 
 def read_specs(data_dir: str | Path, split: str) -> list[CaptionSpec]:
