@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import stat
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ssamt.errors import DataError, OutputError
-from ssamt.text import decode_text
+from ssamt.text import decode_text, json_text
 
 STDOUT = "-"
 AnyPath = str | os.PathLike
@@ -322,13 +321,15 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    """`obj` as JSON (ssamt.text.json_text: strings exact, no control character raw, so
+    `--json -` on a terminal cannot act on it)."""
     with atomic_open(path, "w") as handle:
-        json.dump(obj, handle, indent=indent, ensure_ascii=False)
+        handle.write(json_text(obj, indent=indent))
         handle.write("\n")
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> None:
     with atomic_open(path, "w") as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False))
+            handle.write(json_text(record))
             handle.write("\n")

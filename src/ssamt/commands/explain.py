@@ -24,6 +24,7 @@ from ssamt.commands.common import (
     apply_labels_cache,
     check_ranges,
     input_files,
+    printable,
     resolve_device,
 )
 
@@ -143,12 +144,12 @@ def run(args: argparse.Namespace) -> int:
                                "reference_captions": ref_lines,
                                "device": device, **expl.to_json()})
         if not is_stdout(args.json):
-            print(f"wrote {args.json}")
+            print(f"wrote {printable(args.json)}")
     if args.html:
         from ssamt.render.page import explanation_page
 
         write_text(args.html, explanation_page(expl, _title(args, positive), pic))
-        print(f"wrote {args.html}")
+        print(f"wrote {printable(args.html)}")
     return 0
 
 
