@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "ssamt"
 
 # Top-level package or module -> layer, bottom up (docs/ARCHITECTURE.md).
 LAYERS = {
-    "errors": 0, "fileio": 0, "crash": 0, "progress": 0, "bounds": 0,
+    "errors": 0, "fileio": 0, "crash": 0, "progress": 0, "bounds": 0, "text": 0,
     "labels": 1,
     "data": 2,
     "model": 3,

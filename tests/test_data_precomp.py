@@ -209,3 +209,31 @@ def test_pread_long_runs(tmp_path):
     s = open_split(tmp_path, "test")
     np.testing.assert_array_equal(s.read_images(np.arange(1500)), feats)
     s.check_finite(chunk=1500)
+
+
+def test_a_byte_order_mark_is_no_part_of_any_text_file(tmp_path):
+    """Some editors start a UTF-8 file with a byte-order mark: every text file ssamt reads
+    (captions, ids, caption tables, JSON lines, scenes, `ssamt parse` input) is read
+    without it, so the first caption or id is what the user wrote."""
+    import json
+
+    from ssamt.commands.parse import read_captions
+    from ssamt.data.precomp_writer import read_caption_table
+    from ssamt.data.synth.minimal import read_pairs
+    from ssamt.render.scene_svg import read_scene
+
+    bom = b"\xef\xbb\xbf"
+    make_split(tmp_path, n=2, k=1, boxes=False)
+    for name in ("test_caps.txt", "test_ids.txt"):
+        (tmp_path / name).write_bytes(bom + (tmp_path / name).read_bytes())
+    split = open_split(tmp_path, "test")
+    assert split.ids == ["100", "101"] and split.captions[0] == "caption 0 of image 0"
+    (tmp_path / "table.tsv").write_bytes(bom + "café\ta cup\n".encode())
+    assert read_caption_table(tmp_path / "table.tsv") == {"café": ["a cup"]}
+    assert read_captions(str(tmp_path / "test_caps.txt"))[0] == "caption 0 of image 0"
+    record = {"image": 0, "side": "text", "text": "a dog"}
+    (tmp_path / "test_minimal.jsonl").write_bytes(bom + json.dumps(record).encode() + b"\n")
+    assert read_pairs(tmp_path, "test") == [record]
+    scene = {"setting": "park", "objects": [], "relations": []}
+    (tmp_path / "test_scenes.jsonl").write_bytes(bom + json.dumps(scene).encode() + b"\n")
+    assert read_scene(tmp_path, "test", 0) == scene

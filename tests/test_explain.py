@@ -243,3 +243,57 @@ def test_command_errors(tiny, capsys):
     assert "0..499" in err and err.count("\n") == 1  # one line, no traceback
     assert _cli(tiny, "--image", "0", "--text", "   ") == 2
     assert "--text is empty" in capsys.readouterr().err
+
+
+def _broken_box(scene: dict) -> str:
+    scene["objects"][0]["boxes"][0][0] = "left"
+    return "object 0, box 0: ['left', "
+
+
+def _count_text(scene: dict) -> str:
+    scene["objects"][0]["count"] = "two"
+    return "object 0: count 'two' is not a whole number"
+
+
+@pytest.mark.parametrize("damage", [_broken_box, _count_text, None])
+def test_html_of_a_scene_that_cannot_be_drawn_is_one_line_before_the_work(tiny, tmp_path,
+                                                                          capsys, damage):
+    """A scenes file is data: an entry with a box that is not numbers, a count that is not
+    a whole number, or a line that is not JSON is one line naming the file and the entry,
+    before anything is computed or written."""
+    data = tiny[0]
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("test_ims.npy", "test_boxes.npy", "test_caps.txt", "test_labels.jsonl"):
+        (bare / name).write_bytes((data / name).read_bytes())
+    lines = (data / "test_scenes.jsonl").read_text(encoding="utf-8").splitlines()
+    if damage is None:
+        lines[2], problem = lines[2][:-5], "not JSON"
+    else:
+        scene = json.loads(lines[2])
+        problem = damage(scene)
+        lines[2] = json.dumps(scene)
+    scenes = bare / "test_scenes.jsonl"
+    scenes.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = scenes.read_bytes()
+    out, page = tmp_path / "out.json", tmp_path / "page.html"
+    assert _cli(tiny, "--data", str(bare), "--image", "2", "--caption", "10",
+                "--no-part-levels", "--json", str(out), "--html", str(page)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"ssamt explain: error: {scenes}: line 3 (image 2): {problem}" in err
+    assert not out.exists() and not page.exists() and scenes.read_bytes() == before
+    assert _cli(tiny, "--data", str(bare), "--image", "3", "--caption", "10",
+                "--no-part-levels", "--html", str(page)) == 0  # the other entries draw
+    assert "<svg" in page.read_text(encoding="utf-8")
+    capsys.readouterr()
+    # The web app: that image has no picture, and its console line says why.
+    from types import SimpleNamespace
+
+    from ssamt.serve.app import Gallery
+
+    split = open_split(bare, "test")
+    gallery = Gallery(SimpleNamespace(split=split, index_dir=tmp_path / "index",
+                                      image_id=lambda i: str(i)))
+    assert gallery.picture(2, 64).kind == "none" and gallery.picture(3, 64).kind == "svg"
+    assert f"{scenes}: line 3 (image 2): {problem}" in capsys.readouterr().err

@@ -137,3 +137,43 @@ def test_features_over_a_split_needs_overwrite_and_drops_its_stale_files(folder,
     assert json.loads((out / "test_photos.json").read_text())["root"] == \
         str((folder / "more").resolve())
     assert (out / "train_caps.txt").read_text() == "another split\n"
+
+
+def test_photo_names_ids_cannot_hold_are_skipped_naming_them(folder, tmp_path, capsys):
+    """A newline, a byte that is not UTF-8 or a leading space in a photo's name would not
+    read back from test_ids.txt as its id: such photos are skipped, each named on one
+    escaped line, and left where they are. A byte-order mark before the captions file's
+    first id hides nothing, and each photo keeps as many captions as the photo with the
+    fewest among those imported (not an unreadable photo's, nor one missing from the
+    folder)."""
+    from ssamt.cli import main
+    from ssamt.data.precomp import open_split
+
+    odd = ["new\nline.png", "bad\udcff.png", " lead.png"]  # \udcff: the byte 0xff
+    for name in odd:
+        shutil.copy(SKIMAGE_DATA / "coffee.png", folder / name)
+    caps = tmp_path / "caps.tsv"
+    rows = [(name, f"{name} {n}") for name in ("chelsea.png", "coffee.png", "rocket.jpg",
+                                               "more/camera.png") for n in range(3)]
+    rows += [("broken.jpg", "unreadable, with two captions"), ("broken.jpg", "unreadable"),
+             ("gone.png", "not in the folder, with one caption"), (" lead.png", "lead")]
+    caps.write_bytes(b"\xef\xbb\xbf" + "".join(f"{a}\t{b}\n" for a, b in rows).encode())
+    out = tmp_path / "data"
+    rc = main(["features", "--images", str(folder), "--out", str(out), "--captions",
+               str(caps), "--size", "64", "--grid", "1", "--quiet"])
+    res = capsys.readouterr()
+    assert rc == 0, res.err
+    assert "Traceback" not in res.err
+    for shown, problem in (("new\\nline.png", "holds a control character (\\n)"),
+                           ("bad\\xff.png", "is not valid UTF-8 (byte 0xff"),
+                           (" lead.png", "starts or ends with white space")):
+        line = next(line for line in res.err.splitlines() if shown in line)
+        assert line.startswith(f"skipped {folder}/{shown}: its name {problem}"), line
+        assert "rename the photo" in line
+    assert "line.png" not in {line.split(":")[0] for line in res.err.splitlines()}
+    assert "4 photos, 1 regions x 1280 features each, 3 captions each" in res.out
+    split = open_split(out, "test")
+    assert split.ids == ["chelsea.png", "coffee.png", "more/camera.png", "rocket.jpg"]
+    assert (out / "test_ids.txt").read_text().count("\n") == 4
+    assert split.captions[:3] == ["chelsea.png 0", "chelsea.png 1", "chelsea.png 2"]
+    assert all((folder / name).is_file() for name in odd)  # the user's photos stay

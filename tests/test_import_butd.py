@@ -162,3 +162,73 @@ def test_replacing_a_split_drops_its_stale_files(tmp_path):
     import_butd([tmp_path / "a.tsv"], out, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == [
         "test_boxes.npy", "test_ids.txt", "test_ims.npy", "train_caps.txt"]
+
+
+# Text that is not what it seems (docs/BAD_INPUT.md, section 8).
+
+def test_ids_round_trip_exactly_and_a_bom_hides_nothing(tmp_path, capsys):
+    """Non-ASCII ids come back byte for byte; a byte-order mark before the TSV's or the
+    captions file's first id is no part of it; each image keeps as many captions as the
+    imported image with the fewest (an image of the captions file missing from the TSVs
+    does not count)."""
+    from ssamt.cli import main
+
+    ids = ["café", "犬-42", "plain"]
+    write_tsv(tmp_path / "a.tsv", _records(np.random.default_rng(4), ids))
+    (tmp_path / "a.tsv").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "a.tsv").read_bytes())
+    caps = tmp_path / "caps.tsv"
+    caps.write_text("\ufeffcafé\tan espresso\ncafé\ta cup\ncafé\ta saucer\n"
+                    "犬-42\ta dog\n犬-42\ta puppy\n犬-42\ta pet\n犬-42\ta fourth\n"
+                    "plain\ta field\nplain\tgrass\nplain\ta meadow\n"
+                    "elsewhere\tan image no TSV holds, with one caption\n", encoding="utf-8")
+    out = tmp_path / "data"
+    assert main(["import-butd", str(tmp_path / "a.tsv"), "--out", str(out), "--captions",
+                 str(caps), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "3 images, 5 regions each, 3 captions each" in text
+    assert "keeps its first 3 captions" in text and "1 captions left out" in text
+    split = open_split(out, "test")
+    assert split.ids == ids
+    assert (out / "test_ids.txt").read_bytes() == "café\n犬-42\nplain\n".encode()
+    assert split.captions == ["an espresso", "a cup", "a saucer", "a dog", "a puppy", "a pet",
+                              "a field", "grass", "a meadow"]
+
+
+def test_feature_widths_that_differ_name_the_record(tmp_path, capsys):
+    from ssamt.cli import main
+
+    rng = np.random.default_rng(5)
+    recs = _records(rng, ["1", "2"], d=8) + _records(rng, ["3"], d=6)
+    write_tsv(tmp_path / "a.tsv", recs)
+    out = tmp_path / "data"
+    assert main(["import-butd", str(tmp_path / "a.tsv"), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (f"error: {tmp_path / 'a.tsv'}: line 3: image 3 has features of 6 values, the "
+            "records before it 8") in err
+    assert not (out / "test_ims.npy").exists() and not list(out.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("image_id, message", [
+    ("two\nlines", "line 2: image id 'two\\nlines' holds a control character (\\n)"),
+    ("esc\x1b]0;owned\x07", "image id 'esc\\x1b]0;owned\\x07' holds a control character"),
+    (b"caf\xe9", "line 2: not valid UTF-8"),  # Latin-1, not UTF-8
+])
+def test_ids_that_would_not_read_back_are_refused_naming_the_line(tmp_path, capsys, image_id,
+                                                                  message):
+    from ssamt.cli import main
+
+    rng = np.random.default_rng(6)
+    tsv = tmp_path / "a.tsv"
+    good, bad = _records(rng, ["1"]), _records(rng, ["BAD"])
+    if isinstance(image_id, bytes):  # bytes csv cannot write: put them in place of BAD
+        write_tsv(tsv, good + bad)
+        tsv.write_bytes(tsv.read_bytes().replace(b"BAD", image_id))
+    else:  # through csv, which quotes a newline: one record over two lines
+        write_tsv(tsv, good + [(image_id, *bad[0][1:])])
+    before = tsv.read_bytes()
+    out = tmp_path / "data"
+    assert main(["import-butd", str(tsv), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and message in err, err
+    assert not (out / "test_ids.txt").exists() and tsv.read_bytes() == before

@@ -160,3 +160,37 @@ def test_blind_by_edit_counts_text_side_records_only():
                 "text": "a red cup"}]
     got = blind_by_edit(SimpleNamespace(records=records), lm)
     assert got == {"swap-attribute": 100.0}
+
+
+def test_data_that_does_not_fit_the_checkpoint_is_one_line_before_any_work(tiny, tmp_path,
+                                                                          capsys):
+    """Features of another size, or a split without the boxes the model was trained with:
+    the refusal every command gives (ssamt.train.compat.check_data_fits), before a caption
+    is parsed or the report folder made."""
+    from _dataset import snapshot
+
+    from ssamt.model.ssamt import SSAMT
+    from ssamt.train.checkpoint import save_checkpoint
+
+    data, split, _, vocab, model, run = tiny
+    torch.manual_seed(1)
+    wide = SSAMT(model.config.replace(d_region=split.feature_dim + 4))
+    save_checkpoint(tmp_path / "wide.pt", {"train_config": CONFIG, "vocab": vocab.to_dict(),
+                                           "model_config": wide.config.to_dict(),
+                                           "model": wide.state_dict()})
+    no_boxes = tmp_path / "no-boxes"
+    no_boxes.mkdir()
+    for name in ("test_ims.npy", "test_caps.txt", "test_ids.txt", "test_minimal.jsonl"):
+        (no_boxes / name).write_bytes((data / name).read_bytes())
+    for ckpt, folder, problem in (
+            (tmp_path / "wide.pt", data,
+             f"{data / 'test_ims.npy'}: region features of {split.feature_dim} dims"),
+            (run, no_boxes, f"{no_boxes / 'test_boxes.npy'}: missing: ")):
+        before = snapshot(folder)
+        out = tmp_path / "out"
+        assert main(["analyze", "minimal-pairs", "--checkpoint", str(ckpt), "--data",
+                     str(folder), "--out", str(out), "--device", "cpu", "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert f"ssamt analyze: error: {problem}" in err
+        assert not out.exists() and snapshot(folder) == before

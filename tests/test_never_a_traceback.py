@@ -19,7 +19,7 @@ from ssamt.train.trained_run import load_run
 from ssamt.train.validate import validate_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sandbox import can_mount, in_namespace
+from sandbox import can_mount, in_namespace, run_ssamt
 from test_train_trainer import TINY, tiny_data
 
 
@@ -389,3 +389,65 @@ def test_reader_that_leaves_is_no_traceback(tmp_path):
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == ""
+
+
+# A byte that is not UTF-8, as Python holds it in sys.argv on Linux (surrogateescape).
+NOT_UTF8 = "\udcff"
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["search", "--index", "{tmp}/index", f"a dog{NOT_UTF8}"], "query 'a dog\\xff'"),
+    (["search", "--index", "{tmp}/index", "--image", f"id{NOT_UTF8}"], "--image 'id\\xff'"),
+    (["explain", "--checkpoint", "{tmp}/run", "--data", "{tmp}/data", "--image", "0",
+      "--text", f"two dogs{NOT_UTF8}"], "--text 'two dogs\\xff'"),
+    (["train", "--config", "synthetic", "--data", "{tmp}/data", "--out", "{tmp}/run", "--set",
+      f"name=run{NOT_UTF8}"], "--set 'name=run\\xff'"),
+    (["parse", f"{{tmp}}/caps{NOT_UTF8}.txt"], "FILE '{tmp}/caps\\xff.txt'"),
+    (["parse", "{tmp}/notes.txt", "-o", f"{{tmp}}/out{NOT_UTF8}.jsonl"],
+     "--output '{tmp}/out\\xff.jsonl'"),
+])
+def test_arguments_that_are_not_utf8_are_one_line_naming_the_flag(tmp_path, capsys, argv,
+                                                                  flag):
+    (tmp_path / "notes.txt").write_text("the user's captions\n")
+    (tmp_path / f"caps{NOT_UTF8}.txt").write_text("a dog\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert f"error: {flag.format(tmp=tmp_path)}: not valid UTF-8 (byte 0xff" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+    assert (tmp_path / "notes.txt").read_text() == "the user's captions\n"
+
+
+def test_argv_bytes_that_are_not_utf8_never_reach_a_traceback(tmp_path):
+    """The real command line: the bytes come through sys.argv, and the crash handler's
+    report (which records the arguments) must never be what fails."""
+    for argv in (["search", "--index", str(tmp_path / "index"), f"a dog{NOT_UTF8}"],
+                 ["explain", "--checkpoint", str(tmp_path / "run"), "--data", str(tmp_path),
+                  "--image", "0", "--text", f"a{NOT_UTF8}b"]):
+        done = run_ssamt(*argv, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert "not valid UTF-8 (byte 0xff" in _one_line(done.stderr) and not done.stdout
+
+
+def test_a_crash_whose_message_is_not_utf8_is_still_one_line(tmp_path, capsys, monkeypatch):
+    from ssamt.commands import info
+
+    def broken(args):
+        raise ValueError(f"a name with a byte that is not UTF-8: x{NOT_UTF8}\nand a second line")
+
+    monkeypatch.setattr(info, "run", broken)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["info"]) == 1
+    err = _one_line(capsys.readouterr().err)
+    assert "unexpected error: ValueError: a name with a byte that is not UTF-8: x\\xff" in err
+    report = next((tmp_path / "cache" / "ssamt" / "crash").iterdir())
+    assert "Traceback" in report.read_text() and "x\\udcff" in report.read_text()
+
+
+def test_printable_escapes_bytes_that_are_not_utf8():
+    from ssamt.text import printable, utf8_problem
+
+    assert printable(f"caf\u00e9 {NOT_UTF8}\x1b[2J") == "caf\u00e9 \\xff\\x1b[2J"
+    assert printable("\ud800").encode("ascii") == b"\\ud800"
+    assert utf8_problem("caf\u00e9") is None
+    assert utf8_problem(f"ab{NOT_UTF8}") == "not valid UTF-8 (byte 0xff at character 3)"

@@ -412,6 +412,34 @@ def test_json_output_keeps_the_caption_exact(evil, capsys):
     assert EVIL in texts
 
 
+def test_explain_and_parse_escape_them_too_and_their_json_keeps_them(evil, tmp_path, capsys):
+    """The text output of `ssamt explain` (its table and title) and `ssamt parse` (JSON
+    lines, whose C1 controls JSON itself would leave raw) escapes them like `ssamt search`;
+    every JSON string reads back exact."""
+    data = evil.parent / "data"
+    run = json.loads((evil / "manifest.json").read_text())["checkpoint"]
+    out = tmp_path / "explain.json"
+    rc, text, err = run_cli(["explain", "--checkpoint", run, "--data", str(data), "--image",
+                             "2", "--caption", "10", "--no-part-levels", "--device", "cpu",
+                             "--json", str(out)], capsys)
+    assert rc == 0, err
+    assert not any(c in text for c in "\x1b\x07\x9b") and r"\x1b]0;owned\x07on" in text
+    parts = json.loads(out.read_text(encoding="utf-8"))["parts"]
+    assert any("\x1b]0;owned\x07on" in p["text"] for p in parts)
+    assert not any(c in out.read_text(encoding="utf-8") for c in "\x1b\x07\x9b")
+    rc, stdout, _ = run_cli(["explain", "--checkpoint", run, "--data", str(data), "--image",
+                             "2", "--caption", "10", "--no-part-levels", "--device", "cpu",
+                             "--json", "-"], capsys)
+    assert rc == 0 and not any(c in stdout for c in "\x1b\x07\x9b")
+    assert json.loads(stdout)["parts"] == parts
+
+    caps = tmp_path / "caps.txt"
+    caps.write_text(EVIL + "\n", encoding="utf-8")
+    rc, stdout, _ = run_cli(["parse", str(caps)], capsys)
+    assert rc == 0 and not any(c in stdout for c in "\x1b\x07\x9b")
+    assert json.loads(stdout)["text"] == EVIL
+
+
 def test_printable_escapes_only_control_characters():
     from ssamt.commands.common import printable
 

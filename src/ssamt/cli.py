@@ -74,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_text_arguments(parser, args)
         return int(args._run(args) or 0)
     except SsamtError as exc:
         return _fail(args, str(exc))
@@ -95,6 +96,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _crash(args, exc, list(sys.argv[1:] if argv is None else argv))
 
 
+def check_text_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """ConfigError naming the flag of the first argument that is not valid UTF-8 (on Linux
+    Python keeps such bytes as lone surrogates). Text (a query, --text, --set) would fail
+    deep inside the parser or when printed; a path's name would go into the UTF-8 files
+    ssamt writes (manifests, reports, ids). One rule for every argument of every command."""
+    from ssamt.commands.common import printable
+    from ssamt.errors import ConfigError
+    from ssamt.text import utf8_problem
+
+    names = _argument_names(parser, args)
+    for dest, value in vars(args).items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            problem = utf8_problem(item) if isinstance(item, str) else None
+            if problem is not None:
+                raise ConfigError(
+                    f"{names.get(dest, dest)} '{printable(item)}': {problem}; ssamt reads "
+                    "every argument as UTF-8, file names too (rename such a file, or pass a "
+                    "link to it with a UTF-8 name)")
+
+
+def _argument_names(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """dest -> how the user wrote the argument (`--text`, `-o`/`--output` as `--output`, a
+    positional by its metavar or name), along the subcommands `args` chose. argparse keeps
+    its actions in private attributes; they have been stable since Python 3.2."""
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                names.update(_argument_names(chosen, args))
+        elif action.option_strings:
+            names.setdefault(action.dest, max(action.option_strings, key=len))
+        else:
+            names.setdefault(action.dest, action.metavar if isinstance(action.metavar, str)
+                             else action.dest)
+    return names
+
+
 def _fail(args: argparse.Namespace, message: str) -> int:
     from ssamt.commands.common import printable
 
@@ -105,12 +144,13 @@ def _fail(args: argparse.Namespace, message: str) -> int:
 
 
 def _crash(args: argparse.Namespace, exc: Exception, argv: list[str]) -> int:
+    from ssamt.commands.common import printable
     from ssamt.crash import one_line, write_crash_report
 
     report = write_crash_report(exc, argv)
     where = f"traceback written to {report}" if report else "no folder could take the traceback"
-    print(f"ssamt {args.command}: unexpected error: {one_line(exc)} ({where}; rerun with "
-          "--debug to show it)", file=sys.stderr)
+    print(f"ssamt {args.command}: unexpected error: {printable(one_line(exc))} ({where}; "
+          "rerun with --debug to show it)", file=sys.stderr)
     return 1
 
 

@@ -37,7 +37,9 @@ def write_crash_report(exc: BaseException, argv: list[str]) -> Path | None:
         path = folder / f"ssamt-crash-{stamp}-{os.getpid()}.txt"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(header + text, encoding="utf-8")
+            # backslashreplace: an argument or a message may hold bytes that are not UTF-8
+            # (surrogate-escaped), and the report of a crash must not crash itself.
+            path.write_text(header + text, encoding="utf-8", errors="backslashreplace")
             return path
         except OSError:
             continue

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import stat
 import sys
@@ -35,7 +34,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from ssamt.errors import OutputError
+from ssamt.errors import DataError, OutputError
+from ssamt.text import decode_text, json_text
 
 STDOUT = "-"
 AnyPath = str | os.PathLike
@@ -302,19 +302,34 @@ def atomic_open(path: str | os.PathLike, mode: str = "w",
     return _replace_atomically(target, mode, encoding)
 
 
+def read_text(path: str | os.PathLike) -> str:
+    """The one reader of the text files a user gives (captions, ids, caption tables, JSON
+    lines): UTF-8 without a leading byte-order mark (ssamt.text.decode_text); DataError
+    naming the file for a file that is missing, a folder, or not UTF-8 (and its line)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except IsADirectoryError:
+        raise DataError(path, "is a folder, expected a text file") from None
+    return decode_text(data, path)
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w") as handle:
         handle.write(text)
 
 
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    """`obj` as JSON (ssamt.text.json_text: strings exact, no control character raw, so
+    `--json -` on a terminal cannot act on it)."""
     with atomic_open(path, "w") as handle:
-        json.dump(obj, handle, indent=indent, ensure_ascii=False)
+        handle.write(json_text(obj, indent=indent))
         handle.write("\n")
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> None:
     with atomic_open(path, "w") as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False))
+            handle.write(json_text(record))
             handle.write("\n")

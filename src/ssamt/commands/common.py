@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from ssamt.bounds import EQ5_WEIGHT_LIMIT, THREADS_PER_CPU, max_threads
-
-# C0 controls (ESC among them), DEL and C1 controls: a terminal acts on them (retitles,
-# clears, moves the cursor) instead of showing them.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+from ssamt.text import printable  # noqa: F401 (the commands import it from here)
 
 
-def printable(text: object) -> str:
-    """`text` for a terminal: each control character written as its escape (\\x1b, \\n),
-    so a caption or id from a dataset shows as what it holds and stays on its line."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+def note_captions_dropped(stats: dict) -> None:
+    """The note of a split writer (features, import-butd) whose images had more captions
+    than the one with the fewest: the precomp format keeps one count for all."""
+    if stats.get("captions_dropped"):
+        print(f"note: each image keeps its first {stats['captions']} captions, as many as the "
+              f"image with the fewest; {stats['captions_dropped']} captions left out")
 
 
 def resolve_device(name: str) -> str:

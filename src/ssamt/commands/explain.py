@@ -24,6 +24,7 @@ from ssamt.commands.common import (
     apply_labels_cache,
     check_ranges,
     input_files,
+    printable,
     resolve_device,
 )
 
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from ssamt.data.split_files import photos_root
     from ssamt.data.split_labels import caption_graphs
     from ssamt.errors import SsamtError
-    from ssamt.fileio import check_outputs, is_stdout, write_json
+    from ssamt.fileio import check_outputs, is_stdout, write_json, write_text
     from ssamt.labels.matching import build_image_labels
     from ssamt.labels.parser import parse
     from ssamt.pipelines.explain import (
@@ -108,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     image = image_batch(split, args.image)
     if args.caption is not None:
         check_caption_index(split, args.caption)
+    pic = _page_picture(args, split)  # a scene or picture that cannot be drawn: before the work
     device = resolve_device(args.device)
     run = load_run(args.checkpoint, device)
     check_data_fits(run.model.config, split, run.path)
@@ -142,11 +144,19 @@ def run(args: argparse.Namespace) -> int:
                                "reference_captions": ref_lines,
                                "device": device, **expl.to_json()})
         if not is_stdout(args.json):
-            print(f"wrote {args.json}")
+            print(f"wrote {printable(args.json)}")
     if args.html:
-        from ssamt.render.page import write_explanation_page
+        from ssamt.render.page import explanation_page
 
-        write_explanation_page(args.html, expl, _title(args, positive), split, args.image,
-                               args.images_root)
-        print(f"wrote {args.html}")
+        write_text(args.html, explanation_page(expl, _title(args, positive), pic))
+        print(f"wrote {printable(args.html)}")
     return 0
+
+
+def _page_picture(args: argparse.Namespace, split):
+    """The Picture of the --html page (None without --html)."""
+    if not args.html:
+        return None
+    from ssamt.render.pictures import PAGE_SIDE, picture
+
+    return picture(split, args.image, args.images_root, max_side=PAGE_SIDE)

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ssamt.bounds import PHOTO_SIZE_MAX
-from ssamt.commands.common import resolve_device
+from ssamt.commands.common import note_captions_dropped, printable, resolve_device
 
 HELP = "region features of your own photos (pretrained EfficientNet-Lite0, grid regions)"
 
@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "from the old one (scenes, minimal pairs, label caches, ...)")
     parser.add_argument("--captions", default=None, metavar="FILE",
                         help="'photo<TAB>caption' lines (photo: its path under --images); "
-                             "photos without one are skipped")
+                             "photos without one are skipped, each keeps as many as the photo "
+                             "with the fewest")
     parser.add_argument("--size", type=int, default=384,
                         help="photos are resized to SIZE x SIZE (a multiple of 32 from 32 to "
                              f"{PHOTO_SIZE_MAX}; default 384)")
@@ -45,10 +46,12 @@ def run(args: argparse.Namespace) -> int:
                              size=args.size, grid=args.grid, batch_size=args.batch_size,
                              device=resolve_device(args.device), overwrite=args.overwrite,
                              progress=not args.quiet and sys.stderr.isatty())
-    print(f"wrote {args.out} ({args.split}): {stats['images']} photos, {stats['regions']} "
-          f"regions x 1280 features each, {stats['captions']} captions each")
+    print(f"wrote {printable(args.out)} ({printable(args.split)}): {stats['images']} photos, "
+          f"{stats['regions']} regions x 1280 features each, {stats['captions']} captions each")
     if stats["skipped"]:
-        print(f"note: {stats['skipped']} photos could not be read (listed above)")
+        print(f"note: {stats['skipped']} photos skipped: not readable, or a name ids cannot "
+              "hold (listed above)")
+    note_captions_dropped(stats)
     if not args.captions:
         print(f"note: no captions given: add {args.split}_caps.txt (the same number of lines "
               f"per photo, in the order of {args.split}_ids.txt) before labels or training")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ssamt.commands.common import note_captions_dropped, printable
+
 HELP = "bottom-up-attention TSV files (image_id, w, h, num_boxes, boxes, features) -> precomp"
 
 
@@ -20,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "from the old one (scenes, minimal pairs, label caches, ...)")
     parser.add_argument("--captions", default=None, metavar="FILE",
                         help="'image_id<TAB>caption' lines; images without one are skipped, "
-                             "each keeps as many as the image with the fewest")
+                             "each keeps as many as the imported image with the fewest")
     parser.add_argument("--regions", type=int, default=None, metavar="R",
                         help="regions per image (default: the first record's count)")
     parser.add_argument("--float16", action="store_true", help="store features as float16")
@@ -37,13 +39,14 @@ def run(args: argparse.Namespace) -> int:
                         regions=args.regions, dtype="float16" if args.float16 else "float32",
                         progress=not args.quiet and sys.stderr.isatty(),
                         overwrite=args.overwrite)
-    print(f"wrote {args.out} ({args.split}): {stats['images']} images, {stats['regions']} "
-          f"regions each, {stats['captions']} captions each")
+    print(f"wrote {printable(args.out)} ({printable(args.split)}): {stats['images']} images, "
+          f"{stats['regions']} regions each, {stats['captions']} captions each")
     if stats["cut"]:
         print(f"note: {stats['cut']} images had more boxes; kept their first {stats['regions']}")
     if stats["no_captions"]:
         print(f"note: skipped {stats['no_captions']} images without a caption in "
-              f"{args.captions}")
+              f"{printable(args.captions)}")
+    note_captions_dropped(stats)
     if not args.captions:
         print(f"note: no captions given: add {args.split}_caps.txt (the same number of lines "
               f"per image, in the order of {args.split}_ids.txt) before labels or training")

@@ -2,7 +2,8 @@
 
 Each line: image_id, image_w, image_h, num_boxes, boxes, features; boxes and features are
 base64 of float32 arrays (num_boxes, 4) in pixels (x1, y1, x2, y2) and (num_boxes, D). A
-COCO file is over 20 GB, so records are decoded one at a time and never collected.
+COCO file is over 20 GB, so records are decoded one at a time and never collected. Lines are
+UTF-8 (an image id may be any text; ssamt.text.decode_line), a bad byte named by its line.
 """
 
 from __future__ import annotations
@@ -18,19 +19,22 @@ from pathlib import Path
 import numpy as np
 
 from ssamt.errors import DataError
+from ssamt.text import decode_line
 
 FIELDS = ("image_id", "image_w", "image_h", "num_boxes", "boxes", "features")
 
 
 @dataclass(frozen=True)
 class ButdRecord:
-    """One image: features (num_boxes, D) float32, boxes (num_boxes, 4) in pixels."""
+    """One image: features (num_boxes, D) float32, boxes (num_boxes, 4) in pixels; line: the
+    record's first line in its file, for errors."""
 
     image_id: str
     width: int
     height: int
     features: np.ndarray
     boxes: np.ndarray
+    line: int = 0
 
     def normalized_boxes(self) -> np.ndarray:
         """(num_boxes, 4) x1, y1, x2, y2 divided by the image size, clipped to [0, 1]."""
@@ -69,7 +73,7 @@ def _record(path: Path, n: int, row: list[str]) -> ButdRecord:
     features = _array(path, n, "features", row[5], num)
     if not (np.isfinite(features).all() and np.isfinite(boxes).all()):
         raise DataError(path, f"line {n}: NaN or infinite values (image {row[0]})")
-    return ButdRecord(row[0].strip(), width, height, features, boxes)
+    return ButdRecord(row[0].strip(), width, height, features, boxes, n)
 
 
 def read_butd(path: str | Path) -> Iterator[ButdRecord]:
@@ -78,16 +82,17 @@ def read_butd(path: str | Path) -> Iterator[ButdRecord]:
     if not path.is_file():
         raise DataError(path, "TSV file not found")
     csv.field_size_limit(sys.maxsize)  # a feature field is ~100 KB of base64
-    with open(path, newline="", encoding="ascii", errors="replace") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        n = 0
+    with open(path, "rb") as handle:
+        # Decoded line by line: a byte that is not UTF-8 is named by its own line.
+        lines = (decode_line(raw, path, n) for n, raw in enumerate(handle, start=1))
+        reader = csv.reader(lines, delimiter="\t")
         while True:
+            n = reader.line_num + 1  # the record's first line (a quoted field may span more)
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise DataError(path, f"line {n + 1}: not a TSV record ({exc})") from None
-            n = reader.line_num
+                raise DataError(path, f"line {n}: not a TSV record ({exc})") from None
             if row:
                 yield _record(path, n, row)

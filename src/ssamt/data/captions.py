@@ -1,4 +1,5 @@
-"""Read a caption or id file: one entry a line, UTF-8, no empty lines.
+"""Read a caption or id file: one entry a line, UTF-8 (a byte-order mark dropped), no empty
+lines.
 
 Errors name the file and the 1-based line, so a user can open the file at the bad line.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ssamt.errors import DataError
+from ssamt.fileio import read_text
 
 
 def read_lines(path: Path, *, what: str = "caption", allow_empty: bool = False) -> list[str]:
@@ -16,18 +18,7 @@ def read_lines(path: Path, *, what: str = "caption", allow_empty: bool = False) 
     Raises DataError naming the file and line for invalid UTF-8 or (unless allow_empty)
     an empty or blank line.
     """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(path, "file not found") from None
-    except IsADirectoryError:
-        raise DataError(path, "is a folder, expected a text file") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise DataError(path, f"line {line}: not valid UTF-8 ({exc.reason})") from None
-    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
+    text = read_text(path)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline ends the last line, it does not start a new one

@@ -1,4 +1,5 @@
-"""Write one precomp split image by image, in memory flat in the number of images.
+"""Write one precomp split image by image, in memory flat in the number of images (but for
+each image's caption count, 4 bytes).
 
 The .npy headers hold the image count, which a stream does not know until its end: each
 array file starts with a header padded to a fixed 128 bytes, rewritten with the real shape
@@ -10,22 +11,30 @@ only with `overwrite`: then the precomp files are replaced and every other file 
 the old split is removed, so nothing is left describing other images. `check_split_target`
 says before any work whether a split may be written, and that no input of the writer (a
 captions file, a TSV, the photo folder) is one of the files it writes or removes.
+
+Ids are read back one a line, stripped (ssamt.data.precomp): an id that would not read back
+as itself (`id_problem`: a newline or other control character, bytes that are not UTF-8,
+white space at an end) is never written. Each image keeps as many captions as the image
+with the fewest among those written, counted when the split is closed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ssamt.data.captions import read_lines
 from ssamt.data.precomp import split_paths
 from ssamt.data.split_files import made_from_split
 from ssamt.errors import DataError, OutputError
 from ssamt.fileio import AnyPath, check_not_input, check_output
+from ssamt.text import control_character, printable, utf8_problem
 
 if TYPE_CHECKING:  # typing.Self is Python 3.11+; annotations are never evaluated here
     from typing_extensions import Self
@@ -42,6 +51,22 @@ def npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
         raise ValueError(f"shape {shape} does not fit a {_HEADER_BYTES}-byte header")
     body = text.ljust(body_len - 1) + "\n"
     return b"\x93NUMPY\x01\x00" + body_len.to_bytes(2, "little") + body.encode("latin1")
+
+
+def id_problem(image_id: str) -> str | None:
+    """What keeps `image_id` from being a line of {split}_ids.txt that reads back as itself,
+    as words that follow the id ("holds a control character (\\n)"), or None."""
+    problem = utf8_problem(image_id)
+    if problem is not None:
+        return f"is {problem}"
+    control = control_character(image_id)
+    if control is not None:
+        return f"holds a control character ({control})"
+    if not image_id.strip():
+        return "is empty"
+    if image_id != image_id.strip():
+        return "starts or ends with white space"
+    return None
 
 
 def check_split_target(data_dir: str | Path, split: str, *,
@@ -71,8 +96,9 @@ def check_split_target(data_dir: str | Path, split: str, *,
 class PrecompWriter:
     """Append images (features (R, D), normalized boxes (R, 4), id, captions) to a split.
 
-    Every image must have the same R, D and number of captions (the precomp format's rule);
-    captions may be omitted for all images (then no {split}_caps.txt is written).
+    Every image must have the same R and D (the precomp format's rule); each gives all its
+    captions, and keeps as many as the image with the fewest (close()). Captions may be
+    omitted for all images (then no {split}_caps.txt is written).
     """
 
     def __init__(self, data_dir: str | Path, split: str, dtype: str = "float32",
@@ -84,6 +110,7 @@ class PrecompWriter:
         self.paths = split_paths(self.dir, split)
         self.tmp = {k: p.with_name(f".{p.name}.tmp-{os.getpid()}")
                     for k, p in self.paths.items()}
+        self.tmp["kept"] = self.tmp["caps"].with_name(self.tmp["caps"].name + "-kept")
         # Held open across add() calls and closed by close() / abort(): no `with` fits.
         self.ims = open(self.tmp["ims"], "wb")  # noqa: SIM115
         self.boxes = open(self.tmp["boxes"], "wb")  # noqa: SIM115
@@ -93,24 +120,44 @@ class PrecompWriter:
             handle.write(b"\0" * _HEADER_BYTES)
         self.count = 0
         self.shape: tuple[int, int] | None = None
-        self.per_image: int | None = None
+        self.per_image: int | None = None  # known when closed
+        self.captions_dropped = 0
+        self.caption_counts = array("I")
 
     def add(self, image_id: str, features: np.ndarray, boxes: np.ndarray,
             captions: Sequence[str] = ()) -> None:
-        """features (R, D), boxes (R, 4) as x1, y1, x2, y2 in [0, 1] of the image size."""
+        """features (R, D), boxes (R, 4) as x1, y1, x2, y2 in [0, 1] of the image size;
+        all the image's captions. DataError for an id that would not read back as itself."""
+        problem = id_problem(image_id)
+        if problem is not None:
+            raise DataError(self.paths["ids"], f"image id '{printable(image_id)}' {problem}: "
+                                               "ids are read back one a line")
         if self.shape is None:
-            self.shape, self.per_image = tuple(features.shape), len(captions)
+            self.shape = tuple(features.shape)
         if tuple(features.shape) != self.shape or boxes.shape != (self.shape[0], 4):
             raise ValueError(f"image {image_id}: features {features.shape} / boxes "
                              f"{boxes.shape}, expected {self.shape} / ({self.shape[0]}, 4)")
-        if len(captions) != self.per_image:
-            raise ValueError(f"image {image_id}: {len(captions)} captions, expected "
-                             f"{self.per_image}")
+        if self.caption_counts and (not captions) != (not self.caption_counts[0]):
+            raise ValueError(f"image {image_id}: {len(captions)} captions; the images of a "
+                             "split have captions all or none")
         self.ims.write(np.ascontiguousarray(features, dtype=self.dtype).tobytes())
         self.boxes.write(np.ascontiguousarray(boxes, dtype=np.float32).tobytes())
         self.ids.write(f"{image_id}\n")
+        # split/join: a caption is one line whatever white space it held (\r, \u2028, ...)
         self.caps.writelines(" ".join(c.split()) + "\n" for c in captions)
+        self.caption_counts.append(len(captions))
         self.count += 1
+
+    def _keep_first_captions(self, k: int) -> None:
+        """Rewrite the captions file with the first k captions of each image."""
+        with open(self.tmp["caps"], encoding="utf-8", newline="\n") as source, \
+                open(self.tmp["kept"], "w", encoding="utf-8", newline="\n") as kept:
+            for count in self.caption_counts:
+                for c in range(count):
+                    line = source.readline()
+                    if c < k:
+                        kept.write(line)
+        os.replace(self.tmp["kept"], self.tmp["caps"])
 
     def __enter__(self) -> Self:
         return self
@@ -132,6 +179,10 @@ class PrecompWriter:
             handle.write(npy_header(shape, dtype))
         for handle in (self.ims, self.boxes, self.ids, self.caps):
             handle.close()
+        self.per_image = min(self.caption_counts)
+        self.captions_dropped = sum(self.caption_counts) - self.per_image * self.count
+        if self.captions_dropped:
+            self._keep_first_captions(self.per_image)
         keys = ["ims", "boxes", "ids"] + (["caps"] if self.per_image else [])
         if not self.per_image:
             os.unlink(self.tmp["caps"])
@@ -148,25 +199,22 @@ class PrecompWriter:
         return self.count
 
     def abort(self) -> None:
-        for key, handle in (("ims", self.ims), ("boxes", self.boxes), ("ids", self.ids),
-                            ("caps", self.caps)):
+        for handle in (self.ims, self.boxes, self.ids, self.caps):
             handle.close()
+        for path in self.tmp.values():
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.tmp[key])
+                os.unlink(path)
 
 
 def read_caption_table(path: str | Path) -> dict[str, list[str]]:
     """Captions by image id from a file of `image_id<TAB>caption` lines (blank lines and
-    lines starting with # skipped), in file order."""
+    lines starting with # skipped), in file order; read as every text file is
+    (ssamt.fileio.read_text: a byte-order mark before the first id is dropped)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "captions file not found")
     table: dict[str, list[str]] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    for n, line in enumerate(lines, start=1):
+    for n, line in enumerate(read_lines(path, allow_empty=True), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         image_id, sep, caption = line.partition("\t")
@@ -176,8 +224,3 @@ def read_caption_table(path: str | Path) -> dict[str, list[str]]:
     if not table:
         raise DataError(path, "has no captions")
     return table
-
-
-def captions_per_image(table: dict[str, list[str]]) -> int:
-    """The captions kept per image: the fewest any image has (precomp needs one number)."""
-    return min(len(v) for v in table.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ssamt.pipelines.explain import LEVELS, Explanation
 from ssamt.pipelines.parts import Part
+from ssamt.text import printable
 
 
 def _level_order(item: tuple[str, float]) -> int:
@@ -29,7 +30,8 @@ def _rows(expl: Explanation) -> list[list[str]]:
     """Cells of each part, as _header: text, type, score [, vs ref], model [, label rule]."""
     rows = []
     for p in expl.parts:
-        row = [p.text if p.in_vocab else f"{p.text} <unk>", p.type,
+        # printable: a caption's ESC or newline shown as its escape, never acted on
+        row = [printable(p.text) if p.in_vocab else f"{printable(p.text)} <unk>", p.type,
                "-" if p.score is None else f"{p.score:+.3f}"]
         row += [_vs_ref(p)] if expl.reference else []
         row.append(_verdict_cell(p.mismatch, bool(p.mismatch)))
@@ -85,4 +87,7 @@ def format_explanation(expl: Explanation, title: list[str] | None = None) -> str
     table = [line(head), rule, *map(line, rows[:n_phrases])]
     table += [rule] if n_phrases else []
     table += map(line, rows[n_phrases:])
-    return "\n".join([*(title or []), "", *table, "", *_summary(expl)])
+    # The title names a path, the summary a caption's part: escaped like the cells.
+    lines = [*(printable(t) for t in title or []), "", *table, "",
+             *map(printable, _summary(expl))]
+    return "\n".join(lines)

@@ -2,19 +2,25 @@
 
 Synthetic galleries have no pixels, but `ssamt synth` saves every scene beside the features
 ({split}_scenes.jsonl: setting, objects with type, attributes and normalized boxes, and
-relations), so a user can see the "image" a caption was matched with.
+relations), so a user can see the "image" a caption was matched with. A scenes file is data
+like any other: an entry that is not JSON, or whose boxes, counts or relations are not
+numbers, is a DataError naming the file and the line, never a crash while drawing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from functools import lru_cache
 from html import escape
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ssamt.errors import DataError, shown
+from ssamt.text import decode_line
 
 # Fill of a box: the object's colour attribute when it has one (it is part of what a
 # caption must match), else a stable colour per object type.
@@ -42,7 +48,8 @@ def _line_offsets(path: str, mtime_ns: int, size: int) -> np.ndarray:
 
 def read_scene(data_dir: str | Path, split: str, i: int) -> dict[str, Any] | None:
     """Scene of image i of the split, or None when the split has no scenes file (a real
-    dataset) or no line i."""
+    dataset) or no line i. DataError naming the file and the line when the entry is not a
+    scene (scene_problem)."""
     path = scenes_path(data_dir, split)
     if not path.is_file():
         return None
@@ -52,10 +59,63 @@ def read_scene(data_dir: str | Path, split: str, i: int) -> dict[str, Any] | Non
         return None
     with open(path, "rb") as handle:
         handle.seek(int(offsets[i]))
-        try:
-            return json.loads(handle.readline())
-        except json.JSONDecodeError:
-            return None
+        raw = handle.readline()
+    where = f"line {i + 1} (image {i})"
+    try:
+        scene = json.loads(decode_line(raw, path, i + 1))
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"{where}: not JSON ({exc.msg})") from None
+    problem = scene_problem(scene)
+    if problem is not None:
+        raise DataError(path, f"{where}: {problem}")
+    return scene
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _object_problem(k: int, obj: object) -> str | None:
+    if not isinstance(obj, dict):
+        return f"object {k} is {shown(obj)}, not a JSON object"
+    if not isinstance(obj.get("attrs", {}), dict):
+        return f"object {k}: attrs {shown(obj['attrs'])} is not a JSON object"
+    if not _whole(obj.get("count", 1)):
+        return f"object {k}: count {shown(obj['count'])} is not a whole number"
+    boxes = obj.get("boxes", [])
+    if not isinstance(boxes, list):
+        return f"object {k}: boxes {shown(boxes)} is not a list"
+    for b, box in enumerate(boxes):
+        if not (isinstance(box, list) and len(box) >= 4 and all(map(_number, box[:4]))):
+            return f"object {k}, box {b}: {shown(box)} is not 4 numbers (x1, y1, x2, y2)"
+    return None
+
+
+def scene_problem(scene: object) -> str | None:
+    """What keeps `scene` (one entry of a scenes file) from being drawn, or None: objects a
+    list of JSON objects whose boxes are 4 finite numbers and whose count is a whole number,
+    relations [subject, relation, object] with the objects' numbers."""
+    if not isinstance(scene, dict):
+        return f"{shown(scene)} is not a JSON object"
+    objects, relations = scene.get("objects", []), scene.get("relations", [])
+    if not isinstance(objects, list):
+        return f"objects {shown(objects)} is not a list"
+    for k, obj in enumerate(objects):
+        problem = _object_problem(k, obj)
+        if problem is not None:
+            return problem
+    if not isinstance(relations, list):
+        return f"relations {shown(relations)} is not a list"
+    for r, rel in enumerate(relations):
+        if not (isinstance(rel, list) and len(rel) == 3 and _whole(rel[0]) and _whole(rel[2])):
+            return (f"relation {r}: {shown(rel)} is not [subject, relation, object] with the "
+                    "objects' numbers")
+    return None
 
 
 def _type_colour(name: str) -> str:

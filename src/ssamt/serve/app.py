@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ssamt.errors import SsamtError
+from ssamt.errors import DataError, SsamtError
 from ssamt.render.explain_html import eq5_terms, score_colour
 from ssamt.render.page import explanation_page
 from ssamt.render.pictures import PAGE_SIDE, SERVED_SIDE, Picture, picture
@@ -55,9 +55,14 @@ class Gallery:
 
     def picture(self, i: int, max_side: int) -> Picture:
         """The Picture of image i (ssamt.render.pictures.picture), at most `max_side` pixels.
-        A file that is there but refused is said once on the console; its path stays there."""
+        A file that is there but refused is said once on the console; its path stays there.
+        So is a scenes file's entry that cannot be drawn: the image shows no picture."""
 
-        pic = picture(self.searcher.split, i, self.images_root, self.thumbs, max_side)
+        try:
+            pic = picture(self.searcher.split, i, self.images_root, self.thumbs, max_side)
+        except DataError as exc:
+            pic = Picture("none", self.searcher.image_id(i),
+                          tuple(self.searcher.split.image_captions(i)), problem=str(exc))
         if pic.problem is not None:
             self._report(i, pic.problem)
         return pic

@@ -36,7 +36,7 @@ from ssamt.data.synth.scene import Scene
 from ssamt.data.synth.sizes import SynthSize
 from ssamt.data.synth.truth import scene_from_json
 from ssamt.errors import DataError
-from ssamt.fileio import atomic_open
+from ssamt.fileio import atomic_open, read_text
 
 MINIMAL_VERSION = 1
 MINIMAL_SPLITS = ("dev", "test", "testall")
@@ -148,7 +148,9 @@ def minimal_paths(data_dir: str | Path, split: str) -> dict[str, Path]:
             "scenes": d / f"{split}_scenes.jsonl"}
 
 
-def _need(path: Path) -> Path:
+def need_minimal_file(path: Path) -> Path:
+    """`path`, a file of a split's minimal pairs (minimal_paths); DataError saying how to
+    write them when it is missing."""
     if not path.is_file():
         raise DataError(path, "missing: minimal pairs exist only for synthetic folders; write "
                               f"them with `ssamt synth {path.parent} --add-minimal`")
@@ -156,11 +158,12 @@ def _need(path: Path) -> Path:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(_need(path), encoding="utf-8") as handle:
-        try:
-            return [json.loads(line) for line in handle if line.strip()]
-        except ValueError as exc:
-            raise DataError(path, f"not JSON lines ({exc})") from None
+    """The records of a JSON-lines file, read as every text file is (ssamt.fileio.read_text)."""
+    lines = read_text(need_minimal_file(path)).split("\n")
+    try:
+        return [json.loads(line) for line in lines if line.strip()]
+    except ValueError as exc:
+        raise DataError(path, f"not JSON lines ({exc})") from None
 
 
 def read_pairs(data_dir: str | Path, split: str) -> list[dict[str, Any]]:
@@ -171,7 +174,7 @@ def read_pairs(data_dir: str | Path, split: str) -> list[dict[str, Any]]:
 def read_edited_images(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(M, R, D) features and (M, 4) boxes of the edited scenes (memory-mapped)."""
     p = minimal_paths(data_dir, split)
-    return np.load(_need(p["ims"]), mmap_mode="r"), np.load(_need(p["boxes"]), mmap_mode="r")
+    return np.load(need_minimal_file(p["ims"]), mmap_mode="r"), np.load(need_minimal_file(p["boxes"]), mmap_mode="r")
 
 
 def read_specs(data_dir: str | Path, split: str) -> list[CaptionSpec]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ssamt.data.precomp import open_split
+from ssamt.data.synth.minimal import minimal_paths, need_minimal_file
 from ssamt.fileio import write_json, write_text
 from ssamt.pipelines.analysis import report as rep
 from ssamt.pipelines.analysis.minimal_pairs import SCORES
@@ -26,7 +28,8 @@ from ssamt.pipelines.analysis.minimal_run import (
     training_language_model,
 )
 from ssamt.retrieval.metrics import METRIC_KEYS
-from ssamt.train.trained_run import load_run
+from ssamt.train.compat import check_data_fits
+from ssamt.train.trained_run import Run, load_run
 
 MODEL_NAMES = {"pm": "SSAMT", "lm": "SSAMT w/o PM"}
 _HEADER = {"intra": "dual (s_A)", "inter_global": "s_G", "local": "s_P+s_R", "eq5": "Eq. 5"}
@@ -90,17 +93,16 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
                       batch_size: int = 128, max_images: int = 0,
                       progress: bool = False, part_levels: bool = True) -> dict[str, Any]:
     """Measure each given model ("pm" required, "lm" optional), write the report folder;
-    part_levels as minimal_run.measure_with_chance."""
+    part_levels as minimal_run.measure_with_chance. Every model is loaded and checked
+    against the split (ssamt.train.compat.check_data_fits) before any caption is parsed."""
     out = Path(out)
+    runs = _fitting_runs(models, data_dir, split, device)
     out.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(data_dir, split, max_images=max_images, progress=progress)
     lm = training_language_model(data_dir)
     blind = None if lm is None else blind_by_edit(inputs, lm)
     measured, recalls, chance, weights = {}, {}, {}, {}
-    for key, path in models.items():
-        if path is None:
-            continue
-        run = load_run(path, device)
+    for key, run in runs.items():
         weights[key] = run.describe_eq5()
         measured[key], chance[key] = measure_with_chance(run, inputs, batch_size=batch_size,
                                                          device=device, part_levels=part_levels)
@@ -119,6 +121,19 @@ def run_minimal_pairs(models: dict[str, Path | None], data_dir: str | Path, out:
     lines += ["## Definitions", "", "```text", definitions.strip(), "```", ""]
     write_text(out / "report.md", "\n".join(lines))
     return {"results": measured, "recall": recalls}
+
+
+def _fitting_runs(models: dict[str, Path | None], data_dir: str | Path, split: str,
+                  device: str) -> dict[str, Run]:
+    """The given models, loaded, each refused (one line naming the data file) when the
+    split's features or boxes cannot feed it. A folder without minimal pairs is told so
+    first: that is what it lacks, whatever its features."""
+    need_minimal_file(minimal_paths(data_dir, split)["pairs"])
+    features = open_split(data_dir, split)
+    runs = {key: load_run(path, device) for key, path in models.items() if path is not None}
+    for run in runs.values():
+        check_data_fits(run.model.config, features, run.path)
+    return runs
 
 
 def _report_lines(models, data_dir, split, measured, chance, recalls, n: int,
