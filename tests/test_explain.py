@@ -296,4 +296,5 @@ def test_html_of_a_scene_that_cannot_be_drawn_is_one_line_before_the_work(tiny, 
     gallery = Gallery(SimpleNamespace(split=split, index_dir=tmp_path / "index",
                                       image_id=lambda i: str(i)))
     assert gallery.picture(2, 64).kind == "none" and gallery.picture(3, 64).kind == "svg"
+    assert gallery.picture_kind(2) == "none" and gallery.picture_kind(3) == "svg"
     assert f"{scenes}: line 3 (image 2): {problem}" in capsys.readouterr().err

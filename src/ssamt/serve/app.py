@@ -69,9 +69,8 @@ class Gallery:
 
     def picture_kind(self, i: int) -> str:
         """svg, file or none: what the picture route will answer for image i, found by the
-        same loader (a small decode, so search results can say it for every hit)."""
-        if self.synthetic:
-            return "svg"
+        same loader (a small decode, or a scene drawn, so search results can say it for
+        every hit; a scene that cannot be drawn is none, as the route answers)."""
         return self.picture(i, PROBE_SIDE).kind
 
     def close_console(self) -> None:
