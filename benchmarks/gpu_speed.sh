@@ -17,7 +17,16 @@
 # phase-2 timings have data: speed does not depend on which captions they are, and no figure
 # here is a retrieval quality. Every step has its own time limit; the log goes to OUT_DIR/log.
 # PARTS picks the steps (default all: "stage2 train eval phase2 profile"; eval, phase2 and
-# profile need train). Knobs for a dry run on a CPU: STEPS1, STEPS2, BENCH_STEPS, MAX_PAIRS,
+# profile need train). PARTS=recipes (not in the default; RECIPES_LIMIT seconds, default
+# 1200, SEEDS default "0 1 2", RECIPES_SIZE default medium; tiny for a dry run on a CPU)
+# runs `ssamt analyze recipes` on the medium synthetic set:
+# the set is generated there (`ssamt synth` with the same seed writes the same captions)
+# and its label caches, parsed where spaCy is, travel as .gpubench/labels-medium.tgz:
+#
+#   ssamt synth --size medium DIR && for s in train dev test; do ssamt labels DIR --split $s; done
+#   tar czf .gpubench/labels-medium.tgz -C DIR train_labels.jsonl dev_labels.jsonl test_labels.jsonl
+#
+# (about 7 MB compressed; the size's name replaces "medium" for RECIPES_SIZE=tiny). Knobs for a dry run on a CPU: STEPS1, STEPS2, BENCH_STEPS, MAX_PAIRS,
 # K, BATCH, LIMIT; CASTS (default "bf16 fp32") for the evaluations.
 set -u
 DATA=${1:?DATA_DIR}; OUT=${2:?OUT_DIR}; DEV=${3:-cuda}
@@ -86,4 +95,13 @@ want phase2 && step "phase 2 updates/s, synthetic" $PY "$ROOT/benchmarks/bench_p
 # Where a paper-size phase-2 update spends its time.
 want profile && step "phase 2 profile, paper-f30k" $PY "$ROOT/benchmarks/profile_phase2.py" \
     --run "$RUNS/paper" --data "$DATA" --steps 10 --device "$DEV" --rows 25
+# The paper's recipe and ssamt's side by side on the medium set (30,000 training images).
+if want recipes; then
+    SIZE=${RECIPES_SIZE:-medium}; SET="$RUNS/$SIZE"
+    step "synth $SIZE" $PY -m ssamt synth --size "$SIZE" --quiet "$SET"
+    tar xzf "$ROOT/.gpubench/labels-$SIZE.tgz" -C "$SET"
+    # shellcheck disable=SC2086
+    LIMIT=${RECIPES_LIMIT:-1200} step "analyze recipes, $SIZE set" $PY -m ssamt analyze recipes \
+        --data "$SET" --out "$OUT/recipes-$SIZE" --device "$DEV" --quiet --seeds ${SEEDS:-0 1 2}
+fi
 rm -rf "$RUNS"

@@ -145,7 +145,7 @@ def _fraction_parser(sub, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ssamt.commands.common import check_ranges, resolve_device
+    from ssamt.commands.common import check_ranges, resolve_device, use_free_cpus
     from ssamt.errors import ConfigError
     from ssamt.fileio import check_output
     from ssamt.pipelines.analysis import (
@@ -170,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
     setup = TrainSetup(args.data, args.config, tuple(args.overrides), resolve_device(args.device),
                        progress=not args.quiet, test_images=getattr(args, "test_images", 0))
     run_config(setup, True, None)  # range-check the config before any data is read
+    use_free_cpus(setup.device)
     if args.analysis in ("data-fraction", "all") and any(not 0.0 < f <= 1.0 for f in args.fractions):
         raise ConfigError("--fractions must lie in (0, 1]")
     if args.analysis == "ablation":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,25 @@ def note_captions_dropped(stats: dict) -> None:
     if stats.get("captions_dropped"):
         print(f"note: each image keeps its first {stats['captions']} captions, as many as the "
               f"image with the fewest; {stats['captions_dropped']} captions left out")
+
+
+def use_free_cpus(device: str) -> None:
+    """Before a training on the CPU: torch threads for the CPUs other processes leave free
+    (ssamt.train.cpu_threads), never more than torch's own default; a note on stderr when
+    that is fewer."""
+    import torch
+
+    from ssamt.train.cpu_threads import training_threads
+
+    if torch.device(device).type != "cpu":
+        return
+    wanted, default = training_threads(), torch.get_num_threads()
+    if wanted is None or wanted >= default:
+        return
+    print(f"ssamt: {default - wanted} of {default} CPUs busy with other work: training with "
+          f"{wanted} torch thread{'s' * (wanted > 1)} (OMP_NUM_THREADS=N sets the number)",
+          file=sys.stderr, flush=True)
+    torch.set_num_threads(wanted)
 
 
 def resolve_device(name: str) -> str:

@@ -34,13 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssamt.commands.common import check_ranges, resolve_device
+    from ssamt.commands.common import check_ranges, resolve_device, use_free_cpus
     from ssamt.pipelines.quickstart import run_quickstart
 
     check_ranges(args, {"seed": 0})
+    device = resolve_device(args.device)
+    use_free_cpus(device)
     result = run_quickstart(args.out, size=args.size, seed=args.seed,
                             overrides=SIZE_OVERRIDES[args.size] + list(args.overrides),
-                            device=resolve_device(args.device), progress=not args.quiet)
+                            device=device, progress=not args.quiet)
     print(result["table"])
     print(f"total {result['seconds']['total']:.0f} s; report: {result['report']}")
     return 0

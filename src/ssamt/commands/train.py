@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ssamt.commands.common import add_labels_cache_argument, apply_labels_cache, resolve_device
+from ssamt.commands.common import (
+    add_labels_cache_argument,
+    apply_labels_cache,
+    resolve_device,
+    use_free_cpus,
+)
 
 HELP = "train SSAMT: phase 1 (intra encoders, L0), phase 2 (inter encoder, L1-L3), or both"
 PHASE_ARGS = {"1": "phase1", "2": "phase2", "both": "both"}
@@ -155,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
     apply_labels_cache(args)
     check_arguments(args)
     cfg = None if continues(args) else new_config(args, device)
+    use_free_cpus(device)
     info = init_from_env(device)
     try:
         with lock_run(args.out) if info.is_main else _nothing():
