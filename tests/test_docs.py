@@ -106,6 +106,40 @@ def test_relative_links_resolve(page):
     assert not broken, f"{page.name}: broken links {broken}"
 
 
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces
+    as hyphens."""
+    heads = re.findall(r"^#+ (.+)$", markdown, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+
+
+@pytest.mark.parametrize("page", [*PAGES, ROOT / "BENCHMARKS.md"], ids=lambda p: p.name)
+def test_link_anchors_name_headings(page):
+    broken = []
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if re.match(r"^[a-z]+:", target) or "#" not in target:
+            continue
+        file, anchor = target.split("#", 1)
+        linked = (page.parent / file).resolve() if file else page
+        if linked.suffix == ".md" and linked.is_file() and \
+                anchor not in heading_anchors(linked.read_text(encoding="utf-8")):
+            broken.append(target)
+    assert not broken, f"{page.name}: links to no heading {broken}"
+
+
+def test_benchmarks_sections_cited_exist():
+    """Text that sends the reader to BENCHMARKS.md, "Section" names a heading there."""
+    heads = [h.lower() for h in re.findall(r"^#+ (.+)$", (ROOT / "BENCHMARKS.md")
+                                           .read_text(encoding="utf-8"), re.MULTILINE)]
+    cite = re.compile(r'BENCHMARKS\.md(?:,|\s*\(|\s+section)\s*\[?"([^"]+)"')
+    missing = []
+    for path in [*PAGES, *sorted((ROOT / "src").rglob("*.py"))]:
+        text = " ".join(path.read_text(encoding="utf-8").split())
+        missing += [f"{path.name}: {name!r}" for name in cite.findall(text)
+                    if not any(name.lower() in h for h in heads)]
+    assert not missing, "sections cited but not in BENCHMARKS.md:\n" + "\n".join(missing)
+
+
 def test_design_citations_resolve():
     headings = {int(n) for n in re.findall(r"^## (\d+)\.", (ROOT / "docs" / "DESIGN.md")
                                            .read_text(encoding="utf-8"), re.MULTILINE)}
@@ -125,3 +159,29 @@ def test_no_issue_numbers_in_product_text():
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
              if re.search(r"issue ?#?\d+", line, re.IGNORECASE)]
     assert not found, "issue numbers in product text:\n" + "\n".join(found[:20])
+
+
+def python_blocks(markdown: str) -> list[str]:
+    """The ```python blocks of a page."""
+    return re.findall(r"^```python\n(.*?)^```", markdown, re.DOTALL | re.MULTILINE)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_readme_python_example_runs(tmp_path, capsys):
+    """The README's Python example, run as written on a tiny gallery (its run, data and
+    index folders put where the example names the quick start's)."""
+    pytest.importorskip("spacy")
+    pytest.importorskip("faiss")
+    from _gallery import make_gallery
+
+    (example,) = python_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    gallery = make_gallery(tmp_path)
+    paths = {"runs/quickstart/run": gallery["run"], "runs/quickstart/data": gallery["data"],
+             "index/quickstart": gallery["index"]}
+    for shown, real in paths.items():
+        assert f'"{shown}"' in example, f"the README example no longer opens {shown}"
+        example = example.replace(f'"{shown}"', repr(str(real)))
+    exec(compile(example, "README.md", "exec"), {})  # noqa: S102 (the README's own code)
+    recall, flagged = capsys.readouterr().out.splitlines()
+    stage1, reranked = map(float, recall.split())
+    assert 0 <= stage1 <= 600 and 0 <= reranked <= 600 and flagged.strip()
