@@ -68,13 +68,15 @@ def serve_tiled(index: str, images: int, port: int, threads: int, device: str) -
 
     class ServedSplit:
         """TiledSplit's `n` images for the search, and the real split for the rest of what
-        the app reads: its folders, and an image's scene for the routes that take an image
-        id (ids are indices here, below the real split's size)."""
+        the app reads: its folders, and an image's scene (that of image i mod N, as its
+        features and captions); ids are indices here."""
 
         ids = None
 
         def __init__(self, split, n: int) -> None:
             self.real, self.tiled = split, TiledSplit(split, n)
+            # image i's file row is image i mod N's, so its picture (scene) is that one's
+            self.rows = split.rows[np.arange(n) % split.num_images]
 
         def image_captions(self, i: int) -> list[str]:
             return self.tiled.image_captions(i)
