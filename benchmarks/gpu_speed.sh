@@ -24,9 +24,12 @@
 # and its label caches, parsed where spaCy is, travel as .gpubench/labels-medium.tgz:
 #
 #   ssamt synth --size medium DIR && for s in train dev test; do ssamt labels DIR --split $s; done
-#   tar czf .gpubench/labels-medium.tgz -C DIR train_labels.jsonl dev_labels.jsonl test_labels.jsonl
+#   python -c "from ssamt.pipelines.analysis.minimal_run import load_inputs; load_inputs('DIR', 'test')"
+#   tar czf .gpubench/labels-medium.tgz -C DIR train_labels.jsonl dev_labels.jsonl test_labels.jsonl \
+#       test_minimal_labels.jsonl
 #
-# (about 7 MB compressed; the size's name replaces "medium" for RECIPES_SIZE=tiny). Knobs for a dry run on a CPU: STEPS1, STEPS2, BENCH_STEPS, MAX_PAIRS,
+# (about 7 MB compressed; the size's name replaces "medium" for RECIPES_SIZE=tiny; run with
+# carry [".gpubench"]). Knobs for a dry run on a CPU: STEPS1, STEPS2, BENCH_STEPS, MAX_PAIRS,
 # K, BATCH, LIMIT; CASTS (default "bf16 fp32") for the evaluations.
 set -u
 DATA=${1:?DATA_DIR}; OUT=${2:?OUT_DIR}; DEV=${3:-cuda}
