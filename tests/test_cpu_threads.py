@@ -75,3 +75,15 @@ def test_use_free_cpus_only_lowers_torch_threads_with_a_note(monkeypatch, capsys
         assert torch.get_num_threads() == 1 and capsys.readouterr().err == ""
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_proc_stat_of_another_shape_leaves_torch_s_choice(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+
+    class Stat:
+        def read_text(self):
+            return "cpu0 12 x\ncpu1 3\n"
+
+    monkeypatch.setattr(cpu_threads, "PROC_STAT", Stat())
+    assert cpu_threads.training_threads(0.0) is None

@@ -58,6 +58,6 @@ def training_threads(sample_s: float = 0.3) -> int | None:
         before = PROC_STAT.read_text()
         time.sleep(sample_s)
         after = PROC_STAT.read_text()
-    except (OSError, AttributeError):
-        return None
-    return max(1, free_cpus(before, after, cpus))
+        return max(1, free_cpus(before, after, cpus))
+    except (OSError, AttributeError, ValueError, IndexError):
+        return None  # no /proc (not Linux), or a /proc/stat of another shape
