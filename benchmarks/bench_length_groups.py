@@ -1,0 +1,105 @@
+"""Seconds per update with the encoders' rows run in groups of similar length
+(model.length_groups; the encoders do it on one torch thread) against the padded batch run
+whole, at 1 and 2 torch threads.
+
+    python benchmarks/bench_length_groups.py --run QS/run --data QS/data [--steps 25] [--reps 3]
+
+RUN is a quick start's run folder (its phase1.pt and config.yaml). Each measurement trains
+`--steps` updates of phase 1 from scratch and of phase 2 from RUN/phase1.pt in this process
+(no dev evaluation, every update logged), grouped and whole alternating, after one untimed
+warm-up; the first two updates of each run are left out. Both arms see the same batches, so
+the figure is the median over the same updates. Run it on an idle machine. Prints a markdown
+table (BENCHMARKS.md, "Rows in length groups").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ssamt.cli import main as ssamt_main
+from ssamt.model import encoders
+from ssamt.train.logging import read_metrics
+
+ROW_GROUPS = encoders.row_groups
+
+
+def always_grouped(x, mask):
+    return encoders.length_groups(mask.any(1))
+
+
+def never_grouped(x, mask):
+    return None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", required=True, help="run folder with phase1.pt and config.yaml")
+    p.add_argument("--data", required=True, help="the run's data folder")
+    p.add_argument("--steps", type=int, default=25, help="updates per phase and measurement")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    return p.parse_args(argv)
+
+
+def update_seconds(run: Path, data: str, phase: str, steps: int) -> list[float]:
+    """The logged seconds of each update of one training of `phase` ("1" or "2")."""
+    with tempfile.TemporaryDirectory(prefix="ssamt-bench-groups-") as tmp:
+        args = ["train", "--phase", phase, "--data", data, "--out", tmp, "--quiet",
+                "--device", "cpu", "--set", "eval.every_epochs=0",
+                "--set", f"phase{phase}.max_steps={steps}", "--set", f"phase{phase}.log_every=1"]
+        if phase == "1":
+            args += ["--config", str(run / "config.yaml")]
+        else:
+            for name in ("phase1.pt", "config.yaml"):
+                shutil.copy(run / name, Path(tmp) / name)
+        if ssamt_main(args) != 0:
+            raise SystemExit("ssamt train failed")
+        return [m["update_s"] for m in read_metrics(tmp) if "update_s" in m][2:]
+
+
+def measure(run: Path, data: str, steps: int, reps: int) -> dict[tuple[str, str], float]:
+    """{(phase, arm): median s/update} at the current torch thread count."""
+    seconds: dict[tuple[str, str], list[float]] = {}
+    for _ in range(reps):
+        for phase in ("1", "2"):
+            for arm in ("grouped", "whole"):
+                encoders.row_groups = always_grouped if arm == "grouped" else never_grouped
+                try:
+                    seconds.setdefault((phase, arm), []).extend(
+                        update_seconds(run, data, phase, steps))
+                finally:
+                    encoders.row_groups = ROW_GROUPS
+    return {key: statistics.median(v) for key, v in seconds.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    run = Path(args.run)
+    rows = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # so the trainer keeps this choice
+        update_seconds(run, args.data, "2", 4)  # warm-up: allocator, first-call costs
+        rows.append((threads, measure(run, args.data, args.steps, args.reps)))
+    print(f"{platform.node()} {platform.machine()} {platform.processor() or ''}, "
+          f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.steps} updates x "
+          f"{args.reps} reps per phase and arm\n")
+    print("| torch threads | phase | whole s/update | grouped s/update | change |\n"
+          "|---:|---|---:|---:|---:|")
+    for threads, r in rows:
+        for phase in ("1", "2"):
+            whole, grouped = r[(phase, "whole")], r[(phase, "grouped")]
+            print(f"| {threads} | {phase} | {whole:.3f} | {grouped:.3f} | "
+                  f"{100 * (grouped / whole - 1):+.0f}% |")
+
+
+if __name__ == "__main__":
+    main()
