@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="ssamt-quickstart", metavar="DIR",
                         help="folder for data, run and report (default ./ssamt-quickstart)")
     parser.add_argument("--size", default="small", choices=tuple(SIZE_OVERRIDES),
-                        help="small: 3,000 training images (default, about 8 min on 2 idle CPU "
+                        help="small: 3,000 training images (default, 8-11 min on 2 idle CPU "
                              "cores); "
                              "tiny: 200 (a 1-2 minute smoke test)")
     parser.add_argument("--seed", type=int, default=0, help="data and training seed (default 0)")
@@ -40,9 +40,13 @@ def run(args: argparse.Namespace) -> int:
     check_ranges(args, {"seed": 0})
     device = resolve_device(args.device)
     use_free_cpus(device)
+    import torch
+
+    # The parser gets as many processes as training gets threads: the CPUs left free.
     result = run_quickstart(args.out, size=args.size, seed=args.seed,
                             overrides=SIZE_OVERRIDES[args.size] + list(args.overrides),
-                            device=device, progress=not args.quiet)
+                            device=device, progress=not args.quiet,
+                            workers=torch.get_num_threads())
     print(result["table"])
     print(f"total {result['seconds']['total']:.0f} s; report: {result['report']}")
     return 0

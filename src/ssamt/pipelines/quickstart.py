@@ -70,11 +70,12 @@ def _stage(timings: dict[str, float], name: str, t0: float, progress: bool) -> f
     return now
 
 
-def prepare_data(out: Path, size: str, seed: int, progress: bool) -> Path:
-    """Synthetic precomp data plus cached phrase labels of train, dev and test."""
+def prepare_data(out: Path, size: str, seed: int, progress: bool, workers: int = 1) -> Path:
+    """Synthetic precomp data plus cached phrase labels of train, dev and test (captions
+    parsed by `workers` processes: the same labels, sooner)."""
     data_dir = generate(out / "data", size=size, seed=seed, progress=progress)
     for split in ("train", "dev", "test"):
-        labels_for_split(data_dir, split, progress=progress)
+        labels_for_split(data_dir, split, workers=workers, progress=progress)
     return data_dir
 
 
@@ -100,8 +101,9 @@ def minimal_pairs_test(run, data_dir: Path, device: str,
 
 def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
                    overrides: list[str] | None = None, device: str = "cpu",
-                   progress: bool = True) -> dict[str, Any]:
-    """Check OUT, generate, label, train both phases, evaluate on test, write the report."""
+                   progress: bool = True, workers: int = 1) -> dict[str, Any]:
+    """Check OUT, generate, label (`workers` parser processes), train both phases, evaluate
+    on test, write the report."""
     out = Path(out)
     cfg = load_config("synthetic", [f"seed={seed}", *(overrides or [])])
     validate_config(cfg, "quickstart config")
@@ -112,15 +114,15 @@ def run_quickstart(out: str | Path, *, size: str = "small", seed: int = 0,
         run_dir = out / "run"
         if run_dir.exists():
             shutil.rmtree(run_dir)  # ours (the manifest lists it): a quick start starts over
-        return _pipeline(out, run_dir, cfg, size, seed, device, progress)
+        return _pipeline(out, run_dir, cfg, size, seed, device, progress, workers)
 
 
 def _pipeline(out: Path, run_dir: Path, cfg, size: str, seed: int, device: str,
-              progress: bool) -> dict[str, Any]:
+              progress: bool, workers: int) -> dict[str, Any]:
 
     timings: dict[str, float] = {}
     t_start = t = time.perf_counter()
-    data_dir = prepare_data(out, size, seed, progress)
+    data_dir = prepare_data(out, size, seed, progress, workers)
     t = _stage(timings, "data and labels", t, progress)
     train_data, dev_data, vocab = load_train_dev(str(data_dir), cfg, None, progress)
     result = train(cfg, train_data, dev_data, vocab, run_dir, device=device, progress=progress)
