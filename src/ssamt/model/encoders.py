@@ -85,7 +85,7 @@ class EncoderLayer(nn.Module):
         return self.norm2(x + self.drop(self.ff2(self.drop(F.gelu(self.ff1(x))))))
 
 
-def row_groups(x: torch.Tensor, mask: torch.Tensor):
+def row_groups(x: torch.Tensor, mask: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
     """The length groups an encoder runs x (B, S, d) in (model.length_groups), or None for
     the batch whole: groups only on a CPU running torch on one thread (Encoder)."""
     if x.device.type != "cpu" or torch.get_num_threads() != 1:
