@@ -17,16 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import statistics
-import tempfile
 from pathlib import Path
 
 import torch
+from update_seconds import update_seconds
 
-from ssamt.cli import main as ssamt_main
 from ssamt.model import encoders
-from ssamt.train.logging import read_metrics
 
 ROW_GROUPS = encoders.row_groups
 
@@ -47,22 +44,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     return p.parse_args(argv)
-
-
-def update_seconds(run: Path, data: str, phase: str, steps: int) -> list[float]:
-    """The logged seconds of each update of one training of `phase` ("1" or "2")."""
-    with tempfile.TemporaryDirectory(prefix="ssamt-bench-groups-") as tmp:
-        args = ["train", "--phase", phase, "--data", data, "--out", tmp, "--quiet",
-                "--device", "cpu", "--set", "eval.every_epochs=0",
-                "--set", f"phase{phase}.max_steps={steps}", "--set", f"phase{phase}.log_every=1"]
-        if phase == "1":
-            args += ["--config", str(run / "config.yaml")]
-        else:
-            for name in ("phase1.pt", "config.yaml"):
-                shutil.copy(run / name, Path(tmp) / name)
-        if ssamt_main(args) != 0:
-            raise SystemExit("ssamt train failed")
-        return [m["update_s"] for m in read_metrics(tmp) if "update_s" in m][2:]
 
 
 def measure(run: Path, data: str, steps: int, reps: int) -> dict[tuple[str, str], float]:

@@ -62,15 +62,15 @@ class ForwardTimer:
         self.seconds, self.flops = 0.0, 0.0
         inter = model.inter
 
-        def timed(*args):
+        def timed(img, txt, rows=None):
             if self.cuda:
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            out = inter(*args)
+            out = inter(img, txt) if rows is None else inter(img, txt, rows=rows)
             if self.cuda:
                 torch.cuda.synchronize()
             self.seconds += time.perf_counter() - t0
-            self.flops += forward_flops(self.model.config, *args)
+            self.flops += forward_flops(self.model.config, img, txt, rows)
             return out
 
         model.inter = timed
@@ -79,9 +79,12 @@ class ForwardTimer:
         self.seconds, self.flops = 0.0, 0.0
 
 
-def forward_flops(cfg, img: ImageBatch, txt: TextBatch) -> float:
-    """Matmul FLOPs of the inter encoder's forward over a padded batch."""
+def forward_flops(cfg, img: ImageBatch, txt: TextBatch, rows=None) -> float:
+    """Matmul FLOPs of the inter encoder's forward over a padded batch of pairs (rows: each
+    pair's image and caption in the distinct ones, SSAMT.inter)."""
     b, r = img.regions.shape[:2]
+    if rows is not None:
+        b = len(rows[0])
     s = 2 + r + txt.token_ids.shape[1] + txt.phrase_types.shape[1]
     d = cfg.d_model
     per_token = 2 * (4 * d * d + 2 * d * cfg.d_ffn) + 2 * 2 * s * d

@@ -23,6 +23,8 @@ which is role. Inputs are the shared embeddings (frozen in phase 2), as the inte
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -93,22 +95,47 @@ def _regions_found(cos_single: torch.Tensor, cos_words: torch.Tensor, txt: TextB
     return (best * m).sum(-1) / m.sum(-1).clamp_min(1.0)
 
 
-def _best_region(query: torch.Tensor, regions_t: torch.Tensor,
+def _best_region(query_unit: torch.Tensor, regions_t: torch.Tensor,
                  padding: torch.Tensor) -> torch.Tensor:
-    """cos of each query (B, K, d) with each region -> (B, K, R), padding at -2.
-    regions_t (B, d, R): the regions L2-normalized and transposed once per batch
-    (_unit_regions); padding (B, 1, R) bool, True at padded regions."""
-    return (F.normalize(query, dim=-1) @ regions_t).masked_fill(padding, -2.0)
+    """cos of each unit query (B, K, d) with each region -> (B, K, R), padding at -2.
+    regions_t (B, d, R), padding (B, 1, R): _ImageSide's."""
+    return (query_unit @ regions_t).masked_fill(padding, -2.0)
 
 
-def _unit_regions(x: torch.Tensor, region_mask: torch.Tensor):
-    """-> the regions (B, R, d) as _best_region takes them: (B, d, R) unit vectors and the
-    (B, 1, R) padding mask."""
-    return F.normalize(x, dim=-1).transpose(1, 2), ~region_mask[:, None, :]
+@dataclass(frozen=True)
+class _ImageSide:
+    """What the head computes from an image alone, once per distinct image of a batch.
+
+    regions_t: (N, d_g, R) the mapped regions, L2-normalized and transposed.
+    padding:   (N, 1, R) bool, True at padded regions.
+    geometry:  (N, R, R, GEOMETRY_DIM) code of each region pair's relative boxes, or None.
+    """
+
+    regions_t: torch.Tensor
+    padding: torch.Tensor
+    geometry: torch.Tensor | None
+
+    def index(self, rows: torch.Tensor) -> _ImageSide:
+        return _ImageSide(self.regions_t[rows], self.padding[rows],
+                          None if self.geometry is None else self.geometry[rows])
+
+
+@dataclass(frozen=True)
+class _TextSide:
+    """What the head computes from a caption alone, once per distinct caption of a batch:
+    unit queries (N, K, d_g) of its words ("word"), of each phrase read as one region's
+    ("single"), as a relation's subject and object ("subject", "object"), and the
+    predicate's geometry query ("predicate", (N, P, GEOMETRY_DIM)); phrase entries are
+    absent for a caption batch without phrases, "predicate" for a head without geometry."""
+
+    queries: dict[str, torch.Tensor]
+
+    def index(self, rows: torch.Tensor) -> _TextSide:
+        return _TextSide({name: q[rows] for name, q in self.queries.items()})
 
 
 class PhraseGrounding(nn.Module):
-    """forward(words, txt, regions, region_mask, boxes) -> (parts, regions_found):
+    """forward(words, txt, regions, region_mask, boxes[, rows]) -> (parts, regions_found):
     parts (B, P + L) part scores in [-1, 1], phrases then words, lined up with
     InterOutput.H_txt (0 at padding); regions_found (B,) the region-to-sentence score, the
     mean over regions of each region's best object or attribute phrase (its best word when
@@ -126,46 +153,73 @@ class PhraseGrounding(nn.Module):
             self.predicate_geometry = nn.Linear(d, GEOMETRY_DIM, bias=False)
 
     def forward(self, words: torch.Tensor, txt: TextBatch, regions: torch.Tensor,
-                region_mask: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
-        """words (B, L, d): token embeddings of txt; regions (B, R, d): region embeddings;
-        region_mask (B, R) bool; boxes (B, R, G) or None."""
-        x = self.region(regions)  # (B, R, d)
-        unit = _unit_regions(x, region_mask)
-        cos_words = _best_region(self.maps["word"](words), *unit)  # (B, L, R)
-        g_phr, cos_single = self._phrases(words, txt, unit, boxes)
+                region_mask: torch.Tensor, boxes: torch.Tensor | None,
+                rows: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """words (N_t, L, d): token embeddings of txt; regions (N_i, R, d): region
+        embeddings; region_mask (N_i, R) bool; boxes (N_i, R, G) or None.
+        rows: None (row b pairs image b with caption b, N_i = N_t = B) or (image_rows,
+        text_rows), (B,) long each: row b pairs image image_rows[b] with caption
+        text_rows[b]. Each image's and caption's own maps then run once however many rows
+        share it (a phase-2 batch holds each twice, a stage-2 batch each caption K times)."""
+        image = self._image_side(regions, region_mask, boxes)
+        text = self._text_side(words, txt)
+        if rows is not None:
+            image, text = image.index(rows[0]), text.index(rows[1])
+            txt, region_mask = txt.index(rows[1]), region_mask[rows[0]]
+        cos_words = _best_region(text.queries["word"], image.regions_t, image.padding)
+        g_phr, cos_single = self._phrases(txt, image, text)
         out = torch.cat([g_phr, cos_words.amax(-1)], dim=1)
         parts = out * torch.cat([txt.phrase_mask, txt.token_mask], dim=1).to(out.dtype)
         return parts, _regions_found(cos_single, cos_words, txt, region_mask)
 
-    def _phrases(self, words: torch.Tensor, txt: TextBatch, unit, boxes: torch.Tensor | None):
+    def _image_side(self, regions: torch.Tensor, region_mask: torch.Tensor,
+                    boxes: torch.Tensor | None) -> _ImageSide:
+        x = F.normalize(self.region(regions), dim=-1)  # (N, R, d_g)
+        geometry = None
+        if self.geometry is not None and boxes is not None:
+            geometry = self.geometry(relative_geometry(boxes.to(x.dtype)))  # (N, R, R, G)
+        return _ImageSide(x.transpose(1, 2), ~region_mask[:, None, :], geometry)
+
+    def _text_side(self, words: torch.Tensor, txt: TextBatch) -> _TextSide:
+        m = self.maps
+        queries = {"word": m["word"](words)}
+        if txt.phrase_spans.shape[1] > 0:  # a model without phrase nodes has none
+            u, u_s, u_o, u_p = _role_means(txt, words)  # (N, P, d) each
+            is_attribute = (txt.phrase_types == PHRASE_TYPE_IDS["attribute"])[..., None]
+            queries["single"] = torch.where(is_attribute, m["attribute"](u), m["object"](u))
+            queries["subject"] = m["subject"](u_s) + m["predicate"](u_p)
+            queries["object"] = m["object_role"](u_o) + m["predicate_object"](u_p)
+            if self.geometry is not None:
+                queries["predicate"] = self.predicate_geometry(u_p)
+        unit = {name: F.normalize(q, dim=-1) for name, q in queries.items()
+                if name != "predicate"}
+        return _TextSide({**queries, **unit})
+
+    def _phrases(self, txt: TextBatch, image: _ImageSide, text: _TextSide):
         """-> (B, P) phrase scores, and (B, P, R) cos of each phrase read as one region's
-        (object or attribute) with each region. unit: _unit_regions of the regions."""
-        spans, types = txt.phrase_spans, txt.phrase_types  # (B, P, L), (B, P)
-        n_r = unit[0].shape[2]
-        if spans.shape[1] == 0:
-            return words.new_zeros(words.shape[0], 0), words.new_zeros(words.shape[0], 0, n_r)
-        u, u_s, u_o, u_p = _role_means(txt, words)  # (B, P, d) each
-        single = torch.where((types == PHRASE_TYPE_IDS["attribute"])[..., None],
-                             self.maps["attribute"](u), self.maps["object"](u))
-        cos_single = _best_region(single, *unit)  # (B, P, R)
-        total, n_terms = self._relation_terms(u_s, u_o, u_p, unit, boxes)
+        (object or attribute) with each region."""
+        n_b, n_r = txt.phrase_types.shape[0], image.padding.shape[2]
+        if "single" not in text.queries:
+            zeros = image.padding.new_zeros(n_b, 0, dtype=text.queries["word"].dtype)
+            return zeros, zeros.new_zeros(n_b, 0, n_r)
+        cos_single = _best_region(text.queries["single"], image.regions_t, image.padding)
+        total, n_terms = self._relation_terms(image, text)
         g_rel = total.flatten(2).amax(-1) / n_terms  # (B, P): every phrase read as a relation
-        return torch.where(types == PHRASE_TYPE_IDS["relation"], g_rel,
+        return torch.where(txt.phrase_types == PHRASE_TYPE_IDS["relation"], g_rel,
                            cos_single.amax(-1)), cos_single
 
-    def _relation_terms(self, u_s: torch.Tensor, u_o: torch.Tensor, u_p: torch.Tensor, unit,
-                        boxes: torch.Tensor | None):
-        """u_s, u_o, u_p (B, P, d): each phrase's subject, object and predicate words
-        (_role_means); unit: _unit_regions -> total (B, P, R, R) summed terms of (subject
-        r1, object r2), -inf where r1 = r2, and the number of terms summed."""
-        m = self.maps
-        c_s = _best_region(m["subject"](u_s) + m["predicate"](u_p), *unit)
-        c_o = _best_region(m["object_role"](u_o) + m["predicate_object"](u_p), *unit)
+    @staticmethod
+    def _relation_terms(image: _ImageSide, text: _TextSide):
+        """-> total (B, P, R, R) summed terms of (subject r1, object r2) of every phrase
+        read as a relation, -inf where r1 = r2, and the number of terms summed."""
+        q = text.queries
+        c_s = _best_region(q["subject"], image.regions_t, image.padding)  # (B, P, R)
+        c_o = _best_region(q["object"], image.regions_t, image.padding)
         total = c_s[..., :, None] + c_o[..., None, :]  # (B, P, R, R): subject r1, object r2
         n_terms = 2.0
-        if self.geometry is not None and boxes is not None:
-            geo = self.geometry(relative_geometry(boxes.to(u_p.dtype)))  # (B, R, R, G)
-            fit = torch.einsum("bijd,bpd->bpij", geo, self.predicate_geometry(u_p))
+        if image.geometry is not None and "predicate" in q:
+            geo = image.geometry  # (B, R, R, G)
+            fit = torch.einsum("bijd,bpd->bpij", geo, q["predicate"])
             total = total + torch.tanh(fit / geo.shape[-1] ** 0.5)  # (B, P, R, R)
             n_terms = 3.0
         n_r = total.shape[-1]

@@ -98,20 +98,29 @@ class SSAMT(nn.Module):
         m = masks.text_mask(txt.phrase_mask, txt.token_mask, txt.phrase_spans)
         return self.intra_text(x, m)[:, 0]
 
-    def inter(self, img: ImageBatch, txt: TextBatch) -> InterOutput:
-        """Inter encoder over B pairs (img[b], txt[b]) -> InterOutput (paper 2.3)."""
-        n_p_full = txt.phrase_mask.shape[1]
+    def inter(self, img: ImageBatch, txt: TextBatch,
+              rows: tuple[torch.Tensor, torch.Tensor] | None = None) -> InterOutput:
+        """Inter encoder over B pairs -> InterOutput (paper 2.3). rows: None (pair b is
+        (img[b], txt[b])) or (image_rows, text_rows), (B,) long each: pair b is
+        (img[image_rows[b]], txt[text_rows[b]]), so what depends on one image or one
+        caption alone (its embeddings, the grounding head's maps) runs once per distinct
+        image and caption, not once per pair. Same outputs either way."""
         t = self._text(txt)
-        n_p, n_l = t.phrase_mask.shape[1], t.token_mask.shape[1]
-        m = masks.inter_mask(t.phrase_mask, t.token_mask, t.phrase_spans, img.region_mask)
-        image_in = self.image_embed(img)  # (B, 1 + R, d)
-        y = self.inter_encoder.forward_pair(self.text_embed(t), image_in, m)
-        ci = 1 + n_p + n_l  # index of C^I; y is (B, ci + 1 + R, d)
-        H_txt, H_txt_mask = y[:, 1:ci], torch.cat([t.phrase_mask, t.token_mask], dim=1)
+        image_in, text_in = self.image_embed(img), self.text_embed(t)  # (N, 1 + R | ..., d)
         parts = regions_found = None
         if self.grounding is not None:  # (B, P + L), (B,)
             parts, regions_found = self.grounding(self.text_embed.token(t.token_ids), t,
-                                                  image_in[:, 1:], img.region_mask, img.boxes)
+                                                  image_in[:, 1:], img.region_mask,
+                                                  img.boxes, rows)
+        if rows is not None:  # from here on, one row per pair
+            image_in, text_in = image_in[rows[0]], text_in[rows[1]]
+            img, txt, t = img.index(rows[0]), txt.index(rows[1]), t.index(rows[1])
+        n_p_full = txt.phrase_mask.shape[1]
+        n_p, n_l = t.phrase_mask.shape[1], t.token_mask.shape[1]
+        m = masks.inter_mask(t.phrase_mask, t.token_mask, t.phrase_spans, img.region_mask)
+        y = self.inter_encoder.forward_pair(text_in, image_in, m)
+        ci = 1 + n_p + n_l  # index of C^I; y is (B, ci + 1 + R, d)
+        H_txt, H_txt_mask = y[:, 1:ci], torch.cat([t.phrase_mask, t.token_mask], dim=1)
         if n_p < n_p_full:  # phrases dropped: zero slots keep alignment with PhraseMarks
             H_txt = torch.cat([H_txt.new_zeros(len(txt), n_p_full, H_txt.shape[-1]), H_txt], 1)
             H_txt_mask = torch.cat([txt.phrase_mask.new_zeros(len(txt), n_p_full),

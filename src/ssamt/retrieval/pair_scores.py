@@ -1,11 +1,13 @@
 """The scores of many image-caption pairs, in batches: the one loop behind everything that
 scores pairs (stage 2 of the ranking, search, Table 4, the minimal pairs, explain).
 
-Each pair runs once through the inter encoder. a^I and a^T are the gallery's embeddings when
-given (each image and caption encoded once), else the intra encoders run on each batch. The
-gallery's inputs go to the device once (gallery_rows) and each batch of pairs, sorted by
-caption length so it pads little, is a gather there; the scores stay on the device until
-the end, so on a GPU nothing waits for the host between batches.
+Each pair runs once through the inter encoder, and each distinct image and caption of a
+batch is embedded (and mapped by the grounding head) once, however many of its pairs share
+it. a^I and a^T are the gallery's embeddings when given (each image and caption encoded
+once), else the intra encoders run on each batch. The gallery's inputs go to the device
+once (gallery_rows) and each batch of pairs, sorted by caption length so it pads little, is
+a gather there; the scores stay on the device until the end, so on a GPU nothing waits for
+the host between batches.
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ def _length_order(text_table: Any, caption_ids: np.ndarray, pairs: np.ndarray) -
     return np.argsort(np.asarray(costs())[caption_ids[pairs[:, 1]]], kind="stable")
 
 
+def _distinct(positions: np.ndarray, device: torch.device) -> tuple[np.ndarray, torch.Tensor]:
+    """A batch's gallery positions (b,) -> (the distinct ones (n,), (b,) row of each in
+    them, on the device): each image and caption of a batch is embedded once however many
+    of its pairs the batch holds (a query's K candidates share it)."""
+    ids, rows = np.unique(positions, return_inverse=True)
+    return ids, torch.from_numpy(rows.reshape(-1)).to(device, non_blocking=True)
+
+
 def _split_parts(parts: torch.Tensor, mask: torch.Tensor, n_phrases: int,
                  out_phrases: torch.Tensor, out_words: torch.Tensor,
                  at: torch.Tensor) -> None:
@@ -114,13 +124,16 @@ def score_pairs(
     with eval_mode(model), torch.inference_mode(), cast:
         for s in show_progress(starts, progress, "score pairs", total=len(starts), unit="batch"):
             pos, pos_dev = order[s:s + batch_size], order_dev[s:s + batch_size]
-            img = images.batch(pairs_np[pos, 0])  # sizes come from the CPU copies
-            txt = texts.batch(pairs_np[pos, 1])
+            (img_ids, img_rows), (txt_ids, txt_rows) = (_distinct(pairs_np[pos, c], device)
+                                                        for c in (0, 1))
+            img = images.batch(img_ids)  # sizes come from the CPU copies
+            txt = texts.batch(txt_ids)
             if embedded:
                 a_img, a_txt = img_emb[pairs_dev[pos_dev, 0]], txt_emb[pairs_dev[pos_dev, 1]]
             else:
-                a_img, a_txt = model.encode_images(img), model.encode_texts(txt)
-            inter = model.inter(img, txt)
+                a_img = model.encode_images(img)[img_rows]
+                a_txt = model.encode_texts(txt)[txt_rows]
+            inter = model.inter(img, txt, rows=(img_rows, txt_rows))
             got = PairScores.of(a_img, a_txt, inter)
             out[:, pos_dev] = torch.stack([got.s_A, got.s_G, got.s_P, got.s_R]).float()
             if parts:

@@ -124,8 +124,9 @@ class PaperCriterion(torch.nn.Module):
         b = batch.size
         first, second = (torch.arange(b, device=batch.texts.token_ids.device) + s
                          for s in (0, b))
-        out = self.model.inter(batch.images.index(torch.cat([first, first, second])),
-                               batch.texts.index(torch.cat([first, second, first])))
+        out = self.model.inter(batch.images, batch.texts,
+                               rows=(torch.cat([first, first, second]),
+                                     torch.cat([first, second, first])))
         return out.split([b, b, b])
 
 

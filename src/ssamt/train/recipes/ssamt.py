@@ -168,11 +168,12 @@ class SsamtCriterion(torch.nn.Module):
         """The inter encoder on the 2n positives (I_r, T_r) and the 2n cross pairs
         (I_r, T_swap[r]) in one pass over 4n rows: the two halves share their padding (the
         same images, the same captions in another order), and one pass launches half the
-        kernels of two, which bounds a phase-2 step on a GPU. Same outputs as two passes
-        (up to dropout's draws)."""
+        kernels of two, which bounds a phase-2 step on a GPU; each image and caption is
+        embedded and mapped by the grounding head once (SSAMT.inter's rows). Same outputs
+        as two passes (up to dropout's draws)."""
         rows = torch.arange(len(texts), device=swap.device)
-        both = self.model.inter(images.index(torch.cat([rows, rows])),
-                                texts.index(torch.cat([rows, swap])))
+        both = self.model.inter(images, texts, rows=(torch.cat([rows, rows]),
+                                                     torch.cat([rows, swap])))
         return both.split([len(texts), len(texts)])
 
 
