@@ -93,10 +93,12 @@ class FakeModel(torch.nn.Module):
         self.text_calls.update((txt.token_ids[:, 0] - 1).tolist())
         return self._txt(txt)
 
-    def inter(self, img: ImageBatch, txt: TextBatch) -> InterOutput:
+    def inter(self, img: ImageBatch, txt: TextBatch, rows=None) -> InterOutput:
         """One region output and one part output per pair, so every score of PairScores
-        is defined."""
+        is defined; rows as SSAMT.inter's (pair b is img[rows[0][b]], txt[rows[1][b]])."""
         self.modes_seen.append(self.training)
+        if rows is not None:
+            img, txt = img.index(rows[0]), txt.index(rows[1])
         ids = zip(img.regions[:, 0, 0].long().tolist(), (txt.token_ids[:, 0] - 1).tolist())
         self.pair_calls.update(ids)
         u, v = self._img(img), self._txt(txt)
