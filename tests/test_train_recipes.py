@@ -13,7 +13,8 @@ from ssamt.errors import ConfigError
 from ssamt.losses import tril
 from ssamt.model.scores import s_global
 from ssamt.train.checkpoint import load_checkpoint
-from ssamt.train.config import TrainConfig, load_config, upgrade_stored_config
+from ssamt.train.config import TrainConfig, load_config
+from ssamt.train.config_upgrade import upgrade_stored_config
 from ssamt.train.recipes import build_recipe
 from ssamt.train.recipes.paper import PaperRecipe
 from ssamt.train.trained_run import load_run

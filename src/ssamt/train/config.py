@@ -15,15 +15,17 @@ only the ssamt recipe reads carries the metadata SSAMT_ONLY.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, is_dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import yaml
 
-from ssamt.errors import ConfigError, shown
+from ssamt.errors import ConfigError
 from ssamt.model.config import ModelConfig
+from ssamt.train.config_upgrade import upgrade_stored_config
+from ssamt.train.config_values import build_dataclass
 from ssamt.train.config_yaml import MAX_BYTES, YamlLimitError, load_config_yaml
 
 PRESETS = ("paper-coco", "paper-f30k", "ssamt-coco", "ssamt-f30k", "synthetic")
@@ -214,7 +216,7 @@ class TrainConfig:
         if isinstance(model, dict) and "grounding" in model:
             raise ConfigError("unknown config key 'model.grounding': the recipe decides the "
                               "phrase scores (recipe: paper | ssamt)")
-        return _build(cls, data, prefix="")
+        return build_dataclass(cls, data, prefix="")
 
     @classmethod
     def from_checkpoint(cls, data: dict[str, Any]) -> TrainConfig:
@@ -228,43 +230,6 @@ class TrainConfig:
 SECTIONS = tuple(name for name, hint in get_type_hints(TrainConfig).items() if is_dataclass(hint))
 
 
-# Keys of checkpoints written before recipes, dropped when one is read (never accepted from
-# a config file or --set: there they are unknown keys).
-_RETIRED = {"model": ("grounding",),
-            "loss": ("l1_with_intra", "l3_within_type", "l3_reference", "l3_words",
-                     "l3_predicate_words", "edited_negatives", "near_miss_share", "lambda_role"),
-            "eval": ("select_mu",)}
-_RENAMED = {("loss", "hard_negatives_from"): "random_partner_share"}
-
-
-# Keys every stored config may hold that no code read, dropped whatever its age.
-_UNREAD = {"phase2": ("mean_negatives_epochs",)}
-
-
-def upgrade_stored_config(data: dict[str, Any]) -> dict[str, Any]:
-    """A stored train config (a checkpoint's, a run folder's config.yaml) in today's keys
-    (TrainConfig.from_checkpoint)."""
-    if not isinstance(data, dict):
-        return data
-    out = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
-    _drop(out, _UNREAD)
-    if "recipe" in data:
-        return out
-    out["recipe"] = "ssamt"
-    _drop(out, _RETIRED)
-    for (section, old), new in _RENAMED.items():
-        if old in out.get(section, {}):
-            out[section][new] = out[section].pop(old)
-    return out
-
-
-def _drop(data: dict[str, Any], keys: dict[str, tuple[str, ...]]) -> None:
-    for section, names in keys.items():
-        for name in names:
-            if isinstance(data.get(section), dict):
-                data[section].pop(name, None)
-
-
 def _to_plain(value: Any) -> Any:
     """Tuples -> lists, so the dict survives YAML, JSON and torch.load(weights_only=True)."""
     if isinstance(value, dict):
@@ -272,74 +237,6 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_to_plain(v) for v in value]
     return value
-
-
-def _number(value: Any) -> float | None:
-    """`value` as a float, None when it is not a number. Numeric text counts: YAML reads
-    `1e-4` (no dot) as a string."""
-    if isinstance(value, (bool, list, tuple, dict)) or value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError, OverflowError):  # an integer beyond float's range too
-        return None
-
-
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    """Check and convert one leaf value to its declared type."""
-    text = str(hint)
-    if text.endswith("| None"):  # optional: None stays None, anything else its type
-        if value is None:
-            return None
-        return _coerce(value, {"int": int, "float": float, "str": str}[text.split(" |")[0]], key)
-    if text.startswith("tuple"):
-        numbers = [_number(v) for v in value] if isinstance(value, (list, tuple)) else None
-        if numbers is None or None in numbers:
-            raise ConfigError(f"{key}: expected a list of numbers, got {shown(value)}")
-        return tuple(numbers)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true/false, got {shown(value)}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{key}: expected an integer, got {shown(value)}")
-    if hint is float:
-        number = _number(value)
-        if number is None:
-            raise ConfigError(f"{key}: expected a number, got {shown(value)}")
-        return number
-    if hint is str:
-        if isinstance(value, (list, tuple, dict)) or value is None:
-            raise ConfigError(f"{key}: expected text, got {shown(value)}")
-        return str(value)
-    return value
-
-
-def _build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
-    """Instantiate dataclass `cls` from `data`, rejecting unknown keys by their dotted name.
-    A section left empty in a file (None) takes its defaults; any other value that is not a
-    mapping (`model: 0`) is refused, never read as an empty section."""
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {shown(data)}")
-    hints = get_type_hints(cls)
-    # model.grounding follows the recipe (TrainConfig): no config sets it
-    known = {f.name for f in fields(cls) if not (cls is ModelConfig and f.name == "grounding")}
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"unknown config key '{prefix}{key}' (known: {', '.join(sorted(known))})")
-    values = {}
-    for name, value in data.items():
-        hint = hints[name]
-        if is_dataclass(hint):
-            values[name] = _build(hint, value, f"{prefix}{name}.")
-        else:
-            values[name] = _coerce(value, hint, f"{prefix}{name}")
-    return cls(**values)
 
 
 def _parse_override(item: str) -> tuple[list[str], Any]:
