@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ssamt.model.config import ModelConfig
-from ssamt.model.length_groups import length_groups, run_grouped
+from ssamt.model.padding import Packed, length_groups, real_positions, run_grouped
 
 ATTENTION_IMPLS = ("sdpa", "naive")
 
@@ -68,54 +68,71 @@ class EncoderLayer(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.attention = "sdpa"
 
-    def _attend(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        n_b, n_s, d = x.shape
-        qkv = self.qkv(x).view(n_b, n_s, 3, self.n_heads, d // self.n_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, S, d_k)
-        p = self.dropout if self.training else 0.0
+    def _attend(self, qkv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """qkv (B, S, 3d) projections, mask (B, S, S) -> (B, S, d) heads joined."""
+        n_b, n_s, d3 = qkv.shape
+        q, k, v = qkv.view(n_b, n_s, 3, self.n_heads, d3 // (3 * self.n_heads)).permute(2, 0, 3, 1, 4)
+        p = self.dropout if self.training else 0.0  # q, k, v: (B, H, S, d_k) each
         if self.attention == "sdpa":
             y = masked_sdpa(q, k, v, mask[:, None], dropout_p=p)
         else:
             y = naive_attention(q, k, v, mask[:, None], dropout_p=p)
-        return self.out(y.transpose(1, 2).reshape(n_b, n_s, d))  # (B, S, d)
+        return y.transpose(1, 2).reshape(n_b, n_s, d3 // 3)
+
+    def _position_wise(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """The rest of the layer, position by position: x, attended (..., d) -> (..., d)."""
+        x = self.norm1(x + self.drop(self.out(attended)))
+        return self.norm2(x + self.drop(self.ff2(self.drop(F.gelu(self.ff1(x))))))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x: (B, S, d); mask: (B, S, S) bool. Returns (B, S, d)."""
-        x = self.norm1(x + self.drop(self._attend(x, mask)))
-        return self.norm2(x + self.drop(self.ff2(self.drop(F.gelu(self.ff1(x))))))
+        return self._position_wise(x, self._attend(self.qkv(x), mask))
+
+    def forward_packed(self, x: torch.Tensor, mask: torch.Tensor, layout: Packed) -> torch.Tensor:
+        """x: (N, d) the real positions of a batch (model.padding.Packed); mask: (B, S, S).
+        Returns (N, d): only attention sees the padded layout."""
+        attended = self._attend(layout.unpack(self.qkv(x)), mask)
+        return self._position_wise(x, layout.pack(attended))
 
 
-def row_groups(x: torch.Tensor, mask: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
-    """The length groups an encoder runs x (B, S, d) in (model.length_groups), or None for
-    the batch whole: groups only on a CPU running torch on one thread (Encoder)."""
-    if x.device.type != "cpu" or torch.get_num_threads() != 1:
+def padding_plan(x: torch.Tensor, mask: torch.Tensor) -> Packed | list | None:
+    """How an encoder skips the padding of x (B, S, d) (model.padding): a Packed layout on a
+    CPU running torch on two or more threads, length groups on one thread (None when they
+    would save too little), None on a GPU (the batch runs whole)."""
+    if x.device.type != "cpu":
         return None
-    return length_groups(mask.any(1))  # a key no query may see is padding
+    if torch.get_num_threads() == 1:
+        return length_groups(real_positions(mask))
+    return Packed.of(mask)
 
 
 class Encoder(nn.Module):
     """Input dropout + n_layers EncoderLayers: one intra encoder (image or text).
 
-    On a CPU running torch on one thread, rows of similar length run together, each group
-    cut to the positions its rows use (model.length_groups): 10-12% less time per update
-    there, while with two threads the smaller groups parallelize worse than the padding
-    they drop saves (BENCHMARKS.md, "Rows in length groups"). `group_rows = False` runs the
-    padded batch whole, the reference the grouped path is tested against."""
+    On a CPU the padding of a batch is skipped (model.padding): the position-wise layers run
+    on its real positions only, or on one torch thread its rows run in length groups.
+    `skip_padding = False` runs the padded batch whole, as on a GPU: the reference the other
+    two are tested against."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.drop = nn.Dropout(config.dropout)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
-        self.group_rows = True
+        self.skip_padding = True
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x: (B, S, d) embedded sequence; mask: (B, S, S) bool. Returns (B, S, d); at
         padding, whatever the layers make of it, or zeros."""
         x = self.drop(x)
-        groups = row_groups(x, mask) if self.group_rows else None
-        if groups is None:
-            return self._layers(x, mask)
-        return run_grouped(self._layers, x, mask, groups)
+        plan = padding_plan(x, mask) if self.skip_padding else None
+        if isinstance(plan, Packed):
+            packed = plan.pack(x)
+            for layer in self.layers:
+                packed = layer.forward_packed(packed, mask, plan)
+            return plan.unpack(packed)
+        if plan is not None:
+            return run_grouped(self._layers, x, mask, plan)
+        return self._layers(x, mask)
 
     def _layers(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:

@@ -112,12 +112,16 @@ class SSAMT(nn.Module):
             parts, regions_found = self.grounding(self.text_embed.token(t.token_ids), t,
                                                   image_in[:, 1:], img.region_mask,
                                                   img.boxes, rows)
-        if rows is not None:  # from here on, one row per pair
+        region_mask = img.region_mask
+        if rows is not None:  # from here on, one row per pair; the raw regions stay behind
             image_in, text_in = image_in[rows[0]], text_in[rows[1]]
-            img, txt, t = img.index(rows[0]), txt.index(rows[1]), t.index(rows[1])
+            region_mask = region_mask[rows[0]]
+            pair_txt = txt.index(rows[1])
+            t = pair_txt if t is txt else t.index(rows[1])
+            txt = pair_txt
         n_p_full = txt.phrase_mask.shape[1]
         n_p, n_l = t.phrase_mask.shape[1], t.token_mask.shape[1]
-        m = masks.inter_mask(t.phrase_mask, t.token_mask, t.phrase_spans, img.region_mask)
+        m = masks.inter_mask(t.phrase_mask, t.token_mask, t.phrase_spans, region_mask)
         y = self.inter_encoder.forward_pair(text_in, image_in, m)
         ci = 1 + n_p + n_l  # index of C^I; y is (B, ci + 1 + R, d)
         H_txt, H_txt_mask = y[:, 1:ci], torch.cat([t.phrase_mask, t.token_mask], dim=1)
@@ -127,7 +131,7 @@ class SSAMT(nn.Module):
                                     H_txt_mask], 1)
             if parts is not None:
                 parts = torch.cat([parts.new_zeros(len(txt), n_p_full), parts], 1)
-        H_img, H_img_mask = y[:, ci + 1:], img.region_mask
+        H_img, H_img_mask = y[:, ci + 1:], region_mask
         return InterOutput(
             h_img=y[:, ci], h_txt=y[:, 0],
             H_img=H_img * H_img_mask[..., None], H_img_mask=H_img_mask,

@@ -1,15 +1,15 @@
-"""Seconds per update with the encoders' rows run in groups of similar length
-(model.length_groups; the encoders do it on one torch thread) against the padded batch run
-whole, at 1 and 2 torch threads.
+"""Seconds per update with the encoders skipping padding two ways (model.padding): the
+position-wise layers on real positions only ("packed") and rows in length groups
+("grouped"), against the padded batch run whole, at 1 and 2 torch threads.
 
-    python benchmarks/bench_length_groups.py --run QS/run --data QS/data [--steps 25] [--reps 3]
+    python benchmarks/bench_padding.py --run QS/run --data QS/data [--steps 25] [--reps 3]
 
 RUN is a quick start's run folder (its phase1.pt and config.yaml). Each measurement trains
 `--steps` updates of phase 1 from scratch and of phase 2 from RUN/phase1.pt in this process
-(no dev evaluation, every update logged), grouped and whole alternating, after one untimed
-warm-up; the first two updates of each run are left out. Both arms see the same batches, so
-the figure is the median over the same updates. Run it on an idle machine. Prints a markdown
-table (BENCHMARKS.md, "Rows in length groups").
+(no dev evaluation, every update logged), the three ways in turn, after one untimed
+warm-up; the first two updates of each run are left out. Every way sees the same batches,
+so the figure is the median over the same updates. Run it on an idle machine. Prints a
+markdown table (BENCHMARKS.md, "Less padding").
 """
 
 from __future__ import annotations
@@ -24,16 +24,14 @@ import torch
 from update_seconds import update_seconds
 
 from ssamt.model import encoders
+from ssamt.model.padding import Packed, length_groups, real_positions
 
-ROW_GROUPS = encoders.row_groups
-
-
-def always_grouped(x, mask):
-    return encoders.length_groups(mask.any(1))
-
-
-def never_grouped(x, mask):
-    return None
+PLAN = encoders.padding_plan
+WAYS = {
+    "whole": lambda x, mask: None,
+    "grouped": lambda x, mask: length_groups(real_positions(mask)),
+    "packed": lambda x, mask: Packed.of(mask),
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,17 +45,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def measure(run: Path, data: str, steps: int, reps: int) -> dict[tuple[str, str], float]:
-    """{(phase, arm): median s/update} at the current torch thread count."""
+    """{(phase, way): median s/update} at the current torch thread count."""
     seconds: dict[tuple[str, str], list[float]] = {}
     for _ in range(reps):
         for phase in ("1", "2"):
-            for arm in ("grouped", "whole"):
-                encoders.row_groups = always_grouped if arm == "grouped" else never_grouped
+            for way, plan in WAYS.items():
+                encoders.padding_plan = plan
                 try:
-                    seconds.setdefault((phase, arm), []).extend(
+                    seconds.setdefault((phase, way), []).extend(
                         update_seconds(run, data, phase, steps))
                 finally:
-                    encoders.row_groups = ROW_GROUPS
+                    encoders.padding_plan = PLAN
     return {key: statistics.median(v) for key, v in seconds.items()}
 
 
@@ -72,14 +70,15 @@ def main(argv: list[str] | None = None) -> None:
         rows.append((threads, measure(run, args.data, args.steps, args.reps)))
     print(f"{platform.node()} {platform.machine()} {platform.processor() or ''}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.steps} updates x "
-          f"{args.reps} reps per phase and arm\n")
-    print("| torch threads | phase | whole s/update | grouped s/update | change |\n"
+          f"{args.reps} reps per phase and way\n")
+    print("| torch threads | phase | whole s/update | grouped | packed |\n"
           "|---:|---|---:|---:|---:|")
     for threads, r in rows:
         for phase in ("1", "2"):
-            whole, grouped = r[(phase, "whole")], r[(phase, "grouped")]
-            print(f"| {threads} | {phase} | {whole:.3f} | {grouped:.3f} | "
-                  f"{100 * (grouped / whole - 1):+.0f}% |")
+            whole = r[(phase, "whole")]
+            cells = [f"{r[(phase, way)]:.3f} ({100 * (r[(phase, way)] / whole - 1):+.0f}%)"
+                     for way in ("grouped", "packed")]
+            print(f"| {threads} | {phase} | {whole:.3f} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Rows of similar length run together (model.length_groups) against the padded batch run
-whole: the same outputs at real positions and the same gradients, for every encoder."""
+"""The encoders' two ways to skip padding on the CPU (model.padding: real positions only on
+two threads, rows in length groups on one) against the padded batch run whole: the same
+outputs at real positions and the same gradients, for every encoder."""
 
 import pytest
 import torch
@@ -7,17 +8,18 @@ from random_batches import random_image_batch, random_text_batch
 
 from ssamt.model import SSAMT, ModelConfig
 from ssamt.model import mask as masks
-from ssamt.model.length_groups import MIN_ROWS, length_groups
+from ssamt.model.encoders import padding_plan
+from ssamt.model.padding import MIN_ROWS, Packed, length_groups
 
 V, DR, DB = 50, 12, 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The encoders group rows on one torch thread only."""
+@pytest.fixture(autouse=True, params=[1, 2], ids=["groups-1-thread", "packed-2-threads"])
+def threads(request):
+    """One torch thread: the encoders run length groups; two: real positions only."""
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
+    torch.set_num_threads(request.param)
+    yield request.param
     torch.set_num_threads(before)
 
 
@@ -34,9 +36,9 @@ def _batches(n: int, seed: int = 0):
             random_text_batch(n, 14, 5, V, g))
 
 
-def _grouping(model: SSAMT, on: bool) -> None:
+def _skipping(model: SSAMT, on: bool) -> None:
     for module in (model.intra_image, model.intra_text, model.inter_encoder):
-        module.group_rows = on
+        module.skip_padding = on
 
 
 def test_groups_cover_every_row_once_with_all_its_positions():
@@ -59,20 +61,23 @@ def test_no_groups_when_nothing_to_save_or_too_few_rows():
 
 
 def _split_both(img, txt) -> None:
-    """The batches really are grouped (else the tests compare the whole path with itself)."""
+    """The batches really skip padding (else the tests compare the whole path with itself):
+    they have some, and on one thread they are grouped."""
     inter = masks.inter_mask(txt.phrase_mask, txt.token_mask, txt.phrase_spans, img.region_mask)
     text = masks.text_mask(txt.phrase_mask, txt.token_mask, txt.phrase_spans)
-    assert length_groups(inter.any(1)) is not None and length_groups(text.any(1)) is not None
+    for mask in (inter, text):
+        assert not mask.any(1).all()
+        assert padding_plan(torch.zeros(*mask.shape[:2], 1), mask) is not None
 
 
-def test_grouped_encoders_match_the_whole_batch():
+def test_encoders_skipping_padding_match_the_whole_batch():
     model = _model().eval()
     img, txt = _batches(96)
     _split_both(img, txt)
-    _grouping(model, False)
+    _skipping(model, False)
     ref_i, ref_t = model.encode_images(img), model.encode_texts(txt)
     ref = model.inter(img, txt)
-    _grouping(model, True)
+    _skipping(model, True)
     got = model.inter(img, txt)
     torch.testing.assert_close(model.encode_images(img), ref_i, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(model.encode_texts(txt), ref_t, atol=1e-5, rtol=1e-4)
@@ -82,13 +87,13 @@ def test_grouped_encoders_match_the_whole_batch():
 
 
 @pytest.mark.parametrize("part", ["intra", "inter"])
-def test_grouped_gradients_match_the_whole_batch(part):
+def test_gradients_skipping_padding_match_the_whole_batch(part):
     img, txt = _batches(80, seed=3)
     _split_both(img, txt)
     grads = []
     for on in (False, True):
         model = _model().train()
-        _grouping(model, on)
+        _skipping(model, on)
         if part == "intra":
             loss = (model.encode_images(img) @ model.encode_texts(txt).T).square().mean()
         else:
@@ -102,12 +107,20 @@ def test_grouped_gradients_match_the_whole_batch(part):
         torch.testing.assert_close(grads[1][name], g, atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_rows_are_grouped_on_one_thread_only():
-    from ssamt.model.encoders import row_groups
-
+def test_groups_on_one_thread_real_positions_on_more(threads):
     _, txt = _batches(96)
     mask = masks.text_mask(txt.phrase_mask, txt.token_mask, txt.phrase_spans)
-    x = torch.zeros(*mask.shape[:2], 8)
-    assert row_groups(x, mask) is not None  # one thread (the fixture)
-    torch.set_num_threads(2)
-    assert row_groups(x, mask) is None
+    plan = padding_plan(torch.zeros(*mask.shape[:2], 8), mask)
+    assert isinstance(plan, list if threads == 1 else Packed)
+
+
+def test_packed_layout_round_trip_zeros_padding():
+    g = torch.Generator().manual_seed(4)
+    valid = torch.rand(6, 7, generator=g) < 0.6
+    mask = valid[:, None, :] & valid[:, :, None]
+    layout = Packed.of(mask)
+    x = torch.randn(6, 7, 3, generator=g)
+    packed = layout.pack(x)
+    assert packed.shape == (int(valid.sum()), 3)
+    torch.testing.assert_close(packed, x[valid])  # row-major order, as boolean indexing
+    torch.testing.assert_close(layout.unpack(packed), x * valid[..., None])
