@@ -1,12 +1,11 @@
-"""Seconds per update with the encoders skipping padding two ways (model.padding): the
-position-wise layers on real positions only ("packed") and rows in length groups
-("grouped"), against the padded batch run whole, at 1 and 2 torch threads.
+"""Seconds per update with the encoders' position-wise layers on real positions only
+(model.padding, "packed") against the padded batch run whole, at 1 and 2 torch threads.
 
     python benchmarks/bench_padding.py --run QS/run --data QS/data [--steps 25] [--reps 3]
 
 RUN is a quick start's run folder (its phase1.pt and config.yaml). Each measurement trains
 `--steps` updates of phase 1 from scratch and of phase 2 from RUN/phase1.pt in this process
-(no dev evaluation, every update logged), the three ways in turn, after one untimed
+(no dev evaluation, every update logged), both ways in turn, after one untimed
 warm-up; the first two updates of each run are left out. Every way sees the same batches,
 so the figure is the median over the same updates. Run it on an idle machine. Prints a
 markdown table (BENCHMARKS.md, "Less padding").
@@ -24,14 +23,10 @@ import torch
 from update_seconds import update_seconds
 
 from ssamt.model import encoders
-from ssamt.model.padding import Packed, length_groups, real_positions
+from ssamt.model.padding import Packed
 
-PLAN = encoders.padding_plan
-WAYS = {
-    "whole": lambda x, mask: None,
-    "grouped": lambda x, mask: length_groups(real_positions(mask)),
-    "packed": lambda x, mask: Packed.of(mask),
-}
+LAYOUT = encoders.packed_layout
+WAYS = {"whole": lambda x, mask: None, "packed": lambda x, mask: Packed.of(mask)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,13 +44,13 @@ def measure(run: Path, data: str, steps: int, reps: int) -> dict[tuple[str, str]
     seconds: dict[tuple[str, str], list[float]] = {}
     for _ in range(reps):
         for phase in ("1", "2"):
-            for way, plan in WAYS.items():
-                encoders.padding_plan = plan
+            for way, layout in WAYS.items():
+                encoders.packed_layout = layout
                 try:
                     seconds.setdefault((phase, way), []).extend(
                         update_seconds(run, data, phase, steps))
                 finally:
-                    encoders.padding_plan = PLAN
+                    encoders.packed_layout = LAYOUT
     return {key: statistics.median(v) for key, v in seconds.items()}
 
 
@@ -71,14 +66,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{platform.node()} {platform.machine()} {platform.processor() or ''}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.steps} updates x "
           f"{args.reps} reps per phase and way\n")
-    print("| torch threads | phase | whole s/update | grouped | packed |\n"
+    print("| torch threads | phase | whole s/update | packed s/update | change |\n"
           "|---:|---|---:|---:|---:|")
     for threads, r in rows:
         for phase in ("1", "2"):
-            whole = r[(phase, "whole")]
-            cells = [f"{r[(phase, way)]:.3f} ({100 * (r[(phase, way)] / whole - 1):+.0f}%)"
-                     for way in ("grouped", "packed")]
-            print(f"| {threads} | {phase} | {whole:.3f} | {' | '.join(cells)} |")
+            whole, packed = r[(phase, "whole")], r[(phase, "packed")]
+            print(f"| {threads} | {phase} | {whole:.3f} | {packed:.3f} | "
+                  f"{100 * (packed / whole - 1):+.0f}% |")
 
 
 if __name__ == "__main__":

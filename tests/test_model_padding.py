@@ -1,6 +1,6 @@
-"""The encoders' two ways to skip padding on the CPU (model.padding: real positions only on
-two threads, rows in length groups on one) against the padded batch run whole: the same
-outputs at real positions and the same gradients, for every encoder."""
+"""The encoders' position-wise layers on real positions only (model.padding) against the
+padded batch run whole, on one and two torch threads: the same outputs at real positions
+and the same gradients, for every encoder."""
 
 import pytest
 import torch
@@ -8,15 +8,15 @@ from random_batches import random_image_batch, random_text_batch
 
 from ssamt.model import SSAMT, ModelConfig
 from ssamt.model import mask as masks
-from ssamt.model.encoders import padding_plan
-from ssamt.model.padding import MIN_ROWS, Packed, length_groups
+from ssamt.model.encoders import packed_layout
+from ssamt.model.padding import Packed
 
 V, DR, DB = 50, 12, 4
 
 
-@pytest.fixture(autouse=True, params=[1, 2], ids=["groups-1-thread", "packed-2-threads"])
+@pytest.fixture(autouse=True, params=[1, 2], ids=["1-thread", "2-threads"])
 def threads(request):
-    """One torch thread: the encoders run length groups; two: real positions only."""
+    """Matrix products split their work differently on one thread and on two."""
     before = torch.get_num_threads()
     torch.set_num_threads(request.param)
     yield request.param
@@ -36,48 +36,27 @@ def _batches(n: int, seed: int = 0):
             random_text_batch(n, 14, 5, V, g))
 
 
-def _skipping(model: SSAMT, on: bool) -> None:
+def _set_packing(model: SSAMT, on: bool) -> None:
     for module in (model.intra_image, model.intra_text, model.inter_encoder):
         module.skip_padding = on
 
 
-def test_groups_cover_every_row_once_with_all_its_positions():
-    valid = torch.arange(20)[None] < torch.randint(1, 21, (100,),
-                                                   generator=torch.Generator().manual_seed(1))[:, None]
-    groups = length_groups(valid)
-    assert groups is not None and len(groups) > 1
-    rows = torch.cat([r for r, _ in groups])
-    assert sorted(rows.tolist()) == list(range(100))
-    for r, cols in groups:
-        assert not valid[r][:, [c for c in range(20) if c not in set(cols.tolist())]].any()
-    kept = sum(len(r) * len(c) for r, c in groups)
-    assert kept < 0.9 * valid.numel()
-
-
-def test_no_groups_when_nothing_to_save_or_too_few_rows():
-    assert length_groups(torch.ones(64, 10, dtype=torch.bool)) is None  # no padding
-    short = torch.arange(10)[None] < torch.tensor([2, 10] * (MIN_ROWS // 2))[:, None]
-    assert length_groups(short) is None  # one group's worth of rows
-
-
-def _split_both(img, txt) -> None:
-    """The batches really skip padding (else the tests compare the whole path with itself):
-    they have some, and on one thread they are grouped."""
+def _assert_packed(img, txt) -> None:
+    """The batches really are packed (else the tests compare the whole path with itself)."""
     inter = masks.inter_mask(txt.phrase_mask, txt.token_mask, txt.phrase_spans, img.region_mask)
     text = masks.text_mask(txt.phrase_mask, txt.token_mask, txt.phrase_spans)
     for mask in (inter, text):
-        assert not mask.any(1).all()
-        assert padding_plan(torch.zeros(*mask.shape[:2], 1), mask) is not None
+        assert packed_layout(torch.zeros(*mask.shape[:2], 1), mask) is not None
 
 
-def test_encoders_skipping_padding_match_the_whole_batch():
+def test_packed_encoders_match_the_whole_batch():
     model = _model().eval()
     img, txt = _batches(96)
-    _split_both(img, txt)
-    _skipping(model, False)
+    _assert_packed(img, txt)
+    _set_packing(model, False)
     ref_i, ref_t = model.encode_images(img), model.encode_texts(txt)
     ref = model.inter(img, txt)
-    _skipping(model, True)
+    _set_packing(model, True)
     got = model.inter(img, txt)
     torch.testing.assert_close(model.encode_images(img), ref_i, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(model.encode_texts(txt), ref_t, atol=1e-5, rtol=1e-4)
@@ -87,13 +66,13 @@ def test_encoders_skipping_padding_match_the_whole_batch():
 
 
 @pytest.mark.parametrize("part", ["intra", "inter"])
-def test_gradients_skipping_padding_match_the_whole_batch(part):
+def test_packed_gradients_match_the_whole_batch(part):
     img, txt = _batches(80, seed=3)
-    _split_both(img, txt)
+    _assert_packed(img, txt)
     grads = []
     for on in (False, True):
         model = _model().train()
-        _skipping(model, on)
+        _set_packing(model, on)
         if part == "intra":
             loss = (model.encode_images(img) @ model.encode_texts(txt).T).square().mean()
         else:
@@ -107,11 +86,8 @@ def test_gradients_skipping_padding_match_the_whole_batch(part):
         torch.testing.assert_close(grads[1][name], g, atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_groups_on_one_thread_real_positions_on_more(threads):
-    _, txt = _batches(96)
-    mask = masks.text_mask(txt.phrase_mask, txt.token_mask, txt.phrase_spans)
-    plan = padding_plan(torch.zeros(*mask.shape[:2], 8), mask)
-    assert isinstance(plan, list if threads == 1 else Packed)
+def test_no_packing_without_padding():
+    assert Packed.of(torch.ones(4, 10, 10, dtype=torch.bool)) is None
 
 
 def test_packed_layout_round_trip_zeros_padding():

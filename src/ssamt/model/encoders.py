@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ssamt.model.config import ModelConfig
-from ssamt.model.padding import Packed, length_groups, real_positions, run_grouped
+from ssamt.model.padding import Packed
 
 ATTENTION_IMPLS = ("sdpa", "naive")
 
@@ -95,24 +95,18 @@ class EncoderLayer(nn.Module):
         return self._position_wise(x, layout.pack(attended))
 
 
-def padding_plan(x: torch.Tensor, mask: torch.Tensor) -> Packed | list | None:
-    """How an encoder skips the padding of x (B, S, d) (model.padding): a Packed layout on a
-    CPU running torch on two or more threads, length groups on one thread (None when they
-    would save too little), None on a GPU (the batch runs whole)."""
-    if x.device.type != "cpu":
-        return None
-    if torch.get_num_threads() == 1:
-        return length_groups(real_positions(mask))
-    return Packed.of(mask)
+def packed_layout(x: torch.Tensor, mask: torch.Tensor) -> Packed | None:
+    """The real positions an encoder runs x (B, S, d) on (model.padding), or None for the
+    padded batch whole: on a GPU, or where the batch has little padding."""
+    return Packed.of(mask) if x.device.type == "cpu" else None
 
 
 class Encoder(nn.Module):
     """Input dropout + n_layers EncoderLayers: one intra encoder (image or text).
 
-    On a CPU the padding of a batch is skipped (model.padding): the position-wise layers run
-    on its real positions only, or on one torch thread its rows run in length groups.
-    `skip_padding = False` runs the padded batch whole, as on a GPU: the reference the other
-    two are tested against."""
+    On a CPU the position-wise layers run on a batch's real positions only (model.padding).
+    `skip_padding = False` runs the padded batch whole, as on a GPU: the reference the
+    packed path is tested against."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -124,20 +118,15 @@ class Encoder(nn.Module):
         """x: (B, S, d) embedded sequence; mask: (B, S, S) bool. Returns (B, S, d); at
         padding, whatever the layers make of it, or zeros."""
         x = self.drop(x)
-        plan = padding_plan(x, mask) if self.skip_padding else None
-        if isinstance(plan, Packed):
-            packed = plan.pack(x)
+        layout = packed_layout(x, mask) if self.skip_padding else None
+        if layout is None:
             for layer in self.layers:
-                packed = layer.forward_packed(packed, mask, plan)
-            return plan.unpack(packed)
-        if plan is not None:
-            return run_grouped(self._layers, x, mask, plan)
-        return self._layers(x, mask)
-
-    def _layers(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                x = layer(x, mask)
+            return x
+        packed = layout.pack(x)
         for layer in self.layers:
-            x = layer(x, mask)
-        return x
+            packed = layer.forward_packed(packed, mask, layout)
+        return layout.unpack(packed)
 
 
 class InterEncoder(Encoder):
