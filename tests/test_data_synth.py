@@ -112,6 +112,36 @@ def test_scenes_are_sensible():
         assert len(captions(rng, scene)) == 5
 
 
+def test_objects_that_found_no_relation_are_drawn_again(monkeypatch):
+    """A first object whose growth finds no allowed relation (a bus alone, seed 1 of the
+    small set) would leave a scene no caption can start from."""
+    from ssamt.data.synth import scene as scene_module
+
+    grow, calls = scene_module._grow, {"n": 0}
+
+    def fails_first(rng, entities, repeats):
+        calls["n"] += 1
+        return None if calls["n"] <= 40 else grow(rng, entities, repeats)
+
+    monkeypatch.setattr(scene_module, "_grow", fails_first)
+    for seed in range(5):
+        calls["n"] = 0
+        scene = sample_scene(random.Random(seed), (2, 5), 14)
+        assert scene.relations and len(scene.entities) >= 2
+        assert calls["n"] > 40  # the first draw did fail
+
+
+def test_a_scene_that_grows_is_drawn_as_before():
+    """Drawing again only where growth failed keeps every other scene's draws."""
+    from ssamt.data.synth import scene as scene_module
+
+    rng = random.Random(3)
+    scene = sample_scene(rng, (2, 5), 14)
+    again = random.Random(3)
+    entities, relations = scene_module._related_objects(again, (2, 5), False)
+    assert relations and [e.type.name for e in entities] == [e.type.name for e in scene.entities]
+
+
 def test_size_parameters_are_sane():
     for name, cfg in SIZES.items():
         assert cfg.test <= cfg.testall and cfg.dev > 0 and cfg.train >= 2 * cfg.dev

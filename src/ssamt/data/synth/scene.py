@@ -59,7 +59,21 @@ def sample_scene(rng: random.Random, n_objects: tuple[int, int], max_members: in
                  repeats: bool = False) -> Scene:
     """A scene of n_objects[0]..n_objects[1] related objects, at most max_members regions.
     repeats (generator 2): up to two objects of one type, told apart by their
-    attributes; the default keeps one object per type (generator 1, unchanged draws)."""
+    attributes; the default keeps one object per type (generator 1, unchanged draws).
+    Every scene has at least one relation (each caption starts from one): objects that
+    found none are drawn again, from where the stream stands."""
+    entities, relations = _related_objects(rng, n_objects, repeats)
+    while not relations:
+        entities, relations = _related_objects(rng, n_objects, repeats)
+    _make_groups(rng, entities, relations, max_members)
+    _layout(rng, entities, relations)
+    return Scene(entities, relations, rng.choice(SETTINGS))
+
+
+def _related_objects(rng: random.Random, n_objects: tuple[int, int],
+                     repeats: bool) -> tuple[list[Entity], list[tuple[int, str, int]]]:
+    """Up to n_objects[1] entities grown one relation at a time from a first one; fewer
+    (at worst the first alone) when no allowed relation comes up."""
     target = rng.randint(*n_objects)
     first = rng.choices(OBJECT_TYPES, _TYPE_WEIGHTS)[0]
     entities = [Entity(first, 1, _sample_attrs(rng, first))]
@@ -72,9 +86,7 @@ def sample_scene(rng: random.Random, n_objects: tuple[int, int], max_members: in
             entity, relation = grown
             entities.append(entity)
             relations.append(relation)
-    _make_groups(rng, entities, relations, max_members)
-    _layout(rng, entities, relations)
-    return Scene(entities, relations, rng.choice(SETTINGS))
+    return entities, relations
 
 
 def _sample_attrs(rng: random.Random, t: ObjectType) -> dict[str, str]:
