@@ -102,6 +102,13 @@ def _best_region(query_unit: torch.Tensor, regions_t: torch.Tensor,
     return (query_unit @ regions_t).masked_fill(padding, -2.0)
 
 
+def _take(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """x[rows] along dim 0. index_select's gradient adds each row's slice at once, where
+    x[rows]'s adds element by element: the same sums in the same order (bitwise equal),
+    20x sooner on a CPU for the (B, R, R, G) geometry code of a phase-2 batch."""
+    return x.index_select(0, rows)
+
+
 @dataclass(frozen=True)
 class _ImageSide:
     """What the head computes from an image alone, once per distinct image of a batch.
@@ -116,8 +123,8 @@ class _ImageSide:
     geometry: torch.Tensor | None
 
     def index(self, rows: torch.Tensor) -> _ImageSide:
-        return _ImageSide(self.regions_t[rows], self.padding[rows],
-                          None if self.geometry is None else self.geometry[rows])
+        return _ImageSide(_take(self.regions_t, rows), self.padding[rows],
+                          None if self.geometry is None else _take(self.geometry, rows))
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,7 @@ class _TextSide:
     queries: dict[str, torch.Tensor]
 
     def index(self, rows: torch.Tensor) -> _TextSide:
-        return _TextSide({name: q[rows] for name, q in self.queries.items()})
+        return _TextSide({name: _take(q, rows) for name, q in self.queries.items()})
 
 
 class PhraseGrounding(nn.Module):

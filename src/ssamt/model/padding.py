@@ -58,5 +58,5 @@ class Packed:
 
     def unpack(self, x: torch.Tensor) -> torch.Tensor:
         """(N, ...) -> (B, S, ...), zeros at padding."""
-        out = x.new_zeros(self.rows * self.length, *x.shape[1:])
-        return out.index_copy(0, self.flat, x).view(self.rows, self.length, *x.shape[1:])
+        out = x.new_zeros(self.rows * self.length, *x.shape[1:])  # in place: no second copy
+        return out.index_copy_(0, self.flat, x).view(self.rows, self.length, *x.shape[1:])
