@@ -83,14 +83,14 @@ class CaptionSpec:
         tags: list[tuple] = []
         for item in self.items:
             for w, t in _item_words(self, item):
-                words.extend(w.split())
-                tags.extend([t] * len(w.split()))
+                split = w.split()
+                words.extend(split)
+                tags.extend([t] * len(split))
         return words, tags
 
-    def text(self) -> str:
-        """The caption as written to {split}_caps.txt."""
-        words, _ = self.render()
-        text = " ".join(words)
+    def text(self, words: list[str] | None = None) -> str:
+        """The caption as written to {split}_caps.txt; words: its render() when at hand."""
+        text = " ".join(self.render()[0] if words is None else words)
         text = text[0].upper() + text[1:]
         return text + "." if self.period else text
 

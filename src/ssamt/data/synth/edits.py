@@ -61,9 +61,10 @@ class Edit:
     targets: set[tuple]
     scene: Scene | None = None  # the edited scene (image-side edits)
 
-    def span(self) -> list[int]:
-        """Indices of the edited words in the rendered caption."""
-        _, tags = self.spec.render()
+    def span(self, tags: list[tuple] | None = None) -> list[int]:
+        """Indices of the edited words in the rendered caption; tags: its render()'s, when
+        at hand."""
+        tags = self.spec.render()[1] if tags is None else tags
         return [w for w, t in enumerate(tags) if t in self.targets]
 
 
@@ -79,8 +80,8 @@ def plausible(spec: CaptionSpec) -> bool:
     return all(relation_allowed(types[r.subj], r.rel, types[r.obj]) for r in spec.rels)
 
 
-def bag(spec: CaptionSpec) -> list[str]:
-    return sorted(spec.render()[0])
+def bag(spec: CaptionSpec, words: list[str] | None = None) -> list[str]:
+    return sorted(spec.render()[0] if words is None else words)
 
 
 def _attr_slots(spec: CaptionSpec) -> list[tuple[int, str, int]]:
@@ -196,9 +197,12 @@ def text_edits(spec: CaptionSpec, scene: Scene) -> Iterator[Edit]:
                 replace_attribute(spec), replace_object(spec), replace_relation(spec),
                 add_attribute(spec, scene)):
         for e in gen:
-            if not plausible(e.spec) or e.spec.text() == source or not e.span():
+            if not plausible(e.spec):
                 continue
-            if "swap" in e.edit and bag(e.spec) != source_bag:
+            words, tags = e.spec.render()  # once: the checks below read it three times
+            if e.spec.text(words) == source or not e.span(tags):
+                continue
+            if "swap" in e.edit and bag(e.spec, words) != source_bag:
                 continue  # agreement changed ("is" -> "are"): not a pure swap
             if not caption_true(e.spec, scene):
                 yield e

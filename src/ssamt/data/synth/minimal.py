@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import random
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -86,44 +87,69 @@ def pair_record(i: int, c: int, edit: Edit, source: str, row: int | None) -> dic
 
 def write_minimal_pairs(folder: str | Path, cfg: SynthSize, seed: int, generator: int) -> None:
     """Write the minimal-pair files of dev, test and testall into `folder` (module docstring);
-    cfg: the folder's SynthSize."""
+    cfg: the folder's SynthSize. test is the first images of testall's stream, so the two
+    are written in one pass over that stream (each image drawn and edited once)."""
     folder = Path(folder)
     bank = prototype_bank(seed, cfg.dim)
-    for split in MINIMAL_SPLITS:
-        _write_split(folder, split, cfg.images(split), cfg, seed, generator, bank)
+    for stream in dict.fromkeys(_STREAM.values()):
+        splits = [split for split in MINIMAL_SPLITS if _STREAM[split] == stream]
+        _write_stream(folder, stream, splits, cfg, seed, generator, bank)
 
 
-def _write_split(folder: Path, split: str, n: int, cfg: SynthSize, seed: int, generator: int,
-                 bank: np.ndarray) -> None:
-    stream = _STREAM[split]
+class _SplitWriter:
+    """The minimal-pair files of one split, filled image by image."""
+
+    def __init__(self, folder: Path, split: str, n: int, files: ExitStack) -> None:
+        self.folder, self.split, self.n = folder, split, n
+        self.feats = np.load(folder / f"{split}_ims.npy", mmap_mode="r")
+        self.boxes = np.load(folder / f"{split}_boxes.npy", mmap_mode="r")
+        self.caps = (folder / f"{split}_caps.txt").read_text(encoding="utf-8").splitlines()
+        self.out = files.enter_context(atomic_open(folder / f"{split}_minimal.jsonl", "w"))
+        self.specs_out = files.enter_context(
+            atomic_open(folder / f"{split}_capspecs.jsonl", "w"))
+        self.rows: list[np.ndarray] = []
+        self.row_boxes: list[np.ndarray] = []
+
+    def add(self, i: int, d: ImageDraw, texts: list[str], edits: list[tuple[int, Edit]],
+            bank: np.ndarray) -> None:
+        """Image i of the split: its captions' specs and its chosen edits."""
+        if texts != self.caps[i * CAPTIONS_PER_IMAGE:(i + 1) * CAPTIONS_PER_IMAGE]:
+            raise DataError(self.folder / f"{self.split}_caps.txt", f"image {i}: the captions "
+                            "differ from the generator's (another seed, size or generator?)")
+        self.specs_out.writelines(json.dumps(s.to_json()) + "\n" for s in d.specs)
+        for c, edit in edits:
+            row = None
+            if edit.scene is not None:
+                row = len(self.rows)
+                self.rows.append(_edited_features(d, edit.scene, self.feats[i], bank))
+                self.row_boxes.append(np.asarray(self.boxes[i]))
+            self.out.write(json.dumps(pair_record(i, c, edit, texts[c], row)) + "\n")
+
+    def save_features(self, cfg: SynthSize) -> None:
+        shape = (len(self.rows), cfg.regions)
+        _save(self.folder / f"{self.split}_minimal_ims.npy", np.stack(self.rows) if self.rows
+              else np.zeros((*shape, cfg.dim), self.feats.dtype))
+        _save(self.folder / f"{self.split}_minimal_boxes.npy", np.stack(self.row_boxes)
+              if self.rows else np.zeros((*shape, 4), np.float32))
+
+
+def _write_stream(folder: Path, stream: str, splits: list[str], cfg: SynthSize, seed: int,
+                  generator: int, bank: np.ndarray) -> None:
+    """The files of every split drawn from `stream`: image i goes to each split with more
+    than i images."""
     rng = random.Random(f"ssamt-synth:{seed}:{stream}")  # as synth._write_split
-    feats = np.load(folder / f"{split}_ims.npy", mmap_mode="r")
-    boxes = np.load(folder / f"{split}_boxes.npy", mmap_mode="r")
-    caps = (folder / f"{split}_caps.txt").read_text(encoding="utf-8").splitlines()
-    rows: list[np.ndarray] = []
-    row_boxes: list[np.ndarray] = []
-    with atomic_open(folder / f"{split}_minimal.jsonl", "w") as out, \
-            atomic_open(folder / f"{split}_capspecs.jsonl", "w") as specs_out:
-        for i in range(n):
+    with ExitStack() as files:
+        writers = [_SplitWriter(folder, split, cfg.images(split), files) for split in splits]
+        for i in range(max(w.n for w in writers)):
             d = draw_image(rng, cfg.objects, cfg.regions, generator)
             texts = [s.text() for s in d.specs]
-            if texts != caps[i * CAPTIONS_PER_IMAGE:(i + 1) * CAPTIONS_PER_IMAGE]:
-                raise DataError(folder / f"{split}_caps.txt", f"image {i}: the captions differ "
-                                "from the generator's (another seed, size or generator?)")
-            specs_out.writelines(json.dumps(s.to_json()) + "\n" for s in d.specs)
             pick = random.Random(f"ssamt-minimal:{seed}:{stream}:{i}")
-            for c, edit in choose_edits(pick, d.scene, d.specs):
-                row = None
-                if edit.scene is not None:
-                    row = len(rows)
-                    rows.append(_edited_features(d, edit.scene, feats[i], bank))
-                    row_boxes.append(np.asarray(boxes[i]))
-                out.write(json.dumps(pair_record(i, c, edit, texts[c], row)) + "\n")
-    shape = (len(rows), cfg.regions)
-    _save(folder / f"{split}_minimal_ims.npy",
-          np.stack(rows) if rows else np.zeros((*shape, cfg.dim), feats.dtype))
-    _save(folder / f"{split}_minimal_boxes.npy",
-          np.stack(row_boxes) if rows else np.zeros((*shape, 4), np.float32))
+            edits = choose_edits(pick, d.scene, d.specs)
+            for writer in writers:
+                if i < writer.n:
+                    writer.add(i, d, texts, edits, bank)
+        for writer in writers:
+            writer.save_features(cfg)
 
 
 def _edited_features(d: ImageDraw, edited: Scene, feats: np.ndarray,
