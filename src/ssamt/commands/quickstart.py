@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="ssamt-quickstart", metavar="DIR",
                         help="folder for data, run and report (default ./ssamt-quickstart)")
     parser.add_argument("--size", default="small", choices=tuple(SIZE_OVERRIDES),
-                        help="small: 3,000 training images (default, 7-12 min on 2 idle CPU "
+                        help="small: 3,000 training images (default, 6-12 min on 2 idle CPU "
                              "cores); "
                              "tiny: 200 (a 1-2 minute smoke test)")
     parser.add_argument("--seed", type=int, default=0, help="data and training seed (default 0)")
