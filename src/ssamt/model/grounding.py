@@ -105,7 +105,9 @@ def _best_region(query_unit: torch.Tensor, regions_t: torch.Tensor,
 def _take(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """x[rows] along dim 0. index_select's gradient adds each row's slice at once, where
     x[rows]'s adds element by element: the same sums in the same order (bitwise equal),
-    20x sooner on a CPU for the (B, R, R, G) geometry code of a phase-2 batch."""
+    20x sooner on a CPU for the (B, R, R, G) geometry code of a phase-2 batch. (On CUDA
+    the adds are atomic, in any order; a phase-2 batch gives each image and caption two
+    rows, and a sum of two terms is the same in either order.)"""
     return x.index_select(0, rows)
 
 
