@@ -16,8 +16,24 @@
 # script copies that split to `train_*` so the short trainings that make checkpoints and the
 # phase-2 timings have data: speed does not depend on which captions they are, and no figure
 # here is a retrieval quality. Every step has its own time limit; the log goes to OUT_DIR/log.
-# PARTS picks the steps (default all: "stage2 train eval phase2 profile"; eval, phase2 and
-# profile need train). PARTS=recipes (not in the default; RECIPES_LIMIT seconds, default
+# PARTS picks the steps (default "coco"; the others: "stage2 train eval phase2 profile",
+# where eval, phase2 and profile need train).
+#
+# PARTS=coco (estimated at 7 minutes on an H100-class GPU from the figures of 2026-11-26;
+# COCO_LIMIT seconds, default 480, for its last step): the
+# training-time table. benchmarks/tile_split.py tiles DATA_DIR's test split into a COCO-size
+# train split (113,287 images x 36 regions x 2,048 float16, 16.7 GB, with its label cache)
+# and a 5,000-image testall; benchmarks/bench_training_time.py then trains phase 1
+# (paper-coco) and phase 2 of paper-coco and ssamt-coco on it, and prints seconds per
+# update, the device's busy share, peak memory, where phase 2's features live, the time of
+# every preset's whole schedule, and a COCO 5K evaluation (K = 128, bf16) end to end
+# (OUT_DIR/training_time.json).
+#
+# PARTS=compile (not in the default; a few minutes of compilation per preset): eager against
+# torch.compile for one batch of each hot loop, paper-f30k (bench_compile.py; DATA_DIR's
+# test split doubles as dev).
+#
+# PARTS=recipes (not in the default; RECIPES_LIMIT seconds, default
 # 1200, SEEDS default "0 1 2", RECIPES_SIZE default medium; tiny for a dry run on a CPU)
 # runs `ssamt analyze recipes` on the medium synthetic set:
 # the set is generated there (`ssamt synth` with the same seed writes the same captions)
@@ -30,12 +46,14 @@
 #
 # (about 7 MB compressed; the size's name replaces "medium" for RECIPES_SIZE=tiny; run with
 # carry [".gpubench"]). Knobs for a dry run on a CPU: STEPS1, STEPS2, BENCH_STEPS, MAX_PAIRS,
-# K, BATCH, LIMIT; CASTS (default "bf16 fp32") for the evaluations.
+# K, BATCH, LIMIT; CASTS (default "bf16 fp32") for the evaluations; for the coco part
+# COCO_IMAGES (default 113287), COCO_STEPS1 (30), COCO_STEPS2 (20) and COCO_SET (options of
+# bench_training_time.py, e.g. "--set model.d_model=64 --profile 0" to shrink the model).
 set -u
 DATA=${1:?DATA_DIR}; OUT=${2:?OUT_DIR}; DEV=${3:-cuda}
 STEPS1=${STEPS1:-20}; STEPS2=${STEPS2:-5}; BENCH_STEPS=${BENCH_STEPS:-40}
 MAX_PAIRS=${MAX_PAIRS:-100000}; K=${K:-128}; BATCH=${BATCH:-512}; LIMIT=${LIMIT:-150}
-PARTS=" ${PARTS:-stage2 train eval phase2 profile} "
+PARTS=" ${PARTS:-coco} "
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export PYTHONPATH=$ROOT/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
@@ -59,6 +77,30 @@ done
 step "machine" bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv \
     2>/dev/null; nproc; $PY -c 'import torch, platform; print(platform.python_version(), \
     torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())'"
+
+# Training time at COCO's size (PARTS=coco): the tiled splits, then the measured updates.
+if want coco; then
+    COCO=$RUNS/coco
+    for spec in "train ${COCO_IMAGES:-113287}" "testall 5000"; do
+        set -- $spec
+        step "tile $1 ($2 images)" $PY "$ROOT/benchmarks/tile_split.py" "$DATA" test "$COCO" \
+            "$1" --images "$2" --regions 36 --dim 2048 --dtype float16
+    done
+    LIMIT=${COCO_LIMIT:-480} step "training time, COCO size" $PY \
+        "$ROOT/benchmarks/bench_training_time.py" --data "$COCO" --device "$DEV" \
+        --steps1 "${COCO_STEPS1:-30}" --steps2 "${COCO_STEPS2:-20}" --evaluate coco5k \
+        --rerank-k "$K" "${BF16[@]}" --batch-size "$BATCH" --json "$OUT/training_time.json" \
+        ${COCO_SET:-}
+    rm -rf "$COCO"
+fi
+
+# Eager against compiled on the device (PARTS=compile).
+if want compile; then
+    for f in "$DATA"/test_*; do name=$(basename "$f"); cp "$f" "$DATA/dev_${name#test_}"; done
+    LIMIT=${COMPILE_LIMIT:-420} step "eager against compiled, paper-f30k" $PY \
+        "$ROOT/benchmarks/bench_compile.py" --data "$DATA" --presets paper-f30k --reps 3 \
+        --device "$DEV"
+fi
 
 # Stage 2: the batched pair scorer on the first MAX_PAIRS pairs, then on every candidate
 # pair of the F30K-size gallery.
