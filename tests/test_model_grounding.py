@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ssamt.data.batch import PHRASE_TYPE_IDS, ROLE_OBJECT, ROLE_SUBJECT, ImageBatch, TextBatch
+from ssamt.model import grounding
 from ssamt.model.config import ModelConfig
 from ssamt.model.grounding import GEOMETRY_DIM, PhraseGrounding, relative_geometry
 from ssamt.model.scores import part_scores, s_phrase, s_region
@@ -151,6 +152,36 @@ def test_batched_head_matches_plain_loops():
     torch.testing.assert_close(found, want_found, atol=1e-5, rtol=1e-5)
     pad = ~torch.cat([txt.phrase_mask, txt.token_mask], 1)
     assert torch.all(got[pad] == 0)
+
+
+def _scores_and_grads(head: PhraseGrounding, txt, words, regions, region_mask, boxes):
+    words, regions = words.clone().requires_grad_(), regions.clone().requires_grad_()
+    parts, found = head(words, txt, regions, region_mask, boxes)
+    head.zero_grad()
+    (parts.square().sum() + found.sum()).backward()
+    grads = [words.grad, regions.grad, *(p.grad for p in head.parameters())]
+    return parts.detach(), found.detach(), grads
+
+
+@pytest.mark.parametrize("relations", ["some rows", "none"])
+def test_compact_relation_scores_equal_every_phrase_scored(relations, monkeypatch):
+    """The CPU scores only each row's relation phrases: the same parts, regions found and
+    gradients as scoring every phrase as a relation (the GPU's path)."""
+    head, txt, words, regions, boxes = head_inputs(4)
+    if relations == "none":
+        types = torch.where(txt.phrase_types == PHRASE_TYPE_IDS["relation"],
+                            PHRASE_TYPE_IDS["object"], txt.phrase_types)
+        txt = TextBatch(txt.token_ids, txt.token_mask, types, txt.phrase_mask,
+                        txt.phrase_spans, txt.phrase_roles)
+    region_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0]]).bool()
+    assert grounding.relations_only(words.device)
+    compact = _scores_and_grads(head, txt, words, regions, region_mask, boxes)
+    monkeypatch.setattr(grounding, "relations_only", lambda device: False)
+    dense = _scores_and_grads(head, txt, words, regions, region_mask, boxes)
+    torch.testing.assert_close(compact[0], dense[0], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(compact[1], dense[1], atol=1e-6, rtol=1e-6)
+    for got, want in zip(compact[2], dense[2]):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
 
 
 def identity_head() -> PhraseGrounding:

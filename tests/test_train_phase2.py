@@ -172,15 +172,19 @@ def test_one_pass_over_positives_and_cross_pairs_equals_two(tmp_path):
 HOST_ROUND_TRIPS = {"lift_fresh", "lift_fresh_copy", "_local_scalar_dense", "is_nonzero"}
 
 
-def test_step_and_stage2_never_wait_for_the_host(tmp_path):
+def test_step_and_stage2_never_wait_for_the_host(tmp_path, monkeypatch):
     """On a GPU a tensor built from host values inside a step (torch.tensor([...]), or
     `mask[...] = False`) is a blocking copy, and a value read back (.item(), bool(t),
     F.one_hot's range check) waits for the device: either stops the host queueing work
-    ahead, and a phase-2 step is bound by its launches. Recorded on the CPU: the phase-2
-    criterion's forward and backward and stage 2's scoring dispatch neither."""
+    ahead, and a phase-2 step is bound by its launches. Recorded on the CPU, with the
+    grounding head on its GPU path (the CPU's reads how many relations a batch holds): the
+    phase-2 criterion's forward and backward and stage 2's scoring dispatch neither."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
+    from ssamt.model import grounding
     from ssamt.model.scores import PairScores
+
+    monkeypatch.setattr(grounding, "relations_only", lambda device: False)
 
     class Record(TorchDispatchMode):
         def __init__(self) -> None:

@@ -41,6 +41,7 @@ MAX_GROUNDING_DIM = 256
 GEOMETRY_DIM = 32
 _MAPS = ("object", "attribute", "subject", "predicate", "object_role", "predicate_object",
          "word")
+_RELATION_QUERIES = ("subject", "object", "predicate")  # the _TextSide queries of a relation
 
 
 def relative_geometry(boxes: torch.Tensor) -> torch.Tensor:
@@ -100,6 +101,13 @@ def _best_region(query_unit: torch.Tensor, regions_t: torch.Tensor,
     """cos of each unit query (B, K, d) with each region -> (B, K, R), padding at -2.
     regions_t (B, d, R), padding (B, 1, R): _ImageSide's."""
     return (query_unit @ regions_t).masked_fill(padding, -2.0)
+
+
+def relations_only(device: torch.device) -> bool:
+    """Whether the head scores relation phrases alone as relations (the CPU), or every
+    phrase, keeping the relations' scores (a GPU: P_rel is read on the host, which there
+    waits for the device, and a step is bound by launches, not arithmetic)."""
+    return device.type == "cpu"
 
 
 def _take(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -212,10 +220,29 @@ class PhraseGrounding(nn.Module):
             zeros = image.padding.new_zeros(n_b, 0, dtype=text.queries["word"].dtype)
             return zeros, zeros.new_zeros(n_b, 0, n_r)
         cos_single = _best_region(text.queries["single"], image.regions_t, image.padding)
-        total, n_terms = self._relation_terms(image, text)
-        g_rel = total.flatten(2).amax(-1) / n_terms  # (B, P): every phrase read as a relation
-        return torch.where(txt.phrase_types == PHRASE_TYPE_IDS["relation"], g_rel,
-                           cos_single.amax(-1)), cos_single
+        is_relation = txt.phrase_types == PHRASE_TYPE_IDS["relation"]  # (B, P)
+        g_rel = self._relation_scores(image, text, is_relation)
+        return torch.where(is_relation, g_rel, cos_single.amax(-1)), cos_single
+
+    def _relation_scores(self, image: _ImageSide, text: _TextSide,
+                         is_relation: torch.Tensor) -> torch.Tensor:
+        """(B, P) relation score of each phrase, read where is_relation (B, P) holds.
+        The (B, P, R, R) pair terms are the head's largest tensors, and about one phrase in
+        five is a relation: on the CPU only each row's relation phrases are scored, moved
+        to the front (B, P_rel, R, R), the same values (relations_only)."""
+        if not relations_only(is_relation.device):
+            total, n_terms = self._relation_terms(image, text)
+            return total.flatten(2).amax(-1) / n_terms  # every phrase read as a relation
+        n_rel = int(is_relation.sum(1).max()) if is_relation.numel() else 0
+        # Stable: each row's relation phrases first, in order; a row with fewer relations
+        # fills its tail with other phrases, scored and then discarded by the caller.
+        slots = torch.argsort((~is_relation).to(torch.int8), dim=1, stable=True)[:, :n_rel]
+        queries = {name: q.gather(1, slots[..., None].expand(-1, -1, q.shape[-1]))
+                   for name, q in text.queries.items() if name in _RELATION_QUERIES}
+        total, n_terms = self._relation_terms(image, _TextSide(queries))
+        compact_scores = total.flatten(2).amax(-1) / n_terms  # (B, P_rel)
+        out = compact_scores.new_zeros(is_relation.shape)
+        return out.scatter(1, slots, compact_scores)
 
     @staticmethod
     def _relation_terms(image: _ImageSide, text: _TextSide):
