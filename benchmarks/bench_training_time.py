@@ -167,6 +167,7 @@ def train(name: str, phase: str, args_list: list[str], out: Path, device: str,
         row["busy"] = probe.busy_s / (len(profiled) * row["s_per_update"])
     if probe.cuda:
         row["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    print("measured:", json.dumps(row), flush=True)  # kept if a later step runs out of time
     return row
 
 
