@@ -30,7 +30,6 @@ COCO's 16, the same micro-batch) is scaled per micro-batch (--scale PRESET=FROM)
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import json
 import platform
@@ -49,27 +48,16 @@ from ssamt.commands import train as train_command
 from ssamt.commands.train import PHASE2_KEYS
 from ssamt.train import engine
 from ssamt.train.config import load_config
+from ssamt.train.config_reference import flatten_config
 from ssamt.train.data import SplitData
 from ssamt.train.logging import read_metrics
 from ssamt.train.recipes import paper as paper_recipe
 from ssamt.train.recipes import ssamt as ssamt_recipe
 
 
-def flat(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """A TrainConfig as dotted keys -> values (`phase2.lr`: 6e-4)."""
-    out: dict[str, Any] = {}
-    items = dataclasses.asdict(obj).items() if dataclasses.is_dataclass(obj) else obj.items()
-    for key, value in items:
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def phase2_overrides(phase1_preset: str, preset: str) -> list[str]:
     """--set lines that turn phase1_preset's phase-2 keys into preset's (PHASE2_KEYS)."""
-    base, want = flat(load_config(phase1_preset)), flat(load_config(preset))
+    base, want = (flatten_config(load_config(name).to_dict()) for name in (phase1_preset, preset))
     return [f"{key}={json.dumps(value)}" for key, value in want.items()
             if key.startswith(PHASE2_KEYS) and base.get(key) != value and key != "name"]
 

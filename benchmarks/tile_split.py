@@ -6,10 +6,11 @@
 Writes DST_DIR/DST_SPLIT_{ims.npy, boxes.npy, caps.txt, labels.jsonl}: image i is source
 image i mod N_src, its regions cycled to --regions and its feature vector cycled to --dim
 (a 256-d feature tiled eight times is 2,048-d), its captions and their label-cache lines
-the source image's. The features file is written in chunks, never whole in memory, so a
-COCO-size split (113,287 x 36 x 2,048 float16, 16.7 GB) takes seconds on a fast disk and
-needs no parser: the label cache is the source's lines, cycled, under a header for the new
-captions (ssamt.labels.store's format), so a machine without spaCy reads it as its own.
+the source image's. The features file is written one source period at a time, never
+whole in memory, so a COCO-size split (113,287 x 36 x 2,048 float16, 16.7 GB) takes what
+the disk needs, and needs no parser: the label cache is the source's lines, cycled, under a
+header for the new captions (ssamt.labels.store's), so a machine without spaCy reads it.
+Files already at the destination are never replaced.
 
 The result times training and evaluation at full size (batch shapes, feature bytes read
 per update, intra-encoder pools over every caption, stage 2 over every candidate); it is no
@@ -28,8 +29,7 @@ import numpy as np
 
 from ssamt.data.precomp import open_split, split_paths
 from ssamt.errors import DataError
-from ssamt.labels.parser import parser_version
-from ssamt.labels.store import FORMAT, content_hash
+from ssamt.labels.store import FORMAT, cache_header, cache_keys
 
 
 def cycled(n: int, period: int) -> np.ndarray:
@@ -73,12 +73,8 @@ def tile_label_cache(src_cache: Path, out: Path, captions: list[str], per_image:
     if header.get("format") != FORMAT or len(body) != n_src_captions:
         raise DataError(src_cache, f"not a label cache of this split's {n_src_captions} "
                                    f"captions in {FORMAT} (run `ssamt labels` on it first)")
-    version = parser_version()
-    new = {"format": FORMAT, "hash": content_hash(captions, per_image, version),
-           "captions_hash": content_hash(captions, per_image, ""), "parser": version,
-           "captions_per_image": per_image, "num_captions": len(captions)}
     with open(out, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(new) + "\n")
+        handle.write(cache_header(cache_keys(captions, per_image), per_image, len(captions)))
         handle.writelines(body[j % n_src_captions] + "\n" for j in range(len(captions)))
 
 
@@ -93,8 +89,14 @@ def tile_split(src_dir: Path, src_split: str, dst_dir: Path, dst_split: str, ima
     cache = src_dir / f"{src_split}_labels.jsonl"
     if not cache.is_file():
         raise DataError(cache, "missing: build it with `ssamt labels` where spaCy is installed")
-    dst_dir.mkdir(parents=True, exist_ok=True)
+    if images < 1:
+        raise DataError(dst_dir, f"--images must be at least 1, got {images}")
     paths = split_paths(dst_dir, dst_split)
+    written = [*paths.values(), dst_dir / f"{dst_split}_labels.jsonl"]
+    existing = [p for p in written if p.exists()]
+    if existing:  # the source itself among them: never overwrite what is there
+        raise DataError(existing[0], "exists: tile into a new folder or another split name")
+    dst_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     tile_features(feats, paths["ims"], images, regions, dim, dtype)
     if src.base_boxes is not None:

@@ -11,13 +11,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from bench_training_time import flat, phase2_overrides
+from _dataset import snapshot
+from bench_training_time import phase2_overrides
 from tile_split import tile_split
 
 from ssamt.commands.train import PHASE2_KEYS
 from ssamt.data.precomp import open_split
 from ssamt.errors import DataError
 from ssamt.train.config import load_config
+from ssamt.train.config_reference import flatten_config
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +78,24 @@ def test_tile_split_needs_the_source_label_cache(tmp_path):
         tile_split(data, "dev", tmp_path / "out", "train", images=10)
 
 
+def test_tile_split_never_replaces_a_file(source, tmp_path):
+    before = snapshot(source)
+    with pytest.raises(DataError, match="test_ims.npy: exists"):
+        tile_split(source, "test", source, "test", images=10)  # onto its own source
+    tile_split(source, "test", tmp_path, "train", images=10)
+    with pytest.raises(DataError, match="train_ims.npy: exists"):
+        tile_split(source, "test", tmp_path, "train", images=20)
+    with pytest.raises(DataError, match="at least 1"):
+        tile_split(source, "test", tmp_path, "other", images=0)
+    assert snapshot(source) == before
+
+
 def test_phase2_overrides_turn_one_presets_phase2_into_anothers():
     sets = phase2_overrides("paper-coco", "ssamt-coco")
     assert sets and all(kv.split("=")[0].startswith(PHASE2_KEYS) for kv in sets)
     assert 'recipe="ssamt"' in sets
-    got = flat(load_config("paper-coco", sets))
-    want = flat(load_config("ssamt-coco"))
+    got = flatten_config(load_config("paper-coco", sets).to_dict())
+    want = flatten_config(load_config("ssamt-coco").to_dict())
     for key, value in want.items():
         if key.startswith(PHASE2_KEYS):
             assert got[key] == value, key

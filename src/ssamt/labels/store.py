@@ -88,9 +88,7 @@ def build_or_load_labels(
     if captions_per_image < 1 or len(captions) % captions_per_image:
         raise DataError(cache_path, f"{len(captions)} captions do not split into images of "
                                     f"{captions_per_image}")
-    version = parser.parser_version()
-    keys = CacheKeys(content_hash(captions, captions_per_image, version),
-                     content_hash(captions, captions_per_image, ""), version)
+    keys = cache_keys(captions, captions_per_image)
     candidates = cache_path if isinstance(cache_path, list) else (
         [] if cache_path is None else [Path(cache_path)])
     for path in candidates:
@@ -179,14 +177,25 @@ def parser_installed() -> bool:
     return importlib.util.find_spec("spacy") is not None
 
 
+def cache_keys(captions: Sequence[str], captions_per_image: int) -> CacheKeys:
+    """The keys a cache of `captions` is written under, for this parser."""
+    version = parser.parser_version()
+    return CacheKeys(content_hash(captions, captions_per_image, version),
+                     content_hash(captions, captions_per_image, ""), version)
+
+
+def cache_header(keys: CacheKeys, captions_per_image: int, num_captions: int) -> str:
+    """A cache file's first line (then one encoded graph a line)."""
+    return json.dumps({"format": FORMAT, "hash": keys.full, "captions_hash": keys.captions,
+                       "parser": keys.parser, "captions_per_image": captions_per_image,
+                       "num_captions": num_captions}) + "\n"
+
+
 def _write_cache(path: Path, keys: CacheKeys, captions_per_image: int,
                  graphs: list[CaptionGraph]) -> None:
-    header = {"format": FORMAT, "hash": keys.full, "captions_hash": keys.captions,
-              "parser": keys.parser, "captions_per_image": captions_per_image,
-              "num_captions": len(graphs)}
     try:
         with atomic_open(path, "w") as handle:
-            handle.write(json.dumps(header) + "\n")
+            handle.write(cache_header(keys, captions_per_image, len(graphs)))
             for graph in graphs:
                 handle.write(json.dumps(_encode(graph), ensure_ascii=False, separators=(",", ":")))
                 handle.write("\n")

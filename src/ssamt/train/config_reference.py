@@ -198,7 +198,8 @@ def key_table(keys: Sequence[Key]) -> list[str]:
     return _table(["key", "type", "default", "allowed", "recipe", "description"], rows)
 
 
-def _flatten(saved: dict[str, Any]) -> dict[str, Any]:
+def flatten_config(saved: dict[str, Any]) -> dict[str, Any]:
+    """A config's dict (TrainConfig.to_dict) as dotted keys -> values (`phase2.lr`: 6e-4)."""
     out = {}
     for key, value in saved.items():
         if isinstance(value, dict):
@@ -211,7 +212,7 @@ def _flatten(saved: dict[str, Any]) -> dict[str, Any]:
 def preset_table() -> list[str]:
     """Every settable key's value in each preset; a value the preset's recipe does not read
     is marked so."""
-    values = {name: _flatten(load_config(name).to_dict()) for name in PRESETS}
+    values = {name: flatten_config(load_config(name).to_dict()) for name in PRESETS}
     reader = {k.dotted: k.recipe for section in (None, *sections()) for k in section_keys(section)}
 
     def cell(preset: str, key: str) -> str:
