@@ -8,7 +8,8 @@ product at the shape of an encoder's widest projection (8,192 positions x d_mode
 3 d_model) in float32 and in bf16. Then it trains `--steps` phase-2 updates from the run's
 phase1.pt (`ssamt train --phase 2`, as bench_phase2.py does: trained weights, real batches)
 in float32 and under `torch.autocast("cpu", torch.bfloat16)`, alternating `--reps` times,
-and prints the median seconds per update of each. Under autocast attention runs in float32
+and prints the median of the seconds per update that each training logs (one every
+train.log_every updates, the first left out). Under autocast attention runs in float32
 (its bf16 backward is about 4x slower than float32's on such a CPU); both are patched into
 train.engine and model.encoders for the probe only.
 
@@ -21,7 +22,6 @@ model float32 took 193-218 ms, and 161 ms with subnormal numbers flushed to zero
 from __future__ import annotations
 
 import argparse
-import contextlib
 import platform
 import statistics
 import time
@@ -48,21 +48,27 @@ def matmul_ms(dtype: torch.dtype, rows: int = 8192, d: int = 128, reps: int = 50
     return 1e3 * statistics.median(times)
 
 
+PLAIN_SDPA, PLAIN_AUTOCAST = encoders.masked_sdpa, engine._autocast
+
+
+def float32_sdpa(q, k, v, mask, dropout_p=0.0):
+    """Attention in float32 inside a bf16 autocast (masked_sdpa's arguments)."""
+    with torch.autocast("cpu", enabled=False):
+        return PLAIN_SDPA(q.float(), k.float(), v.float(), mask, dropout_p)
+
+
+def cpu_bf16_autocast(device: torch.device):
+    """engine._autocast with bf16 on the CPU too."""
+    if device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return PLAIN_AUTOCAST(device)
+
+
 def cpu_bf16(enabled: bool) -> None:
-    """Patch the training step to autocast to bf16 on the CPU, attention in float32."""
-    plain_sdpa = encoders.__dict__.setdefault("_plain_sdpa", encoders.masked_sdpa)
-    plain_cast = engine.__dict__.setdefault("_plain_autocast", engine._autocast)
-    if not enabled:
-        encoders.masked_sdpa, engine._autocast = plain_sdpa, plain_cast
-        return
-
-    def sdpa(q, k, v, mask, dropout_p=0.0):
-        with torch.autocast("cpu", enabled=False):
-            return plain_sdpa(q.float(), k.float(), v.float(), mask, dropout_p)
-
-    encoders.masked_sdpa = sdpa
-    engine._autocast = lambda device: (torch.autocast("cpu", dtype=torch.bfloat16)
-                                       if device.type == "cpu" else contextlib.nullcontext())
+    """Patch the training step to autocast to bf16 on the CPU, attention in float32 (or
+    back to the plain step)."""
+    encoders.masked_sdpa = float32_sdpa if enabled else PLAIN_SDPA
+    engine._autocast = cpu_bf16_autocast if enabled else PLAIN_AUTOCAST
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{bf16 / fp32:.2f} |")
     for rep in range(args.reps):
         a, b = seconds[False][rep], seconds[True][rep]
-        print(f"| phase-2 update, rep {rep + 1} (median of {args.steps}), s | {a:.3f} | {b:.3f} "
+        print(f"| phase-2 update, rep {rep + 1} ({args.steps} updates), s | {a:.3f} | {b:.3f} "
               f"| {b / a:.2f} |")
 
 

@@ -114,8 +114,8 @@ def check_finite(terms: dict[str, float], phase: str, step: int) -> None:
 
 
 def _autocast(device: torch.device):
-    # bf16 autocast on CUDA only: on a CPU, even one with native bf16, an update gained at
-    # most a fifth, and the trained numbers would depend on the CPU (BENCHMARKS.md,
+    # bf16 autocast on CUDA only: on a CPU, even one with native bf16, a quick start gained
+    # about a tenth, and the trained numbers would depend on the CPU (BENCHMARKS.md,
     # "bf16 on a CPU").
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
