@@ -1,6 +1,7 @@
 """Would bf16 autocast speed up training on a CPU with native bf16 (AVX512-BF16, AMX)?
 
     python benchmarks/probe_cpu_bf16.py --run QS/run --data QS/data [--steps 60] [--reps 2]
+    python benchmarks/probe_cpu_bf16.py --quickstart OUT   # a whole quick start under bf16
 
 Training autocasts to bf16 on CUDA only (train.engine). This probe asks whether a CPU whose
 bf16 matrix products are fast would gain from it too. It prints, first, one bare matrix
@@ -11,7 +12,9 @@ in float32 and under `torch.autocast("cpu", torch.bfloat16)`, alternating `--rep
 and prints the median of the seconds per update that each training logs (one every
 train.log_every updates, the first left out). Under autocast attention runs in float32
 (its bf16 backward is about 4x slower than float32's on such a CPU); both are patched into
-train.engine and model.encoders for the probe only.
+train.engine and model.encoders for the probe only. `--quickstart OUT` instead runs
+`ssamt quickstart --out OUT --quiet` with the same patch (compare it with a plain
+`ssamt quickstart` run back to back).
 
 Random weights make a poor yardstick here: on one phase-1 micro-batch of a freshly built
 model float32 took 193-218 ms, and 161 ms with subnormal numbers flushed to zero, against
@@ -30,6 +33,7 @@ from pathlib import Path
 import torch
 from bench_phase2 import train_once
 
+from ssamt.cli import main as ssamt_main
 from ssamt.model import encoders
 from ssamt.train import engine
 
@@ -73,11 +77,17 @@ def cpu_bf16(enabled: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", required=True, help="run folder with phase1.pt and config.yaml")
-    p.add_argument("--data", required=True, help="the run's data folder")
+    p.add_argument("--run", help="run folder with phase1.pt and config.yaml")
+    p.add_argument("--data", help="the run's data folder")
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--quickstart", metavar="OUT", help="run the quick start into OUT under bf16")
     args = p.parse_args(argv)
+    if args.quickstart:
+        cpu_bf16(True)
+        raise SystemExit(ssamt_main(["quickstart", "--out", args.quickstart, "--quiet"]))
+    if not (args.run and args.data):
+        p.error("--run and --data are needed (or --quickstart OUT)")
     run = Path(args.run)
     print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}\n")
